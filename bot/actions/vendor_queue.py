@@ -1,0 +1,66 @@
+"""Queue vendor work (ファイバーゲート社): a row per order, carried by the next daily batch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+
+from sqlalchemy.orm import Session
+
+from bot import ledger
+from bot.calendar import BusinessCalendar
+from bot.checks.base import Facts
+from bot.checks.units import unit_counts
+from bot.checks.mail_address import DOMAIN, normalise_local
+from bot.models import VendorRow
+
+NEW = "新規"
+CHILD = "子機"
+
+LINE_KIND_LABELS = {"hikari_next": "フレッツ光ネクスト", "b_flets": "Bフレッツ"}
+LINE_TYPE_LABELS = {"family": "ファミリー", "mansion": "マンション"}
+
+
+def _clean(value: str | None) -> str:
+    return unicodedata.normalize("NFKC", value or "").strip()
+
+
+def queue_new_install(
+    session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar, now: dt.datetime
+) -> VendorRow:
+    """器材発注依頼 (new install): one 新規 row + ledger → ordered."""
+    assert f.code is not None and f.form is not None and f.form.fields is not None
+    fields = f.form.fields
+    parent, child = unit_counts(f)
+    n_day = calendar.intake_day(f.received_at)
+    ship, arrive_from, arrive_to = calendar.delivery_window(f.received_at)
+    local = normalise_local(fields.mail_local) if fields.mail_local else ""
+    payload = {
+        "shop_name": _clean(fields.shop_name),
+        "shop_address": " ".join(p for p in (_clean(fields.shop_zip), _clean(fields.shop_address)) if p),
+        "shop_phone": _clean(fields.shop_phone),
+        "line_kind": LINE_KIND_LABELS.get(fields.line_kind or "", ""),
+        "line_type": LINE_TYPE_LABELS.get(fields.line_type or "", ""),
+        "mail_address": f"{local}@{DOMAIN}" if local else "",
+        "ssid": fields.ssid or "",
+        "plus": fields.plus,
+        "parent_units": parent if parent is not None else 1,
+        "child_units": child if child is not None else 0,
+        "branch": _clean(f.body.get("送付支店名")),
+        "staff": _clean(f.body.get("担当者名")),
+        "arrival_from": arrive_from.isoformat(),
+        "arrival_to": arrive_to.isoformat(),
+    }
+    row = VendorRow(
+        mail_id=mail_id, customer_code=f.code, category=NEW, payload=payload, received_at=f.received_at,
+        batch_date=n_day, ship_date=ship, created_at=now,
+    )
+    session.add(row)
+    ledger.apply(
+        session, f.code, "order", now=now, mail_id=mail_id,
+        detail={"vendor_row": "new", "batch_date": n_day.isoformat()},
+        updates={"shop_name": payload["shop_name"], "plus": fields.plus, "ssid": fields.ssid or None,
+                 "parent_units": payload["parent_units"], "child_units": payload["child_units"]},
+    )
+    session.flush()
+    return row

@@ -1,0 +1,88 @@
+"""What every check sees (:class:`Facts`) and what it returns (:class:`Defect`).
+
+A check is small and pure (Mailman ``rules/``): facts in, defects out, no I/O. Everything a
+check may need (the parsed mail, its form, the UNIS lines and the ledger row for the code)
+is gathered before the checks run, so the same facts always give the same decision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.body import BodyFields
+    from bot.calendar import BusinessCalendar
+    from bot.classify import Classification
+    from bot.forms import FormReading, TerminationReading
+    from bot.mail import InboundMail
+
+@dataclass(frozen=True)
+class Defect:
+    """A stable code (DESIGN.md) plus the details a template needs to say it in plain Japanese."""
+
+    code: str
+    detail: Mapping[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"code": self.code, "detail": dict(self.detail)}
+
+
+@dataclass(frozen=True)
+class UnisLine:
+    """A UNIS contract line as the checks see it (a value copy of a `UnisOrder` row)."""
+
+    customer_code: str
+    contract_no: str
+    line_no: str
+    item_code: str | None
+    status: str
+    shop_name: str | None
+    branch: str | None
+    acquisition: str | None
+    cancel_date: dt.date | None
+    termination_date: dt.date | None
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    """The 管理台帳 row for the code, as the checks see it."""
+
+    customer_code: str
+    state: str
+    plus: bool
+    termination_date: dt.date | None
+    sent_to_vendor: bool  # the new-install order already left in a vendor batch
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    allowed_domains: tuple[str, ...]
+    calendar: BusinessCalendar
+
+
+@dataclass(frozen=True)
+class Facts:
+    mail: InboundMail
+    classification: Classification
+    body: BodyFields
+    forms: tuple[FormReading, ...]  # one per PDF attachment of an application-form kind
+    termination_forms: tuple[TerminationReading, ...]
+    unis: tuple[UnisLine, ...]
+    ledger: LedgerState | None
+    received_at: dt.datetime
+    settings: RuleSettings
+
+    @property
+    def form(self) -> FormReading | None:
+        """The first PDF's reading (a branch attaches one application form)."""
+        return self.forms[0] if self.forms else None
+
+    @property
+    def code(self) -> str | None:
+        return self.classification.customer_code
+
+
+Check = Callable[[Facts], list[Defect]]

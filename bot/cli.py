@@ -1,0 +1,227 @@
+"""Command line (a contract: admins script against it). See DESIGN.md "Command line".
+
+Exit codes: 0 done; 2 bad usage or bad config (the message names the key); 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import inspect
+
+from bot.config import Config, ConfigError, load_config
+
+log = logging.getLogger("bot.cli")
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too; keep our wording
+        self.print_usage(sys.stderr)
+        print(f"bot: エラー / error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="bot", description="USEN SPOT 事務センター メールボット")
+    p.add_argument("--config", help="config TOML (else $BOT_CONFIG, else ./config.toml, else defaults)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("run", help="the daemon: intake + scheduled jobs until SIGTERM")
+    demo = sub.add_parser("demo", help="embedded IMAP + SMTP + SQLite with sample mails; one pass")
+    demo.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    pr = sub.add_parser("process", help="decide .eml files")
+    pr.add_argument("files", nargs="+", type=Path)
+    pr.add_argument("--dry-run", action="store_true", help="decide without side effects (required)")
+    pr.add_argument("--json", action="store_true", help="one JSON object per line")
+    pr.add_argument("--now", help="ISO 8601 time the mails are taken to arrive (default: now)")
+    imp = sub.add_parser("import-unis", help="load a UNIS order extract (CSV, CP932 or UTF-8)")
+    imp.add_argument("file", type=Path)
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
+    db_sub.add_parser("upgrade", help="Alembic upgrade to head")
+    tpl = sub.add_parser("templates", help="mail templates")
+    tpl_sub = tpl.add_subparsers(dest="templates_command", required=True, parser_class=_Parser)
+    tpl_sub.add_parser("check", help="render every template with sample data")
+    return p
+
+
+def _parse_now(value: str | None, cfg: Config) -> dt.datetime:
+    if value is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError as err:
+        raise UsageError(f"--now: not an ISO 8601 time: {value!r}") from err
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=cfg.office.tz)  # a bare time is office (Japan) time
+    return moment
+
+
+def cmd_process(args: argparse.Namespace, cfg: Config) -> int:
+    from bot import db
+    from bot.pipeline import dry_run
+
+    if not args.dry_run:
+        raise UsageError("process decides files only with --dry-run (the daemon `bot run` acts on the mailbox)")
+    now = _parse_now(args.now, cfg)
+    raws: list[tuple[str, bytes]] = []
+    status = EXIT_OK
+    for path in args.files:
+        try:
+            raws.append((str(path), path.read_bytes()))
+        except OSError as err:
+            print(f"bot process: {path}: 読み込めません / cannot read: {err.strerror}", file=sys.stderr)
+            status = EXIT_ERROR
+    engine = db.make_engine(cfg.database.url)
+    try:
+        has_schema = _has_schema(engine)
+        factory = db.session_factory(engine)
+        with factory() as session:
+            results = dry_run(raws, cfg=cfg, session=session if has_schema else None, now=now)
+    finally:
+        engine.dispose()
+    for r in results:
+        if args.json:
+            print(json.dumps(r, ensure_ascii=False))
+        else:
+            defects = ",".join(r["defects"]) or "-"  # type: ignore[arg-type]
+            warnings = ",".join(r["warnings"]) or "-"  # type: ignore[arg-type]
+            print(f"{r['file']}\t{r['kind'] or '-'}\t{r['customer_code'] or '-'}\t{r['decision']}\t{defects}\t{warnings}")
+    return status
+
+
+def _has_schema(engine: object) -> bool:
+    try:
+        return inspect(engine).has_table("mails")  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - e.g. a SQLite path whose folder does not exist: no data
+        return False
+
+
+def cmd_import_unis(args: argparse.Namespace, cfg: Config) -> int:
+    from bot import db, unis
+
+    engine = db.make_engine(cfg.database.url)
+    db.upgrade(cfg.database.url)
+    factory = db.session_factory(engine)
+
+    def progress(n: int) -> None:
+        print(f"  … {n:,} 行 / rows", file=sys.stderr, flush=True)
+
+    try:
+        with db.transaction(factory) as session:
+            report = unis.import_file(session, args.file, now=dt.datetime.now(dt.UTC), progress=progress)
+    except unis.UnisImportError as err:
+        print(f"bot import-unis: 取り込めません / cannot import: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        engine.dispose()
+    print(f"{report.file} ({report.encoding}): 取込 {report.loaded} 行 "
+          f"(新規 {report.inserted} / 更新 {report.updated} / 変更なし {report.unchanged}), "
+          f"拒否 {len(report.refused)} 行")
+    print(f"loaded {report.loaded} rows, refused {len(report.refused)} rows")
+    for problem in report.refused:
+        print(f"  拒否 refused {problem}")
+    for note in report.notes:
+        print(f"  注意 note {note}")
+    return EXIT_OK
+
+
+def cmd_db_upgrade(args: argparse.Namespace, cfg: Config) -> int:
+    from bot import db
+
+    db.upgrade(cfg.database.url)
+    print(f"database at head: {_mask_url(cfg.database.url)}")
+    return EXIT_OK
+
+
+def _mask_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return "(unparseable url)"
+
+
+def cmd_templates_check(args: argparse.Namespace, cfg: Config) -> int:
+    from bot.template_samples import check_all
+
+    errors = check_all(cfg)
+    for err in errors:
+        print(f"NG {err}", file=sys.stderr)
+    if errors:
+        return EXIT_ERROR
+    print("templates OK")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
+    from bot.daemon import Daemon
+
+    daemon = Daemon(cfg)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %s: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    daemon.run(stop)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
+    from bot.demo import run_demo
+
+    return run_demo(keep=args.keep)
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "demo": cmd_demo,
+    "process": cmd_process,
+    "import-unis": cmd_import_unis,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO if args.command in ("run",) else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as err:
+        print(f"bot: 設定エラー / config error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "db":
+            return cmd_db_upgrade(args, cfg)
+        if args.command == "templates":
+            return cmd_templates_check(args, cfg)
+        return COMMANDS[args.command](args, cfg)
+    except UsageError as err:
+        print(f"bot: エラー / error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+    except Exception as err:  # noqa: BLE001 - the last line of defence prints, then exit 1
+        log.debug("unhandled", exc_info=True)
+        print(f"bot: 失敗しました / failed: {type(err).__name__}: {err}", file=sys.stderr)
+        return EXIT_ERROR

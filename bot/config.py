@@ -1,0 +1,287 @@
+"""Configuration: a TOML file → frozen dataclasses, every key overridable from the environment.
+
+Where the file comes from: ``--config PATH``, else ``$BOT_CONFIG``, else ``./config.toml``,
+else the built-in defaults (enough for ``bot process --dry-run`` and the demo).
+Every key can be set as ``BOT_<SECTION>_<KEY>`` (``BOT_PDF_PASSWORD=uspot``) so no secret has
+to sit in a file. An unknown section or key, or a value of the wrong type, is a
+:class:`ConfigError` that names it; the command line turns it into exit code 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(Exception):
+    """A bad config file or key; the message names the file, section and key."""
+
+
+@dataclass(frozen=True)
+class MailboxConfig:
+    """[mailbox]: the usen_spot IMAP mailbox (受付メールボックス)."""
+
+    host: str = "127.0.0.1"
+    port: int = 143
+    user: str = "usen_spot"
+    password: str = ""
+    ssl: bool = False
+    folder: str = "INBOX"
+    batch_size: int = 50
+    poll_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """[smtp]: where replies, vendor batches and digests are sent."""
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    user: str = ""
+    password: str = ""
+    starttls: bool = False
+    from_addr: str = "usen_spot@mx.usen.co.jp"
+    timeout: float = 30.0
+    max_attempts: int = 10
+
+
+@dataclass(frozen=True)
+class PdfConfig:
+    """[pdf]: the shared form password (既定のパスワード) and safety limits."""
+
+    password: str = "uspot"
+    max_bytes: int = 20_000_000
+    max_pages: int = 20
+
+
+@dataclass(frozen=True)
+class SendersConfig:
+    """[senders]: who may write to the mailbox (許可ドメイン); subdomains are allowed too."""
+
+    allowed_domains: tuple[str, ...] = ("usen.co.jp",)
+    max_replies_per_hour: int = 20
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """[database]: SQLAlchemy URL; SQLite file by default, PostgreSQL in production."""
+
+    url: str = "sqlite:///usen_spot_bot.sqlite3"
+
+
+@dataclass(frozen=True)
+class OfficeConfig:
+    """[office]: 事務センター settings: time zone, the 17:00 cutoff, digest recipients."""
+
+    timezone: str = "Asia/Tokyo"
+    cutoff: str = "17:00"
+    digest_to: tuple[str, ...] = ()
+    company_holidays: tuple[str, ...] = ()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def cutoff_time(self) -> dt.time:
+        return dt.time.fromisoformat(self.cutoff)
+
+    @property
+    def company_holiday_dates(self) -> frozenset[dt.date]:
+        return frozenset(dt.date.fromisoformat(d) for d in self.company_holidays)
+
+
+@dataclass(frozen=True)
+class VendorConfig:
+    """[vendor]: the router vendor (ファイバーゲート社) batch mail."""
+
+    to: tuple[str, ...] = ()
+    encoding: str = "cp932"
+
+
+@dataclass(frozen=True)
+class TemplatesConfig:
+    """[templates]: an admin folder whose templates override the built-in ones."""
+
+    dir: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    mailbox: MailboxConfig = field(default_factory=MailboxConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    pdf: PdfConfig = field(default_factory=PdfConfig)
+    senders: SendersConfig = field(default_factory=SendersConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    office: OfficeConfig = field(default_factory=OfficeConfig)
+    vendor: VendorConfig = field(default_factory=VendorConfig)
+    templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    source: str = "(defaults)"
+
+    def replace(self, **sections: object) -> Config:
+        return dataclasses.replace(self, **sections)  # type: ignore[arg-type]
+
+
+_SECTIONS: dict[str, type] = {
+    f.name: typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config) if f.name != "source"
+}
+
+
+def _coerce(value: object, hint: object, where: str) -> object:
+    """Turn a TOML or environment value into the declared type, or say precisely why not."""
+    from_env = isinstance(value, str) and where.startswith("$")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if from_env and str(value).strip().lower() in {"1", "true", "yes", "on"}:
+            return True
+        if from_env and str(value).strip().lower() in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if from_env:
+            try:
+                return int(str(value).strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if from_env:
+            try:
+                return float(str(value).strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    if typing.get_origin(hint) is tuple:
+        if from_env:
+            value = [part.strip() for part in str(value).split(",") if part.strip()]
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+    raise ConfigError(f"{where}: unsupported type {hint!r}")  # pragma: no cover - a programming error
+
+
+def _build_section(name: str, raw: Mapping[str, object], env: Mapping[str, str], source: str) -> object:
+    cls = _SECTIONS[name]
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(
+                f"{source}: unknown key [{name}] {key!r} (known keys: {', '.join(sorted(known))})"
+            )
+    values: dict[str, object] = {}
+    for key in known:
+        env_name = f"BOT_{name.upper()}_{key.upper()}"
+        if env_name in env:
+            values[key] = _coerce(env[env_name], hints[key], f"${env_name}")
+        elif key in raw:
+            values[key] = _coerce(raw[key], hints[key], f"{source}: [{name}] {key}")
+    return cls(**values)
+
+
+def _validate(cfg: Config) -> None:
+    try:
+        cfg.office.tz
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ConfigError(f"{cfg.source}: [office] timezone: unknown time zone {cfg.office.timezone!r}") from err
+    try:
+        cfg.office.cutoff_time
+    except ValueError as err:
+        raise ConfigError(f"{cfg.source}: [office] cutoff: expected HH:MM, got {cfg.office.cutoff!r}") from err
+    try:
+        cfg.office.company_holiday_dates
+    except ValueError as err:
+        raise ConfigError(
+            f"{cfg.source}: [office] company_holidays: expected YYYY-MM-DD dates ({err})"
+        ) from err
+    try:
+        "テスト".encode(cfg.vendor.encoding)
+    except LookupError as err:
+        raise ConfigError(f"{cfg.source}: [vendor] encoding: unknown encoding {cfg.vendor.encoding!r}") from err
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read the config: explicit path, else $BOT_CONFIG, else ./config.toml, else defaults."""
+    env = os.environ if env is None else env
+    chosen: Path | None = None
+    if path is not None:
+        chosen = Path(path)
+        if not chosen.is_file():
+            raise ConfigError(f"config file not found: {chosen}")
+    elif env.get("BOT_CONFIG"):
+        chosen = Path(env["BOT_CONFIG"])
+        if not chosen.is_file():
+            raise ConfigError(f"config file not found: {chosen} (from $BOT_CONFIG)")
+    elif Path("config.toml").is_file():
+        chosen = Path("config.toml")
+
+    data: dict[str, object] = {}
+    source = "(defaults)"
+    if chosen is not None:
+        source = str(chosen)
+        try:
+            data = tomllib.loads(chosen.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{source}: not valid TOML: {err}") from err
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{source}: not UTF-8 text: {err}") from err
+
+    for section in data:
+        if section not in _SECTIONS:
+            raise ConfigError(
+                f"{source}: unknown section [{section}] (known: {', '.join(sorted(_SECTIONS))})"
+            )
+        if not isinstance(data[section], dict):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+    for env_name in env:
+        if env_name.startswith("BOT_") and env_name != "BOT_CONFIG":
+            _check_env_name(env_name)
+
+    sections = {
+        name: _build_section(name, typing.cast(dict, data.get(name, {})), env, source) for name in _SECTIONS
+    }
+    cfg = Config(**sections, source=source)  # type: ignore[arg-type]
+    _validate(cfg)
+    return cfg
+
+
+def _check_env_name(env_name: str) -> None:
+    """A BOT_* variable that matches no key is a typo worth stopping for."""
+    rest = env_name[len("BOT_"):].lower()
+    for section, cls in _SECTIONS.items():
+        if rest.startswith(section + "_"):
+            key = rest[len(section) + 1:]
+            if key in {f.name for f in dataclasses.fields(cls)}:
+                return
+    raise ConfigError(f"${env_name}: no such config key (expected BOT_<SECTION>_<KEY>)")
+
+
+def describe(cfg: Config) -> dict[str, dict[str, object]]:
+    """The effective config with secrets masked, for `bot config` style output and logs."""
+    out: dict[str, dict[str, object]] = {}
+    for name in _SECTIONS:
+        section = getattr(cfg, name)
+        out[name] = {
+            k: ("***" if "password" in k and v else v)
+            for k, v in dataclasses.asdict(section).items()
+        }
+    return out
+

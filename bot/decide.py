@@ -1,0 +1,142 @@
+"""Facts → Decision. Pure: the rule chain per request kind is data, read top to bottom.
+
+Every mail ends in exactly one decision (DESIGN.md "Decisions"):
+``accepted`` (action done or queued), ``rejected`` (差戻 listing every defect),
+``manual`` (held for office staff) or ``ignored`` (never answered).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot import classify
+from bot.checks import (
+    attachment,
+    body_fields,
+    customer_code,
+    line,
+    mail_address,
+    plus,
+    sender,
+    shop_name,
+    ssid,
+    unis_order,
+    units,
+)
+from bot.checks.base import Check, Defect, Facts
+
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+MANUAL = "manual"
+IGNORED = "ignored"
+
+UNKNOWN_KIND = "UNKNOWN_KIND"
+
+# Sub-kinds of 器材発注依頼: a new install with the application form, or a child unit
+# (子機) added or exchanged for an active customer, which needs no form (manual §V).
+NEW_INSTALL = "new_install"
+CHILD_UNIT = "child_unit"
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: str | None
+    customer_code: str | None
+    decision: str
+    defects: tuple[Defect, ...] = ()
+    warnings: tuple[Defect, ...] = ()
+    reason: str = ""  # why manual/ignored, in words for the digest and the log
+    variant: str | None = None  # e.g. new_install / child_unit
+
+    @property
+    def defect_codes(self) -> list[str]:
+        return [d.code for d in self.defects]
+
+    @property
+    def warning_codes(self) -> list[str]:
+        return [w.code for w in self.warnings]
+
+
+# The chains. Each entry is a pure check; all run, and all defects are reported together.
+EQUIPMENT_ORDER_NEW: tuple[Check, ...] = (
+    customer_code.present,  # 件名に顧客コード
+    customer_code.agreement,  # 件名・本文・申込書の顧客コードが一致
+    body_fields.equipment_order,  # 本文の必須行 (manual §II)
+    attachment.form_required,  # 申込書PDF: 添付あり・パスワード付き・読める
+    line.kind_and_type,  # 回線種別/タイプ
+    mail_address.address,  # ご希望のメールアドレスとフリガナ
+    ssid.half_width,  # Original SSID は半角のみ
+    units.count_given,  # 複数台なら親〇台 子〇台
+    plus.agreement,  # 本文 SPOT Plus該当 と申込書の Plus
+    unis_order.order_exists,  # UNIS受注登録 (法人は対象外)
+)
+EQUIPMENT_ORDER_NEW_WARNINGS: tuple[Check, ...] = (shop_name.same_as_unis,)
+
+CHAINS: dict[str, tuple[tuple[Check, ...], tuple[Check, ...]]] = {
+    NEW_INSTALL: (EQUIPMENT_ORDER_NEW, EQUIPMENT_ORDER_NEW_WARNINGS),
+}
+
+_CHILD_UNIT_RE = re.compile(r"子機.{0,20}?(追加|交換)|(追加|交換).{0,10}?子機")
+
+
+def equipment_variant(f: Facts) -> str:
+    """A 器材発注依頼 without a PDF whose body says 子機 追加/交換 is a child-unit order."""
+    if f.mail.pdf_attachments():
+        return NEW_INSTALL
+    text = unicodedata.normalize("NFKC", "\n".join(f.body.lines))
+    return CHILD_UNIT if _CHILD_UNIT_RE.search(text) else NEW_INSTALL
+
+
+def run_checks(checks: Sequence[Check], f: Facts) -> tuple[Defect, ...]:
+    found: list[Defect] = []
+    for check in checks:
+        for defect in check(f):
+            if defect not in found:
+                found.append(defect)
+    return tuple(found)
+
+
+def decide(f: Facts) -> Decision:
+    mail = f.mail
+    c = f.classification
+    # 1. Never answer a machine: bounces, auto-replies, lists.
+    why = sender.machine_reason(mail)
+    if why:
+        return Decision(c.kind, c.customer_code, IGNORED, reason=why)
+    # 2. Only the company's own staff may write.
+    if not sender.domain_allowed(mail.from_addr, f.settings.allowed_domains):
+        return Decision(c.kind, c.customer_code, IGNORED, reason=f"sender {mail.from_addr or '(none)'} not in allowed domains")
+    # 3. What is it about?
+    if c.kind is None:
+        if c.names_spot or c.customer_code:
+            return Decision(None, c.customer_code, REJECTED, defects=(Defect(UNKNOWN_KIND),))
+        return Decision(None, None, MANUAL, reason="subject names neither USEN SPOT nor a customer code")
+    if c.kind == classify.EQUIPMENT_ORDER:
+        variant = equipment_variant(f)
+    else:
+        variant = None
+    chain = CHAINS.get(variant or c.kind)
+    if chain is None:
+        return Decision(c.kind, c.customer_code, MANUAL, reason=f"{c.kind}: not decided automatically yet", variant=variant)
+    checks, warning_checks = chain
+    defects = run_checks(checks, f)
+    warnings = run_checks(warning_checks, f)
+    # 4. A scan cannot be read by the bot: a person looks at it; never a rejection.
+    scanned = [r for r in f.forms if r.shape == "scanned"]
+    if scanned:
+        return Decision(
+            c.kind, c.customer_code, MANUAL, defects=defects, warnings=warnings,
+            reason="application form is a scan with no text layer", variant=variant,
+        )
+    if defects:
+        return Decision(c.kind, c.customer_code, REJECTED, defects=defects, warnings=warnings, variant=variant)
+    # 5. A second new-install order for a customer the ledger already has live is not sent twice.
+    if variant == NEW_INSTALL and f.ledger is not None and f.ledger.state not in ("cancelled", "terminated"):
+        return Decision(
+            c.kind, c.customer_code, MANUAL, warnings=warnings, variant=variant,
+            reason=f"customer {f.code} is already in the ledger as {f.ledger.state}: duplicate order?",
+        )
+    return Decision(c.kind, c.customer_code, ACCEPTED, warnings=warnings, variant=variant)

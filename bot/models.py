@@ -1,0 +1,221 @@
+"""Database tables (SQLAlchemy 2 typed models). Alembic migrations in ``migrations/`` mirror these.
+
+One row per inbound mail (:class:`Mail`), the outbox of every mail the bot sends
+(:class:`OutboxMessage`), the UNIS order extract (:class:`UnisOrder`), the vendor work queue
+(:class:`VendorRow`, :class:`VendorBatch`) and the management ledger (管理台帳:
+:class:`LedgerEntry` + :class:`LedgerEvent`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to a UTC column")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite drops the offset; we only ever store UTC
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+# Mail.status: where a mail is in the pipeline. Each step is safe to repeat after a crash.
+STORED = "stored"  # raw bytes committed, not decided yet
+DECIDED = "decided"  # decision + actions committed, not yet filed in IMAP
+FILED = "filed"  # moved to its IMAP folder: done
+QUARANTINED = "quarantined"  # the bot failed on it; traceback in `error`; held for a person
+
+
+class Mail(Base):
+    """One inbound mail. Keyed by its IMAP location and by a hash of its Message-ID."""
+
+    __tablename__ = "mails"
+    __table_args__ = (
+        UniqueConstraint("folder", "uidvalidity", "uid", name="uq_mails_location"),
+        Index("ix_mails_decision", "decision"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    folder: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    # sha256 of the normalised Message-ID, or of the raw bytes when there is none.
+    msgid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    message_id: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    subject: Mapped[str | None] = mapped_column(Text)
+    from_addr: Mapped[str | None] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(20), default=STORED)
+    kind: Mapped[str | None] = mapped_column(String(40))
+    customer_code: Mapped[str | None] = mapped_column(String(9), index=True)
+    decision: Mapped[str | None] = mapped_column(String(20))
+    defects: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    filed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    filed_folder: Mapped[str | None] = mapped_column(String(200))
+
+
+class OutboxMessage(Base):
+    """A mail to send, written in the same transaction as the decision that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mail_id: Mapped[int | None] = mapped_column(ForeignKey("mails.id"))
+    purpose: Mapped[str] = mapped_column(String(30))  # reply | vendor_batch | digest
+    message_id: Mapped[str] = mapped_column(String(300), unique=True)
+    mail_from: Mapped[str] = mapped_column(String(320))
+    rcpt_to: Mapped[list[str]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)  # the exact bytes to send
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|sending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class UnisOrder(Base):
+    """One contract line (契約明細) of the daily UNIS order extract."""
+
+    __tablename__ = "unis_orders"
+    __table_args__ = (UniqueConstraint("customer_code", "contract_no", "line_no", name="uq_unis_line"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_code: Mapped[str] = mapped_column(String(9), index=True)  # 顧客番号
+    contract_no: Mapped[str] = mapped_column(String(20))  # 契約番号
+    line_no: Mapped[str] = mapped_column(String(20))  # 明細番号
+    item_code: Mapped[str | None] = mapped_column(String(20))  # 契約品目
+    item_name: Mapped[str | None] = mapped_column(Text)  # 品目名
+    status: Mapped[str] = mapped_column(String(10))  # 契約状態: 受注/確定/キャンセル/解約
+    shop_name: Mapped[str | None] = mapped_column(Text)  # 店舗名
+    branch: Mapped[str | None] = mapped_column(Text)  # 管轄支店
+    contract_type: Mapped[str | None] = mapped_column(Text)  # 契約種類
+    acquisition: Mapped[str | None] = mapped_column(String(10))  # 獲得区分: 地区/法人
+    planned_date: Mapped[dt.date | None] = mapped_column(Date)  # 完成予定日
+    confirmed_date: Mapped[dt.date | None] = mapped_column(Date)  # 確定日
+    serial: Mapped[str | None] = mapped_column(String(40))  # シリアルNo
+    remarks: Mapped[str | None] = mapped_column(Text)  # 明細備考
+    cancel_date: Mapped[dt.date | None] = mapped_column(Date)  # キャンセル日
+    termination_date: Mapped[dt.date | None] = mapped_column(Date)  # 解約日
+    source_file: Mapped[str | None] = mapped_column(Text)
+    source_line: Mapped[int | None] = mapped_column(Integer)
+    imported_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class VendorBatch(Base):
+    """One daily batch mail to the vendor; its id is stamped on every row it carries."""
+
+    __tablename__ = "vendor_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_date: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    row_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class VendorRow(Base):
+    """One line of work for the vendor (新規/子機/キャンセル/解約/移設/変更/強制解約)."""
+
+    __tablename__ = "vendor_rows"
+    __table_args__ = (Index("ix_vendor_rows_unsent", "batch_id", "cancelled_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mail_id: Mapped[int | None] = mapped_column(ForeignKey("mails.id"))
+    customer_code: Mapped[str] = mapped_column(String(9), index=True)
+    category: Mapped[str] = mapped_column(String(10))  # 区分
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)  # 受付日時
+    batch_date: Mapped[dt.date] = mapped_column(Date)  # the business day whose batch should carry it
+    ship_date: Mapped[dt.date | None] = mapped_column(Date)  # 出荷予定日
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("vendor_batches.id"))
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class LedgerEntry(Base):
+    """管理台帳: one row per customer code, with its state machine."""
+
+    __tablename__ = "ledger"
+
+    customer_code: Mapped[str] = mapped_column(String(9), primary_key=True)
+    state: Mapped[str] = mapped_column(String(30))
+    shop_name: Mapped[str | None] = mapped_column(Text)
+    plus: Mapped[bool] = mapped_column(Boolean, default=False)
+    ssid: Mapped[str | None] = mapped_column(Text)
+    parent_units: Mapped[int | None] = mapped_column(Integer)
+    child_units: Mapped[int | None] = mapped_column(Integer)
+    router_not_removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    termination_date: Mapped[dt.date | None] = mapped_column(Date)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class LedgerEvent(Base):
+    """The history behind a ledger row: what moved it, from which mail, when."""
+
+    __tablename__ = "ledger_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_code: Mapped[str] = mapped_column(ForeignKey("ledger.customer_code"), index=True)
+    mail_id: Mapped[int | None] = mapped_column(ForeignKey("mails.id"))
+    event: Mapped[str] = mapped_column(String(40))
+    from_state: Mapped[str | None] = mapped_column(String(30))
+    to_state: Mapped[str] = mapped_column(String(30))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class ReplyCount(Base):
+    """Replies sent per sender per hour, to cap a runaway exchange with one address."""
+
+    __tablename__ = "reply_counts"
+    __table_args__ = (UniqueConstraint("address", "hour", name="uq_reply_counts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(320))
+    hour: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,212 @@
+"""Transactional outbox: every mail the bot sends is first a row, written in the same
+transaction as the decision that caused it, then sent by aiosmtplib and marked sent only
+after the server accepted it.
+
+A failed send stays ``pending`` with a later ``next_attempt_at`` (exponential backoff) and is
+never lost. A row is *claimed* (``sending``) before the SMTP conversation, so two bot processes
+never send it at once. The one window no protocol closes (the server accepted, then the
+process died before marking the row) is covered by the claim lease: the row is sent again after
+the lease, with the same Message-ID, so a receiving system can tell it is the same mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import aiosmtplib
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import SmtpConfig
+from bot.models import OutboxMessage
+
+log = logging.getLogger("bot.outbox")
+
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"  # gave up after max_attempts; shown in the digest, can be requeued by an admin
+
+CLAIM_LEASE = dt.timedelta(minutes=10)
+
+
+def new_message_id(from_addr: str) -> str:
+    domain = from_addr.rpartition("@")[2] or "localhost"
+    return make_msgid(idstring="uspotbot", domain=domain)
+
+
+def enqueue(
+    session: Session, msg: EmailMessage, *, purpose: str, now: dt.datetime, mail_id: int | None = None
+) -> OutboxMessage:
+    """Add `msg` to the outbox in the caller's transaction. The message must carry its
+    Message-ID, From and recipients already; the stored bytes are exactly what is sent."""
+    if not msg["Message-ID"]:
+        raise ValueError("outbox message without Message-ID")
+    rcpts = [a for a in _recipients(msg)]
+    if not rcpts:
+        raise ValueError(f"outbox message {msg['Message-ID']} has no recipients")
+    row = OutboxMessage(
+        mail_id=mail_id,
+        purpose=purpose,
+        message_id=str(msg["Message-ID"]),
+        mail_from=_bare(str(msg["From"])),
+        rcpt_to=rcpts,
+        subject=str(msg["Subject"] or ""),
+        raw=msg.as_bytes(),
+        status=PENDING,
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _bare(addr: str) -> str:
+    from email.utils import parseaddr
+
+    return parseaddr(addr)[1]
+
+
+def _recipients(msg: EmailMessage) -> list[str]:
+    from email.utils import getaddresses
+
+    seen: list[str] = []
+    for header in ("To", "Cc", "Bcc"):
+        for _name, addr in getaddresses(msg.get_all(header, [])):
+            if addr and addr.lower() not in (s.lower() for s in seen):
+                seen.append(addr)
+    return seen
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    sent: int
+    failed: int
+    remaining: int
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    return dt.timedelta(seconds=min(60 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def _claim(factory: sessionmaker[Session], row_id: int, now: dt.datetime) -> bool:
+    with factory() as session, session.begin():
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row_id)
+            .where(
+                or_(
+                    OutboxMessage.status == PENDING,
+                    (OutboxMessage.status == SENDING) & (OutboxMessage.claimed_at < now - CLAIM_LEASE),
+                )
+            )
+            .values(status=SENDING, claimed_at=now)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def due_ids(factory: sessionmaker[Session], now: dt.datetime, limit: int = 200) -> list[int]:
+    with factory() as session:
+        return list(
+            session.scalars(
+                select(OutboxMessage.id)
+                .where(
+                    or_(
+                        (OutboxMessage.status == PENDING) & (OutboxMessage.next_attempt_at <= now),
+                        (OutboxMessage.status == SENDING) & (OutboxMessage.claimed_at < now - CLAIM_LEASE),
+                    )
+                )
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+            )
+        )
+
+
+async def flush_async(
+    factory: sessionmaker[Session], smtp: SmtpConfig, *, now: dt.datetime
+) -> FlushResult:
+    """Send every due row over one SMTP connection. Safe to run again at any time."""
+    ids = due_ids(factory, now)
+    sent = failed = 0
+    if not ids:
+        return FlushResult(0, 0, 0)
+    client: aiosmtplib.SMTP | None = None
+    try:
+        for row_id in ids:
+            if not _claim(factory, row_id, now):
+                continue  # another process has it
+            with factory() as session:
+                row = session.get(OutboxMessage, row_id)
+                assert row is not None
+                raw, mail_from, rcpts = row.raw, row.mail_from, list(row.rcpt_to)
+            try:
+                if client is None:
+                    client = await _connect(smtp)
+                await client.sendmail(mail_from, rcpts, raw)
+            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as err:
+                failed += 1
+                _mark_failed(factory, row_id, now, smtp.max_attempts, f"{type(err).__name__}: {err}")
+                if client is not None and not client.is_connected:
+                    client = None
+                if isinstance(err, (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError)):
+                    client = None
+                continue
+            _mark_sent(factory, row_id, now)
+            sent += 1
+    finally:
+        if client is not None and client.is_connected:
+            try:
+                await client.quit()
+            except aiosmtplib.SMTPException:
+                pass
+    remaining = len(due_ids(factory, now))
+    log.info("outbox flush: %d sent, %d failed, %d still due", sent, failed, remaining)
+    return FlushResult(sent, failed, remaining)
+
+
+async def _connect(smtp: SmtpConfig) -> aiosmtplib.SMTP:
+    client = aiosmtplib.SMTP(
+        hostname=smtp.host, port=smtp.port, timeout=smtp.timeout, start_tls=smtp.starttls or None,
+        use_tls=False,
+    )
+    await client.connect()
+    if smtp.user:
+        await client.login(smtp.user, smtp.password)
+    return client
+
+
+def _mark_sent(factory: sessionmaker[Session], row_id: int, now: dt.datetime) -> None:
+    with factory() as session, session.begin():
+        row = session.get(OutboxMessage, row_id)
+        assert row is not None
+        row.status = SENT
+        row.sent_at = now
+        row.attempts += 1
+        row.last_error = None
+
+
+def _mark_failed(factory: sessionmaker[Session], row_id: int, now: dt.datetime, max_attempts: int, error: str) -> None:
+    with factory() as session, session.begin():
+        row = session.get(OutboxMessage, row_id)
+        assert row is not None
+        row.attempts += 1
+        row.last_error = error
+        if row.attempts >= max_attempts:
+            row.status = FAILED
+            log.error("outbox %s (%s): giving up after %d attempts: %s", row.id, row.message_id, row.attempts, error)
+        else:
+            row.status = PENDING
+            row.next_attempt_at = now + _backoff(row.attempts)
+            log.warning("outbox %s (%s): send failed (attempt %d), retry at %s: %s",
+                        row.id, row.message_id, row.attempts, row.next_attempt_at, error)
+
+
+def flush(factory: sessionmaker[Session], smtp: SmtpConfig, *, now: dt.datetime) -> FlushResult:
+    return asyncio.run(flush_async(factory, smtp, now=now))

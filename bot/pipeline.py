@@ -1,0 +1,295 @@
+"""The pipeline a mail flows through once:
+
+    store raw (commit) → classify → read body + PDF → check → decide → act (commit) → file away
+
+Deciding is pure (`gather` reads, `decide` judges); acting happens in one transaction per
+mail together with the decision; the IMAP move comes only after that commit. Every step is
+safe to repeat after a crash, and a mail the bot fails on is quarantined with its traceback
+while the others carry on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import classify, decide as deciding, forms
+from bot.actions.reply import build_reply, queue_reply
+from bot.actions.vendor_queue import queue_new_install
+from bot.body import parse_body
+from bot.calendar import BusinessCalendar
+from bot.checks.base import Facts, LedgerState, RuleSettings, UnisLine
+from bot.config import Config
+from bot.decide import Decision
+from bot.mail import InboundMail, message_id_hash, parse_mail
+from bot.models import DECIDED, FILED, QUARANTINED, STORED, LedgerEntry, Mail, UnisOrder, VendorRow
+from bot.templating import Templates
+
+log = logging.getLogger("bot.pipeline")
+
+FOLDERS = {
+    deciding.ACCEPTED: "Processed",
+    deciding.REJECTED: "Rejected",
+    deciding.MANUAL: "Manual",
+    deciding.IGNORED: "Ignored",
+    QUARANTINED: "Quarantine",
+}
+
+# Kinds whose PDF is the application form (申込書) / the termination form (解約申請書).
+FORM_KINDS = {classify.EQUIPMENT_ORDER}
+TERMINATION_FORM_KINDS = {classify.TERMINATION}
+
+
+def calendar_from(cfg: Config) -> BusinessCalendar:
+    return BusinessCalendar(
+        tz=cfg.office.tz, cutoff=cfg.office.cutoff_time, company_holidays=cfg.office.company_holiday_dates
+    )
+
+
+def gather(
+    mail: InboundMail, *, cfg: Config, session: Session | None, received_at: dt.datetime,
+    calendar: BusinessCalendar | None = None,
+) -> Facts:
+    """Everything the checks need, read once: subject, body, PDFs, UNIS lines, ledger row."""
+    c = classify.classify_subject(mail.subject)
+    body = parse_body(mail.body_text)
+    form_readings: list[forms.FormReading] = []
+    termination_readings: list[forms.TerminationReading] = []
+    pdfs = mail.pdf_attachments()
+    if c.kind in FORM_KINDS:
+        form_readings = [
+            forms.read_form(a.data, password=cfg.pdf.password, max_bytes=cfg.pdf.max_bytes,
+                            max_pages=cfg.pdf.max_pages)
+            for a in pdfs
+        ]
+    elif c.kind in TERMINATION_FORM_KINDS:
+        termination_readings = [
+            forms.read_termination_form(a.data, password=cfg.pdf.password, max_bytes=cfg.pdf.max_bytes,
+                                        max_pages=cfg.pdf.max_pages)
+            for a in pdfs
+        ]
+    unis: tuple[UnisLine, ...] = ()
+    ledger_state: LedgerState | None = None
+    if session is not None and c.customer_code:
+        unis = tuple(
+            UnisLine(o.customer_code, o.contract_no, o.line_no, o.item_code, o.status, o.shop_name, o.branch,
+                     o.acquisition, o.cancel_date, o.termination_date)
+            for o in session.scalars(
+                select(UnisOrder).where(UnisOrder.customer_code == c.customer_code).order_by(UnisOrder.id)
+            )
+        )
+        entry = session.get(LedgerEntry, c.customer_code)
+        if entry is not None:
+            sent = session.scalar(
+                select(VendorRow.id).where(
+                    VendorRow.customer_code == c.customer_code, VendorRow.category == "新規",
+                    VendorRow.batch_id.is_not(None),
+                ).limit(1)
+            )
+            ledger_state = LedgerState(entry.customer_code, entry.state, entry.plus, entry.termination_date,
+                                       sent_to_vendor=sent is not None)
+    return Facts(
+        mail=mail, classification=c, body=body, forms=tuple(form_readings),
+        termination_forms=tuple(termination_readings), unis=unis, ledger=ledger_state, received_at=received_at,
+        settings=RuleSettings(allowed_domains=cfg.senders.allowed_domains, calendar=calendar or calendar_from(cfg)),
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    mail_id: int
+    uid: int | None
+    subject: str
+    from_addr: str | None
+    decision: str  # accepted/rejected/manual/ignored, or "quarantined"
+    kind: str | None
+    customer_code: str | None
+    defects: tuple[str, ...]
+    warnings: tuple[str, ...]
+    reason: str
+    folder: str
+    reply_to: tuple[str, ...] = ()
+
+
+@dataclass
+class Processor:
+    """Decides stored mails and acts on them, one transaction per mail."""
+
+    cfg: Config
+    factory: sessionmaker[Session]
+    templates: Templates = field(default_factory=Templates)
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+    def __post_init__(self) -> None:
+        self.calendar = calendar_from(self.cfg)
+
+    # -- store ---------------------------------------------------------------------------
+    def store(self, raw: bytes, *, folder: str, uidvalidity: int, uid: int) -> tuple[int, bool]:
+        """Record the raw mail and commit. Returns (mail id, is new).
+
+        A mail already recorded under another location (same Message-ID hash, e.g. after a
+        UIDVALIDITY change) keeps its row: the location is updated when that row has not been
+        filed yet, so it is finished rather than answered again.
+        """
+        try:
+            parsed_id = parse_mail(raw).message_id
+        except Exception:  # noqa: BLE001 - parse_mail promises not to raise; belt and braces
+            parsed_id = None
+        digest = message_id_hash(raw, parsed_id)
+        now = self.clock()
+        with self.factory() as session:
+            existing = session.scalar(select(Mail).where(Mail.msgid_hash == digest))
+            if existing is not None:
+                if existing.status in (STORED, DECIDED) and (existing.folder, existing.uidvalidity, existing.uid) != (folder, uidvalidity, uid):
+                    log.info("mail %s seen again at %s/%s/%s (was %s/%s/%s): taking the new location",
+                             existing.id, folder, uidvalidity, uid, existing.folder, existing.uidvalidity, existing.uid)
+                    existing.folder, existing.uidvalidity, existing.uid = folder, uidvalidity, uid
+                    session.commit()
+                return existing.id, False
+            mail = parse_mail(raw)
+            row = Mail(
+                folder=folder, uidvalidity=uidvalidity, uid=uid, msgid_hash=digest, message_id=mail.message_id,
+                raw=raw, subject=mail.subject[:2000], from_addr=mail.from_addr, status=STORED, defects=[],
+                warnings=[], facts={}, received_at=now,
+            )
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                # Another bot process stored it first (PostgreSQL with several processes).
+                session.rollback()
+                other = session.scalar(select(Mail).where(Mail.msgid_hash == digest))
+                if other is None:
+                    raise
+                return other.id, False
+            return row.id, True
+
+    # -- decide + act --------------------------------------------------------------------
+    def process(self, mail_id: int) -> Outcome | None:
+        """Decide a stored mail and act, in one transaction. None when it was not ours to do
+        (already decided, or another process holds it)."""
+        try:
+            with self.factory() as session, session.begin():
+                row = session.scalar(
+                    select(Mail).where(Mail.id == mail_id).with_for_update(skip_locked=True)
+                )
+                if row is None or row.status != STORED:
+                    return None
+                return self._decide_and_act(session, row)
+        except Exception as err:  # noqa: BLE001 - one bad mail never blocks the others
+            return self._quarantine(mail_id, err)
+
+    def _decide_and_act(self, session: Session, row: Mail) -> Outcome:
+        now = self.clock()
+        mail = parse_mail(row.raw)
+        facts = gather(mail, cfg=self.cfg, session=session, received_at=row.received_at, calendar=self.calendar)
+        decision = deciding.decide(facts)
+        reply_rcpts: tuple[str, ...] = ()
+        if decision.decision == deciding.REJECTED:
+            msg = build_reply(
+                mail, decision, templates=self.templates, from_addr=self.cfg.smtp.from_addr,
+                own_addresses=(self.cfg.mailbox.user,), received_at=row.received_at, tz=self.cfg.office.tz, now=now,
+            )
+            out = queue_reply(session, msg, mail_id=row.id, now=now)
+            reply_rcpts = tuple(out.rcpt_to)
+        elif decision.decision == deciding.ACCEPTED and decision.variant == deciding.NEW_INSTALL:
+            queue_new_install(session, facts, mail_id=row.id, calendar=self.calendar, now=now)
+        row.kind = decision.kind
+        row.customer_code = decision.customer_code
+        row.decision = decision.decision
+        row.defects = [d.as_dict() for d in decision.defects]
+        row.warnings = [w.as_dict() for w in decision.warnings]
+        row.facts = _facts_summary(facts, decision)
+        row.status = DECIDED
+        row.decided_at = now
+        row.error = None
+        log.info("mail %s uid %s: %s %s %s defects=%s warnings=%s %s", row.id, row.uid, decision.kind,
+                 decision.customer_code, decision.decision, decision.defect_codes, decision.warning_codes,
+                 decision.reason)
+        return _outcome(row, decision.reason, reply_rcpts)
+
+    def _quarantine(self, mail_id: int, err: BaseException) -> Outcome | None:
+        log.exception("mail %s: quarantined after an unexpected error", mail_id)
+        with self.factory() as session, session.begin():
+            row = session.get(Mail, mail_id)
+            if row is None:
+                return None
+            row.status = QUARANTINED
+            row.decision = None
+            row.error = "".join(traceback.format_exception(err))[-8000:]
+            row.decided_at = self.clock()
+            return _outcome(row, f"quarantined: {type(err).__name__}: {err}", ())
+
+    def mark_filed(self, mail_id: int, folder: str) -> None:
+        with self.factory() as session, session.begin():
+            row = session.get(Mail, mail_id)
+            if row is not None:
+                if row.status == DECIDED:
+                    row.status = FILED
+                row.filed_at = self.clock()
+                row.filed_folder = folder
+
+
+def folder_for(row: Mail) -> str:
+    if row.status == QUARANTINED:
+        return FOLDERS[QUARANTINED]
+    return FOLDERS[row.decision or deciding.MANUAL]
+
+
+def _outcome(row: Mail, reason: str, reply_rcpts: tuple[str, ...]) -> Outcome:
+    return Outcome(
+        mail_id=row.id, uid=row.uid, subject=row.subject or "", from_addr=row.from_addr,
+        decision=row.decision if row.status != QUARANTINED else QUARANTINED, kind=row.kind,
+        customer_code=row.customer_code, defects=tuple(d["code"] for d in row.defects),
+        warnings=tuple(w["code"] for w in row.warnings), reason=reason, folder=folder_for(row),
+        reply_to=reply_rcpts,
+    )
+
+
+def _facts_summary(f: Facts, decision: Decision) -> dict[str, object]:
+    """What the digest and a person need later, without re-reading the PDF."""
+    summary: dict[str, object] = {"reason": decision.reason, "variant": decision.variant}
+    if f.form is not None:
+        summary["form_shape"] = f.form.shape
+        if f.form.fields is not None:
+            summary["form"] = f.form.fields.as_dict()
+        if f.form.detail:
+            summary["form_detail"] = f.form.detail
+    if f.mail.problems:
+        summary["mail_problems"] = list(f.mail.problems)
+    return summary
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def dry_run(
+    raws: Iterable[tuple[str, bytes]], *, cfg: Config, session: Session | None, now: dt.datetime
+) -> list[dict[str, object]]:
+    """`bot process --dry-run`: decide each file without side effects."""
+    calendar = calendar_from(cfg)
+    results: list[dict[str, object]] = []
+    for name, raw in raws:
+        mail = parse_mail(raw)
+        facts = gather(mail, cfg=cfg, session=session, received_at=now, calendar=calendar)
+        decision = deciding.decide(facts)
+        results.append(
+            {
+                "file": name, "message_id": mail.message_id, "kind": decision.kind,
+                "customer_code": decision.customer_code, "decision": decision.decision,
+                "defects": decision.defect_codes, "warnings": decision.warning_codes,
+            }
+        )
+        if decision.reason:
+            results[-1]["reason"] = decision.reason
+    return results

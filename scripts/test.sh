@@ -1,0 +1,32 @@
+#!/bin/sh
+# The whole test suite on a fresh machine: installs what the tests need (Dovecot, a Japanese
+# font, PostgreSQL server binaries, the Python packages), then runs pytest.
+# Usage: sh scripts/test.sh [pytest args...]
+set -eu
+cd "$(dirname "$0")/.."
+
+need_apt=""
+command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || need_apt="$need_apt dovecot-imapd"
+[ -f /usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf ] || need_apt="$need_apt fonts-ipaexfont-gothic"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt="$need_apt postgresql"
+if [ -n "$need_apt" ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing:$need_apt" >&2
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need_apt >&2
+fi
+
+PY=${PYTHON:-python3}
+$PY -m pip install -q --disable-pip-version-check -e '.[test]' >&2
+
+# pytest exit 5 means "no tests ran": for us that is a failure, never a pass.
+set +e
+$PY -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "pytest collected no tests: failing" >&2
+  exit 1
+fi
+exit "$rc"

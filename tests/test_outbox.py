@@ -1,0 +1,157 @@
+"""Transactional outbox against a real aiosmtpd server: sent once, retried when it fails,
+never lost, never sent by two senders at once."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import socket
+from email import message_from_bytes
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import db, outbox
+from bot.config import SmtpConfig
+from bot.embedded import EmbeddedSmtp
+from bot.models import OutboxMessage
+
+NOW = dt.datetime(2026, 11, 24, 1, 0, tzinfo=dt.UTC)
+
+
+def message(subject: str = "Re: USEN SPOT 器材発注依頼_988776654") -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = "usen_spot@mx.usen.co.jp"
+    msg["To"] = "uchida@aoyama.usen.co.jp"
+    msg["Cc"] = "shitencho@aoyama.usen.co.jp"
+    msg["Subject"] = subject
+    msg["Message-ID"] = outbox.new_message_id("usen_spot@mx.usen.co.jp")
+    msg.set_content("差戻のお知らせ ①㈱", charset="utf-8")
+    return msg
+
+
+def smtp_cfg(host: str, port: int, **kw: object) -> SmtpConfig:
+    return dataclasses.replace(SmtpConfig(), host=host, port=port, timeout=5.0, **kw)
+
+
+def queue(factory: sessionmaker[Session], msg: EmailMessage) -> int:
+    with db.transaction(factory) as s:
+        return outbox.enqueue(s, msg, purpose="reply", now=NOW).id
+
+
+def row(factory: sessionmaker[Session], row_id: int) -> OutboxMessage:
+    with factory() as s:
+        r = s.get(OutboxMessage, row_id)
+        assert r is not None
+        return r
+
+
+def test_sent_once_to_all_recipients(factory: sessionmaker[Session], smtp_sink: EmbeddedSmtp) -> None:
+    row_id = queue(factory, message())
+    result = outbox.flush(factory, smtp_cfg(smtp_sink.host, smtp_sink.port), now=NOW)
+    assert (result.sent, result.failed) == (1, 0)
+    got = smtp_sink.wait_for(1, timeout=5)
+    assert set(got[0].rcpt_tos) == {"uchida@aoyama.usen.co.jp", "shitencho@aoyama.usen.co.jp"}
+    parsed = message_from_bytes(got[0].data)
+    assert parsed["Message-ID"] == row(factory, row_id).message_id
+    assert row(factory, row_id).status == outbox.SENT
+    # Running the sender again sends nothing more.
+    again = outbox.flush(factory, smtp_cfg(smtp_sink.host, smtp_sink.port), now=NOW + dt.timedelta(hours=1))
+    assert again.sent == 0
+    assert len(smtp_sink.messages) == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_server_down_keeps_row_pending_then_sends_later(factory: sessionmaker[Session], smtp_sink: EmbeddedSmtp) -> None:
+    row_id = queue(factory, message())
+    down = outbox.flush(factory, smtp_cfg("127.0.0.1", _closed_port()), now=NOW)
+    assert (down.sent, down.failed) == (0, 1)
+    r = row(factory, row_id)
+    assert r.status == outbox.PENDING and r.attempts == 1 and r.next_attempt_at > NOW
+    assert "Connect" in (r.last_error or "") or "refused" in (r.last_error or "").lower()
+    # Not due yet: nothing is tried.
+    early = outbox.flush(factory, smtp_cfg(smtp_sink.host, smtp_sink.port), now=NOW + dt.timedelta(seconds=1))
+    assert early.sent == 0 and smtp_sink.messages == []
+    later = outbox.flush(factory, smtp_cfg(smtp_sink.host, smtp_sink.port), now=NOW + dt.timedelta(hours=2))
+    assert later.sent == 1
+    assert len(smtp_sink.wait_for(1, timeout=5)) == 1
+    assert row(factory, row_id).status == outbox.SENT
+
+
+class RejectFirst:
+    """An SMTP handler that refuses the first DATA with 451, then accepts."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.accepted: list[bytes] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+        self.calls += 1
+        if self.calls == 1:
+            return "451 4.3.0 try again later"
+        self.accepted.append(envelope.content)  # type: ignore[attr-defined]
+        return "250 OK"
+
+
+def test_temporary_rejection_is_retried_not_lost(factory: sessionmaker[Session]) -> None:
+    handler = RejectFirst()
+    port = _closed_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        first_id = queue(factory, message("first"))
+        second_id = queue(factory, message("second"))
+        r1 = outbox.flush(factory, smtp_cfg("127.0.0.1", port), now=NOW)
+        assert (r1.sent, r1.failed) == (1, 1)  # one refusal does not block the next mail
+        assert row(factory, first_id).status == outbox.PENDING
+        assert "451" in (row(factory, first_id).last_error or "")
+        assert row(factory, second_id).status == outbox.SENT
+        r2 = outbox.flush(factory, smtp_cfg("127.0.0.1", port), now=NOW + dt.timedelta(hours=1))
+        assert r2.sent == 1
+        assert len(handler.accepted) == 2
+    finally:
+        controller.stop()
+
+
+def test_gives_up_after_max_attempts_but_keeps_the_row(factory: sessionmaker[Session]) -> None:
+    row_id = queue(factory, message())
+    cfg = smtp_cfg("127.0.0.1", _closed_port(), max_attempts=2)
+    outbox.flush(factory, cfg, now=NOW)
+    outbox.flush(factory, cfg, now=NOW + dt.timedelta(hours=3))
+    r = row(factory, row_id)
+    assert r.status == outbox.FAILED and r.attempts == 2
+    assert r.raw  # the message is still there for an admin to requeue
+
+
+def test_a_row_claimed_by_another_sender_is_left_alone_until_its_lease_ends(
+    factory: sessionmaker[Session], smtp_sink: EmbeddedSmtp
+) -> None:
+    row_id = queue(factory, message())
+    with db.transaction(factory) as s:
+        r = s.get(OutboxMessage, row_id)
+        assert r is not None
+        r.status, r.claimed_at = outbox.SENDING, NOW  # another process is sending it right now
+    cfg = smtp_cfg(smtp_sink.host, smtp_sink.port)
+    assert outbox.flush(factory, cfg, now=NOW + dt.timedelta(minutes=1)).sent == 0
+    # That process died after claiming: after the lease the row is sent (same Message-ID).
+    assert outbox.flush(factory, cfg, now=NOW + outbox.CLAIM_LEASE + dt.timedelta(minutes=1)).sent == 1
+    assert len(smtp_sink.wait_for(1, timeout=5)) == 1
+
+
+def test_enqueue_in_a_rolled_back_transaction_leaves_nothing(factory: sessionmaker[Session]) -> None:
+    """The outbox row lives and dies with the decision's transaction."""
+    try:
+        with db.transaction(factory) as s:
+            outbox.enqueue(s, message(), purpose="reply", now=NOW)
+            raise RuntimeError("decision failed")
+    except RuntimeError:
+        pass
+    with factory() as s:
+        assert s.scalars(select(OutboxMessage)).all() == []
