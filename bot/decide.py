@@ -131,6 +131,14 @@ def decide(f: Facts) -> Decision:
             c.kind, c.customer_code, MANUAL, defects=defects, warnings=warnings,
             reason="application form is a scan with no text layer", variant=variant,
         )
+    # A PDF that opened but gave no fields (not the form, or a fillable form whose field names
+    # the config does not map) must not pass unchecked, nor be blamed on the branch.
+    unread = [r for r in f.forms if r.fields is None and not r.defects]
+    if unread:
+        return Decision(
+            c.kind, c.customer_code, MANUAL, defects=defects, warnings=warnings, variant=variant,
+            reason=f"form fields could not be read ({unread[0].shape}): {unread[0].detail}",
+        )
     if defects:
         return Decision(c.kind, c.customer_code, REJECTED, defects=defects, warnings=warnings, variant=variant)
     # 5. A second new-install order for a customer the ledger already has live is not sent twice.

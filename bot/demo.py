@@ -100,7 +100,9 @@ def run_demo(*, keep: bool = False, out=sys.stdout) -> int:  # noqa: ANN001 - a 
             print(header, file=out)
             print("-" * _width(header), file=out)
             for o in sorted(names.values(), key=lambda o: o.mail_id):
-                notes = ", ".join(o.defects) or ", ".join(o.warnings) or o.reason or "-"
+                notes = ", ".join((*o.defects, *o.warnings)) or o.reason or "-"
+                if o.decision == "accepted" and o.reason:
+                    notes = o.reason
                 print(f"{_cell(o.subject, 44)} {_cell(DECISION_LABELS.get(o.decision, o.decision), 16)} "
                       f"{_cell(o.folder, 11)} {notes}", file=out)
             print("", file=out)

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import classify, decide as deciding, forms
+from bot import classify, decide as deciding, forms, intake
 from bot.actions.reply import build_reply, queue_reply
 from bot.actions.vendor_queue import queue_new_install
 from bot.body import parse_body
@@ -36,13 +36,8 @@ from bot.templating import Templates
 
 log = logging.getLogger("bot.pipeline")
 
-FOLDERS = {
-    deciding.ACCEPTED: "Processed",
-    deciding.REJECTED: "Rejected",
-    deciding.MANUAL: "Manual",
-    deciding.IGNORED: "Ignored",
-    QUARANTINED: "Quarantine",
-}
+# IMAP folder per decision (intake owns the names); a quarantined mail goes to Quarantine.
+FOLDERS = {**intake.FOLDERS, QUARANTINED: intake.QUARANTINE}
 
 # Kinds whose PDF is the application form (申込書) / the termination form (解約申請書).
 FORM_KINDS = {classify.EQUIPMENT_ORDER}
@@ -194,6 +189,7 @@ class Processor:
         facts = gather(mail, cfg=self.cfg, session=session, received_at=row.received_at, calendar=self.calendar)
         decision = deciding.decide(facts)
         reply_rcpts: tuple[str, ...] = ()
+        note = ""
         if decision.decision == deciding.REJECTED:
             msg = build_reply(
                 mail, decision, templates=self.templates, from_addr=self.cfg.smtp.from_addr,
@@ -202,20 +198,24 @@ class Processor:
             out = queue_reply(session, msg, mail_id=row.id, now=now)
             reply_rcpts = tuple(out.rcpt_to)
         elif decision.decision == deciding.ACCEPTED and decision.variant == deciding.NEW_INSTALL:
-            queue_new_install(session, facts, mail_id=row.id, calendar=self.calendar, now=now)
+            vendor_row = queue_new_install(session, facts, mail_id=row.id, calendar=self.calendar, now=now)
+            arrival = "–".join(vendor_row.payload[k][5:].replace("-", "/") for k in ("arrival_from", "arrival_to"))
+            note = f"{vendor_row.batch_date:%m/%d}便 出荷予定 {vendor_row.ship_date:%m/%d} 到着予定 {arrival}"
         row.kind = decision.kind
         row.customer_code = decision.customer_code
         row.decision = decision.decision
         row.defects = [d.as_dict() for d in decision.defects]
         row.warnings = [w.as_dict() for w in decision.warnings]
         row.facts = _facts_summary(facts, decision)
+        if note:
+            row.facts = {**row.facts, "schedule": note}
         row.status = DECIDED
         row.decided_at = now
         row.error = None
         log.info("mail %s uid %s: %s %s %s defects=%s warnings=%s %s", row.id, row.uid, decision.kind,
                  decision.customer_code, decision.decision, decision.defect_codes, decision.warning_codes,
                  decision.reason)
-        return _outcome(row, decision.reason, reply_rcpts)
+        return _outcome(row, decision.reason or note, reply_rcpts)
 
     def _quarantine(self, mail_id: int, err: BaseException) -> Outcome | None:
         log.exception("mail %s: quarantined after an unexpected error", mail_id)

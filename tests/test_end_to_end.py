@@ -1,0 +1,268 @@
+"""The spine, end to end: a real mail APPENDed to a real Dovecot INBOX ends in the right
+folder, its reply arrives at a real aiosmtpd server, and nothing is answered twice.
+
+Given/when/then in each docstring. Only two faults are injected (a crash between steps, an
+unexpected error inside the pipeline): everything else is the real protocol.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from email import message_from_bytes
+from email.header import decode_header, make_header
+from email.message import Message
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import db, outbox
+from bot.daemon import Daemon, mailbox_settings
+from bot.embedded import EmbeddedSmtp
+from bot.intake import Mailbox
+from bot.models import FILED, QUARANTINED, LedgerEntry, Mail, OutboxMessage, VendorRow
+from bot.runner import MailboxRunner
+from bot.unis import import_extract
+from tests.fixtures import pdfs
+from tests.fixtures.demo_mails import UNIS_CSV, order_body
+from tests.support.app import Clock, make_config, make_processor
+from tests.support.dovecot import Dovecot
+from tests.support.mailbuilder import build_bounce, build_mail
+
+PDF = "application/pdf"
+CC = "aoyama-shitencho@aoyama.usen.co.jp"
+
+
+def good_mail(code: str = "988776654", msgid: str = "<good-1@aoyama.usen.co.jp>") -> bytes:
+    fields = dict(pdfs.DEFAULT_FIELDS, customer_code=code)
+    return build_mail(f"USEN SPOT 器材発注依頼_{code}", order_body(code), charset="iso-2022-jp", cc=CC,
+                      attachments=[("申込書.pdf", pdfs.typed_form(fields), PDF)], message_id=msgid)
+
+
+def bad_mail(msgid: str = "<bad-1@aoyama.usen.co.jp>") -> bytes:
+    """Bフレッツ without line type, and no 担当者名 line: two defects in one reply."""
+    fields = dict(pdfs.DEFAULT_FIELDS, customer_code="988776655", line_kind="b_flets", line_type=None)
+    return build_mail("Re: USEN SPOT 器材発注依頼_988776655", order_body("988776655", staff=None), charset="cp50220",
+                      cc=CC, attachments=[("申込書.pdf", pdfs.typed_form(fields), PDF)], message_id=msgid)
+
+
+def subject_of(msg: Message) -> str:
+    return str(make_header(decode_header(msg["Subject"] or "")))
+
+
+def setup_bot(url: str, dovecot: Dovecot, smtp: EmbeddedSmtp):  # noqa: ANN201
+    cfg = make_config(url, smtp=smtp, host=dovecot.host, port=dovecot.port, user=dovecot.user,
+                      password=dovecot.password)
+    processor, factory = make_processor(cfg, Clock())
+    with db.transaction(factory) as s:
+        import_extract(s, UNIS_CSV.encode("cp932"), name="unis.csv", now=Clock()())
+    return cfg, processor, factory
+
+
+def one_pass(cfg, processor):  # noqa: ANN001, ANN201
+    with Mailbox(mailbox_settings(cfg)) as mbox:
+        return MailboxRunner(processor).handle(mbox)
+
+
+def test_good_and_bad_mail_end_in_their_folders_and_the_reply_arrives_once(
+    any_db_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp
+) -> None:
+    """Given a good order and a defective one in INBOX,
+    when the bot runs a pass and flushes its outbox,
+    then the good one is in Processed with a vendor row, the bad one in Rejected, and exactly one
+    差戻 arrives listing both defects, threaded, to the sender with the original CC;
+    and when the bot runs again nothing more is sent."""
+    cfg, processor, factory = setup_bot(any_db_url, dovecot, smtp_sink)
+    dovecot.append(good_mail())
+    dovecot.append(bad_mail())
+
+    report = one_pass(cfg, processor)
+    assert sorted(o.decision for o in report.outcomes) == ["accepted", "rejected"]
+    assert outbox.flush(factory, cfg.smtp, now=Clock()()).sent == 1
+
+    assert dovecot.folder_uids("INBOX") == []
+    assert len(dovecot.folder_uids("Processed")) == 1
+    assert len(dovecot.folder_uids("Rejected")) == 1
+    [reply] = smtp_sink.wait_for(1, timeout=10)
+    msg = message_from_bytes(reply.data)
+    assert set(reply.rcpt_tos) == {"uchida@aoyama.usen.co.jp", CC}
+    assert msg["In-Reply-To"] == "<bad-1@aoyama.usen.co.jp>"
+    assert "<bad-1@aoyama.usen.co.jp>" in msg["References"]
+    assert msg["Auto-Submitted"] == "auto-replied"
+    assert subject_of(msg) == "Re: USEN SPOT 器材発注依頼_988776655"
+    body = msg.get_payload(decode=True).decode(msg.get_content_charset())
+    assert "LINE_TYPE_MISSING" in body and "BODY_FIELD_MISSING" in body and "担当者名" in body
+    assert "ファミリー／マンション" in body
+
+    with factory() as s:
+        assert s.scalar(select(func.count()).select_from(VendorRow)) == 1
+        entry = s.get(LedgerEntry, "988776654")
+        assert entry is not None and entry.state == "ordered"
+        assert {m.status for m in s.scalars(select(Mail))} == {FILED}
+
+    # Run again: nothing new to fetch, nothing to send.
+    again = one_pass(cfg, processor)
+    assert again.outcomes == [] and again.stored == 0
+    assert outbox.flush(factory, cfg.smtp, now=Clock()() + dt.timedelta(hours=1)).sent == 0
+    assert len(smtp_sink.messages) == 1
+
+
+def test_crash_after_decision_before_move_files_without_answering_again(
+    sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given the process dies after the decision commits but before the IMAP MOVE,
+    when the bot starts again,
+    then the mail is moved to Rejected and the reply is sent once, not twice."""
+    cfg, processor, factory = setup_bot(sqlite_url, dovecot, smtp_sink)
+    dovecot.append(bad_mail())
+
+    def crash(self: Mailbox, uid: int, folder: str) -> None:
+        raise SystemExit("power cut")
+
+    monkeypatch.setattr(Mailbox, "file_away", crash)
+    with pytest.raises(SystemExit):
+        one_pass(cfg, processor)
+    monkeypatch.undo()
+    assert len(dovecot.folder_uids("INBOX")) == 1
+
+    report = one_pass(cfg, processor)
+    assert report.outcomes == []  # already decided: only filed now
+    assert report.filed == 1
+    assert len(dovecot.folder_uids("Rejected")) == 1
+    outbox.flush(factory, cfg.smtp, now=Clock()())
+    smtp_sink.wait_for(1, timeout=10)
+    assert len(smtp_sink.messages) == 1
+    with factory() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+def test_crash_after_store_before_decision_decides_once(
+    sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given the process dies right after the raw mail is committed,
+    when the bot starts again, then that stored mail is decided exactly once."""
+    cfg, processor, factory = setup_bot(sqlite_url, dovecot, smtp_sink)
+    dovecot.append(bad_mail())
+    original = type(processor).process
+    monkeypatch.setattr(type(processor), "process", lambda self, mail_id: (_ for _ in ()).throw(SystemExit("crash")))
+    with pytest.raises(SystemExit):
+        one_pass(cfg, processor)
+    monkeypatch.setattr(type(processor), "process", original)
+    with factory() as s:
+        assert [m.status for m in s.scalars(select(Mail))] == ["stored"]
+    report = one_pass(cfg, processor)
+    assert [o.decision for o in report.outcomes] == ["rejected"]
+    with factory() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+def test_uidvalidity_change_never_re_answers(
+    sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a watched folder with a mail decided (reply queued) whose move failed, and the
+    folder then deleted and recreated (new UIDVALIDITY) holding the same mail plus a second copy
+    of an already filed mail,
+    when the bot runs, then it files the first without deciding again and sends the duplicate
+    copy to Ignored: still one reply per mail."""
+    cfg = make_config(sqlite_url, smtp=smtp_sink, host=dovecot.host, port=dovecot.port, user=dovecot.user,
+                      password=dovecot.password, folder="Spot")
+    processor, factory = make_processor(cfg, Clock())
+    with db.transaction(factory) as s:
+        import_extract(s, UNIS_CSV.encode("cp932"), name="unis.csv", now=Clock()())
+    with dovecot.client() as c:
+        c.create_folder("Spot")
+    dovecot.append(good_mail(), folder="Spot")
+
+    def run() -> object:
+        with Mailbox(mailbox_settings(cfg)) as mbox:
+            return MailboxRunner(processor, folder="Spot").handle(mbox)
+
+    run()  # good mail decided and filed
+    dovecot.append(bad_mail(), folder="Spot")
+    monkeypatch.setattr(Mailbox, "file_away", lambda self, uid, folder: (_ for _ in ()).throw(SystemExit("crash")))
+    with pytest.raises(SystemExit):
+        run()
+    monkeypatch.undo()
+    raw_bad = dovecot.folder_messages("Spot")[0]
+    with dovecot.client() as c:
+        old_validity = c.select_folder("Spot")[b"UIDVALIDITY"]
+        c.close_folder()
+        c.delete_folder("Spot")
+        c.create_folder("Spot")
+    dovecot.append(raw_bad, folder="Spot")
+    dovecot.append(good_mail(), folder="Spot")  # a second copy of the already-filed good mail
+    with dovecot.client() as c:
+        assert c.select_folder("Spot")[b"UIDVALIDITY"] != old_validity
+
+    report = run()
+    assert report.outcomes == []  # type: ignore[attr-defined]
+    assert report.duplicates == 1  # type: ignore[attr-defined]
+    assert len(dovecot.folder_uids("Processed")) == 1
+    assert len(dovecot.folder_uids("Rejected")) == 1
+    assert len(dovecot.folder_uids("Ignored")) == 1
+    assert dovecot.folder_uids("Spot") == []
+    with factory() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+        assert s.scalar(select(func.count()).select_from(Mail)) == 2
+
+
+def test_one_broken_mail_is_quarantined_and_the_rest_carry_on(
+    sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given three mails where deciding the middle one hits an unexpected error,
+    when the bot runs, then that mail goes to Quarantine with its traceback stored and the
+    other two are decided and filed normally."""
+    cfg, processor, factory = setup_bot(sqlite_url, dovecot, smtp_sink)
+    dovecot.append(good_mail())
+    dovecot.append(good_mail("988776656", "<boom@aoyama.usen.co.jp>"))
+    dovecot.append(bad_mail())
+    from bot import pipeline
+
+    real_gather = pipeline.gather
+
+    def flaky_gather(mail, **kw):  # noqa: ANN001, ANN202
+        if mail.message_id == "<boom@aoyama.usen.co.jp>":
+            raise RuntimeError("simulated bug in a check")
+        return real_gather(mail, **kw)
+
+    monkeypatch.setattr(pipeline, "gather", flaky_gather)
+    report = one_pass(cfg, processor)
+    assert sorted(o.decision for o in report.outcomes) == ["accepted", "quarantined", "rejected"]
+    assert len(dovecot.folder_uids("Quarantine")) == 1
+    with factory() as s:
+        row = s.scalar(select(Mail).where(Mail.status == QUARANTINED))
+        assert row is not None and "simulated bug in a check" in (row.error or "")
+
+
+def test_machine_mail_is_ignored_and_never_answered(sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp) -> None:
+    """Given a bounce of one of our own replies, when the bot runs, then it is filed to
+    Ignored and no mail is queued: no loop."""
+    cfg, processor, factory = setup_bot(sqlite_url, dovecot, smtp_sink)
+    dovecot.append(build_bounce(bad_mail()))
+    report = one_pass(cfg, processor)
+    assert [o.decision for o in report.outcomes] == ["ignored"]
+    assert len(dovecot.folder_uids("Ignored")) == 1
+    with factory() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+def test_daemon_hears_a_new_mail_by_idle_and_replies(
+    sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp
+) -> None:
+    """Given `bot run` waiting in IDLE, when a defective mail arrives, then its reply reaches
+    the SMTP server within seconds (bounded wait, no fixed sleep), and SIGTERM-style stop ends it."""
+    cfg = make_config(sqlite_url, smtp=smtp_sink, host=dovecot.host, port=dovecot.port, user=dovecot.user,
+                      password=dovecot.password)
+    daemon = Daemon(cfg)
+    stop = threading.Event()
+    thread = threading.Thread(target=daemon.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        dovecot.append(bad_mail())
+        [reply] = smtp_sink.wait_for(1, timeout=30)
+        assert "In-Reply-To: <bad-1@aoyama.usen.co.jp>" in reply.data.decode("ascii", "replace")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert len(dovecot.folder_uids("Rejected")) == 1

@@ -1,0 +1,505 @@
+"""bot.mail: raw bytes → InboundMail, for every encoding branch mail arrives in."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.mail import Attachment, InboundMail, decode_bytes, decode_header_text, decode_jis, html_to_text, message_id_hash, parse_mail
+from tests.support.mailbuilder import (
+    build_auto_reply,
+    build_bounce,
+    build_mail,
+    cp50220_encode,
+    encode_word,
+    minimal_pdf,
+)
+
+JST = timezone(timedelta(hours=9))
+
+ORDER_BODY = (
+    "申込書送付します。\n"
+    "\n"
+    "顧客CD : 988776654\n"
+    "店舗名 : ㈱スパゲティーUSEN 髙島屋店\n"
+    "リンク品使用 無\n"
+    "SPOT Plus該当 有\n"
+    "送付支店名 : 青山支店\n"
+    "担当者名 : 内田\n"
+    "備考 : 親①台～子②台\n"
+)
+ORDER_TEXT = ORDER_BODY.rstrip("\n")
+
+
+def _only(raw: bytes) -> InboundMail:
+    mail = parse_mail(raw)
+    assert isinstance(mail, InboundMail)
+    return mail
+
+
+# --- bodies, one charset at a time -----------------------------------------------------
+
+
+def test_iso2022jp_7bit_body_with_microsoft_characters_decodes_exactly() -> None:
+    """Given an Outlook mail (ISO-2022-JP label, CP50220 bytes: ①㈱～髙 inside ESC $ B),
+    when parsed, then the body is the exact text, not mojibake."""
+    raw = build_mail(body=ORDER_BODY, charset="cp50220")
+    assert b"\x1b$B-j" in raw and b"Content-Transfer-Encoding: 7bit" in raw  # ㈱ at JIS 0x2D6A
+    with pytest.raises(UnicodeDecodeError):
+        cp50220_encode("①").decode("iso2022_jp_ext")  # why the detour via CP932 is needed
+    mail = _only(raw)
+    assert mail.body_text == ORDER_TEXT
+    assert mail.problems == ()
+
+
+def test_strict_iso2022jp_body_decodes() -> None:
+    body = "解約日 : 2026/11/30\n店舗名 : カフェ青山\n"
+    mail = _only(build_mail("USEN SPOT 解約申請_988776654", body, charset="iso-2022-jp"))
+    assert mail.body_text == "解約日 : 2026/11/30\n店舗名 : カフェ青山"
+
+
+def test_halfwidth_katakana_escape_and_so_si_decode() -> None:
+    # ESC ( I (CP50221) and SO/SI (CP50222) half-width katakana
+    assert decode_jis(b"\x1b(I10\x1b(B") == ("ｱｰ", 0)
+    assert decode_jis(b"a\x0e10\x0fb") == ("aｱｰb", 0)
+
+
+def test_shift_jis_base64_body_with_nec_characters() -> None:
+    mail = _only(build_mail(body=ORDER_BODY, charset="shift_jis"))
+    assert mail.body_text == ORDER_TEXT
+    assert mail.problems == ()
+
+
+def test_shift_jis_8bit_body() -> None:
+    mail = _only(build_mail(body=ORDER_BODY, charset="shift_jis", transfer_encoding="8bit"))
+    assert mail.body_text == ORDER_TEXT
+
+
+@pytest.mark.parametrize("cte", ["base64", "quoted-printable", "8bit"])
+def test_utf8_bodies(cte: str) -> None:
+    mail = _only(build_mail(body=ORDER_BODY, charset="utf-8", transfer_encoding=cte))
+    assert mail.body_text == ORDER_TEXT
+    assert mail.problems == ()
+
+
+def test_html_only_body_becomes_clean_text() -> None:
+    markup = (
+        "<html><head><meta charset=\"utf-8\"><style>p {margin:0}</style>"
+        "<title>無視</title></head><body>"
+        "<!--[if gte mso 9]><xml>x</xml><![endif]-->"
+        "<p class=MsoNormal>申込書送付します。</p><p>&nbsp;</p>"
+        "<p>顧客CD&nbsp;:&nbsp;988776654</p>\n"
+        "<div>店舗名 : スパゲティー&amp;USEN &lt;青山&gt;</div>"
+        "リンク品使用 無<br>SPOT Plus該当 <b>有</b><br/>"
+        "<table><tr><td>担当者名</td><td>内田</td></tr></table>"
+        "<script>alert('x')</script></body></html>"
+    )
+    mail = _only(build_mail(body=markup, charset="utf-8", html_only=True))
+    assert mail.body_text == (
+        "申込書送付します。\n"
+        "\n"
+        "顧客CD : 988776654\n"
+        "店舗名 : スパゲティー&USEN <青山>\n"
+        "リンク品使用 無\n"
+        "SPOT Plus該当 有\n"
+        "担当者名 内田"
+    )
+
+
+def test_html_only_iso2022jp_body() -> None:
+    mail = _only(build_mail(body="<p>顧客CD : 988776654</p><p>店舗名 : ㈱青山</p>", html_only=True))
+    assert mail.body_text == "顧客CD : 988776654\n店舗名 : ㈱青山"
+
+
+def test_alternative_prefers_plain_text() -> None:
+    raw = build_mail(body="本文です", html="<p>HTML版</p>", charset="utf-8")
+    assert b"multipart/alternative" in raw
+    assert _only(raw).body_text == "本文です"
+
+
+def test_alternative_with_empty_plain_falls_back_to_html() -> None:
+    mail = _only(build_mail(body="", html="<p>HTML版</p>", charset="utf-8"))
+    assert mail.body_text == "HTML版"
+
+
+def test_format_flowed_soft_breaks_are_joined() -> None:
+    body = "顧客CD : 9887 \n76654\n店舗名 : 青山\n"
+    mail = _only(build_mail(body=body, charset="utf-8", format_flowed=True))
+    assert mail.body_text == "顧客CD : 988776654\n店舗名 : 青山"
+
+
+# --- subjects and headers ----------------------------------------------------------------
+
+
+def test_iso2022jp_encoded_subject_with_microsoft_characters() -> None:
+    subject = "Re: 【至急】USEN SPOT 器材発注依頼_988776654 ㈱青山①～"
+    raw = build_mail(subject, charset="cp50220")
+    assert b"=?ISO-2022-JP?B?" in raw
+    assert _only(raw).subject == subject
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-q", "shift_jis"])
+def test_encoded_subject_variants(encoding: str) -> None:
+    subject = "USEN SPOT 解約キャンセル依頼_988776654"
+    assert _only(build_mail(subject, charset="utf-8", subject_encoding=encoding)).subject == subject
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "shift_jis"])
+def test_raw_8bit_subject(charset: str) -> None:
+    subject = "USEN SPOT 移設依頼_988776654 ①"
+    mail = _only(build_mail(subject, charset=charset, subject_encoding="raw"))
+    assert mail.subject == subject
+    assert any("raw 8-bit" in p for p in mail.problems)
+
+
+def test_encoded_words_split_inside_a_character_are_joined() -> None:
+    data = "器材発注依頼".encode("utf-8")
+    first, second = base64.b64encode(data[:4]).decode(), base64.b64encode(data[4:]).decode()
+    text, problems = decode_header_text(f"USEN SPOT =?UTF-8?B?{first}?=\r\n =?UTF-8?B?{second}?=_988776654")
+    assert text == "USEN SPOT 器材発注依頼_988776654"
+    assert problems == []
+
+
+def test_folded_plain_subject_is_unfolded() -> None:
+    raw = b"Subject: USEN SPOT\r\n =?ISO-2022-JP?B?GyRCMnJMcz89QEEbKEI=?=_988776654\r\nFrom: a@usen.co.jp\r\n\r\nx\r\n"
+    assert _only(raw).subject == "USEN SPOT 解約申請_988776654"
+
+
+def test_addresses_date_and_thread_headers() -> None:
+    raw = build_mail(
+        from_="内田 ㈱ <Uchida@Aoyama.USEN.co.jp>",
+        to=["usen_spot@mx.usen.co.jp", "Other <Other@Example.JP>"],
+        cc="支店長 <Boss@Aoyama.usen.co.jp>",
+        reply_to="reply@usen.co.jp",
+        message_id=" <ABC.123@Aoyama.usen.co.jp> ",
+        in_reply_to="<x1@usen.co.jp>",
+        references="<x0@usen.co.jp>\r\n <x1@usen.co.jp>",
+    )
+    mail = _only(raw)
+    assert mail.from_addr == "uchida@aoyama.usen.co.jp"
+    assert mail.from_name == "内田 ㈱"
+    assert mail.to == ("usen_spot@mx.usen.co.jp", "other@example.jp")
+    assert mail.cc == ("boss@aoyama.usen.co.jp",)
+    assert mail.reply_to == "reply@usen.co.jp"
+    assert mail.message_id == "<ABC.123@Aoyama.usen.co.jp>"
+    assert mail.in_reply_to == "<x1@usen.co.jp>"
+    assert mail.references == ("<x0@usen.co.jp>", "<x1@usen.co.jp>")
+    assert mail.date == datetime(2026, 11, 30, 10, 0, tzinfo=JST)
+    assert mail.date.utcoffset() == timedelta(hours=9)
+
+
+def test_empty_return_path_is_distinguishable_from_absent() -> None:
+    empty = _only(build_mail(headers={"Return-Path": "<>"}))
+    absent = _only(build_mail(headers={"Return-Path": None}))
+    present = _only(build_mail())
+    assert empty.headers["return-path"] == "<>"
+    assert "return-path" not in absent.headers
+    assert present.headers["return-path"] == "<uchida@aoyama.usen.co.jp>"
+
+
+def test_loop_detection_headers_are_decoded_and_lower_cased() -> None:
+    raw = build_mail(
+        headers={
+            "Precedence": "bulk",
+            "X-Auto-Response-Suppress": "All",
+            "List-Id": "<spot.usen.co.jp>",
+            "List-Unsubscribe": "<mailto:leave@usen.co.jp>",
+            "X-Autorespond": "yes",
+        }
+    )
+    headers = _only(raw).headers
+    assert headers["precedence"] == "bulk"
+    assert headers["x-auto-response-suppress"] == "All"
+    assert headers["list-id"] == "<spot.usen.co.jp>"
+    assert headers["list-unsubscribe"] == "<mailto:leave@usen.co.jp>"
+    assert headers["x-autorespond"] == "yes"
+    assert headers["content-type"].startswith("text/plain")
+    with pytest.raises(TypeError):
+        headers["precedence"] = "list"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("style", "header", "value"),
+    [
+        ("rfc3834", "auto-submitted", "auto-replied"),
+        ("exchange", "x-auto-response-suppress", "All"),
+        ("vacation", "x-autoreply", "yes"),
+    ],
+)
+def test_auto_replies(style: str, header: str, value: str) -> None:
+    mail = _only(build_auto_reply(style=style))
+    assert mail.headers[header] == value
+    assert mail.subject == "自動応答: USEN SPOT 器材発注依頼_988776654"
+    assert mail.body_text == "ただいま不在にしております。12月1日に戻ります。"
+
+
+@pytest.mark.parametrize("headers_only", [False, True])
+def test_bounce_is_a_delivery_status_report(headers_only: bool) -> None:
+    mail = _only(build_bounce(headers_only=headers_only))
+    assert mail.content_type == "multipart/report"
+    assert mail.report_type == "delivery-status"
+    assert mail.from_addr == "mailer-daemon@mx.usen.co.jp"
+    assert mail.headers["return-path"] == "<>"
+    assert mail.body_text.startswith("This is the mail system at host mx.usen.co.jp.")
+    assert "差戻です" not in mail.body_text  # the returned mail is not our body
+    kinds = [a.content_type for a in mail.attachments]
+    assert "message/delivery-status" in kinds
+    assert ("text/rfc822-headers" if headers_only else "message/rfc822") in kinds
+    assert mail.pdf_attachments() == ()
+
+
+def test_bare_mailer_daemon_sender_is_kept() -> None:
+    raw = b"From: MAILER-DAEMON\r\nSubject: failure\r\nReturn-Path: <>\r\n\r\nfailed\r\n"
+    assert _only(raw).from_addr == "mailer-daemon"
+
+
+# --- attachments -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("style", ["rfc2047", "rfc2231", "rfc2231-jis"])
+def test_attachment_names_decode(style: str) -> None:
+    pdf = minimal_pdf(size=2000)
+    name = "USEN SPOT申込書①㈱_988776654（パスワード付）.pdf"
+    mail = _only(build_mail(attachments=[(name, pdf, "application/pdf")], attachment_name_style=style))
+    assert mail.attachments == (Attachment(filename=name, content_type="application/pdf", data=pdf),)
+    assert mail.pdf_attachments() == mail.attachments
+    assert mail.body_text == "申込書送付します。"
+
+
+def test_pdf_attachments_by_type_or_name() -> None:
+    mail = _only(
+        build_mail(
+            attachments=[
+                ("解約申請書.PDF", b"%PDF-1.7", "application/octet-stream"),
+                ("scan", b"%PDF-1.7", "application/pdf"),
+                ("写真.jpg", b"\xff\xd8\xff", "image/jpeg"),
+                (None, b"data", "application/octet-stream"),
+            ]
+        )
+    )
+    assert [a.filename for a in mail.attachments] == ["解約申請書.PDF", "scan", "写真.jpg", None]
+    assert [a.filename for a in mail.pdf_attachments()] == ["解約申請書.PDF", "scan"]
+
+
+# --- malformed mails: a value and problems, never an exception --------------------------
+
+
+def test_missing_headers() -> None:
+    raw = build_mail(subject=None, from_=None, to=None, message_id=None, date=None)
+    mail = _only(raw)
+    assert (mail.subject, mail.from_addr, mail.from_name, mail.message_id, mail.date) == ("", None, None, None, None)
+    assert mail.to == ()
+    for what in ("Subject", "From", "Message-ID", "Date"):
+        assert f"header {what}: missing" in mail.problems
+    assert mail.body_text == "申込書送付します。"
+
+
+def test_unlabelled_iso2022jp_body_is_recognised() -> None:
+    raw = b"Subject: x\r\nFrom: a@usen.co.jp\r\n\r\n" + cp50220_encode("顧客CD : 988776654 ㈱") + b"\r\n"
+    mail = _only(raw)
+    assert mail.body_text == "顧客CD : 988776654 ㈱"
+    assert "part 1: no charset declared but 8-bit or escaped text, decoded as iso-2022-jp" in mail.problems
+
+
+def test_raw_8bit_headers_never_leak_surrogates() -> None:
+    raw = (
+        b"Subject: \x82\xa0\r\nMessage-ID: <\xe3\x81\x82@x>\r\nX-Note: \xff\xfe\r\n"
+        b"From: \x93\xe0\x93c <a@usen.co.jp>\r\nTo: undisclosed-recipients:;\r\n\r\nx\r\n"
+    )
+    mail = _only(raw)
+    _assert_storable(mail)
+    assert (mail.subject, mail.message_id, mail.from_name, mail.to) == ("あ", "<あ@x>", "内田", ())
+    assert not any("To" in p for p in mail.problems)
+
+
+def test_named_inline_text_is_body_and_attachment() -> None:
+    raw = (
+        b"Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        b"Content-Type: text/plain; charset=utf-8; name=body.txt\r\nContent-Disposition: inline; filename=body.txt\r\n\r\n"
+        + "顧客CD : 988776654".encode() + b"\r\n--b--\r\n"
+    )
+    mail = _only(raw)
+    assert mail.body_text == "顧客CD : 988776654"
+    assert [a.filename for a in mail.attachments] == ["body.txt"]
+
+
+def test_forwarded_message_is_an_attachment_not_the_body() -> None:
+    inner = build_mail("USEN SPOT 解約申請_111111111", "顧客CD : 111111111\n", charset="utf-8")
+    raw = (
+        b"Subject: Fw: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nouter\r\n--b\r\n"
+        b"Content-Type: message/rfc822\r\n\r\n" + inner + b"\r\n--b--\r\n"
+    )
+    mail = _only(raw)
+    assert mail.body_text == "outer"
+    assert [a.content_type for a in mail.attachments] == ["message/rfc822"]
+    assert b"USEN SPOT" in parse_mail(mail.attachments[0].data).subject.encode()
+
+
+def test_boundary_mismatch_is_recovered() -> None:
+    raw = build_mail(attachments=[("a.pdf", b"%PDF-1", "application/pdf")])
+    broken = raw.replace(b'boundary="----=_NextPart_', b'boundary="WRONG_', 1)
+    mail = _only(broken)
+    assert mail.body_text == "申込書送付します。"
+    assert [a.filename for a in mail.attachments] == ["a.pdf"]
+    assert any("boundary 'WRONG_" in p and "recovered" in p for p in mail.problems)
+
+
+def test_boundary_absent_gives_text_and_problem() -> None:
+    raw = b"Subject: x\r\nContent-Type: multipart/mixed; boundary=zzz\r\n\r\njust text\r\n"
+    mail = _only(raw)
+    assert mail.body_text == "just text"
+    assert any("boundary 'zzz' not found" in p for p in mail.problems)
+
+
+def test_unknown_charset_is_guessed_and_reported() -> None:
+    raw = (
+        b"Subject: x\r\nFrom: a@usen.co.jp\r\nContent-Type: text/plain; charset=x-unknown\r\n\r\n"
+        + "顧客CD : 988776654 ①".encode("cp932")
+    )
+    mail = _only(raw)
+    assert mail.body_text == "顧客CD : 988776654 ①"
+    assert "part 1: charset 'x-unknown' unknown, decoded as cp932" in mail.problems
+
+
+def test_undecodable_bytes_are_replaced_and_reported() -> None:
+    raw = b"Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nab\xff\xfe\x80cd\r\n"
+    mail = _only(raw)
+    assert mail.body_text.startswith("ab") and mail.body_text.endswith("cd")
+    assert any(p.startswith("part 1: charset 'utf-8'") for p in mail.problems)
+
+
+def test_broken_jis_pair_is_replaced_and_reported() -> None:
+    raw = b"Subject: x\r\nContent-Type: text/plain; charset=iso-2022-jp\r\n\r\n\x1b$B$\"$\x1b(B ok\r\n"
+    mail = _only(raw)
+    assert mail.body_text == "あ\ufffd ok"
+    assert any("undecodable" in p for p in mail.problems)
+
+
+def test_truncated_base64_keeps_what_decodes() -> None:
+    encoded = base64.b64encode("顧客CD : 988776654".encode("utf-8")).decode()[:-3]
+    raw = f"Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n"
+    mail = _only(raw.encode())
+    assert mail.body_text == "顧客CD : 9887766"
+    assert mail.problems
+
+
+def test_garbage_bytes() -> None:
+    mail = _only(bytes(range(256)) * 4)
+    assert mail.problems
+    assert isinstance(mail.body_text, str)
+
+
+def test_empty_input() -> None:
+    mail = _only(b"")
+    assert mail.subject == "" and mail.body_text == "" and mail.attachments == ()
+    assert "message: no headers found" in mail.problems
+
+
+def test_deeply_nested_multipart_does_not_raise() -> None:
+    depth = 3000
+    head = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i) for i in range(depth)
+    )
+    raw = b"Subject: deep\r\n" + head + b"Content-Type: text/plain\r\n\r\nleaf\r\n"
+    mail = _only(raw)
+    assert mail.subject == "deep"
+    assert mail.problems
+
+
+def test_broken_encoded_word_is_kept_as_text() -> None:
+    mail = _only(b"Subject: =?utf-8?B?###?= =?x-nope?B?gqA=?=\r\n\r\nx\r\n")
+    assert "###" in mail.subject
+    assert mail.problems
+
+
+def test_bad_date_is_reported() -> None:
+    mail = _only(build_mail(date="sometime next week"))
+    assert mail.date is None
+    assert any(p.startswith("header Date: unreadable") for p in mail.problems)
+
+
+def test_inbound_mail_is_frozen() -> None:
+    mail = _only(build_mail())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mail.subject = "x"  # type: ignore[misc]
+
+
+def _assert_storable(mail: InboundMail) -> None:
+    """Every text of the mail is real Unicode (no lone surrogates): it can go into the DB."""
+    texts = [mail.subject, mail.body_text, mail.from_addr or "", mail.from_name or "", mail.message_id or "",
+             mail.in_reply_to or "", mail.reply_to or "", mail.content_type, mail.report_type or ""]
+    texts += list(mail.to) + list(mail.cc) + list(mail.references) + list(mail.problems)
+    texts += [k + v for k, v in mail.headers.items()] + [a.filename or "" for a in mail.attachments]
+    for text in texts:
+        text.encode("utf-8")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2000))
+def test_any_bytes_parse_without_exception(raw: bytes) -> None:
+    mail = parse_mail(raw)
+    assert isinstance(mail, InboundMail)
+    _assert_storable(mail)
+
+
+_SAMPLE = build_mail(
+    "USEN SPOT 器材発注依頼_988776654 ①",
+    ORDER_BODY,
+    attachments=[("申込書.pdf", minimal_pdf(size=600), "application/pdf")],
+    cc="支店長 <boss@aoyama.usen.co.jp>",
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, len(_SAMPLE)), st.integers(0, 64), st.binary(max_size=32))
+def test_mutated_real_mail_parses_without_exception(at: int, cut: int, junk: bytes) -> None:
+    mail = parse_mail(_SAMPLE[:at] + junk + _SAMPLE[at + cut:])
+    assert isinstance(mail, InboundMail)
+    _assert_storable(mail)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def test_message_id_hash() -> None:
+    a = message_id_hash(b"one", "<abc@usen.co.jp>")
+    assert a == message_id_hash(b"two", " <abc@usen.co.jp>\r\n")
+    assert a == message_id_hash(b"three", "abc@usen.co.jp")
+    assert a != message_id_hash(b"one", "<ABC@usen.co.jp>")
+    assert message_id_hash(b"raw-1", None) != message_id_hash(b"raw-2", None)
+    assert message_id_hash(b"raw-1", "  ") == message_id_hash(b"raw-1", None)
+    assert len(a) == 64 and int(a, 16) >= 0
+
+
+def test_cp50220_round_trip_over_every_jis_reachable_cp932_character() -> None:
+    chars = []
+    for lead in list(range(0x81, 0xA0)) + list(range(0xE0, 0xF0)):
+        for trail in list(range(0x40, 0x7F)) + list(range(0x80, 0xFD)):
+            try:
+                ch = bytes((lead, trail)).decode("cp932")
+            except UnicodeDecodeError:
+                continue
+            if ch.encode("cp932") == bytes((lead, trail)):  # the preferred code of ch
+                chars.append(ch)
+    text = "".join(chars)
+    assert len(text) > 7000
+    assert decode_jis(cp50220_encode(text)) == (text, 0)
+
+
+def test_decode_bytes_labels() -> None:
+    assert decode_bytes("①".encode("cp932"), "Shift_JIS") == ("①", None)
+    assert decode_bytes("あ".encode("euc_jp"), "EUC-JP") == ("あ", None)
+    assert decode_bytes("é".encode("latin-1"), '"ISO-8859-1"') == ("é", None)
+    text, problem = decode_bytes("あ".encode("cp932"), "utf-8")
+    assert text == "あ" and problem == "charset 'utf-8' does not fit the bytes, decoded as cp932"
+    assert encode_word("①", "cp50220").startswith("=?ISO-2022-JP?B?")
+
+
+def test_html_to_text_pre_and_entities() -> None:
+    assert html_to_text("<pre>a  b\nc</pre>&#x2460;&copy;") == "a  b\nc\n①©"
