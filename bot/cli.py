@@ -123,7 +123,8 @@ def cmd_import_unis(args: argparse.Namespace, cfg: Config) -> int:
 
     try:
         with db.transaction(factory) as session:
-            report = unis.import_file(session, args.file, now=dt.datetime.now(dt.UTC), progress=progress)
+            report = unis.import_file(session, args.file, now=dt.datetime.now(dt.UTC), progress=progress,
+                                      columns=cfg.unis.columns)
     except unis.UnisImportError as err:
         print(f"bot import-unis: 取り込めません / cannot import: {err}", file=sys.stderr)
         return EXIT_ERROR

@@ -114,6 +114,41 @@ class TemplatesConfig:
 
 
 @dataclass(frozen=True)
+class BranchesConfig:
+    """[branches]: the branch directory (支店一覧: 支店名, ドメイン, 支店長), CSV or TOML."""
+
+    file: str = ""
+
+
+@dataclass(frozen=True)
+class UnisConfig:
+    """[unis]: the UNIS order extract (UNIS受注データ): column names of the real extract, and a
+    drop folder the daemon imports new files from."""
+
+    drop_dir: str = ""
+    customer_code: str = "顧客番号"
+    contract_no: str = "契約番号"
+    line_no: str = "明細番号"
+    item_code: str = "契約品目"
+    item_name: str = "品目名"
+    status: str = "契約状態"
+    shop_name: str = "店舗名"
+    branch: str = "管轄支店"
+    contract_type: str = "契約種類"
+    acquisition: str = "獲得区分"
+    planned_date: str = "完成予定日"
+    confirmed_date: str = "確定日"
+    serial: str = "シリアルNo"
+    remarks: str = "明細備考"
+    cancel_date: str = "キャンセル日"
+    termination_date: str = "解約日"
+
+    @property
+    def columns(self) -> dict[str, str]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "drop_dir"}
+
+
+@dataclass(frozen=True)
 class Config:
     mailbox: MailboxConfig = field(default_factory=MailboxConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -123,6 +158,8 @@ class Config:
     office: OfficeConfig = field(default_factory=OfficeConfig)
     vendor: VendorConfig = field(default_factory=VendorConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    branches: BranchesConfig = field(default_factory=BranchesConfig)
+    unis: UnisConfig = field(default_factory=UnisConfig)
     source: str = "(defaults)"
 
     def replace(self, **sections: object) -> Config:
@@ -212,6 +249,13 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(
             f"{cfg.source}: [office] company_holidays: expected YYYY-MM-DD dates ({err})"
         ) from err
+    if cfg.branches.file:
+        from bot.branches import BranchDirectoryError, load_directory
+
+        try:
+            load_directory(cfg.branches.file)
+        except BranchDirectoryError as err:
+            raise ConfigError(f"{cfg.source}: [branches] file: {err}") from err
     try:
         "テスト".encode(cfg.vendor.encoding)
     except LookupError as err:

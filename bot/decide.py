@@ -16,15 +16,21 @@ from bot import classify
 from bot.checks import (
     attachment,
     body_fields,
+    cc_manager,
+    customer,
     customer_code,
     line,
     mail_address,
     plus,
+    relocation,
+    router,
     sender,
     shop_name,
     ssid,
+    termination,
     unis_order,
     units,
+    warnings,
 )
 from bot.checks.base import Check, Defect, Facts
 
@@ -60,7 +66,8 @@ class Decision:
         return [w.code for w in self.warnings]
 
 
-# The chains. Each entry is a pure check; all run, and all defects are reported together.
+# The chains, one per request kind (DESIGN.md). Each entry is a pure check; all run, and all
+# defects are reported together in one 差戻. Read top to bottom.
 EQUIPMENT_ORDER_NEW: tuple[Check, ...] = (
     customer_code.present,  # 件名に顧客コード
     customer_code.agreement,  # 件名・本文・申込書の顧客コードが一致
@@ -72,11 +79,71 @@ EQUIPMENT_ORDER_NEW: tuple[Check, ...] = (
     units.count_given,  # 複数台なら親〇台 子〇台
     plus.agreement,  # 本文 SPOT Plus該当 と申込書の Plus
     unis_order.order_exists,  # UNIS受注登録 (法人は対象外)
+    cc_manager.manager_in_cc,  # CCに支店長
 )
-EQUIPMENT_ORDER_NEW_WARNINGS: tuple[Check, ...] = (shop_name.same_as_unis,)
+EQUIPMENT_ORDER_CHILD: tuple[Check, ...] = (  # 子機 追加/交換 (manual §V): no form
+    customer_code.present,
+    customer_code.agreement,
+    body_fields.child_unit,  # 顧客CD, 送付支店名, 担当者名
+    customer.known,  # UNIS か管理台帳にある顧客
+    customer.state_allows("child_unit", "子機の追加/交換"),  # 設置済など稼働中の顧客
+    units.child_count_given,  # 子機〇台
+    cc_manager.manager_in_cc,
+)
+CONTRACT_CHANGE: tuple[Check, ...] = (
+    customer_code.present,
+    body_fields.contract_change,  # 変更内容
+    customer.known,
+    customer.state_allows("change", "契約変更"),
+    cc_manager.manager_in_cc,
+)
+CANCELLATION: tuple[Check, ...] = (
+    customer_code.present,
+    customer.known,
+    customer.state_allows("cancel", "キャンセル申請"),  # 設置前のみ
+    cc_manager.manager_in_cc,
+)
+TERMINATION: tuple[Check, ...] = (
+    customer_code.present,
+    customer_code.agreement,  # 解約申請書の顧客CD
+    attachment.form_required,  # 解約申請書PDF: 添付あり・パスワード付き・読める
+    termination.date_given,  # 解約日
+    customer.known,
+    customer.state_allows("schedule_termination", "解約申請"),
+    cc_manager.manager_in_cc,
+)
+ROUTER_NOT_REMOVED: tuple[Check, ...] = (
+    customer_code.present,
+    router.reason_given,  # 未撤去の理由
+    customer.known,
+    customer.state_allows("router_not_removed", "ルーター未撤去の報告"),
+    cc_manager.manager_in_cc,
+)
+RELOCATION: tuple[Check, ...] = (
+    customer_code.present,
+    relocation.line_given,  # 移設先回線種別
+    body_fields.relocation,  # 移設先住所
+    customer.known,
+    customer.state_allows("relocate", "移設依頼"),
+    cc_manager.manager_in_cc,
+)
+TERMINATION_WITHDRAWAL: tuple[Check, ...] = (
+    customer_code.present,
+    customer.known,
+    customer.state_allows("withdraw_termination", "解約キャンセル依頼"),
+    termination.withdrawal_in_time,  # 解約日の3営業日前まで
+    cc_manager.manager_in_cc,
+)
 
 CHAINS: dict[str, tuple[tuple[Check, ...], tuple[Check, ...]]] = {
-    NEW_INSTALL: (EQUIPMENT_ORDER_NEW, EQUIPMENT_ORDER_NEW_WARNINGS),
+    NEW_INSTALL: (EQUIPMENT_ORDER_NEW, (shop_name.same_as_unis,)),
+    CHILD_UNIT: (EQUIPMENT_ORDER_CHILD, ()),
+    classify.CONTRACT_CHANGE: (CONTRACT_CHANGE, ()),
+    classify.CANCELLATION: (CANCELLATION, (warnings.cancel_costs, warnings.router_return_due)),
+    classify.TERMINATION: (TERMINATION, ()),
+    classify.ROUTER_NOT_REMOVED: (ROUTER_NOT_REMOVED, ()),
+    classify.RELOCATION: (RELOCATION, ()),
+    classify.TERMINATION_WITHDRAWAL: (TERMINATION_WITHDRAWAL, ()),
 }
 
 _CHILD_UNIT_RE = re.compile(r"子機.{0,20}?(追加|交換)|(追加|交換).{0,10}?子機")

@@ -99,3 +99,19 @@ def apply(
     )
     session.flush()
     return entry
+
+
+def seed(session: Session, customer_code: str, state: str, *, now: dt.datetime, mail_id: int | None = None,
+         detail: Mapping[str, Any] | None = None, shop_name: str | None = None) -> LedgerEntry:
+    """Start the ledger row of a customer the bot has not seen before from what UNIS says, so
+    requests about customers that predate the bot move a real row with its history."""
+    entry = session.get(LedgerEntry, customer_code)
+    if entry is not None:
+        return entry
+    entry = LedgerEntry(customer_code=customer_code, state=state, shop_name=shop_name, plus=False,
+                        router_not_removed=False, data={}, updated_at=now)
+    session.add(entry)
+    session.add(LedgerEvent(customer_code=customer_code, mail_id=mail_id, event="seed_from_unis", from_state=None,
+                            to_state=state, detail=dict(detail or {}), at=now))
+    session.flush()
+    return entry

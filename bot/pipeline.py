@@ -11,12 +11,10 @@ while the others carry on.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -24,14 +22,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import classify, decide as deciding, forms, intake
 from bot.actions.reply import build_reply, queue_reply
-from bot.actions.vendor_queue import queue_new_install
+from bot.actions.requests import act
 from bot.body import parse_body
+from bot.branches import load_directory
 from bot.calendar import BusinessCalendar
-from bot.checks.base import Facts, LedgerState, RuleSettings, UnisLine
+from bot.checks.base import Branch, Facts, LedgerState, RuleSettings, UnisLine
 from bot.config import Config
 from bot.decide import Decision
 from bot.mail import InboundMail, message_id_hash, parse_mail
-from bot.models import DECIDED, FILED, QUARANTINED, STORED, LedgerEntry, Mail, UnisOrder, VendorRow
+from bot.models import DECIDED, FILED, QUARANTINED, STORED, LedgerEntry, Mail, ReplyCount, UnisOrder, VendorRow
 from bot.templating import Templates
 
 log = logging.getLogger("bot.pipeline")
@@ -44,6 +43,17 @@ FORM_KINDS = {classify.EQUIPMENT_ORDER}
 TERMINATION_FORM_KINDS = {classify.TERMINATION}
 
 
+def branches_from(cfg: Config) -> Mapping[str, Branch]:
+    if not cfg.branches.file:
+        return {}
+    return load_directory(cfg.branches.file)
+
+
+def settings_from(cfg: Config) -> RuleSettings:
+    return RuleSettings(allowed_domains=cfg.senders.allowed_domains, calendar=calendar_from(cfg),
+                        branches=branches_from(cfg))
+
+
 def calendar_from(cfg: Config) -> BusinessCalendar:
     return BusinessCalendar(
         tz=cfg.office.tz, cutoff=cfg.office.cutoff_time, company_holidays=cfg.office.company_holiday_dates
@@ -52,7 +62,7 @@ def calendar_from(cfg: Config) -> BusinessCalendar:
 
 def gather(
     mail: InboundMail, *, cfg: Config, session: Session | None, received_at: dt.datetime,
-    calendar: BusinessCalendar | None = None,
+    settings: RuleSettings | None = None,
 ) -> Facts:
     """Everything the checks need, read once: subject, body, PDFs, UNIS lines, ledger row."""
     c = classify.classify_subject(mail.subject)
@@ -85,17 +95,17 @@ def gather(
         entry = session.get(LedgerEntry, c.customer_code)
         if entry is not None:
             sent = session.scalar(
-                select(VendorRow.id).where(
+                select(VendorRow).where(
                     VendorRow.customer_code == c.customer_code, VendorRow.category == "新規",
-                    VendorRow.batch_id.is_not(None),
-                ).limit(1)
+                    VendorRow.batch_id.is_not(None), VendorRow.cancelled_at.is_(None),
+                ).order_by(VendorRow.id.desc()).limit(1)
             )
             ledger_state = LedgerState(entry.customer_code, entry.state, entry.plus, entry.termination_date,
-                                       sent_to_vendor=sent is not None)
+                                       sent_to_vendor=sent is not None, ship_date=sent.ship_date if sent else None)
     return Facts(
         mail=mail, classification=c, body=body, forms=tuple(form_readings),
         termination_forms=tuple(termination_readings), unis=unis, ledger=ledger_state, received_at=received_at,
-        settings=RuleSettings(allowed_domains=cfg.senders.allowed_domains, calendar=calendar or calendar_from(cfg)),
+        settings=settings or settings_from(cfg),
     )
 
 
@@ -125,7 +135,8 @@ class Processor:
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
     def __post_init__(self) -> None:
-        self.calendar = calendar_from(self.cfg)
+        self.settings = settings_from(self.cfg)
+        self.calendar = self.settings.calendar
 
     # -- store ---------------------------------------------------------------------------
     def store(self, raw: bytes, *, folder: str, uidvalidity: int, uid: int) -> tuple[int, bool]:
@@ -186,10 +197,14 @@ class Processor:
     def _decide_and_act(self, session: Session, row: Mail) -> Outcome:
         now = self.clock()
         mail = parse_mail(row.raw)
-        facts = gather(mail, cfg=self.cfg, session=session, received_at=row.received_at, calendar=self.calendar)
+        facts = gather(mail, cfg=self.cfg, session=session, received_at=row.received_at, settings=self.settings)
         decision = deciding.decide(facts)
         reply_rcpts: tuple[str, ...] = ()
         note = ""
+        if decision.decision == deciding.REJECTED and not self._reply_allowed(session, mail, now):
+            decision = Decision(decision.kind, decision.customer_code, deciding.MANUAL, decision.defects,
+                                decision.warnings, reason=f"reply limit of {self.cfg.senders.max_replies_per_hour}/hour "
+                                f"to {mail.reply_to or mail.from_addr} reached: not answered", variant=decision.variant)
         if decision.decision == deciding.REJECTED:
             msg = build_reply(
                 mail, decision, templates=self.templates, from_addr=self.cfg.smtp.from_addr,
@@ -197,10 +212,8 @@ class Processor:
             )
             out = queue_reply(session, msg, mail_id=row.id, now=now)
             reply_rcpts = tuple(out.rcpt_to)
-        elif decision.decision == deciding.ACCEPTED and decision.variant == deciding.NEW_INSTALL:
-            vendor_row = queue_new_install(session, facts, mail_id=row.id, calendar=self.calendar, now=now)
-            arrival = "–".join(vendor_row.payload[k][5:].replace("-", "/") for k in ("arrival_from", "arrival_to"))
-            note = f"{vendor_row.batch_date:%m/%d}便 出荷予定 {vendor_row.ship_date:%m/%d} 到着予定 {arrival}"
+        elif decision.decision == deciding.ACCEPTED:
+            note = act(session, facts, decision, mail_id=row.id, calendar=self.calendar, now=now)
         row.kind = decision.kind
         row.customer_code = decision.customer_code
         row.decision = decision.decision
@@ -216,6 +229,22 @@ class Processor:
                  decision.customer_code, decision.decision, decision.defect_codes, decision.warning_codes,
                  decision.reason)
         return _outcome(row, decision.reason or note, reply_rcpts)
+
+    def _reply_allowed(self, session: Session, mail: InboundMail, now: dt.datetime) -> bool:
+        """Cap replies per sender per hour: a misbehaving sender can never make the bot flood."""
+        address = (mail.reply_to or mail.from_addr or "").lower()
+        hour = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        counter = session.scalar(
+            select(ReplyCount).where(ReplyCount.address == address, ReplyCount.hour == hour).with_for_update()
+        )
+        if counter is None:
+            counter = ReplyCount(address=address, hour=hour, count=0)
+            session.add(counter)
+        if counter.count >= self.cfg.senders.max_replies_per_hour:
+            return False
+        counter.count += 1
+        session.flush()
+        return True
 
     def _quarantine(self, mail_id: int, err: BaseException) -> Outcome | None:
         log.exception("mail %s: quarantined after an unexpected error", mail_id)
@@ -269,19 +298,15 @@ def _facts_summary(f: Facts, decision: Decision) -> dict[str, object]:
     return summary
 
 
-def file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def dry_run(
     raws: Iterable[tuple[str, bytes]], *, cfg: Config, session: Session | None, now: dt.datetime
 ) -> list[dict[str, object]]:
     """`bot process --dry-run`: decide each file without side effects."""
-    calendar = calendar_from(cfg)
+    settings = settings_from(cfg)
     results: list[dict[str, object]] = []
     for name, raw in raws:
         mail = parse_mail(raw)
-        facts = gather(mail, cfg=cfg, session=session, received_at=now, calendar=calendar)
+        facts = gather(mail, cfg=cfg, session=session, received_at=now, settings=settings)
         decision = deciding.decide(facts)
         results.append(
             {

@@ -60,7 +60,10 @@ def queue_new_install(
         session, f.code, "order", now=now, mail_id=mail_id,
         detail={"vendor_row": "new", "batch_date": n_day.isoformat()},
         updates={"shop_name": payload["shop_name"], "plus": fields.plus, "ssid": fields.ssid or None,
-                 "parent_units": payload["parent_units"], "child_units": payload["child_units"]},
+                 "parent_units": payload["parent_units"], "child_units": payload["child_units"],
+                 # Kept so later rows for this customer (子機, 移設, 解約 …) carry the same details.
+                 "data": {k: payload[k] for k in ("shop_address", "shop_phone", "line_kind", "line_type",
+                                                  "mail_address")}},
     )
     session.flush()
     return row

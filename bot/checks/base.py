@@ -55,12 +55,23 @@ class LedgerState:
     plus: bool
     termination_date: dt.date | None
     sent_to_vendor: bool  # the new-install order already left in a vendor batch
+    ship_date: dt.date | None = None  # 出荷予定日 of that order (N+2)
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A branch directory entry (支店): who its manager is and which mail domain its staff use."""
+
+    name: str  # 支店名, e.g. 青山支店
+    domain: str  # staff mail domain, e.g. aoyama.usen.co.jp
+    manager: str  # 支店長 address
 
 
 @dataclass(frozen=True)
 class RuleSettings:
     allowed_domains: tuple[str, ...]
     calendar: BusinessCalendar
+    branches: Mapping[str, Branch] = field(default_factory=dict)  # 支店名 → Branch
 
 
 @dataclass(frozen=True)

@@ -22,3 +22,6 @@ def required(labels: tuple[str, ...]):  # noqa: ANN201 - returns a Check
 
 
 equipment_order = required(EQUIPMENT_ORDER_LABELS)
+child_unit = required(("顧客CD", "送付支店名", "担当者名"))
+contract_change = required(("変更内容",))
+relocation = required(("移設先住所",))

@@ -48,3 +48,9 @@ def count_given(f: Facts) -> list[Defect]:
         texts.append(f.form.fields.remarks)
     mentioned = any(_SEVERAL.search(unicodedata.normalize("NFKC", t)) for t in texts)
     return [Defect(UNIT_COUNT_MISSING)] if mentioned else []
+
+
+def child_count_given(f: Facts) -> list[Defect]:
+    """子機 追加/交換: how many child units (子機〇台) must be written."""
+    _parent, child = unit_counts(f)
+    return [] if child else [Defect(UNIT_COUNT_MISSING)]

@@ -1,0 +1,214 @@
+"""What an accepted request does (DESIGN.md "request kinds"): ledger moves and vendor rows.
+
+One function per kind, all run inside the mail's transaction, after the decision. The checks
+already made sure the ledger state allows the move; a LedgerError here is a bug and
+quarantines the mail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import classify, ledger
+from bot.actions.vendor_queue import LINE_KIND_LABELS, LINE_TYPE_LABELS, queue_new_install
+from bot.body import LABEL_BRANCH, LABEL_CHANGE, LABEL_DEST_ADDRESS, LABEL_STAFF
+from bot.calendar import BusinessCalendar
+from bot.checks.base import Facts
+from bot.checks.customer import current_state
+from bot.checks.relocation import destination_line
+from bot.checks.router import reason_text
+from bot.checks.termination import requested_date, scheduled_date
+from bot.checks.units import unit_counts
+from bot.decide import CHILD_UNIT, NEW_INSTALL, Decision
+from bot.models import LedgerEntry, VendorRow
+
+CHILD = "子機"
+CANCEL = "キャンセル"
+TERMINATE = "解約"
+RELOCATE = "移設"
+CHANGE = "変更"
+
+
+def _clean(value: str | None) -> str:
+    return unicodedata.normalize("NFKC", value or "").strip()
+
+
+def _entry(session: Session, f: Facts, *, now: dt.datetime, mail_id: int) -> LedgerEntry:
+    """The customer's ledger row, seeded from UNIS when the bot has none yet."""
+    assert f.code is not None
+    entry = session.get(LedgerEntry, f.code)
+    if entry is None:
+        state = current_state(f)
+        if state is None:
+            raise ledger.LedgerError(f"{f.code}: no ledger row and no UNIS line to start one from")
+        shop = next((line.shop_name for line in f.unis if line.shop_name), None)
+        entry = ledger.seed(session, f.code, state, now=now, mail_id=mail_id, shop_name=shop,
+                            detail={"unis_status": sorted({line.status for line in f.unis})})
+    return entry
+
+
+def _payload(entry: LedgerEntry, f: Facts, **extra: Any) -> dict[str, Any]:
+    data = entry.data or {}
+    payload: dict[str, Any] = {
+        "shop_name": entry.shop_name or "",
+        "shop_address": data.get("shop_address", ""),
+        "shop_phone": data.get("shop_phone", ""),
+        "line_kind": data.get("line_kind", ""),
+        "line_type": data.get("line_type", ""),
+        "mail_address": data.get("mail_address", ""),
+        "ssid": entry.ssid or "",
+        "plus": entry.plus,
+        "parent_units": entry.parent_units if entry.parent_units is not None else "",
+        "child_units": entry.child_units if entry.child_units is not None else "",
+        "branch": _clean(f.body.get(LABEL_BRANCH)),
+        "staff": _clean(f.body.get(LABEL_STAFF)),
+    }
+    payload.update(extra)
+    return payload
+
+
+def _row(session: Session, f: Facts, category: str, payload: dict[str, Any], *, mail_id: int,
+         calendar: BusinessCalendar, now: dt.datetime, ship: bool = False) -> VendorRow:
+    n_day = calendar.intake_day(f.received_at)
+    row = VendorRow(mail_id=mail_id, customer_code=f.code, category=category, payload=payload,
+                    received_at=f.received_at, batch_date=n_day,
+                    ship_date=calendar.add_business_days(n_day, 2) if ship else None, created_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def new_install(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar, now: dt.datetime) -> str:
+    row = queue_new_install(session, f, mail_id=mail_id, calendar=calendar, now=now)
+    arrival = "–".join(row.payload[k][5:].replace("-", "/") for k in ("arrival_from", "arrival_to"))
+    return f"{row.batch_date:%m/%d}便 出荷予定 {row.ship_date:%m/%d} 到着予定 {arrival}"
+
+
+def child_unit(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar, now: dt.datetime) -> str:
+    """子機 追加/交換 (manual §V): a 子機 row; an addition raises the ledger's child count."""
+    entry = _entry(session, f, now=now, mail_id=mail_id)
+    _parent, count = unit_counts(f)
+    text = unicodedata.normalize("NFKC", "\n".join(f.body.lines))
+    action = "交換" if "交換" in text and "追加" not in text else "追加"
+    row = _row(session, f, CHILD, _payload(entry, f, parent_units=0, child_units=count, note=f"子機{action}"),
+               mail_id=mail_id, calendar=calendar, now=now, ship=True)
+    updates = {"child_units": (entry.child_units or 0) + (count or 0)} if action == "追加" else {}
+    ledger.apply(session, entry.customer_code, "child_unit", now=now, mail_id=mail_id,
+                 detail={"action": action, "count": count}, updates=updates)
+    return f"子機{action} {count}台 {row.batch_date:%m/%d}便 出荷予定 {row.ship_date:%m/%d}"
+
+
+def contract_change(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar,
+                    now: dt.datetime) -> str:
+    entry = _entry(session, f, now=now, mail_id=mail_id)
+    change = _clean(f.body.get(LABEL_CHANGE))
+    row = _row(session, f, CHANGE, _payload(entry, f, note=change), mail_id=mail_id, calendar=calendar, now=now)
+    ledger.apply(session, entry.customer_code, "change", now=now, mail_id=mail_id, detail={"変更内容": change})
+    return f"変更 {row.batch_date:%m/%d}便"
+
+
+def cancellation(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar, now: dt.datetime) -> str:
+    """Before the order left: the queued row is removed (free). After: a キャンセル row goes to
+    the vendor (CANCEL_COSTS, manual §VII)."""
+    from bot.vendor import cancel_order
+
+    entry = _entry(session, f, now=now, mail_id=mail_id)
+    outcome = cancel_order(session, customer_code=entry.customer_code, now=now, mail_id=mail_id)
+    ledger.apply(session, entry.customer_code, "cancel", now=now, mail_id=mail_id,
+                 detail={"vendor": str(getattr(outcome, "outcome", outcome))})
+    return {"removed": "未送信の発注を取消（費用なし）", "cost": "発注済みのためキャンセル行を送付（費用発生）"}.get(
+        str(getattr(outcome, "outcome", outcome)), "キャンセル")
+
+
+def termination(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar, now: dt.datetime) -> str:
+    """解約申請: ledger → termination scheduled; the provider release goes to the vendor; the
+    router removal becomes due (digest)."""
+    entry = _entry(session, f, now=now, mail_id=mail_id)
+    day = requested_date(f)
+    assert day is not None
+    row = _row(session, f, TERMINATE, _payload(entry, f, termination_date=day.isoformat(),
+                                               note=f"プロバイダ契約解除 解約日 {day:%Y/%m/%d}"),
+               mail_id=mail_id, calendar=calendar, now=now)
+    ledger.apply(session, entry.customer_code, "schedule_termination", now=now, mail_id=mail_id,
+                 detail={"解約日": day.isoformat()}, updates={"termination_date": day})
+    return f"解約日 {day:%Y/%m/%d} {row.batch_date:%m/%d}便 ルーター撤去要"
+
+
+def router_not_removed(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar,
+                       now: dt.datetime) -> str:
+    """Record the reason; a router lost by the customer costs the 紛失手数料 (manual §VI)."""
+    entry = _entry(session, f, now=now, mail_id=mail_id)
+    reason = reason_text(f) or ""
+    lost = any(word in reason for word in ("紛失", "なくし", "無くし", "盗難", "破損"))
+    data = dict(entry.data or {})
+    data["router_not_removed_reason"] = reason
+    data["lost_router_fee"] = lost
+    ledger.apply(session, entry.customer_code, "router_not_removed", now=now, mail_id=mail_id,
+                 detail={"理由": reason, "紛失手数料": lost}, updates={"router_not_removed": True, "data": data})
+    return "紛失手数料 30,000円(税抜)の対象" if lost else "未撤去理由を記録"
+
+
+def relocation(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar, now: dt.datetime) -> str:
+    """移設: router exchange in principle (manual §II); the new address and line go to the vendor."""
+    entry = _entry(session, f, now=now, mail_id=mail_id)
+    kind, line_type = destination_line(f)
+    address = _clean(f.body.get(LABEL_DEST_ADDRESS))
+    payload = _payload(entry, f, shop_address=address, line_kind=LINE_KIND_LABELS.get(kind or "", ""),
+                       line_type=LINE_TYPE_LABELS.get(line_type or "", ""), note="移設（ルーター交換）")
+    row = _row(session, f, RELOCATE, payload, mail_id=mail_id, calendar=calendar, now=now, ship=True)
+    data = dict(entry.data or {}, shop_address=address, line_kind=payload["line_kind"], line_type=payload["line_type"])
+    ledger.apply(session, entry.customer_code, "relocate", now=now, mail_id=mail_id,
+                 detail={"移設先住所": address, "回線": f"{payload['line_kind']} {payload['line_type']}".strip()},
+                 updates={"data": data})
+    return f"移設 {row.batch_date:%m/%d}便"
+
+
+def termination_withdrawal(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar,
+                           now: dt.datetime) -> str:
+    """Withdraw a scheduled termination: an unsent 解約 row is removed; a sent one is followed by
+    a 変更 row telling the vendor the termination is withdrawn."""
+    entry = _entry(session, f, now=now, mail_id=mail_id)
+    day = scheduled_date(f)
+    pending = session.scalars(
+        select(VendorRow).where(VendorRow.customer_code == entry.customer_code, VendorRow.category == TERMINATE,
+                                VendorRow.batch_id.is_(None), VendorRow.cancelled_at.is_(None))
+    ).all()
+    for row in pending:
+        row.cancelled_at = now
+    sent = session.scalar(
+        select(VendorRow.id).where(VendorRow.customer_code == entry.customer_code, VendorRow.category == TERMINATE,
+                                   VendorRow.batch_id.is_not(None)).limit(1)
+    )
+    if sent is not None:
+        _row(session, f, CHANGE, _payload(entry, f, note=f"解約キャンセル（解約日 {day:%Y/%m/%d} の解約を撤回）"
+                                          if day else "解約キャンセル"),
+             mail_id=mail_id, calendar=calendar, now=now)
+    ledger.apply(session, entry.customer_code, "withdraw_termination", now=now, mail_id=mail_id,
+                 detail={"解約日": day.isoformat() if day else None}, updates={"termination_date": None})
+    return "解約撤回" + ("（ベンダーへ連絡）" if sent is not None else "（未送信の解約を取消）")
+
+
+Action = Callable[..., str]
+ACTIONS: dict[str, Action] = {
+    NEW_INSTALL: new_install,
+    CHILD_UNIT: child_unit,
+    classify.CONTRACT_CHANGE: contract_change,
+    classify.CANCELLATION: cancellation,
+    classify.TERMINATION: termination,
+    classify.ROUTER_NOT_REMOVED: router_not_removed,
+    classify.RELOCATION: relocation,
+    classify.TERMINATION_WITHDRAWAL: termination_withdrawal,
+}
+
+
+def act(session: Session, f: Facts, decision: Decision, *, mail_id: int, calendar: BusinessCalendar,
+        now: dt.datetime) -> str:
+    """Do what an accepted decision means; returns a short note for the log and the digest."""
+    action = ACTIONS[decision.variant or decision.kind or ""]
+    return action(session, f, mail_id=mail_id, calendar=calendar, now=now)
