@@ -100,7 +100,7 @@ _LABEL_LINE = re.compile(
     r"^[\s・■□●○◆◇▼▽▶►*•※\-+]*"  # bullet
     r"[【\[(<《「〔]?\s*"
     r"(?P<label>" + "|".join(f"(?P<a{i}>{_alias_pattern(k)})" for i, k in enumerate(_ALIASES_BY_LENGTH)) + r")"
-    r"\s*(?P<close>[】\])>》」〕])?"
+    r"(?:\s*(?P<close>[】\])>》」〕]))?"  # the spaces after a bare label belong to the value separator
     r"(?P<rest>.*)$",
     re.I | re.S,
 )

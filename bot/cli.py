@@ -53,9 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
     db_sub.add_parser("upgrade", help="Alembic upgrade to head")
+    dg = sub.add_parser("digest", help="render (or send) the office digest")
+    dg.add_argument("--send", action="store_true", help="queue it in the outbox and send it to [office] digest_to")
+    dg.add_argument("--date", help="the day (YYYY-MM-DD, Japan time; default today)")
+    dg.add_argument("--out", help="write the HTML part to this file")
+    vb = sub.add_parser("vendor-batch", help="render (or send) the vendor batch")
+    vb.add_argument("--send", action="store_true", help="stamp the rows, queue the mail and send it to [vendor] to")
+    vb.add_argument("--date", help="the batch day (YYYY-MM-DD, Japan time; default today)")
     tpl = sub.add_parser("templates", help="mail templates")
     tpl_sub = tpl.add_subparsers(dest="templates_command", required=True, parser_class=_Parser)
-    tpl_sub.add_parser("check", help="render every template with sample data")
+    tpl_sub.add_parser("check", help="render every template with sample data; non-zero exit on any error")
+    pv = tpl_sub.add_parser("preview", help="write one template rendered with sample data to a file")
+    pv.add_argument("name", help="template name, e.g. reject.txt.j2 or digest.html")
+    pv.add_argument("--out", help="output file (default: a temp file)")
     return p
 
 
@@ -158,16 +168,24 @@ def _mask_url(url: str) -> str:
         return "(unparseable url)"
 
 
-def cmd_templates_check(args: argparse.Namespace, cfg: Config) -> int:
-    from bot.template_samples import check_all
+def cmd_templates(args: argparse.Namespace, cfg: Config) -> int:
+    from bot.template_samples import cli_templates_check, cli_templates_preview
 
-    errors = check_all(cfg)
-    for err in errors:
-        print(f"NG {err}", file=sys.stderr)
-    if errors:
-        return EXIT_ERROR
-    print("templates OK")
-    return EXIT_OK
+    if args.templates_command == "preview":
+        return cli_templates_preview(args, cfg)
+    return cli_templates_check(args, cfg)
+
+
+def cmd_digest(args: argparse.Namespace, cfg: Config) -> int:
+    from bot.digest import cli_digest
+
+    return cli_digest(args, cfg)
+
+
+def cmd_vendor_batch(args: argparse.Namespace, cfg: Config) -> int:
+    from bot.vendor import cli_vendor_batch
+
+    return cli_vendor_batch(args, cfg)
 
 
 def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
@@ -197,6 +215,10 @@ COMMANDS = {
     "demo": cmd_demo,
     "process": cmd_process,
     "import-unis": cmd_import_unis,
+    "digest": cmd_digest,
+    "vendor-batch": cmd_vendor_batch,
+    "db": cmd_db_upgrade,
+    "templates": cmd_templates,
 }
 
 
@@ -212,10 +234,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bot: 設定エラー / config error: {err}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        if args.command == "db":
-            return cmd_db_upgrade(args, cfg)
-        if args.command == "templates":
-            return cmd_templates_check(args, cfg)
         return COMMANDS[args.command](args, cfg)
     except UsageError as err:
         print(f"bot: エラー / error: {err}", file=sys.stderr)

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -21,8 +22,13 @@ from bot.intake import Mailbox, MailboxSettings, watch
 from bot.pipeline import Processor
 from bot.runner import MailboxRunner, PassReport
 from bot.templating import Templates
+from bot.unis import import_drop_folder
 
 log = logging.getLogger("bot.daemon")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def mailbox_settings(cfg: Config) -> MailboxSettings:
@@ -40,10 +46,7 @@ class Daemon:
         db.upgrade(self.cfg.database.url)
         self.engine = db.make_engine(self.cfg.database.url)
         self.factory = db.session_factory(self.engine)
-        from pathlib import Path
-
-        admin = Path(self.cfg.templates.dir) if self.cfg.templates.dir else None
-        self.processor = Processor(self.cfg, self.factory, Templates(admin_dir=admin))
+        self.processor = Processor(self.cfg, self.factory, Templates.from_config(self.cfg))
         self.runner = MailboxRunner(self.processor, folder=self.cfg.mailbox.folder)
         self._flush_lock = threading.Lock()
 
@@ -65,10 +68,45 @@ class Daemon:
         finally:
             self._flush_lock.release()
 
-    def run(self, stop: threading.Event) -> None:
-        scheduler = BackgroundScheduler(timezone=self.cfg.office.timezone)
+    def import_unis_drops(self) -> None:
+        if not self.cfg.unis.drop_dir:
+            return
+        try:
+            import_drop_folder(self.factory, drop_dir=Path(self.cfg.unis.drop_dir), columns=self.cfg.unis.columns,
+                               now=dt.datetime.now(dt.UTC))
+        except Exception:  # noqa: BLE001 - a scheduled job must never take the daemon down
+            log.exception("UNIS drop-folder import failed")
+
+    def vendor_batch(self) -> None:
+        from bot.vendor import vendor_batch_job
+
+        vendor_batch_job(self.factory, self.cfg, self.processor.templates, _utcnow)
+
+    def digest(self) -> None:
+        from bot.digest import digest_job
+
+        digest_job(self.factory, self.cfg, self.processor.templates, _utcnow, lambda: self.last_fetch_at)
+
+    def schedule(self, scheduler: BackgroundScheduler) -> None:
+        """The daemon's jobs (DESIGN.md "Architecture"). Times are office (Japan) time."""
+        cutoff = self.cfg.office.cutoff_time
         scheduler.add_job(self.flush_outbox, "interval", seconds=60, id="outbox-flush", max_instances=1,
                           coalesce=True)
+        scheduler.add_job(self.import_unis_drops, "interval", minutes=5, id="unis-drop", max_instances=1,
+                          coalesce=True)
+        # The vendor batch at the cutoff on weekdays; the job itself skips holidays and, on the
+        # 5th business day of the month, carries the forced terminations (強制解約).
+        scheduler.add_job(self.vendor_batch, "cron", day_of_week="mon-fri", hour=cutoff.hour,
+                          minute=cutoff.minute, id="vendor-batch", max_instances=1, coalesce=True,
+                          misfire_grace_time=3600)
+        # The office digest shortly after the batch, so it can report what the batch sent.
+        digest_at = (dt.datetime.combine(dt.date(2000, 1, 3), cutoff) + dt.timedelta(minutes=15)).time()
+        scheduler.add_job(self.digest, "cron", day_of_week="mon-fri", hour=digest_at.hour, minute=digest_at.minute,
+                          id="digest", max_instances=1, coalesce=True, misfire_grace_time=3600)
+
+    def run(self, stop: threading.Event) -> None:
+        scheduler = BackgroundScheduler(timezone=self.cfg.office.timezone)
+        self.schedule(scheduler)
         scheduler.start()
         log.info("bot running: mailbox %s@%s:%s/%s", self.cfg.mailbox.user, self.cfg.mailbox.host,
                  self.cfg.mailbox.port, self.cfg.mailbox.folder)

@@ -33,6 +33,7 @@ from bot.checks import (
     warnings,
 )
 from bot.checks.base import Check, Defect, Facts
+from bot.ledger import STATE_LABELS
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"
@@ -175,28 +176,30 @@ def decide(f: Facts) -> Decision:
         return Decision(c.kind, c.customer_code, IGNORED, reason=why)
     # 2. Only the company's own staff may write.
     if not sender.domain_allowed(mail.from_addr, f.settings.allowed_domains):
-        return Decision(c.kind, c.customer_code, IGNORED, reason=f"sender {mail.from_addr or '(none)'} not in allowed domains")
+        return Decision(c.kind, c.customer_code, IGNORED, reason=f"許可ドメイン外の送信者 {mail.from_addr or '(なし)'}")
     # 3. What is it about?
     if c.kind is None:
         if c.names_spot or c.customer_code:
             return Decision(None, c.customer_code, REJECTED, defects=(Defect(UNKNOWN_KIND),))
-        return Decision(None, None, MANUAL, reason="subject names neither USEN SPOT nor a customer code")
+        return Decision(None, None, MANUAL, reason="件名にUSEN SPOTも顧客コードもありません（自動判定の対象外）")
     if c.kind == classify.EQUIPMENT_ORDER:
         variant = equipment_variant(f)
     else:
         variant = None
     chain = CHAINS.get(variant or c.kind)
     if chain is None:
-        return Decision(c.kind, c.customer_code, MANUAL, reason=f"{c.kind}: not decided automatically yet", variant=variant)
+        return Decision(c.kind, c.customer_code, MANUAL, reason=f"{c.kind}: 自動判定の対象外", variant=variant)
     checks, warning_checks = chain
     defects = run_checks(checks, f)
     warnings = run_checks(warning_checks, f)
     # 4. A scan cannot be read by the bot: a person looks at it; never a rejection.
-    scanned = [r for r in f.forms if r.shape == "scanned"]
+    # The 解約申請書 too (DESIGN.md: "A form with no text layer (a scan) is manual").
+    scanned = [r for r in (*f.forms, *f.termination_forms) if r.shape == "scanned"]
     if scanned:
         return Decision(
             c.kind, c.customer_code, MANUAL, defects=defects, warnings=warnings,
-            reason="application form is a scan with no text layer", variant=variant,
+            reason=f"{'解約申請書' if f.termination_forms else '申込書'}がスキャン画像のため読み取れません（目視確認が必要）",
+            variant=variant,
         )
     # A PDF that opened but gave no fields (not the form, or a fillable form whose field names
     # the config does not map) must not pass unchecked, nor be blamed on the branch.
@@ -204,7 +207,7 @@ def decide(f: Facts) -> Decision:
     if unread:
         return Decision(
             c.kind, c.customer_code, MANUAL, defects=defects, warnings=warnings, variant=variant,
-            reason=f"form fields could not be read ({unread[0].shape}): {unread[0].detail}",
+            reason=f"申込書の項目を読み取れません（{unread[0].shape}）: {unread[0].detail}",
         )
     if defects:
         return Decision(c.kind, c.customer_code, REJECTED, defects=defects, warnings=warnings, variant=variant)
@@ -212,6 +215,6 @@ def decide(f: Facts) -> Decision:
     if variant == NEW_INSTALL and f.ledger is not None and f.ledger.state not in ("cancelled", "terminated"):
         return Decision(
             c.kind, c.customer_code, MANUAL, warnings=warnings, variant=variant,
-            reason=f"customer {f.code} is already in the ledger as {f.ledger.state}: duplicate order?",
+            reason=f"顧客 {f.code} は管理台帳で既に「{STATE_LABELS.get(f.ledger.state, f.ledger.state)}」です：二重発注の可能性",
         )
     return Decision(c.kind, c.customer_code, ACCEPTED, warnings=warnings, variant=variant)

@@ -27,6 +27,7 @@ from bot.body import parse_body
 from bot.branches import load_directory
 from bot.calendar import BusinessCalendar
 from bot.checks.base import Branch, Facts, LedgerState, RuleSettings, UnisLine
+from bot.checks.cc_manager import find_branch
 from bot.config import Config
 from bot.decide import Decision
 from bot.mail import InboundMail, message_id_hash, parse_mail
@@ -203,12 +204,15 @@ class Processor:
         note = ""
         if decision.decision == deciding.REJECTED and not self._reply_allowed(session, mail, now):
             decision = Decision(decision.kind, decision.customer_code, deciding.MANUAL, decision.defects,
-                                decision.warnings, reason=f"reply limit of {self.cfg.senders.max_replies_per_hour}/hour "
-                                f"to {mail.reply_to or mail.from_addr} reached: not answered", variant=decision.variant)
+                                decision.warnings, reason=f"返信上限（{self.cfg.senders.max_replies_per_hour}通/時）に達したため "
+                                f"{mail.reply_to or mail.from_addr} へ返信していません", variant=decision.variant)
         if decision.decision == deciding.REJECTED:
+            # DESIGN.md: a 差戻 goes to the sender, CC the branch manager (when the directory knows them).
+            branch = find_branch(facts, self.settings.branches)
             msg = build_reply(
                 mail, decision, templates=self.templates, from_addr=self.cfg.smtp.from_addr,
                 own_addresses=(self.cfg.mailbox.user,), received_at=row.received_at, tz=self.cfg.office.tz, now=now,
+                extra_cc=(branch.manager,) if branch is not None and branch.manager else (),
             )
             out = queue_reply(session, msg, mail_id=row.id, now=now)
             reply_rcpts = tuple(out.rcpt_to)
@@ -287,6 +291,9 @@ def _outcome(row: Mail, reason: str, reply_rcpts: tuple[str, ...]) -> Outcome:
 def _facts_summary(f: Facts, decision: Decision) -> dict[str, object]:
     """What the digest and a person need later, without re-reading the PDF."""
     summary: dict[str, object] = {"reason": decision.reason, "variant": decision.variant}
+    branch = f.body.get("送付支店名")
+    if branch:
+        summary["branch"] = branch
     if f.form is not None:
         summary["form_shape"] = f.form.shape
         if f.form.fields is not None:

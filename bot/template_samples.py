@@ -10,6 +10,7 @@ the context, for samples built from objects of modules that import this one.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
@@ -28,13 +29,14 @@ ALL_DEFECT_CODES = (
     "MAIL_ADDRESS_MISSING", "MAIL_ADDRESS_INVALID", "MAIL_ADDRESS_READING_MISMATCH", "SSID_NOT_HALFWIDTH",
     "UNIT_COUNT_MISSING", "BODY_FIELD_MISSING", "PLUS_FLAG_MISMATCH", "CC_MANAGER_MISSING", "REASON_MISSING",
     "TERMINATION_DATE_MISSING", "WITHDRAWAL_TOO_LATE", "CUSTOMER_NOT_FOUND", "DESTINATION_LINE_MISSING",
+    "STATE_CONFLICT",
 )
 
 _DETAIL = {
     "codes": "件名 988776654、本文 988776655", "code": "988776654", "address": "c-aoya@uspot.jp",
     "reading": "シーハイフンエー", "spelled": "c-a", "ssid": "ｋｉｔｓｕｎｅ", "chars": "ｋｉ", "labels": "店舗名、担当者名",
     "body": "有", "form": "無", "manager": "shitencho@usen.co.jp", "termination_date": "2026/11/25",
-    "deadline": "2026/11/19",
+    "deadline": "2026/11/19", "state": "設置済", "request": "キャンセル申請",
 }
 
 SampleData = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
@@ -65,6 +67,20 @@ SAMPLES["digest.txt.j2"] = _digest_sample
 SAMPLES["digest.html.j2"] = _digest_sample
 
 
+# Modules that register samples for their templates when imported. They import this module,
+# so they are loaded here on first need rather than at import.
+SAMPLE_MODULES = ("bot.digest", "bot.vendor")
+
+
+def _load_sample_modules() -> None:
+    for module in SAMPLE_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:  # a module that exists but fails to import is a real error
+                raise
+
+
 def register_sample(name: str, data: SampleData) -> None:
     """Give template `name` (e.g. ``"vendor_batch.txt.j2"``) its sample context: a mapping,
     or a callable returning one (called at check time)."""
@@ -72,6 +88,7 @@ def register_sample(name: str, data: SampleData) -> None:
 
 
 def sample_for(name: str) -> Mapping[str, Any] | None:
+    _load_sample_modules()
     data = SAMPLES.get(name)
     if data is None:
         return None

@@ -119,11 +119,6 @@ def make_environment(*directories: Path) -> ImmutableSandboxedEnvironment:
     )
 
 
-def _environment(directory: Path) -> ImmutableSandboxedEnvironment:
-    """Kept for callers of the first version: one folder only."""
-    return make_environment(directory)
-
-
 def describe_error(err: BaseException, name: str, directories: Iterable[Path]) -> tuple[str, str]:
     """(``file:line``, message) for a template error, naming the innermost template file."""
     if isinstance(err, TemplateSyntaxError):
@@ -136,12 +131,6 @@ def describe_error(err: BaseException, name: str, directories: Iterable[Path]) -
     else:
         where = f"{found[0]}:{found[1]}"
     return where, f"{type(err).__name__}: {err}"
-
-
-def _describe(err: Exception, name: str, directory: Path) -> str:
-    """One line ``file:line: message`` (the form `bot templates check` prints)."""
-    where, message = describe_error(err, name, [directory])
-    return f"{where}: {message}"
 
 
 def _innermost_template_frame(err: BaseException, dirs: list[str]) -> tuple[str, int] | None:
@@ -211,7 +200,7 @@ class Templates:
             assert self.admin_dir is not None
             try:
                 rendered = render_in(self._admin, name, context, [self.admin_dir, BUILTIN_DIR])
-                missing = [key for key in required if key not in rendered.exports]
+                missing = [key for key in required if not str(rendered.exports.get(key, "")).strip()]
                 if missing:
                     raise TemplateRenderError(
                         str(self.admin_dir / name),

@@ -240,3 +240,42 @@ def import_file(session: Session, path: Path, *, now: dt.datetime, **kwargs: obj
     except OSError as err:
         raise UnisImportError(f"{path}: cannot read: {err}") from err
     return import_extract(session, data, name=str(path), now=now, **kwargs)  # type: ignore[arg-type]
+
+
+def import_drop_folder(
+    session_factory: object, *, drop_dir: Path, columns: Mapping[str, str], now: dt.datetime
+) -> list[ImportReport]:
+    """Import every CSV dropped into `drop_dir` (oldest first), one transaction per file.
+
+    A file that imported is moved to ``done/``; a file that could not be imported at all is
+    moved to ``failed/`` with a ``.error.txt`` beside it naming why, so it is never retried in
+    a loop and never silently forgotten. Bad rows inside a good file are in its report.
+    """
+    from sqlalchemy.orm import sessionmaker
+
+    assert isinstance(session_factory, sessionmaker)
+    reports: list[ImportReport] = []
+    if not drop_dir.is_dir():
+        log.warning("UNIS drop folder %s does not exist", drop_dir)
+        return reports
+    done, failed = drop_dir / "done", drop_dir / "failed"
+    files = sorted((p for p in drop_dir.iterdir() if p.is_file() and p.suffix.lower() == ".csv"),
+                   key=lambda p: (p.stat().st_mtime, p.name))
+    for path in files:
+        try:
+            with session_factory() as session, session.begin():
+                report = import_file(session, path, now=now, columns=columns)
+        except UnisImportError as err:
+            failed.mkdir(exist_ok=True)
+            target = failed / path.name
+            path.replace(target)
+            target.with_name(target.name + ".error.txt").write_text(str(err) + "\n", encoding="utf-8")
+            log.error("UNIS drop file refused: %s", err)
+            continue
+        done.mkdir(exist_ok=True)
+        path.replace(done / path.name)
+        if report.refused:
+            (done / (path.name + ".refused.txt")).write_text(
+                "".join(f"{p}\n" for p in report.refused), encoding="utf-8")
+        reports.append(report)
+    return reports

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot import classify, ledger
@@ -119,7 +119,7 @@ def cancellation(session: Session, f: Facts, *, mail_id: int, calendar: Business
     from bot.vendor import cancel_order
 
     entry = _entry(session, f, now=now, mail_id=mail_id)
-    outcome = cancel_order(session, customer_code=entry.customer_code, now=now, mail_id=mail_id)
+    outcome = cancel_order(session, customer_code=entry.customer_code, now=now, mail_id=mail_id, calendar=calendar)
     ledger.apply(session, entry.customer_code, "cancel", now=now, mail_id=mail_id,
                  detail={"vendor": str(getattr(outcome, "outcome", outcome))})
     return {"removed": "未送信の発注を取消（費用なし）", "cost": "発注済みのためキャンセル行を送付（費用発生）"}.get(
@@ -175,12 +175,14 @@ def termination_withdrawal(session: Session, f: Facts, *, mail_id: int, calendar
     a 変更 row telling the vendor the termination is withdrawn."""
     entry = _entry(session, f, now=now, mail_id=mail_id)
     day = scheduled_date(f)
-    pending = session.scalars(
-        select(VendorRow).where(VendorRow.customer_code == entry.customer_code, VendorRow.category == TERMINATE,
-                                VendorRow.batch_id.is_(None), VendorRow.cancelled_at.is_(None))
-    ).all()
-    for row in pending:
-        row.cancelled_at = now
+    # Conditional UPDATE: a row a batch is stamping at this very moment stays sent (and is then
+    # followed by the 変更 row below), never both sent and cancelled.
+    session.execute(
+        update(VendorRow)
+        .where(VendorRow.customer_code == entry.customer_code, VendorRow.category == TERMINATE,
+               VendorRow.batch_id.is_(None), VendorRow.cancelled_at.is_(None))
+        .values(cancelled_at=now)
+    )
     sent = session.scalar(
         select(VendorRow.id).where(VendorRow.customer_code == entry.customer_code, VendorRow.category == TERMINATE,
                                    VendorRow.batch_id.is_not(None)).limit(1)

@@ -24,27 +24,27 @@ def machine_reason(mail: InboundMail) -> str | None:
     h = mail.headers
     auto = (h.get("auto-submitted") or "").strip().lower()
     if auto and auto != "no":
-        return f"Auto-Submitted: {auto}"
+        return f"自動送信メール（Auto-Submitted: {auto}）"
     if "return-path" in h and (h.get("return-path") or "").strip() in ("", "<>"):
-        return "empty Return-Path (a bounce)"
+        return "エラーメール（Return-Pathが空）"
     if mail.content_type == "multipart/report":
-        return f"multipart/report ({mail.report_type or 'report'})"
+        return f"配信レポート（multipart/report {mail.report_type or ''}）"
     if (mail.report_type or "").lower() in ("delivery-status", "feedback-report", "disposition-notification"):
-        return f"report-type {mail.report_type}"
+        return f"配信レポート（report-type {mail.report_type}）"
     precedence = (h.get("precedence") or "").strip().lower()
     if precedence in ("bulk", "junk", "list", "auto_reply"):
-        return f"Precedence: {precedence}"
+        return f"一斉配信・自動送信（Precedence: {precedence}）"
     if h.get("x-auto-response-suppress"):
-        return f"X-Auto-Response-Suppress: {h['x-auto-response-suppress']}"
+        return f"自動送信メール（X-Auto-Response-Suppress: {h['x-auto-response-suppress']}）"
     if h.get("x-autoreply") or h.get("x-autorespond"):
-        return "X-Autoreply/X-Autorespond"
+        return "自動応答メール（X-Autoreply）"
     if h.get("list-id") or h.get("list-unsubscribe"):
-        return "mailing-list mail (List-Id/List-Unsubscribe)"
+        return "メーリングリストのメール（List-Id）"
     local = (mail.from_addr or "").partition("@")[0]
     if _MACHINE_LOCALS.match(local):
-        return f"machine sender {mail.from_addr}"
+        return f"システムからの送信（{mail.from_addr}）"
     if _AUTO_SUBJECT.search(unicodedata.normalize("NFKC", mail.subject)):
-        return "auto-reply subject"
+        return "自動応答・不在通知の件名"
     return None
 
 

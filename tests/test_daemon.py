@@ -1,0 +1,63 @@
+"""The daemon's scheduled jobs: what runs when, and the UNIS drop-folder import."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import func, select
+
+from bot import db
+from bot.config import OfficeConfig, UnisConfig
+from bot.daemon import Daemon
+from bot.models import UnisOrder
+from bot.unis import import_drop_folder
+from tests.fixtures.demo_mails import UNIS_CSV
+from tests.support.app import make_config
+
+JST = ZoneInfo("Asia/Tokyo")
+
+
+def test_jobs_are_scheduled_at_the_cutoff_in_japan_time(sqlite_url: str) -> None:
+    cfg = make_config(sqlite_url)
+    cfg = cfg.replace(office=dataclasses.replace(OfficeConfig(), cutoff="16:30"))
+    daemon = Daemon(cfg)
+    scheduler = BackgroundScheduler(timezone=cfg.office.timezone)
+    daemon.schedule(scheduler)
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"outbox-flush", "unis-drop", "vendor-batch", "digest"}
+    friday_noon = dt.datetime(2026, 11, 20, 12, 0, tzinfo=JST)
+    batch = jobs["vendor-batch"].trigger.get_next_fire_time(None, friday_noon)
+    assert batch == dt.datetime(2026, 11, 20, 16, 30, tzinfo=JST)
+    # Friday evening → next weekday Monday (the job itself skips the 11-23 holiday).
+    after = jobs["vendor-batch"].trigger.get_next_fire_time(None, dt.datetime(2026, 11, 20, 17, 0, tzinfo=JST))
+    assert after == dt.datetime(2026, 11, 23, 16, 30, tzinfo=JST)
+    digest = jobs["digest"].trigger.get_next_fire_time(None, friday_noon)
+    assert digest == dt.datetime(2026, 11, 20, 16, 45, tzinfo=JST)
+    daemon.engine.dispose()
+
+
+def test_drop_folder_imports_good_files_and_parks_bad_ones(sqlite_url: str, tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "unis_20261124.csv").write_bytes(UNIS_CSV.encode("cp932"))
+    (drop / "broken.csv").write_bytes("顧客番号,契約状態\r\n988776654,受注\r\n".encode("cp932"))
+    (drop / "readme.txt").write_text("not a csv")
+    engine = db.make_engine(sqlite_url)
+    factory = db.session_factory(engine)
+    reports = import_drop_folder(factory, drop_dir=drop, columns=UnisConfig().columns,
+                                 now=dt.datetime(2026, 11, 24, tzinfo=dt.UTC))
+    assert [r.inserted for r in reports] == [5]
+    assert (drop / "done" / "unis_20261124.csv").exists()
+    assert (drop / "failed" / "broken.csv").exists()
+    assert "明細番号" in (drop / "failed" / "broken.csv.error.txt").read_text(encoding="utf-8")
+    assert (drop / "readme.txt").exists()
+    # Running again imports nothing twice.
+    assert import_drop_folder(factory, drop_dir=drop, columns=UnisConfig().columns,
+                              now=dt.datetime(2026, 11, 24, tzinfo=dt.UTC)) == []
+    with factory() as s:
+        assert s.scalar(select(func.count()).select_from(UnisOrder)) == 5
+    engine.dispose()
