@@ -408,6 +408,8 @@ ROWS: list[Row] = [
         REJECTED, {"TERMINATION_DATE_MISSING"}, now=at(19, 10)),
     Row("withdrawal-nothing-scheduled", request("解約キャンセル依頼", INSTALLED, request_body(INSTALLED, W_DATE)),
         REJECTED, {"STATE_CONFLICT"}, now=at(19, 10)),
+    Row("withdrawal-nothing-scheduled-no-date", request("解約キャンセル依頼", INSTALLED, request_body(INSTALLED)),
+        REJECTED, {"STATE_CONFLICT"}, now=at(19, 10), why="nothing to withdraw: no date is asked for"),
     Row("withdrawal-unknown-customer", request("解約キャンセル依頼", NO_UNIS, request_body(NO_UNIS, W_DATE)),
         REJECTED, {"CUSTOMER_NOT_FOUND"}, now=at(19, 10)),
 
@@ -429,6 +431,8 @@ ROWS: list[Row] = [
     Row("ignored-auto-reply-subject-jidououtou", build_auto_reply(style="bare"), IGNORED),
     Row("ignored-auto-reply-subject-jidouhenshin",
         build_auto_reply("自動返信：USEN SPOT キャンセル申請_988776654", style="bare"), IGNORED),
+    Row("ignored-auto-submitted-alone", order(cc=NO_CC, headers={"Auto-Submitted": "auto-generated"}), IGNORED,
+        why="Auto-Submitted with an ordinary subject and sender"),
     Row("ignored-empty-return-path", order(cc=NO_CC, headers={"Return-Path": "<>"}), IGNORED),
     Row("ignored-mailer-daemon", order(cc=NO_CC, from_="MAILER-DAEMON@aoyama.usen.co.jp"), IGNORED),
     Row("ignored-postmaster", order(cc=NO_CC, from_="postmaster@aoyama.usen.co.jp"), IGNORED),
@@ -485,6 +489,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         _apply(s, SHIPPED, "order", "ship")
         _apply(s, LEDGER_SCHEDULED, "order", "install", "schedule_termination")
         _apply(s, LEDGER_DATED, "order", "install", "schedule_termination", termination_date=dt.date(2026, 12, 25))
+    factory.kw["bind"].dispose()
     return {"root": root, "url": url, "env": env, "branches": branches}
 
 
@@ -919,3 +924,14 @@ def test_reply_to_a_mail_without_the_manager_copies_the_manager(office: Office) 
     outcome = office.send(order(cc=NO_CC))
     assert outcome.defects == ("CC_MANAGER_MISSING",)
     assert set(outcome.reply_to) == {"uchida@aoyama.usen.co.jp", MANAGER}
+
+
+def test_router_reason_starting_with_branch_is_kept() -> None:
+    """Regression: a reason line that begins with 支店 (支店で保管中…) is a reason, not a sign-off."""
+    from bot.body import parse_body
+    from bot.checks.router import reason_text
+
+    class _F:
+        body = parse_body("お疲れ様です。\n支店で保管中のため未撤去です。\n青山支店 総務 内田\n")
+
+    assert reason_text(_F()) == "支店で保管中のため未撤去です。"  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ REASON_MISSING = "REASON_MISSING"
 # Lines that carry no reason: greetings, the customer code line, sign-offs.
 _NOT_A_REASON = re.compile(
     r"^(お疲れ様|お疲れさま|おつかれさま|お世話になって|いつもお世話|事務センター|開業支援|御中|宜しく|よろしく|以上|"
-    r"顧客(CD|コード|番号)|店舗名|送付支店|担当者|支店|総務|営業|様$|[-=_*]+$|"
+    r"顧客(CD|コード|番号)|店舗名|送付支店|担当者|(総務|営業)(\s+\S{1,12})?$|様$|[-=_*]+$|"
     r"\S{0,12}支店(\s+\S{1,12}){0,3}$)"  # a sign-off: 青山支店 総務 内田 (but not 青山支店で保管中)
 )
 

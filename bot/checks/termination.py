@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.body import LABEL_TERMINATION_DATE, find_date_labelled
+from bot import ledger
 from bot.checks.base import Defect, Facts
+from bot.checks.customer import current_state
 
 TERMINATION_DATE_MISSING = "TERMINATION_DATE_MISSING"
 WITHDRAWAL_TOO_LATE = "WITHDRAWAL_TOO_LATE"
@@ -35,6 +37,8 @@ def date_given(f: Facts) -> list[Defect]:
 
 
 def withdrawal_in_time(f: Facts) -> list[Defect]:
+    if (f.ledger is not None or f.unis) and current_state(f) != ledger.TERMINATION_SCHEDULED:
+        return []  # nothing to withdraw: STATE_CONFLICT says so; asking for a date would mislead
     day = scheduled_date(f)
     if day is None:
         return [Defect(TERMINATION_DATE_MISSING)]
