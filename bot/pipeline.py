@@ -147,11 +147,8 @@ class Processor:
         UIDVALIDITY change) keeps its row: the location is updated when that row has not been
         filed yet, so it is finished rather than answered again.
         """
-        try:
-            parsed_id = parse_mail(raw).message_id
-        except Exception:  # noqa: BLE001 - parse_mail promises not to raise; belt and braces
-            parsed_id = None
-        digest = message_id_hash(raw, parsed_id)
+        mail = parse_mail(raw)  # never raises: a malformed mail still gets a row
+        digest = message_id_hash(raw, mail.message_id)
         now = self.clock()
         with self.factory() as session:
             existing = session.scalar(select(Mail).where(Mail.msgid_hash == digest))
@@ -162,7 +159,6 @@ class Processor:
                     existing.folder, existing.uidvalidity, existing.uid = folder, uidvalidity, uid
                     session.commit()
                 return existing.id, False
-            mail = parse_mail(raw)
             row = Mail(
                 folder=folder, uidvalidity=uidvalidity, uid=uid, msgid_hash=digest, message_id=mail.message_id,
                 raw=raw, subject=mail.subject[:2000], from_addr=mail.from_addr, status=STORED, defects=[],

@@ -266,3 +266,24 @@ def test_daemon_hears_a_new_mail_by_idle_and_replies(
         thread.join(timeout=30)
     assert not thread.is_alive()
     assert len(dovecot.folder_uids("Rejected")) == 1
+
+
+def test_malformed_mail_gets_a_clear_outcome_and_blocks_nothing(
+    sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp
+) -> None:
+    """Given a mail with no headers worth the name and a broken MIME structure between two good
+    mails, when the bot runs, then the broken one is held for a person (Manual) with its parse
+    problems recorded, and the good ones are decided as usual."""
+    cfg, processor, factory = setup_bot(sqlite_url, dovecot, smtp_sink)
+    dovecot.append(good_mail())
+    broken = (b"From: uchida@aoyama.usen.co.jp\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n"
+              b"--zz\r\nContent-Type: text/plain; charset=x-unknown\r\n\r\n\x82\xa0\xff\xfe garbage\r\n")
+    dovecot.append(broken)
+    dovecot.append(bad_mail())
+    report = one_pass(cfg, processor)
+    assert sorted(o.decision for o in report.outcomes) == ["accepted", "manual", "rejected"]
+    assert len(dovecot.folder_uids("Manual")) == 1
+    with factory() as s:
+        row = s.scalar(select(Mail).where(Mail.decision == "manual"))
+        assert row is not None and row.raw == broken
+        assert any("x-unknown" in p for p in row.facts.get("mail_problems", []))
