@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     vb = sub.add_parser("vendor-batch", help="render (or send) the vendor batch")
     vb.add_argument("--send", action="store_true", help="stamp the rows, queue the mail and send it to [vendor] to")
     vb.add_argument("--date", help="the batch day (YYYY-MM-DD, Japan time; default today)")
+    mq = sub.add_parser("manual", help="mails held for a person (保留/隔離)")
+    mq_sub = mq.add_subparsers(dest="manual_command", required=True, parser_class=_Parser)
+    mq_sub.add_parser("list", help="list the held mails not yet resolved")
+    mr = mq_sub.add_parser("resolve", help="mark a held mail as handled; it leaves the digest's queue")
+    mr.add_argument("id", type=int, help="the mail id (as in the digest)")
+    mr.add_argument("--note", help="what was done")
+    mr.add_argument("--by", help="who did it (default: the login name)")
     tpl = sub.add_parser("templates", help="mail templates")
     tpl_sub = tpl.add_subparsers(dest="templates_command", required=True, parser_class=_Parser)
     tpl_sub.add_parser("check", help="render every template with sample data; non-zero exit on any error")
@@ -182,6 +189,12 @@ def cmd_digest(args: argparse.Namespace, cfg: Config) -> int:
     return cli_digest(args, cfg)
 
 
+def cmd_manual(args: argparse.Namespace, cfg: Config) -> int:
+    from bot.manual import cli_manual
+
+    return cli_manual(args, cfg)
+
+
 def cmd_vendor_batch(args: argparse.Namespace, cfg: Config) -> int:
     from bot.vendor import cli_vendor_batch
 
@@ -219,6 +232,7 @@ COMMANDS = {
     "vendor-batch": cmd_vendor_batch,
     "db": cmd_db_upgrade,
     "templates": cmd_templates,
+    "manual": cmd_manual,
 }
 
 

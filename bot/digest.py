@@ -64,8 +64,8 @@ KIND_ORDER = (
 KIND_LABELS = {kind: prefix for prefix, kind in classify.PREFIXES}
 UNKNOWN_KIND_LABEL = "種別不明"
 
-# How far back the manual queue looks. Nothing marks a manual mail as handled yet, so without
-# a horizon the queue would only ever grow; older ones are counted, not listed.
+# How far back the manual queue lists mails one by one; older unresolved ones are counted, not
+# listed. A person closes an item with `bot manual resolve ID`, and it leaves the queue.
 MANUAL_QUEUE_DAYS = 30
 # Terminations due: 解約日 within this many business days from the digest's day.
 TERMINATION_HORIZON_BUSINESS_DAYS = 5
@@ -396,7 +396,7 @@ def collect(
 
     # The manual queue: everything still manual, oldest first (the longest waiting on top).
     horizon = _day_bounds(day - dt.timedelta(days=MANUAL_QUEUE_DAYS - 1), tz)[0]
-    manual_where = (Mail.decision == "manual") & (Mail.received_at < end)
+    manual_where = (Mail.decision == "manual") & (Mail.received_at < end) & Mail.resolved_at.is_(None)
     manual_rows = session.scalars(
         select(Mail).where(manual_where, Mail.received_at >= horizon).order_by(Mail.received_at, Mail.id)
         .limit(LIST_LIMIT)
@@ -454,7 +454,7 @@ def collect(
     ) or 0
 
     # Quarantined mails: bugs held for a person, whatever day they came.
-    q_where = Mail.status == QUARANTINED
+    q_where = (Mail.status == QUARANTINED) & Mail.resolved_at.is_(None)
     q_total = session.scalar(select(func.count()).where(q_where)) or 0
     quarantined = tuple(
         QuarantineLine(id=m.id, message_id=m.message_id or "", subject=m.subject or "（件名なし）",

@@ -92,6 +92,10 @@ class Mail(Base):
     decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     filed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     filed_folder: Mapped[str | None] = mapped_column(String(200))
+    # A person closed a held (manual/quarantined) mail: it leaves the digest's queue.
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+    resolution: Mapped[str | None] = mapped_column(Text)
 
 
 class OutboxMessage(Base):

@@ -1,0 +1,79 @@
+"""The queue of held mails: listed until a person resolves them, then gone from the digest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import db
+from bot.manual import ManualQueueError, open_items, resolve
+from bot.models import FILED, QUARANTINED, Mail
+
+NOW = dt.datetime(2026, 11, 24, 1, 0, tzinfo=dt.UTC)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def add(factory: sessionmaker[Session], uid: int, **kw: object) -> int:
+    with db.transaction(factory) as s:
+        values: dict[str, object] = {"status": FILED, "facts": {}, **kw}
+        row = Mail(folder="INBOX", uidvalidity=1, uid=uid, msgid_hash=f"h{uid}", raw=b"x", subject=f"件名{uid}",
+                   from_addr="uchida@aoyama.usen.co.jp", defects=[], warnings=[], received_at=NOW, **values)
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def test_held_mails_are_listed_until_resolved(factory: sessionmaker[Session]) -> None:
+    manual = add(factory, 1, decision="manual", facts={"reason": "申込書がスキャン画像のため読み取れません"})
+    broken = add(factory, 2, status=QUARANTINED, error="Traceback …\nRuntimeError: boom")
+    accepted = add(factory, 3, decision="accepted")
+    with factory() as s:
+        items = open_items(s)
+    assert [(i.id, i.status, i.reason) for i in items] == [
+        (manual, "manual", "申込書がスキャン画像のため読み取れません"), (broken, QUARANTINED, "RuntimeError: boom")]
+    with db.transaction(factory) as s:
+        resolve(s, manual, by="kagawa", note="支店に原本を依頼", now=NOW)
+    with factory() as s:
+        assert [i.id for i in open_items(s)] == [broken]
+        row = s.get(Mail, manual)
+        assert row is not None and (row.resolved_by, row.resolution) == ("kagawa", "支店に原本を依頼")
+    with db.transaction(factory) as s, pytest.raises(ManualQueueError, match="already resolved"):
+        resolve(s, manual, by="x", note="", now=NOW)
+    with db.transaction(factory) as s, pytest.raises(ManualQueueError, match="not held"):
+        resolve(s, accepted, by="x", note="", now=NOW)
+
+
+def test_resolved_mail_leaves_the_digest_queue(factory: sessionmaker[Session], sqlite_url: str) -> None:
+    from bot.digest import build_digest
+    from bot.templating import Templates
+    from tests.support.app import make_config
+
+    held = add(factory, 1, decision="manual", facts={"reason": "要確認"})
+    cfg = make_config(sqlite_url)
+    with factory() as s:
+        before = build_digest(s, cfg=cfg, day=dt.date(2026, 11, 24), now=NOW, templates=Templates())
+    with db.transaction(factory) as s:
+        resolve(s, held, by="kagawa", note="対応済", now=NOW)
+    with factory() as s:
+        after = build_digest(s, cfg=cfg, day=dt.date(2026, 11, 24), now=NOW, templates=Templates())
+    assert len(before.data.manual) == 1 and len(after.data.manual) == 0
+
+
+def test_cli_list_and_resolve(factory: sessionmaker[Session], sqlite_url: str) -> None:
+    held = add(factory, 1, decision="manual", facts={"reason": "要確認"})
+    env = dict(os.environ, BOT_DATABASE_URL=sqlite_url)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "bot", "manual", *a], env=env, cwd=ROOT,  # noqa: E731
+                                    capture_output=True, text=True, timeout=60)
+    listed = run("list")
+    assert listed.returncode == 0 and f"{held}\t保留" in listed.stdout
+    done = run("resolve", str(held), "--note", "確認済", "--by", "kagawa")
+    assert done.returncode == 0, done.stderr
+    assert "nothing held" in run("list").stdout
+    again = run("resolve", str(held))
+    assert again.returncode == 2 and "already resolved" in again.stderr
