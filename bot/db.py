@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger("bot.db")
@@ -46,6 +46,21 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def serialise(session: Session, name: str) -> None:
+    """Hold a named lock until the caller's transaction ends, so two bot processes never do the
+    same once-only work (a vendor batch, a day's digest) side by side.
+
+    PostgreSQL: a transaction-level advisory lock keyed by the name. SQLite: a no-op write as
+    the first statement takes the database's single write lock now, instead of at the first
+    INSERT after this transaction already read rows another writer is about to change.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"usen-spot-bot:{name}"})
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE mails SET id = id WHERE 0"))
 
 
 def alembic_config(url: str) -> Any:

@@ -45,7 +45,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import classify, ledger
+from bot import classify, db, ledger
 from bot.calendar import BusinessCalendar
 from bot.config import Config
 from bot.models import QUARANTINED, STORED, LedgerEntry, Mail, OutboxMessage, VendorBatch, VendorRow
@@ -584,14 +584,22 @@ def _require_recipients(cfg: Config) -> None:
 
 def send_digest(
     factory: sessionmaker[Session], *, cfg: Config, day: dt.date, now: dt.datetime, templates: Templates,
-    last_fetch_at: dt.datetime | None = None,
-) -> int:
+    last_fetch_at: dt.datetime | None = None, once: bool = False,
+) -> int | None:
     """Build the digest and put it in the outbox in one transaction, then flush the outbox.
-    Returns the outbox row id. A failed send stays in the outbox and is retried."""
+    Returns the outbox row id (None when `once` and the day's digest was already queued).
+    A failed send stays in the outbox and is retried."""
     from bot import outbox
 
     _require_recipients(cfg)
     with factory() as session, session.begin():
+        if once:
+            # Several bot processes (PostgreSQL) run the same scheduled job: the lock makes the
+            # check and the enqueue one step, so exactly one of them queues the day's digest.
+            db.serialise(session, f"digest:{day.isoformat()}")
+            if already_sent(session, day=day, tz=cfg.office.tz):
+                log.info("digest for %s already queued: not sent again", day)
+                return None
         digest = build_digest(session, cfg=cfg, day=day, now=now, templates=templates, last_fetch_at=last_fetch_at)
         row_id = enqueue(session, digest_message(digest, cfg), purpose=PURPOSE, now=now).id
     # Reported once; a template still broken is recorded again when next used.
@@ -625,11 +633,10 @@ def digest_job(
         if not cfg.office.digest_to:
             log.warning("digest for %s not sent: [office] digest_to is empty", day)
             return
-        with factory() as session:
-            if already_sent(session, day=day, tz=cfg.office.tz):
-                log.info("digest for %s already queued today: not sent again", day)
-                return
-        row_id = send_digest(factory, cfg=cfg, day=day, now=now, templates=templates, last_fetch_at=last_fetch_fn())
+        row_id = send_digest(factory, cfg=cfg, day=day, now=now, templates=templates, last_fetch_at=last_fetch_fn(),
+                             once=True)
+        if row_id is None:
+            return
         log.info("digest for %s: outbox %s", day, row_id)
     except Exception:  # noqa: BLE001 - a failing digest must not take the scheduler down
         log.exception("digest job failed")
@@ -644,8 +651,6 @@ def cli_digest(args: argparse.Namespace, cfg: Config) -> int:
     path on stderr). With --send: queued in the outbox and flushed; prints the outbox id.
     Exit 0 done, 2 bad usage/config (bad date, empty digest_to, no database), 1 otherwise.
     """
-    from bot import db
-
     now = dt.datetime.now(dt.UTC)
     if getattr(args, "date", None):
         try:

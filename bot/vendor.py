@@ -30,17 +30,16 @@ import datetime as dt
 import io
 import logging
 import sys
-import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import outbox
+from bot import db, outbox
 from bot.calendar import BusinessCalendar
 from bot.config import Config, OfficeConfig
 from bot.ledger import STATE_LABELS
@@ -112,7 +111,6 @@ REPLACEMENT_CHAR = "〓"
 _EQUIVALENTS: Mapping[str, str] = {"\u2014": "\u2015"}
 
 # Key of the PostgreSQL advisory lock that serialises batch builders (any stable 32-bit number).
-BATCH_LOCK_KEY = zlib.crc32(b"usen_spot_bot:vendor_batch")
 
 
 class VendorBatchError(Exception):
@@ -208,21 +206,16 @@ def forced_termination_day(calendar: BusinessCalendar, year: int, month: int) ->
 # -- locking ----------------------------------------------------------------------------------
 
 def _lock_batch(session: Session) -> None:
-    """Serialise batch builders until the caller's transaction ends."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        # Waits for a batch another process is building, then sees its committed rows.
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BATCH_LOCK_KEY})
-    elif dialect == "sqlite":
-        # A write as the first statement takes SQLite's write lock now (waiting busy_timeout for
-        # another writer) instead of at the first INSERT, after this transaction read stale rows.
-        session.execute(text("UPDATE vendor_batches SET row_count = row_count WHERE 0"))
+    """Serialise batch builders until the caller's transaction ends: the second waits, then
+    sees the first one's committed rows as sent."""
+    db.serialise(session, "vendor-batch")
 
 
 # -- forced terminations (強制解約) -------------------------------------------------------------
 
 def _forced_termination_rows(session: Session, *, cfg: Config, day: dt.date, now: dt.datetime) -> list[VendorRow]:
-    """The 強制解約 rows `day` would queue (unsaved): none unless `day` is the 5th business day."""
+    """The 強制解約 rows `day` would queue (unsaved): none before the month's 5th business day,
+    nor once a batch on or after it has run."""
     calendar = _calendar(cfg.office)
     fifth = forced_termination_day(calendar, day.year, day.month)
     if day < fifth:
