@@ -287,3 +287,42 @@ def test_malformed_mail_gets_a_clear_outcome_and_blocks_nothing(
         row = s.scalar(select(Mail).where(Mail.decision == "manual"))
         assert row is not None and row.raw == broken
         assert any("x-unknown" in p for p in row.facts.get("mail_problems", []))
+
+
+def test_bot_run_answers_then_stops_gracefully_on_sigterm(
+    tmp_path, sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp  # noqa: ANN001
+) -> None:
+    """Given `bot run` started as an admin would (a config file, secrets from the environment),
+    when a defective mail arrives, then its reply reaches the SMTP server; and on SIGTERM the
+    process finishes its work and exits 0."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[mailbox]\nhost = "{dovecot.host}"\nport = {dovecot.port}\nuser = "{dovecot.user}"\npoll_seconds = 5.0\n'
+        f'[smtp]\nhost = "{smtp_sink.host}"\nport = {smtp_sink.port}\n'
+        f'[database]\nurl = "{sqlite_url}"\n',
+        encoding="utf-8",
+    )
+    env = dict(os.environ, BOT_MAILBOX_PASSWORD=dovecot.password)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "--config", str(config), "run"], env=env,
+                            cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        dovecot.append(bad_mail())
+        [reply] = smtp_sink.wait_for(1, timeout=60)
+        assert "In-Reply-To: <bad-1@aoyama.usen.co.jp>" in reply.data.decode("ascii", "replace")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
+    assert b"bot stopped" in out
+    assert len(dovecot.folder_uids("Rejected")) == 1
