@@ -58,6 +58,17 @@ class _DemoConfig(DictConfig):
         return b"Server ready usen-spot-demo"
 
 
+def deliver(client: IMAPClient, raws: Iterable[bytes], folder: str = "INBOX") -> None:
+    """Put mails into `folder` (created when missing) with one MULTIAPPEND, as a mail server
+    delivers them: ~thousands/s where one APPEND per mail manages a few hundred."""
+    messages = list(raws)
+    if not messages:
+        return
+    if not client.folder_exists(folder):
+        client.create_folder(folder)
+    client.multiappend(folder, messages)
+
+
 class EmbeddedImap:
     """pymap with one user, in memory, on 127.0.0.1:<free port>, in its own thread and loop."""
 
@@ -176,13 +187,8 @@ class EmbeddedImap:
 
     def append_many(self, raws: Iterable[bytes], folder: str = "INBOX") -> None:
         """Deliver several mails with one MULTIAPPEND command."""
-        messages = list(raws)
-        if not messages:
-            return
         with self._client() as client:
-            if not client.folder_exists(folder):
-                client.create_folder(folder)
-            client.multiappend(folder, messages)
+            deliver(client, raws, folder)
 
     def folder_counts(self) -> dict[str, int]:
         """Folder name → number of mails, for every folder of the user."""

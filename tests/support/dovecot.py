@@ -31,6 +31,8 @@ from types import TracebackType
 import pytest
 from imapclient import IMAPClient
 
+from bot.embedded import deliver
+
 # `dovecot` lives in /usr/sbin, which is not on a normal user's PATH.
 SEARCH_PATH = os.pathsep.join(
     [os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin", "/sbin"])
@@ -212,13 +214,8 @@ class Dovecot:
 
     def append_many(self, raws: Iterable[bytes], folder: str = "INBOX") -> None:
         """Append in one MULTIAPPEND command (~300 mails/s → thousands/s)."""
-        messages = list(raws)
-        if not messages:
-            return
         with self.client() as client:
-            if not client.folder_exists(folder):
-                client.create_folder(folder)
-            client.multiappend(folder, messages)
+            deliver(client, raws, folder)
 
     def folder_uids(self, folder: str) -> list[int]:
         """All UIDs in ``folder`` (including ones flagged \\Deleted), ascending."""
