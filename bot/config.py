@@ -49,7 +49,7 @@ class SmtpConfig:
     starttls: bool = False
     from_addr: str = "usen_spot@mx.usen.co.jp"
     timeout: float = 30.0
-    max_attempts: int = 10
+    max_attempts: int = 48
 
 
 @dataclass(frozen=True)

@@ -49,13 +49,23 @@ class Daemon:
         self.processor = Processor(self.cfg, self.factory, Templates.from_config(self.cfg))
         self.runner = MailboxRunner(self.processor, folder=self.cfg.mailbox.folder)
         self._flush_lock = threading.Lock()
+        self._scheduler: BackgroundScheduler | None = None
 
     def handle(self, mbox: Mailbox) -> PassReport:
         report = self.runner.handle(mbox)
         self.last_fetch_at = dt.datetime.now(dt.UTC)
         if report.outcomes:
-            self.flush_outbox()
+            self.request_flush()
         return report
+
+    def request_flush(self) -> None:
+        """Send new replies now, on a scheduler thread: a slow or unreachable SMTP server must
+        never hold up the intake of the next mails."""
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.add_job(self.flush_outbox, id="outbox-flush-now", replace_existing=True,
+                                    max_instances=1)
+        else:
+            self.flush_outbox()
 
     def flush_outbox(self) -> outbox.FlushResult | None:
         if not self._flush_lock.acquire(blocking=False):
@@ -108,6 +118,7 @@ class Daemon:
         scheduler = BackgroundScheduler(timezone=self.cfg.office.timezone)
         self.schedule(scheduler)
         scheduler.start()
+        self._scheduler = scheduler
         log.info("bot running: mailbox %s@%s:%s/%s", self.cfg.mailbox.user, self.cfg.mailbox.host,
                  self.cfg.mailbox.port, self.cfg.mailbox.folder)
         try:

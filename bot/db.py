@@ -33,6 +33,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             if ":memory:" not in url:
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.close()
+            # Let SQLAlchemy, not the driver, open transactions (see _sqlite_begin).
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # BEGIN IMMEDIATE takes SQLite's one write lock when the transaction starts. A
+            # deferred transaction that read first and writes later fails at once with
+            # "database is locked" (SQLITE_BUSY_SNAPSHOT, which busy_timeout does not wait out)
+            # whenever another thread or process wrote in between: the daemon's intake and its
+            # scheduled jobs would quarantine good mails for it. Immediate transactions queue
+            # instead, and a second bot process on the same file never decides a mail twice.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -23,6 +23,7 @@ imapclient's byte keys (``b'BODY[]'``, ``b'UIDVALIDITY'``) stay inside this modu
 
 from __future__ import annotations
 
+import datetime as dt
 import imaplib
 import logging
 import random
@@ -87,6 +88,13 @@ class MailboxSettings:
             raise ValueError("idle_renew_seconds, poll_seconds and timeout must be positive")
 
 
+@dataclass(frozen=True)
+class FetchedMessage:
+    uid: int
+    raw: bytes
+    internal_date: dt.datetime | None  # aware; when the server received the mail
+
+
 class IntakeError(Exception):
     """Anything that went wrong talking to the IMAP server; the message names host/folder/uid."""
 
@@ -134,6 +142,8 @@ class Mailbox:
             context = ssl.create_default_context() if s.ssl else None
             client = IMAPClient(s.host, port=s.port, ssl=s.ssl, ssl_context=context,
                                 timeout=s.timeout)
+        # Keep INTERNALDATE's own offset (aware datetimes) instead of local naive times.
+        client.normalise_times = False
         self._client = client
         with self._errors("connect"):
             # Small commands otherwise wait on Nagle + delayed ACK (~40 ms each; LAB-NOTES).
@@ -214,25 +224,36 @@ class Mailbox:
             return sorted(int(uid) for uid in client.search(["UNDELETED"]))
 
     def fetch(self, uids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
-        """Yield ``(uid, raw mail)`` in the order given, one ``UID FETCH`` per batch.
+        """Yield ``(uid, raw mail)`` in the order given (see :meth:`fetch_messages`)."""
+        for message in self.fetch_messages(uids):
+            yield message.uid, message.raw
 
-        ``BODY.PEEK[]`` never sets ``\\Seen``. A UID that vanished meanwhile (another client
-        moved it) is logged and skipped. The generator is lazy: a batch is fetched only when
-        the previous one is consumed, so memory stays at one batch.
+    def fetch_messages(self, uids: Sequence[int]) -> Iterator[FetchedMessage]:
+        """Yield each mail with its arrival time, in the order given, one ``UID FETCH`` per batch.
+
+        ``BODY.PEEK[]`` never sets ``\\Seen``. INTERNALDATE is when the server received the
+        mail: the time rules (17:00 cutoff, withdrawal deadline) are about arrival, not about
+        when the bot got round to it after an outage. A UID that vanished meanwhile (another
+        client moved it) is logged and skipped. The generator is lazy: a batch is fetched only
+        when the previous one is consumed, so memory stays at one batch.
         """
         size = self._settings.batch_size
         for start in range(0, len(uids), size):
             batch = [int(uid) for uid in uids[start:start + size]]
             client = self._require()
             with self._errors("UID FETCH", uid=batch[0] if len(batch) == 1 else None):
-                response = client.fetch(batch, ["BODY.PEEK[]"])
+                response = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"])
             for uid in batch:
-                data = response.get(uid, {}).get(b"BODY[]")
+                item = response.get(uid, {})
+                data = item.get(b"BODY[]")
                 if data is None:
                     log.warning("IMAP %s folder %s uid %s: gone before FETCH, skipped",
                                 self._settings.host, self._settings.folder, uid)
                     continue
-                yield uid, bytes(data)
+                arrived = item.get(b"INTERNALDATE")
+                if not isinstance(arrived, dt.datetime) or arrived.tzinfo is None:
+                    arrived = None  # unknown: the caller uses its own clock
+                yield FetchedMessage(uid, bytes(data), arrived)
 
     # -- filing ---------------------------------------------------------------------------
 

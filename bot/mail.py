@@ -1013,4 +1013,27 @@ def message_id_hash(raw: bytes, message_id: str | None) -> str:
         normalised = normalised[1:-1]
     if normalised:
         return hashlib.sha256(normalised.encode("utf-8", "surrogateescape")).hexdigest()
-    return hashlib.sha256(bytes(raw or b"")).hexdigest()
+    return content_fingerprint(raw)
+
+
+def content_fingerprint(raw: bytes) -> str:
+    """SHA-256 hex of what makes a mail this mail: its From, Date and Subject header lines and
+    its body bytes. Two deliveries of one mail differ only in the trace headers servers
+    prepend (Received, Delivered-To, Return-Path …), so they get the same fingerprint; two
+    different mails that happen to share a Message-ID do not."""
+    data = bytes(raw or b"")
+    match = re.search(rb"\r?\n\r?\n", data)
+    head, body = (data[: match.start()], data[match.end():]) if match else (data, b"")
+    unfolded = re.sub(rb"\r?\n[ \t]+", b" ", head)
+    wanted = sorted(
+        line.strip() for line in re.split(rb"\r?\n", unfolded)
+        if line.split(b":", 1)[0].strip().lower() in (b"from", b"date", b"subject")
+    )
+    digest = hashlib.sha256()
+    for line in wanted:
+        digest.update(line + b"\n")
+    if not wanted:  # not a mail as we know it: every byte of it counts
+        digest.update(head)
+    digest.update(b"\n")
+    digest.update(body.replace(b"\r\n", b"\n"))
+    return digest.hexdigest()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -33,6 +34,8 @@ SENT = "sent"
 FAILED = "failed"  # gave up after max_attempts; shown in the digest, can be requeued by an admin
 
 CLAIM_LEASE = dt.timedelta(minutes=10)
+RETRY_WHEN_UNREACHABLE = dt.timedelta(minutes=1)
+_monotonic = time.monotonic  # the flush's own stopwatch (a seam for the claim-time test)
 
 
 def new_message_id(from_addr: str) -> str:
@@ -132,30 +135,52 @@ def due_ids(factory: sessionmaker[Session], now: dt.datetime, limit: int = 200) 
 async def flush_async(
     factory: sessionmaker[Session], smtp: SmtpConfig, *, now: dt.datetime
 ) -> FlushResult:
-    """Send every due row over one SMTP connection. Safe to run again at any time."""
+    """Send every due row over one SMTP connection. Safe to run again at any time.
+
+    When the server cannot be reached, the flush stops at once: the row it was on goes back
+    to pending (its attempt not counted: the server's absence is not the message's fault) and
+    the rest stay untouched, so an outage costs one connection attempt per flush, not one per
+    row, and no reply is ever given up because the server was down.
+    """
     ids = due_ids(factory, now)
     sent = failed = 0
     if not ids:
         return FlushResult(0, 0, 0)
+    started = _monotonic()
     client: aiosmtplib.SMTP | None = None
     try:
         for row_id in ids:
-            if not _claim(factory, row_id, now):
+            # The claim is stamped with the time it is taken, not when the flush began: a long
+            # flush must not hand out claims that already look expired to other senders.
+            claimed_at = now + dt.timedelta(seconds=_monotonic() - started)
+            if not _claim(factory, row_id, claimed_at):
                 continue  # another process has it
             with factory() as session:
                 row = session.get(OutboxMessage, row_id)
                 assert row is not None
                 raw, mail_from, rcpts = row.raw, row.mail_from, list(row.rcpt_to)
-            try:
-                if client is None:
+            if client is None:
+                try:
                     client = await _connect(smtp)
+                except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as err:
+                    failed += 1
+                    _release(factory, row_id, now, f"{type(err).__name__}: {err}")
+                    log.warning("outbox: SMTP %s:%s unreachable (%s); %d mail(s) wait for the next flush",
+                                smtp.host, smtp.port, err, len(ids))
+                    break
+            try:
                 await client.sendmail(mail_from, rcpts, raw)
-            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as err:
+            except (aiosmtplib.SMTPServerDisconnected, OSError, asyncio.TimeoutError) as err:
+                # The connection died under this message: not the message's fault either.
+                failed += 1
+                _release(factory, row_id, now, f"{type(err).__name__}: {err}")
+                client = None
+                break
+            except aiosmtplib.SMTPException as err:
+                # The server refused this message (4xx/5xx): counted, retried with backoff.
                 failed += 1
                 _mark_failed(factory, row_id, now, smtp.max_attempts, f"{type(err).__name__}: {err}")
-                if client is not None and not client.is_connected:
-                    client = None
-                if isinstance(err, (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError)):
+                if not client.is_connected:
                     client = None
                 continue
             _mark_sent(factory, row_id, now)
@@ -190,6 +215,17 @@ def _mark_sent(factory: sessionmaker[Session], row_id: int, now: dt.datetime) ->
         row.sent_at = now
         row.attempts += 1
         row.last_error = None
+
+
+def _release(factory: sessionmaker[Session], row_id: int, now: dt.datetime, error: str) -> None:
+    """Give a claimed row back untouched but for the error: tried again at the next flush."""
+    with factory() as session, session.begin():
+        row = session.get(OutboxMessage, row_id)
+        assert row is not None
+        row.status = PENDING
+        row.claimed_at = None
+        row.last_error = error
+        row.next_attempt_at = now + RETRY_WHEN_UNREACHABLE
 
 
 def _mark_failed(factory: sessionmaker[Session], row_id: int, now: dt.datetime, max_attempts: int, error: str) -> None:

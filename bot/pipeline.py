@@ -11,17 +11,20 @@ while the others carry on.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import classify, decide as deciding, forms, intake
-from bot.actions.reply import build_reply, queue_reply
+from bot import classify, db, decide as deciding, forms, intake
+from bot.actions.reply import build_reply, queue_reply, reply_recipient
 from bot.actions.requests import act
 from bot.body import parse_body
 from bot.branches import load_directory
@@ -30,7 +33,7 @@ from bot.checks.base import Branch, Facts, LedgerState, RuleSettings, UnisLine
 from bot.checks.cc_manager import find_branch
 from bot.config import Config
 from bot.decide import Decision
-from bot.mail import InboundMail, message_id_hash, parse_mail
+from bot.mail import InboundMail, content_fingerprint, message_id_hash, parse_mail
 from bot.models import DECIDED, FILED, QUARANTINED, STORED, LedgerEntry, Mail, ReplyCount, UnisOrder, VendorRow
 from bot.templating import Templates
 
@@ -140,41 +143,67 @@ class Processor:
         self.calendar = self.settings.calendar
 
     # -- store ---------------------------------------------------------------------------
-    def store(self, raw: bytes, *, folder: str, uidvalidity: int, uid: int) -> tuple[int, bool]:
+    def store(
+        self, raw: bytes, *, folder: str, uidvalidity: int, uid: int, arrived_at: dt.datetime | None = None
+    ) -> tuple[int, bool]:
         """Record the raw mail and commit. Returns (mail id, is new).
 
-        A mail already recorded under another location (same Message-ID hash, e.g. after a
-        UIDVALIDITY change) keeps its row: the location is updated when that row has not been
-        filed yet, so it is finished rather than answered again.
+        The row is keyed by location and by a hash of the Message-ID. A mail already recorded:
+        - at a stale location (another UIDVALIDITY or folder, e.g. the folder was recreated)
+          and not filed yet: the row takes the new location, so it is finished, not answered
+          again;
+        - quarantined and filed, now back in the folder (a person moved it back to retry
+          after a fix): the row is reset to be decided again;
+        - otherwise a second copy of a mail already handled: the caller files it to Ignored.
+        A *different* mail that merely reuses a Message-ID is stored as a mail of its own.
         """
         mail = parse_mail(raw)  # never raises: a malformed mail still gets a row
         digest = message_id_hash(raw, mail.message_id)
         now = self.clock()
-        with self.factory() as session:
+        received = arrived_at.astimezone(dt.UTC) if arrived_at is not None else now
+        with self.factory() as session, session.begin():
             existing = session.scalar(select(Mail).where(Mail.msgid_hash == digest))
+            if existing is not None and content_fingerprint(existing.raw) != content_fingerprint(raw):
+                log.warning("mail at %s/%s/%s reuses Message-ID %s of mail %s with other content: stored "
+                            "as a mail of its own", folder, uidvalidity, uid, mail.message_id, existing.id)
+                digest = hashlib.sha256(b"message-id-collision\0" + raw).hexdigest()
+                existing = session.scalar(select(Mail).where(Mail.msgid_hash == digest))
             if existing is not None:
-                if existing.status in (STORED, DECIDED) and (existing.folder, existing.uidvalidity, existing.uid) != (folder, uidvalidity, uid):
-                    log.info("mail %s seen again at %s/%s/%s (was %s/%s/%s): taking the new location",
-                             existing.id, folder, uidvalidity, uid, existing.folder, existing.uidvalidity, existing.uid)
-                    existing.folder, existing.uidvalidity, existing.uid = folder, uidvalidity, uid
-                    session.commit()
-                return existing.id, False
+                return existing.id, self._relocate(existing, folder=folder, uidvalidity=uidvalidity, uid=uid)
             row = Mail(
-                folder=folder, uidvalidity=uidvalidity, uid=uid, msgid_hash=digest, message_id=mail.message_id,
-                raw=raw, subject=mail.subject[:2000], from_addr=mail.from_addr, status=STORED, defects=[],
-                warnings=[], facts={}, received_at=now,
+                folder=folder, uidvalidity=uidvalidity, uid=uid, msgid_hash=digest,
+                message_id=_fit(mail.message_id, None), raw=raw, subject=_fit(mail.subject, 2000),
+                from_addr=_fit(mail.from_addr, 320), status=STORED, defects=[], warnings=[], facts={},
+                received_at=received,
             )
-            session.add(row)
             try:
-                session.commit()
+                with session.begin_nested():
+                    session.add(row)
             except IntegrityError:
                 # Another bot process stored it first (PostgreSQL with several processes).
-                session.rollback()
                 other = session.scalar(select(Mail).where(Mail.msgid_hash == digest))
                 if other is None:
                     raise
                 return other.id, False
             return row.id, True
+
+    @staticmethod
+    def _relocate(row: Mail, *, folder: str, uidvalidity: int, uid: int) -> bool:
+        """Decide what a re-seen mail's row becomes (see :meth:`store`). Returns False: not new."""
+        here = (folder, uidvalidity, uid)
+        if (row.folder, row.uidvalidity, row.uid) == here:
+            return False
+        stale = (row.folder, row.uidvalidity) != (folder, uidvalidity)
+        if row.status in (STORED, DECIDED) and stale:
+            log.info("mail %s seen again at %s/%s/%s (was %s/%s/%s): taking the new location",
+                     row.id, folder, uidvalidity, uid, row.folder, row.uidvalidity, row.uid)
+            row.folder, row.uidvalidity, row.uid = here
+        elif row.status == QUARANTINED and row.filed_at is not None:
+            log.info("quarantined mail %s is back at %s/%s/%s: deciding it again", row.id, *here)
+            row.folder, row.uidvalidity, row.uid = here
+            row.status, row.error, row.filed_at, row.filed_folder = STORED, None, None, None
+            row.resolved_at = row.resolved_by = row.resolution = None
+        return False
 
     # -- decide + act --------------------------------------------------------------------
     def process(self, mail_id: int) -> Outcome | None:
@@ -188,12 +217,21 @@ class Processor:
                 if row is None or row.status != STORED:
                     return None
                 return self._decide_and_act(session, row)
+        except OperationalError:
+            # The database is locked or gone: not this mail's fault. The pass ends, the watcher
+            # backs off and the mail is decided on a later pass instead of being quarantined.
+            raise
         except Exception as err:  # noqa: BLE001 - one bad mail never blocks the others
             return self._quarantine(mail_id, err)
 
     def _decide_and_act(self, session: Session, row: Mail) -> Outcome:
         now = self.clock()
         mail = parse_mail(row.raw)
+        code = classify.classify_subject(mail.subject).customer_code
+        if code:
+            # One decision per customer at a time: two processes deciding mails about the same
+            # customer must not both read the ledger before either moves it.
+            db.serialise(session, f"customer:{code}")
         facts = gather(mail, cfg=self.cfg, session=session, received_at=row.received_at, settings=self.settings)
         decision = deciding.decide(facts)
         reply_rcpts: tuple[str, ...] = ()
@@ -201,7 +239,7 @@ class Processor:
         if decision.decision == deciding.REJECTED and not self._reply_allowed(session, mail, now):
             decision = Decision(decision.kind, decision.customer_code, deciding.MANUAL, decision.defects,
                                 decision.warnings, reason=f"返信上限（{self.cfg.senders.max_replies_per_hour}通/時）に達したため "
-                                f"{mail.reply_to or mail.from_addr} へ返信していません", variant=decision.variant)
+                                f"{reply_recipient(mail, self.cfg.senders.allowed_domains)} へ返信していません", variant=decision.variant)
         if decision.decision == deciding.REJECTED:
             # DESIGN.md: a 差戻 goes to the sender, CC the branch manager (when the directory knows them).
             branch = find_branch(facts, self.settings.branches)
@@ -209,6 +247,7 @@ class Processor:
                 mail, decision, templates=self.templates, from_addr=self.cfg.smtp.from_addr,
                 own_addresses=(self.cfg.mailbox.user,), received_at=row.received_at, tz=self.cfg.office.tz, now=now,
                 extra_cc=(branch.manager,) if branch is not None and branch.manager else (),
+                allowed_domains=self.cfg.senders.allowed_domains,
             )
             out = queue_reply(session, msg, mail_id=row.id, now=now)
             reply_rcpts = tuple(out.rcpt_to)
@@ -232,14 +271,16 @@ class Processor:
 
     def _reply_allowed(self, session: Session, mail: InboundMail, now: dt.datetime) -> bool:
         """Cap replies per sender per hour: a misbehaving sender can never make the bot flood."""
-        address = (mail.reply_to or mail.from_addr or "").lower()
+        address = (reply_recipient(mail, self.cfg.senders.allowed_domains) or "").lower()
         hour = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        # Create-if-missing without a race: two processes answering the same sender in the
+        # same hour must not fail on the unique key (that would quarantine a plain rejection).
+        insert = postgres_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(insert(ReplyCount).values(address=address, hour=hour, count=0).on_conflict_do_nothing())
         counter = session.scalar(
             select(ReplyCount).where(ReplyCount.address == address, ReplyCount.hour == hour).with_for_update()
         )
-        if counter is None:
-            counter = ReplyCount(address=address, hour=hour, count=0)
-            session.add(counter)
+        assert counter is not None
         if counter.count >= self.cfg.senders.max_replies_per_hour:
             return False
         counter.count += 1
@@ -258,6 +299,16 @@ class Processor:
             row.decided_at = self.clock()
             return _outcome(row, f"quarantined: {type(err).__name__}: {err}", ())
 
+    def hold_vanished(self, mail_id: int) -> None:
+        """A stored mail left the folder before it was decided: hold it for a person."""
+        with self.factory() as session, session.begin():
+            row = session.get(Mail, mail_id)
+            if row is None or row.status != STORED:
+                return
+            row.status, row.decision, row.decided_at = FILED, deciding.MANUAL, self.clock()
+            row.facts = {**(row.facts or {}), "reason": "判定前にメールがフォルダから移動または削除されました（内容は保存済み）"}
+            log.warning("mail %s left %s before it was decided: held for a person", mail_id, row.folder)
+
     def mark_filed(self, mail_id: int, folder: str) -> None:
         with self.factory() as session, session.begin():
             row = session.get(Mail, mail_id)
@@ -266,6 +317,14 @@ class Processor:
                     row.status = FILED
                 row.filed_at = self.clock()
                 row.filed_folder = folder
+
+
+def _fit(value: str | None, length: int | None) -> str | None:
+    """A header value cut to its column's size: PostgreSQL refuses an over-long value, and one
+    odd From line must not stop the mailbox."""
+    if value is None:
+        return None
+    return value[:length] if length else value
 
 
 def folder_for(row: Mail) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot.intake import Mailbox
 from bot.models import DECIDED, FILED, QUARANTINED, STORED, Mail
@@ -32,6 +33,7 @@ class PassReport:
     outcomes: list[Outcome] = field(default_factory=list)
     duplicates: int = 0
     filed: int = 0
+    store_failures: int = 0
 
 
 @dataclass
@@ -57,8 +59,18 @@ class MailboxRunner:
         self._reconcile_moved(known, set(uids))
         new = [u for u in uids if u not in known]
         duplicates: list[int] = []
-        for uid, raw in mbox.fetch(new):
-            mail_id, is_new = self.processor.store(raw, folder=self.folder, uidvalidity=uidvalidity, uid=uid)
+        for message in mbox.fetch_messages(new):
+            uid = message.uid
+            try:
+                mail_id, is_new = self.processor.store(message.raw, folder=self.folder, uidvalidity=uidvalidity,
+                                                       uid=uid, arrived_at=message.internal_date)
+            except OperationalError:
+                raise  # the database is away: end the pass, the watcher retries after a backoff
+            except Exception:  # noqa: BLE001 - one mail that cannot be stored never blocks the others
+                log.exception("uid %s: could not store the mail; it stays in %s and is retried next pass",
+                              uid, self.folder)
+                report.store_failures += 1
+                continue
             report.stored += int(is_new)
             with factory() as session:
                 row = session.get(Mail, mail_id)
@@ -94,14 +106,23 @@ class MailboxRunner:
         report.filed += 1
 
     def _reconcile_moved(self, known: dict[int, tuple[int, str]], present: set[int]) -> None:
-        """Rows decided but whose UID left the folder: the move happened, its mark did not."""
-        gone = [mail_id for uid, (mail_id, status) in known.items() if uid not in present and status == DECIDED]
-        for mail_id in gone:
-            with self.processor.factory() as session:
-                row = session.get(Mail, mail_id)
-                folder = folder_for(row) if row is not None else None
-            if folder is not None:
-                self.processor.mark_filed(mail_id, folder)
+        """Rows whose UID left the folder without the bot moving it (as far as the DB knows).
+
+        Decided: the move happened and only its mark was lost. Stored but never decided (the
+        bot stopped in between and a person then moved or deleted the mail): held for a person,
+        so it shows in the digest instead of waiting for ever.
+        """
+        for uid, (mail_id, status) in known.items():
+            if uid in present:
+                continue
+            if status == DECIDED:
+                with self.processor.factory() as session:
+                    row = session.get(Mail, mail_id)
+                    folder = folder_for(row) if row is not None else None
+                if folder is not None:
+                    self.processor.mark_filed(mail_id, folder)
+            elif status == STORED:
+                self.processor.hold_vanished(mail_id)
 
 
 def summarise(outcomes: Sequence[Outcome]) -> dict[str, int]:

@@ -171,7 +171,8 @@ def test_uidvalidity_change_never_re_answers(
         import_extract(s, UNIS_CSV.encode("cp932"), name="unis.csv", now=Clock()())
     with dovecot.client() as c:
         c.create_folder("Spot")
-    dovecot.append(good_mail(), folder="Spot")
+    good = good_mail()
+    dovecot.append(good, folder="Spot")
 
     def run() -> object:
         with Mailbox(mailbox_settings(cfg)) as mbox:
@@ -190,7 +191,7 @@ def test_uidvalidity_change_never_re_answers(
         c.delete_folder("Spot")
         c.create_folder("Spot")
     dovecot.append(raw_bad, folder="Spot")
-    dovecot.append(good_mail(), folder="Spot")  # a second copy of the already-filed good mail
+    dovecot.append(good, folder="Spot")  # a second copy of the already-filed good mail
     with dovecot.client() as c:
         assert c.select_folder("Spot")[b"UIDVALIDITY"] != old_validity
 
@@ -326,3 +327,106 @@ def test_bot_run_answers_then_stops_gracefully_on_sigterm(
     assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
     assert b"bot stopped" in out
     assert len(dovecot.folder_uids("Rejected")) == 1
+
+
+def test_two_copies_in_one_pass_and_a_reused_message_id(
+    sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp
+) -> None:
+    """Given the same mail delivered twice (an alias) and a *different* mail that reuses a
+    Message-ID already seen, when the bot runs, then the copy goes to Ignored (not left in
+    INBOX for ever), and the different mail is decided on its own (not lost as a duplicate)."""
+    cfg, processor, factory = setup_bot(sqlite_url, dovecot, smtp_sink)
+    bad = bad_mail()
+    dovecot.append(bad)
+    dovecot.append(bad)
+    impostor = good_mail("988776656", msgid="<bad-1@aoyama.usen.co.jp>")
+    dovecot.append(impostor)
+    report = one_pass(cfg, processor)
+    assert sorted(o.decision for o in report.outcomes) == ["accepted", "rejected"]
+    assert report.duplicates == 1
+    assert dovecot.folder_uids("INBOX") == []
+    assert len(dovecot.folder_uids("Ignored")) == 1
+    with factory() as s:
+        assert s.scalar(select(func.count()).select_from(Mail)) == 2
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+def test_arrival_time_not_processing_time_drives_the_cutoff(
+    sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp
+) -> None:
+    """Given an order that reached the server at 16:55 JST but is processed at 17:30 (the bot
+    was down), then it rides in that day's vendor batch: time rules use INTERNALDATE."""
+    import datetime as dt
+
+    cfg, processor, factory = setup_bot(sqlite_url, dovecot, smtp_sink)
+    jst = dt.timezone(dt.timedelta(hours=9))
+    with dovecot.client() as c:
+        c.append("INBOX", good_mail(), msg_time=dt.datetime(2026, 11, 24, 16, 55, tzinfo=jst))
+    processor.clock = Clock(dt.datetime(2026, 11, 24, 17, 30, tzinfo=jst))
+    report = one_pass(cfg, processor)
+    assert [o.decision for o in report.outcomes] == ["accepted"]
+    with factory() as s:
+        row = s.scalar(select(VendorRow))
+        assert row is not None and row.batch_date == dt.date(2026, 11, 24)
+        mail = s.scalar(select(Mail))
+        assert mail is not None and mail.received_at == dt.datetime(2026, 11, 24, 7, 55, tzinfo=dt.UTC)
+
+
+def test_reply_to_outside_the_allowed_domains_is_not_used(
+    sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp
+) -> None:
+    """Given a branch mail whose Reply-To points outside the company, the 差戻 goes to the
+    From address (a forged Reply-To must not receive customer codes)."""
+    cfg, processor, factory = setup_bot(sqlite_url, dovecot, smtp_sink)
+    fields = dict(pdfs.DEFAULT_FIELDS, customer_code="988776655", line_kind="b_flets", line_type=None)
+    raw = build_mail("USEN SPOT 器材発注依頼_988776655", order_body("988776655"), charset="utf-8",
+                     reply_to="collector@evil.example", attachments=[("申込書.pdf", pdfs.typed_form(fields), PDF)])
+    dovecot.append(raw)
+    one_pass(cfg, processor)
+    outbox.flush(factory, cfg.smtp, now=Clock()())
+    [reply] = smtp_sink.wait_for(1, timeout=10)
+    assert reply.rcpt_tos == ("uchida@aoyama.usen.co.jp",)
+
+
+def test_a_quarantined_mail_moved_back_is_decided_again(
+    sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a mail quarantined by a bug, when the bug is fixed and a person moves the mail
+    from Quarantine back to INBOX, then the next pass decides it (not filed as a duplicate)."""
+    from bot import pipeline
+
+    cfg, processor, factory = setup_bot(sqlite_url, dovecot, smtp_sink)
+    dovecot.append(bad_mail())
+    real_gather = pipeline.gather
+    monkeypatch.setattr(pipeline, "gather", lambda mail, **kw: (_ for _ in ()).throw(RuntimeError("bug")))
+    assert [o.decision for o in one_pass(cfg, processor).outcomes] == ["quarantined"]
+    monkeypatch.setattr(pipeline, "gather", real_gather)
+    with dovecot.client() as c:
+        c.select_folder("Quarantine")
+        c.move(c.search("ALL"), "INBOX")
+    report = one_pass(cfg, processor)
+    assert [o.decision for o in report.outcomes] == ["rejected"]
+    assert len(dovecot.folder_uids("Rejected")) == 1 and dovecot.folder_uids("Ignored") == []
+
+
+def test_a_stored_mail_that_vanished_before_its_decision_is_held_for_a_person(
+    sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given the bot stopped right after storing a mail, and a person then moved the mail
+    away, when the bot runs again, the stored mail becomes `manual` (it shows in the digest)
+    instead of waiting for ever."""
+    cfg, processor, factory = setup_bot(sqlite_url, dovecot, smtp_sink)
+    dovecot.append(bad_mail())
+    monkeypatch.setattr(type(processor), "process", lambda self, mail_id: (_ for _ in ()).throw(SystemExit("crash")))
+    with pytest.raises(SystemExit):
+        one_pass(cfg, processor)
+    monkeypatch.undo()
+    with dovecot.client() as c:
+        c.create_folder("Elsewhere")
+        c.select_folder("INBOX")
+        c.move(c.search("ALL"), "Elsewhere")
+    one_pass(cfg, processor)
+    with factory() as s:
+        row = s.scalar(select(Mail))
+        assert row is not None and row.decision == "manual" and "移動または削除" in row.facts["reason"]
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 0

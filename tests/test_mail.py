@@ -477,6 +477,16 @@ def test_message_id_hash() -> None:
     assert len(a) == 64 and int(a, 16) >= 0
 
 
+def test_mail_without_message_id_delivered_twice_has_one_hash() -> None:
+    """Two deliveries differ only in the trace headers servers prepend; a different mail
+    (other body) must not share the hash."""
+    mail = b"From: a@usen.co.jp\r\nSubject: USEN SPOT\r\nDate: Mon, 30 Nov 2026 10:00:00 +0900\r\n\r\nbody\r\n"
+    first = b"Received: from mx1 by mx2; Mon, 30 Nov 2026 10:00:01 +0900\r\n" + mail
+    second = b"Delivered-To: alias@usen.co.jp\r\nReceived: from mx1 by mx3\r\n" + mail
+    assert message_id_hash(first, None) == message_id_hash(second, None)
+    assert message_id_hash(first, None) != message_id_hash(first.replace(b"body", b"bodY"), None)
+
+
 def test_cp50220_round_trip_over_every_jis_reachable_cp932_character() -> None:
     chars = []
     for lead in list(range(0x81, 0xA0)) + list(range(0xE0, 0xF0)):

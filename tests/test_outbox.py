@@ -74,7 +74,8 @@ def test_server_down_keeps_row_pending_then_sends_later(factory: sessionmaker[Se
     down = outbox.flush(factory, smtp_cfg("127.0.0.1", _closed_port()), now=NOW)
     assert (down.sent, down.failed) == (0, 1)
     r = row(factory, row_id)
-    assert r.status == outbox.PENDING and r.attempts == 1 and r.next_attempt_at > NOW
+    # An unreachable server is not the message's fault: no attempt is used up.
+    assert r.status == outbox.PENDING and r.attempts == 0 and r.next_attempt_at > NOW
     assert "Connect" in (r.last_error or "") or "refused" in (r.last_error or "").lower()
     # Not due yet: nothing is tried.
     early = outbox.flush(factory, smtp_cfg(smtp_sink.host, smtp_sink.port), now=NOW + dt.timedelta(seconds=1))
@@ -120,14 +121,40 @@ def test_temporary_rejection_is_retried_not_lost(factory: sessionmaker[Session])
         controller.stop()
 
 
+class RefuseAll:
+    """An SMTP handler that refuses every message with 550."""
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+        return "550 5.7.1 refused"
+
+
 def test_gives_up_after_max_attempts_but_keeps_the_row(factory: sessionmaker[Session]) -> None:
-    row_id = queue(factory, message())
-    cfg = smtp_cfg("127.0.0.1", _closed_port(), max_attempts=2)
-    outbox.flush(factory, cfg, now=NOW)
-    outbox.flush(factory, cfg, now=NOW + dt.timedelta(hours=3))
+    port = _closed_port()
+    controller = Controller(RefuseAll(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        row_id = queue(factory, message())
+        cfg = smtp_cfg("127.0.0.1", port, max_attempts=2)
+        outbox.flush(factory, cfg, now=NOW)
+        outbox.flush(factory, cfg, now=NOW + dt.timedelta(hours=3))
+    finally:
+        controller.stop()
     r = row(factory, row_id)
-    assert r.status == outbox.FAILED and r.attempts == 2
+    assert r.status == outbox.FAILED and r.attempts == 2 and "550" in (r.last_error or "")
     assert r.raw  # the message is still there for an admin to requeue
+
+
+def test_an_outage_costs_one_connection_per_flush_and_gives_nothing_up(factory: sessionmaker[Session]) -> None:
+    """Given 30 replies and an SMTP server that is down for days, each flush tries one
+    connection, leaves every row pending with no attempt used, and never marks one failed."""
+    ids = [queue(factory, message(f"reply {i}")) for i in range(30)]
+    cfg = smtp_cfg("127.0.0.1", _closed_port(), max_attempts=2)
+    for hours in range(0, 72, 6):
+        result = outbox.flush(factory, cfg, now=NOW + dt.timedelta(hours=hours))
+        assert result.failed == 1 and result.sent == 0
+    rows = [row(factory, i) for i in ids]
+    assert {r.status for r in rows} == {outbox.PENDING}
+    assert {r.attempts for r in rows} == {0}
 
 
 def test_a_row_claimed_by_another_sender_is_left_alone_until_its_lease_ends(
@@ -155,3 +182,16 @@ def test_enqueue_in_a_rolled_back_transaction_leaves_nothing(factory: sessionmak
         pass
     with factory() as s:
         assert s.scalars(select(OutboxMessage)).all() == []
+
+
+def test_claims_are_stamped_when_taken_not_when_the_flush_began(
+    factory: sessionmaker[Session], smtp_sink: EmbeddedSmtp, monkeypatch
+) -> None:  # noqa: ANN001
+    """A flush that runs past the claim lease must not hand out claims that already look
+    expired (another sender would take and send the same row)."""
+    first, second = queue(factory, message("one")), queue(factory, message("two"))
+    ticks = iter([0.0, 0.0, 700.0])  # flush start, first claim, second claim
+    monkeypatch.setattr(outbox, "_monotonic", lambda: next(ticks, 700.0))
+    outbox.flush(factory, smtp_cfg(smtp_sink.host, smtp_sink.port), now=NOW)
+    assert row(factory, first).claimed_at == NOW
+    assert row(factory, second).claimed_at == NOW + dt.timedelta(seconds=700)

@@ -9,6 +9,7 @@ from email.utils import format_datetime, formataddr
 from sqlalchemy.orm import Session
 
 from bot import classify
+from bot.checks.sender import domain_allowed
 from bot.decide import UNKNOWN_KIND, Decision
 from bot.mail import InboundMail
 from bot.models import OutboxMessage
@@ -23,6 +24,14 @@ def reply_subject(subject: str) -> str:
     return s if s[:3].lower() == "re:" else f"Re: {s}"
 
 
+def reply_recipient(mail: InboundMail, allowed_domains: tuple[str, ...]) -> str | None:
+    """Who a 差戻 goes to. Reply-To is honoured only inside the allowed domains: otherwise a
+    forged header would send our reply (customer codes included) to an outside address."""
+    if mail.reply_to and domain_allowed(mail.reply_to, allowed_domains):
+        return mail.reply_to
+    return mail.from_addr
+
+
 def build_reply(
     mail: InboundMail,
     decision: Decision,
@@ -34,8 +43,9 @@ def build_reply(
     tz: dt.tzinfo,
     now: dt.datetime,
     extra_cc: tuple[str, ...] = (),
+    allowed_domains: tuple[str, ...] = (),
 ) -> EmailMessage:
-    to = mail.reply_to or mail.from_addr
+    to = reply_recipient(mail, allowed_domains)
     if not to:
         raise ValueError("cannot reply: the mail has neither Reply-To nor From")
     own = {a.lower() for a in own_addresses} | {from_addr.lower(), to.lower()}
