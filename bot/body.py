@@ -41,6 +41,9 @@ __all__ = [
     "LABEL_TERMINATION_DATE",
     "canonical_label",
     "find_date_labelled",
+    "is_greeting_line",
+    "is_label_line",
+    "parse_count",
     "parse_body",
     "parse_date",
     "parse_units",
@@ -65,13 +68,14 @@ CANONICAL_LABELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         LABEL_CUSTOMER_CODE: ("顧客CD", "顧客コード", "UNIS顧客コード", "UNIS顧客CD", "顧客番号"),
         LABEL_SHOP: ("店舗名", "店舗名称", "店名"),
-        LABEL_LINK_ITEM: ("リンク品使用",),
-        LABEL_PLUS: ("SPOT Plus該当", "Plus該当", "USEN SPOT Plus該当"),
+        LABEL_LINK_ITEM: ("リンク品使用", "リンク品"),
+        LABEL_PLUS: ("SPOT Plus該当", "Plus該当", "USEN SPOT Plus該当", "USEN SPOT Plus", "SPOT Plus"),
         LABEL_BRANCH: ("送付支店名", "送付支店"),
         LABEL_STAFF: ("担当者名", "担当者", "担当"),
         LABEL_TERMINATION_DATE: ("解約日", "解約予定日"),
         LABEL_DEST_ADDRESS: ("移設先住所",),
-        LABEL_DEST_LINE: ("移設先回線種別", "移設先回線"),
+        # A relocation body may say plain 回線種別 (the only line type a relocation asks for).
+        LABEL_DEST_LINE: ("移設先回線種別", "移設先の回線種別", "移設先回線", "回線種別"),
         LABEL_REASON: ("理由", "未撤去理由", "未撤去の理由"),
         LABEL_CHANGE: ("変更内容",),
     }
@@ -79,6 +83,13 @@ CANONICAL_LABELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 
 # Free-text labels: their value may continue on the following lines until a blank line.
 _MULTILINE = frozenset({LABEL_REASON, LABEL_CHANGE})
+
+# Short spellings that also occur in ordinary sentences (USEN SPOT Plus のお申込み, リンク品 交換):
+# a line is read as such a label only with a colon after it or a 有/無 answer as its value.
+_WEAK_ALIASES = frozenset({"USEN SPOT Plus", "SPOT Plus", "リンク品"})
+# Spellings that stand in for the label only when its own spelling is absent: a later
+# 移設先回線種別 line wins over an earlier plain 回線種別 one (the weak spellings likewise).
+_FALLBACK_ALIASES = _WEAK_ALIASES | {"回線種別"}
 
 
 def _key(label: str) -> str:
@@ -88,6 +99,8 @@ def _key(label: str) -> str:
 _ALIAS_TO_CANONICAL: dict[str, str] = {
     _key(alias): canonical for canonical, aliases in CANONICAL_LABELS.items() for alias in aliases
 }
+_WEAK_KEYS = frozenset(_key(alias) for alias in _WEAK_ALIASES)
+_FALLBACK_KEYS = frozenset(_key(alias) for alias in _FALLBACK_ALIASES)
 # Longest spelling first, so 担当者名 wins over 担当 and USEN SPOT Plus該当 over Plus該当.
 _ALIASES_BY_LENGTH = sorted(_ALIAS_TO_CANONICAL, key=len, reverse=True)
 
@@ -142,8 +155,9 @@ def canonical_label(label: str) -> str | None:
         return None
 
 
-def _match_label(line: str) -> tuple[str, str, str] | None:
-    """(canonical label, value, raw rest) of a normalised line, or None if it is no label line."""
+def _match_label(line: str) -> tuple[str, str, str, bool] | None:
+    """(canonical label, value, raw rest, written in a fallback spelling) of a normalised line,
+    or None if it is no label line."""
     match = _LABEL_LINE.match(line)
     if match is None:
         return None
@@ -163,7 +177,11 @@ def _match_label(line: str) -> tuple[str, str, str] | None:
         value = rest
     else:
         return None  # 担当させていただきます: a word that merely begins like a label
-    return _ALIAS_TO_CANONICAL[alias], (value or "").strip(), rest
+    value = (value or "").strip()
+    colon = separated is not None and separated.group("value") is not None
+    if alias in _WEAK_KEYS and not colon and parse_yes_no(value) is None:
+        return None  # USEN SPOT Plus のお申込みです: a sentence, not the label
+    return _ALIAS_TO_CANONICAL[alias], value, rest, alias in _FALLBACK_KEYS
 
 
 def _readable_lines(text: str) -> list[tuple[str, str]]:
@@ -193,6 +211,7 @@ def _parse_body(text: str) -> BodyFields:
     values: dict[str, str] = {}
     raw_values: dict[str, str] = {}
     lines: list[str] = []
+    from_fallback: set[str] = set()  # labels whose value came from a fallback spelling
     for index, (line, original) in enumerate(rows):
         if not line:
             continue
@@ -200,8 +219,8 @@ def _parse_body(text: str) -> BodyFields:
         found = _match_label(line)
         if found is None:
             continue
-        label, value, _rest = found
-        if label in values:
+        label, value, _rest, fallback = found
+        if label in values and (fallback or label not in from_fallback):
             continue
         raw_value = _raw_value(original, value)
         if not value or label in _MULTILINE:
@@ -212,6 +231,10 @@ def _parse_body(text: str) -> BodyFields:
         if value:
             values[label] = value
             raw_values[label] = raw_value
+            if fallback:
+                from_fallback.add(label)
+            else:
+                from_fallback.discard(label)
     return BodyFields(
         values=MappingProxyType(values), lines=tuple(lines), raw_values=MappingProxyType(raw_values)
     )
@@ -236,12 +259,18 @@ def _following(
     A line that is itself a label line ends the value.
     """
     taken: list[tuple[str, str]] = []
+    crossed_blank = False
     for line, original in rows[index + 1:]:
         if not line:
             if taken or have_value:
                 break
+            crossed_blank = True
             continue
         if _match_label(line) is not None:
+            break
+        # A greeting or sign-off is never the value: not the 理由 of 「理由：⏎⏎よろしくお願いします」
+        # (after a blank line), and it ends free text (理由, 変更内容) wherever it comes.
+        if (crossed_blank or multiline) and is_greeting_line(line):
             break
         taken.append((line, original))
         if not multiline:
@@ -249,24 +278,69 @@ def _following(
     return "\n".join(t[0] for t in taken), "\n".join(t[1] for t in taken)
 
 
+def is_label_line(line: str) -> bool:
+    """Whether a body line is a ``label : value`` line (of any known label).  Never raises."""
+    try:
+        return _match_label(unicodedata.normalize("NFKC", line).strip()) is not None
+    except (TypeError, ValueError):
+        return False
+
+
+# Lines that say nothing by themselves: greetings, self-introductions, sign-offs, and the
+# sentences that merely announce the mail ("ルーター未撤去の報告です", "下記の通りご報告いたします").
+_ORG = r"(?:支店|営業所|事務所|センター|本部|本社|課|部|グループ|G)"
+_GREETING = re.compile(
+    r"^(?:"
+    r"お疲れ様|お疲れさま|おつかれさま|お世話になって|お世話になります|いつもお世話|事務センター|開業支援|御中|"
+    r"宜しく|よろしく|何卒|以上(?:です|となります)?(?:[。.]|[、,]\s*(?:よろしく|宜しく|お願い).*)?$|"
+    r"(?:大変)?(?:恐れ入りますが|お手数ですが|お手数をおかけしますが)?(?:ご確認|ご対応|ご査収|ご処理)"
+    r"(?:の程|のほど)?(?:を)?(?:よろしく|宜しく)?(?:お願い|ください|下さい)|"
+    r"(?:(?:よろしく|宜しく))?お願い(?:いた|致)?(?:します|申し上げます)|"
+    r"(?:総務|営業)(?:\s+\S{1,12})?$|様$|[-=_*]+$|"
+    r"\S{0,12}支店(?:\s+\S{1,12}){0,3}$|"  # a sign-off: 青山支店 総務 内田 (but not 青山支店で保管中)
+    # a self-introduction: 青山支店の内田です / 青山支店総務の内田でございます
+    r"[^\s、。のはがをにでと]{0,12}" + _ORG + r"(?:\s*(?:総務|営業|技術)(?:課|部|担当)?)?\s*の?\s*"
+    r"[^\s、。のはがをにでとた]{1,8}\s*(?:です|でございます|と申します)[。.!！]?$|"
+    # an announcement of the mail itself: ルーター未撤去の報告です / 未撤去についてご報告いたします
+    r"(?:USEN\s*SPOT\s*)?(?:Wi-?Fi)?(?:ルーター|ルータ)?\s*(?:の)?(?:未撤去|未引上げ|未引き上げ)?(?:の件)?\s*"
+    r"(?:の|について|に関して)?\s*(?:ご)?(?:報告|連絡)(?:です|となります|いたします|致します|します|申し上げます|"
+    r"させて(?:いただき|頂き)ます)[。.!！]?$|"
+    r"(?:下記|以下|件名|標記|表題)の?(?:通り|とおり|件)"
+    r")",
+    re.IGNORECASE,
+)
+
+
+def is_greeting_line(line: str) -> bool:
+    """Whether a line carries no content of its own: greeting, self-introduction, sign-off or
+    an announcement of the mail (ルーター未撤去の報告です).  Compared after NFKC.  Never raises."""
+    try:
+        return _GREETING.search(unicodedata.normalize("NFKC", line).strip()) is not None
+    except (TypeError, ValueError):
+        return False
+
+
 # ---------------------------------------------------------------------------------------
 # Values
 # ---------------------------------------------------------------------------------------
 
 # Words that open an answer, checked on the first token of the value (NO first: 該当なし).
-_NO_OPENERS = ("非該当", "該当なし", "該当無し", "無し", "無", "なし", "ナシ", "×", "✕", "✖", "いいえ")
+_NO_OPENERS = ("非該当", "該当なし", "該当無し", "該当無", "無し", "無", "なし", "ナシ", "×", "✕", "✖", "いいえ")
 _YES_OPENERS = ("有り", "有", "あり", "アリ", "○", "◯", "〇", "はい", "該当")
 _NO_EXACT = frozenset({"no", "n", "false", "x"})
 _YES_EXACT = frozenset({"yes", "y", "true"})
 _YES_MARKS = ("有", "あり", "○", "◯")
 _NO_MARKS = ("無", "なし", "×", "✕")
+# A negative ending turns any opener into 無: 該当しません, ありません, 該当しない, 使用無し.
+_NEGATIVE_ENDING = re.compile(r"(?:ません|しない|ない|無し|なし)(?:でした|です)?$")
 
 
 def parse_yes_no(value: str | None) -> bool | None:
     """有/あり/○/yes → True, 無/なし/×/no → False; anything else → None.  Never raises.
 
-    The answer opens the value ("有（FGN1000）" is True).  A value naming both answers, as an
-    unfilled template does ("有/無", "有・無"), is None.
+    The answer opens the value ("有（FGN1000）" is True), unless the first word ends in a
+    negative (該当しません, ありません, 該当しない are False).  A value naming both answers,
+    as an unfilled template does ("有/無", "有・無"), is None, and so is 未定.
     """
     if value is None:
         return None
@@ -280,7 +354,7 @@ def parse_yes_no(value: str | None) -> bool | None:
     if head in _YES_EXACT:
         return True
     rest = text[len(head):]
-    if head.startswith(_NO_OPENERS):
+    if head.startswith(_NO_OPENERS) or _NEGATIVE_ENDING.search(head):
         return None if any(m in rest for m in _YES_MARKS) else False
     if head.startswith(_YES_OPENERS):
         body = head[1:] + rest  # 有無: the opener itself does not count as the other mark
@@ -342,8 +416,27 @@ def parse_date(text: str | None) -> date | None:
 
 _KANJI_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 _NUMBER = r"(?P<n>[0-9]{1,4}|[一二三四五六七八九十]{1,3})"
-_PARENT = re.compile(r"親\s*機?\s*[:=×xX]?\s*" + _NUMBER + r"\s*台?", re.I)
-_CHILD = re.compile(r"子\s*機?\s*[:=×xX]?\s*" + _NUMBER + r"\s*台?", re.I)
+# Between 子機/親機 and the count, a few words may stand (子機追加 2台, 子機を1台, 子機(CR-1)2台,
+# 親機(FGN-1000)1台): a bracketed model name, or letters that are no digit, no 親/子 (never the
+# other unit's count), no 台 and no sentence break.  Then the count must be followed by 台.
+_GAP_ITEM = (
+    r"(?:[(\[【][^()\[\]【】\n親子]{0,20}[)\]】]"
+    r"|[^\s0-9親子台、,。;()\[\]【】一二三四五六七八九十〇○])"
+)
+
+
+def _unit_pattern(head: str) -> re.Pattern[str]:
+    return re.compile(
+        head + r"\s*機?(?:"
+        r"\s*(?:台数)?\s*[:=×xX]?\s*" + _NUMBER + r"\s*台?"  # 親機1台, 親機：1台, 親機台数: 1, 親1
+        r"|(?:\s*" + _GAP_ITEM + r"){1,8}?\s*" + _NUMBER.replace("?P<n>", "?P<g>") + r"\s*台"  # 子機追加 2台
+        r")",
+        re.IGNORECASE,
+    )
+
+
+_PARENT = _unit_pattern("親")
+_CHILD = _unit_pattern("子")
 
 
 def _number(text: str) -> int | None:
@@ -362,7 +455,8 @@ def _number(text: str) -> int | None:
 
 
 def parse_units(text: str | None) -> tuple[int | None, int | None]:
-    """(parent, child) router counts: 親1台、子2台 / 親機1台 子機2台 / 親機：1台 / 親一台.
+    """(parent, child) router counts: 親1台、子2台 / 親機1台 子機2台 / 親機 : 1 台 / 親一台 /
+    子機追加 2台 / 子機を1台追加 / 子機(CR-1)2台 / 親機（FGN-1000）1台.
 
     A count not written (or the template's 〇 left unfilled) is None.  Never raises.
     """
@@ -375,8 +469,28 @@ def parse_units(text: str | None) -> tuple[int | None, int | None]:
     counts: list[int | None] = []
     for pattern in (_PARENT, _CHILD):
         match = pattern.search(normalised)
-        counts.append(_number(match.group("n")) if match else None)
+        if match is None:
+            counts.append(None)
+            continue
+        counts.append(_number(match.group("n") if match.group("n") is not None else match.group("g")))
     return counts[0], counts[1]
+
+
+def parse_count(value: str | None) -> int | None:
+    """One count as written in a 親機/子機 box: '2', '２', '2台', ' 1 台 ', '二' → int, else None
+    (also for an empty box or the template's 〇).  Never raises."""
+    if value is None:
+        return None
+    try:
+        text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value)))
+    except (TypeError, ValueError):
+        return None
+    text = re.sub(r"台$", "", text)
+    if re.fullmatch(r"[0-9]{1,4}", text):
+        return int(text)
+    if re.fullmatch(r"[一二三四五六七八九十]{1,3}", text):
+        return _number(text)
+    return None
 
 
 def find_date_labelled(body: BodyFields, label: str) -> date | None:

@@ -67,10 +67,14 @@ PREFIXES: tuple[tuple[str, str], ...] = (
 )
 
 #: Other names the manual itself uses for a request (its section headings: 契約変更依頼,
-#: キャンセル依頼).  Accepted when matching, never offered in a reply.
+#: キャンセル依頼; §V: 子機の機材発注依頼), and 解約・キャンセル依頼, a withdrawal written with a
+#: separator.  Accepted when matching, never offered in a reply.
 ALIASES: tuple[tuple[str, str], ...] = (
     ("契約変更依頼", CONTRACT_CHANGE),
     ("キャンセル依頼", CANCELLATION),
+    ("機材発注依頼", EQUIPMENT_ORDER),
+    ("解約・キャンセル依頼", TERMINATION_WITHDRAWAL),
+    ("解約/キャンセル依頼", TERMINATION_WITHDRAWAL),
 )
 
 # Longest first over prefixes and aliases together: 解約キャンセル依頼 (9) is tried before
@@ -87,7 +91,10 @@ _REPLY = re.compile(
 )
 _BRACKETS = re.compile(r"[【】\[\]〔〕［］〘〙〚〛《》«»]")
 _CODE = re.compile(r"(?<![0-9])([0-9]{9})(?![0-9])")
-_CODE_AFTER_PREFIX = re.compile(r"[\s_\-:=#/.]*([0-9]{9})(?![0-9])")
+# Right after the prefix the code may be written in groups: _988-776-654, _988 776 654.
+_CODE_AFTER_PREFIX = re.compile(r"[\s_\-:=#/.]*([0-9](?:[ \-]?[0-9]){8})(?![ \-]?[0-9])")
+# 解約 + a separator before キャンセル…: 解約・キャンセル申請 is no キャンセル申請 (see _boundary_before).
+_WITHDRAWAL_HEAD = re.compile(r"解約[・/･_\-]?$")
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,8 @@ def _boundary_before(spaced: str, compact: str, index_map: list[int], start: int
         return True
     if compact[:start].endswith("USENSPOT"):
         return True
+    if compact.startswith("キャンセル", start) and _WITHDRAWAL_HEAD.search(compact[:start]):
+        return False  # 解約・キャンセル申請: about a termination, never a cancellation
     return not _is_word_char(compact[start - 1])
 
 
@@ -189,7 +198,7 @@ def _classify(subject: str) -> Classification:
         kind, end = found
         after = _CODE_AFTER_PREFIX.match(spaced, end)
         if after:
-            code = after.group(1)
+            code = re.sub(r"[ \-]", "", after.group(1))
     if code is None:
         codes = _CODE.findall(spaced)
         if codes:

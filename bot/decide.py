@@ -211,7 +211,17 @@ def decide(f: Facts) -> Decision:
         )
     if defects:
         return Decision(c.kind, c.customer_code, REJECTED, defects=defects, warnings=warnings, variant=variant)
-    # 5. A second new-install order for a customer the ledger already has live is not sent twice.
+    # 5. A cancellation of an order the bot never sent (the customer is known only from UNIS, so
+    # no 新規 row went to the vendor through the bot): 事務センター cancels the order with the
+    # vendor itself (manual §VI キャンセル処理方法), so a person handles it; accepting it would
+    # tell nobody.
+    if c.kind == classify.CANCELLATION and (f.ledger is None or not f.ledger.has_order):
+        return Decision(
+            c.kind, c.customer_code, MANUAL, warnings=warnings, variant=variant,
+            reason=(f"顧客 {f.code} の発注はシステムから送られていません（UNISのみ、またはシステム経由の発注なし）："
+                    "ファイバーゲート社への発注キャンセルが必要か確認してください"),
+        )
+    # 6. A second new-install order for a customer the ledger already has live is not sent twice.
     if variant == NEW_INSTALL and f.ledger is not None and f.ledger.state not in ("cancelled", "terminated"):
         return Decision(
             c.kind, c.customer_code, MANUAL, warnings=warnings, variant=variant,

@@ -45,6 +45,8 @@ import pikepdf
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
+from bot.body import parse_count, parse_units
+
 __all__ = [
     "DEFAULT_FIELD_NAMES",
     "FIELD_NAMES",
@@ -84,8 +86,9 @@ class FormFields:
     is present but empty.  Normalised, as noted: ``customer_code`` (NFKC, spaces removed;
     hyphens too when that leaves 9 digits), the ``*_zip``/``*_phone`` values (NFKC, every
     hyphen variant − － ‐ ー → ``-``), the choice fields (ids below; none or several
-    marked → None), ``parent_units``/``child_units`` (ASCII digits), ``mail_local`` (the
-    part before ``@``).  ``ssid`` is RAW, full-width characters kept, so a check can find them.
+    marked → None), ``parent_units``/``child_units`` (ASCII digits; a box holding something
+    that is no count keeps that text, NFKC, for the units check to send back), ``mail_local``
+    (the part before ``@``).  ``ssid`` is RAW, full-width characters kept, so a check can find them.
     """
 
     customer_code: str | None = None
@@ -489,18 +492,42 @@ def _mail_local(value: str | None) -> str | None:
     return _SPACE_RE.sub("", local)
 
 
-# Units: 親機 1 台 / 子機 2 台 in the 台数 row, or 親1台、子2台 in 備考.
-_PARENT_RE = re.compile(r"親(?:機)?(?:台数)?[:：]?\s*(\d+)\s*台?")
-_CHILD_RE = re.compile(r"子(?:機)?(?:台数)?[:：]?\s*(\d+)\s*台?")
+# Units: 親機 1 台 / 子機 2 台 in the 台数 row, or 親1台、子2台 in 備考.  Read as bot.body reads
+# them in a mail body (spaced colon 親機 : 1 台, 台, kanji digits 一/二, 子機(CR-1)2台).
+_UNIT_SEGMENTS = (
+    re.compile(r"親\s*機?\s*(?:台数)?\s*[:=]?\s*(?P<v>.*?)\s*(?=子\s*機|$)", re.DOTALL),
+    re.compile(r"子\s*機?\s*(?:台数)?\s*[:=]?\s*(?P<v>.*?)\s*(?=親\s*機|$)", re.DOTALL),
+)
+_EMPTY_COUNT = re.compile(r"^[\s台〇○_＿]*$")
 
 
-def _units(text: str | None) -> tuple[str | None, str | None]:
+def _units(text: str | None, *, keep_unreadable: bool = False) -> tuple[str | None, str | None]:
+    """(parent, child) as ASCII digits.  With ``keep_unreadable`` (the 台数 row itself, not 備考),
+    a box that holds something other than a count (親機 数 台) gives that text as written (NFKC),
+    so the units check can send it back instead of the order defaulting to one router."""
     if not text:
         return None, None
     norm = _nfkc(text)
-    parent = _PARENT_RE.search(norm)
-    child = _CHILD_RE.search(norm)
-    return (parent.group(1) if parent else None), (child.group(1) if child else None)
+    counts = parse_units(norm)
+    out: list[str | None] = []
+    for count, segment in zip(counts, _UNIT_SEGMENTS, strict=True):
+        if count is not None:
+            out.append(str(count))
+            continue
+        found = segment.search(norm) if keep_unreadable else None
+        value = found.group("v").strip() if found else ""
+        out.append(None if _EMPTY_COUNT.match(value) else value)
+    return out[0], out[1]
+
+
+def _unit_value(text: str) -> str:
+    """A fillable 親機/子機 box: '1', '１台', '二' → '1'/'2'; empty or the template's 〇 → '';
+    anything else as written (NFKC), for the units check to send back."""
+    norm = _nfkc(text).strip()
+    count = parse_count(norm)
+    if count is not None:
+        return str(count)
+    return "" if _EMPTY_COUNT.match(norm) else norm
 
 
 # =========================================================================== choices
@@ -832,11 +859,12 @@ def _parse_typed(lines: Sequence[_Line]) -> _TypedResult:
             values["ssid"] = _first_value(item)  # RAW: full-width kept for SSID_NOT_HALFWIDTH
         elif key in {"units", "units_inline"}:
             block = "units"
-            parent, child = _units(_all_value(item, " "))
-            if parent is not None:
-                values["parent_units"] = parent
-            if child is not None:
-                values["child_units"] = child
+            # Only the 台数 row's boxes are kept when unreadable; a free line that merely starts
+            # with 子機 (子機はCR-1です) gives a count or nothing, and never replaces a read count.
+            parent, child = _units(_all_value(item, " "), keep_unreadable=key == "units")
+            for field, count in (("parent_units", parent), ("child_units", child)):
+                if count is not None and not (str(values.get(field) or "").isdigit() and not count.isdigit()):
+                    values[field] = count
         elif key == "remarks":
             values["remarks"] = _all_value(item, "\n")
     return _TypedResult(values=values, notes=notes, labels_found=labels_found)
@@ -888,7 +916,7 @@ def _from_acro(acro: Mapping[str, object], names: Mapping[str, str]) -> tuple[di
         elif field == "mail_local":
             values[field] = _mail_local(text if text is not None else "")
         elif field in {"parent_units", "child_units"}:
-            values[field] = _nfkc(text or "")
+            values[field] = _unit_value(text or "")
         else:
             values[field] = text if text is not None else ""  # ssid stays raw
     return values, notes
@@ -899,12 +927,15 @@ def _from_acro(acro: Mapping[str, object], names: Mapping[str, str]) -> tuple[di
 
 def _build_fields(values: Mapping[str, object]) -> FormFields:
     merged = dict(values)
-    # 台数 written only in 備考 (親1台、子2台): fill the empty unit fields from it.
-    if not merged.get("parent_units") or not merged.get("child_units"):
+    # 台数 written only in 備考 (親1台、子2台): fill the empty (or unreadable) unit fields from it.
+    def readable(key: str) -> bool:
+        return str(merged.get(key) or "").isdigit()
+
+    if not readable("parent_units") or not readable("child_units"):
         parent, child = _units(merged.get("remarks") if isinstance(merged.get("remarks"), str) else None)
-        if not merged.get("parent_units") and parent is not None:
+        if not readable("parent_units") and parent is not None:
             merged["parent_units"] = parent
-        if not merged.get("child_units") and child is not None:
+        if not readable("child_units") and child is not None:
             merged["child_units"] = child
     for key in ("parent_units", "child_units"):
         if merged.get(key) == "":

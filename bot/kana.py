@@ -15,6 +15,7 @@ import unicodedata
 __all__ = ["LETTER_NAMES", "reading_to_ascii"]
 
 # Letter name → character.  Several spellings per character are what people write.
+# The first spelling of each character is its canonical one (tests spell addresses with it).
 LETTER_NAMES: dict[str, str] = {
     "エー": "a", "ビー": "b", "シー": "c", "ディー": "d", "イー": "e", "エフ": "f",
     "ジー": "g", "エイチ": "h", "エッチ": "h", "アイ": "i", "ジェー": "j", "ジェイ": "j",
@@ -22,6 +23,10 @@ LETTER_NAMES: dict[str, str] = {
     "ピー": "p", "キュー": "q", "アール": "r", "エス": "s", "ティー": "t", "ユー": "u",
     "ブイ": "v", "ヴィ": "v", "ダブリュー": "w", "ダブリュ": "w", "エックス": "x",
     "ワイ": "y", "ゼット": "z", "ゼッド": "z",
+    # Other ways people write the same letters.
+    "エイ": "a", "スィー": "c", "ディ": "d", "デー": "d", "ジェ": "j", "オウ": "o",
+    "ティ": "t", "テー": "t", "ヴィー": "v", "ヴイ": "v", "ヴイー": "v", "ブイー": "v",
+    "ダブルユー": "w", "ダブリュウ": "w", "ダブルユ": "w", "エクス": "x", "ズィー": "z",
     "ハイフン": "-", "ドット": ".", "ピリオド": ".", "アンダーバー": "_", "アンダースコア": "_",
     "ゼロ": "0", "レイ": "0", "イチ": "1", "ワン": "1", "ニ": "2", "ツー": "2",
     "サン": "3", "スリー": "3", "ヨン": "4", "フォー": "4", "ゴ": "5", "ファイブ": "5",

@@ -8,6 +8,10 @@
                                                                 │
                                                      withdraw_termination ──▶ installed
 
+schedule_termination (a 解約申請) also applies to termination_scheduled (a new 解約日; it stays
+scheduled) and to terminated (the provider release after a forced termination; it stays
+terminated).
+
 Every move is recorded as a :class:`LedgerEvent` with the mail behind it. A move the state
 does not allow is a :class:`LedgerError`; the checks look at the state first and turn such a
 request into a defect, so the error only fires on a bug.
@@ -45,7 +49,11 @@ TRANSITIONS: Mapping[str, Mapping[str | None, str]] = {
     "ship": {ORDERED: SHIPPED},
     "install": {ORDERED: INSTALLED, SHIPPED: INSTALLED},
     "cancel": {ORDERED: CANCELLED, SHIPPED: CANCELLED},
-    "schedule_termination": {INSTALLED: TERMINATION_SCHEDULED, SHIPPED: TERMINATION_SCHEDULED},
+    # 解約申請 (manual §II: 「解約時（強制解約後含む）のプロバイダ契約の解除依頼」): also when the
+    # termination is already registered (UNIS 予定登録: a new 解約日 replaces the old) and after
+    # a forced termination (the provider release is still due; the customer stays terminated).
+    "schedule_termination": {INSTALLED: TERMINATION_SCHEDULED, SHIPPED: TERMINATION_SCHEDULED,
+                             TERMINATION_SCHEDULED: TERMINATION_SCHEDULED, TERMINATED: TERMINATED},
     "withdraw_termination": {TERMINATION_SCHEDULED: INSTALLED},
     "terminate": {TERMINATION_SCHEDULED: TERMINATED, INSTALLED: TERMINATED},
     # Events that record facts without moving the state.

@@ -34,7 +34,7 @@ from bot.checks.cc_manager import find_branch
 from bot.config import Config
 from bot.decide import Decision
 from bot.mail import InboundMail, content_fingerprint, message_id_hash, parse_mail
-from bot.models import DECIDED, FILED, QUARANTINED, STORED, LedgerEntry, Mail, ReplyCount, UnisOrder, VendorRow
+from bot.models import DECIDED, FILED, QUARANTINED, STORED, LedgerEntry, LedgerEvent, Mail, ReplyCount, UnisOrder, VendorRow
 from bot.templating import Templates
 
 log = logging.getLogger("bot.pipeline")
@@ -104,8 +104,15 @@ def gather(
                     VendorRow.batch_id.is_not(None), VendorRow.cancelled_at.is_(None),
                 ).order_by(VendorRow.id.desc()).limit(1)
             )
+            # Did an order for this customer go through the bot (not only seeded from UNIS)?
+            ordered = session.scalar(
+                select(LedgerEvent.id).where(
+                    LedgerEvent.customer_code == c.customer_code, LedgerEvent.event.in_(("order", "child_unit")),
+                ).limit(1)
+            )
             ledger_state = LedgerState(entry.customer_code, entry.state, entry.plus, entry.termination_date,
-                                       sent_to_vendor=sent is not None, ship_date=sent.ship_date if sent else None)
+                                       sent_to_vendor=sent is not None, ship_date=sent.ship_date if sent else None,
+                                       has_order=ordered is not None)
     return Facts(
         mail=mail, classification=c, body=body, forms=tuple(form_readings),
         termination_forms=tuple(termination_readings), unis=unis, ledger=ledger_state, received_at=received_at,

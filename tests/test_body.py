@@ -13,7 +13,9 @@ from bot.body import (
     BodyFields,
     canonical_label,
     find_date_labelled,
+    is_greeting_line,
     parse_body,
+    parse_count,
     parse_date,
     parse_units,
     parse_yes_no,
@@ -81,6 +83,10 @@ def test_manual_example() -> None:
         ("移設先回線種別 : Bフレッツ マンション", "移設先回線種別", "Bフレッツ マンション"),
         ("未撤去理由 : 店舗閉鎖", "理由", "店舗閉鎖"),
         ("変更内容：店舗名変更", "変更内容", "店舗名変更"),
+        ("USEN SPOT Plus : 無", "SPOT Plus該当", "無"),
+        ("SPOT Plus 有", "SPOT Plus該当", "有"),
+        ("リンク品 : 無", "リンク品使用", "無"),
+        ("回線種別 : フレッツ光ネクスト", "移設先回線種別", "フレッツ光ネクスト"),
     ],
 )
 def test_label_forms(line: str, label: str, value: str) -> None:
@@ -90,6 +96,46 @@ def test_label_forms(line: str, label: str, value: str) -> None:
 def test_words_that_merely_start_like_a_label_are_not_labels() -> None:
     fields = parse_body("担当させていただきます。\n理由がありまして\n店舗名称変更のお知らせ")
     assert dict(fields.values) == {}
+
+
+def test_short_plus_and_link_labels_need_a_colon_or_an_answer() -> None:
+    """USEN SPOT Plus / リンク品 also start ordinary sentences: without a colon the line is a label
+    only when a 有/無 answer follows."""
+    fields = parse_body("USEN SPOT Plus 新規のお申込みです。\nリンク品 交換済みです。\nSPOT Plus該当 有")
+    assert dict(fields.values) == {"SPOT Plus該当": "有"}
+    assert parse_body("USEN SPOT Plus : 未定").get("SPOT Plus該当") == "未定"  # a colon: the label, unreadable
+
+
+def test_the_labels_own_spelling_wins_over_a_fallback_one() -> None:
+    body = "回線種別 : Bフレッツ\n移設先回線種別 : フレッツ光ネクスト\nUSEN SPOT Plus : 無\nSPOT Plus該当 有"
+    fields = parse_body(body)
+    assert (fields.get("移設先回線種別"), fields.get("SPOT Plus該当")) == ("フレッツ光ネクスト", "有")
+    assert parse_body("移設先回線種別 : Bフレッツ マンション\n回線種別 : 光ネクスト").get("移設先回線種別") == "Bフレッツ マンション"
+
+
+def test_a_sign_off_after_a_blank_line_is_not_the_value() -> None:
+    assert parse_body("理由：\n\nよろしくお願いいたします。").get("理由") is None
+    assert parse_body("理由：\n\n以上、よろしくお願いします。").get("理由") is None
+    assert parse_body("店舗名：\n\nお疲れ様です。").get("店舗名") is None
+    # … but a real value after a blank line still is, and a sign-off ends free text.
+    assert parse_body("理由：\n\n店舗閉鎖のため").get("理由") == "店舗閉鎖のため"
+    assert parse_body("理由：店舗閉鎖のため\nよろしくお願いします。").get("理由") == "店舗閉鎖のため"
+    assert parse_body("送付支店名：\n青山支店").get("送付支店名") == "青山支店"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("お疲れ様です。", True), ("青山支店の内田です。", True), ("青山支店総務の内田でございます。", True),
+        ("青山支店 総務 内田", True), ("ルーター未撤去の報告です。", True), ("下記の通りご報告いたします。", True),
+        ("以下のとおりです。", True), ("よろしくお願いいたします。", True), ("お願いいたします。", True),
+        ("ご確認よろしくお願いします。", True), ("以上です。", True),
+        ("支店で保管中のため未撤去です。", False), ("お客様の都合です。", False), ("店舗閉鎖のため営業の再開未定です", False),
+        ("お客様がルーターを紛失されました。", False), ("以上の理由で撤去できません。", False),
+    ],
+)
+def test_is_greeting_line(line: str, expected: bool) -> None:
+    assert is_greeting_line(line) is expected
 
 
 def test_first_occurrence_wins_and_empty_values_do_not_block() -> None:
@@ -146,6 +192,9 @@ def test_get_accepts_aliases_and_unknown_labels() -> None:
         ("有（FGN1000）", True), ("無", False), ("なし", False), ("×", False), ("no", False),
         ("無です", False), ("該当なし", False), ("有/無", None), ("有・無", None), ("有無", None),
         ("", None), ("未定", None), (None, None),
+        # negative endings win over an opener that reads like 有 (該当…, あり…)
+        ("該当しません", False), ("ありません", False), ("該当しない", False), ("有りません", False),
+        ("ありませんでした", False), ("該当無", False), ("使用しない", False), ("該当します", True), ("該当", True),
     ],
 )
 def test_parse_yes_no(value: str | None, expected: bool | None) -> None:
@@ -204,10 +253,34 @@ def test_find_date_labelled() -> None:
         ("親機：FGN1000 子機はCR-1", (None, None)),
         ("子機 追加", (None, None)),
         ("", (None, None)),
+        # a space before the colon, 台 and kanji digits (the typed form's 台数 row)
+        ("親機 : 1 台 子機 : 2 台", (1, 2)),
+        ("親機 一 台 子機 二 台", (1, 2)),
+        ("親機台数: 1", (1, None)),
+        # words or a model name between 親機/子機 and the count (then 台 must follow)
+        ("子機追加 2台", (None, 2)),
+        ("子機交換 1台", (None, 1)),
+        ("子機を1台追加", (None, 1)),
+        ("子機(CR-1)2台", (None, 2)),
+        ("親機（FGN-1000）1台", (1, None)),
+        ("親機（FGN-1000）1台、子機（CR-1）3台", (1, 3)),
+        # … never the other unit's count, nor a date
+        ("親機 子機2台", (None, 2)),
+        ("親機の交換は2026年11月30日", (None, None)),
+        ("子機の追加をお願いします。", (None, None)),
     ],
 )
 def test_parse_units(text: str, expected: tuple[int | None, int | None]) -> None:
     assert parse_units(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("2", 2), ("２", 2), ("2台", 2), (" 1 台 ", 1), ("二", 2), ("十二", 12), ("0", 0),
+     ("", None), ("〇", None), ("数台", None), ("未定", None), (None, None)],
+)
+def test_parse_count(value: str | None, expected: int | None) -> None:
+    assert parse_count(value) == expected
 
 
 def test_body_fields_is_frozen() -> None:

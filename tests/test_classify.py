@@ -62,9 +62,21 @@ SUBJECTS = [
     ("123456789 USEN SPOT 解約申請_988776654", TERMINATION, CODE),
     ("USEN SPOT 解約申請 (顧客 988776654)", TERMINATION, CODE),
     ("USEN SPOT 解約申請", TERMINATION, None),
+    # a code written in groups right after the prefix
+    ("USEN SPOT キャンセル申請_988-776-654", CANCELLATION, CODE),
+    ("USEN SPOT キャンセル申請_988 776 654", CANCELLATION, CODE),
+    ("USEN SPOT キャンセル申請＿９８８－７７６－６５４", CANCELLATION, CODE),
+    ("USEN SPOT 解約申請_988-776-6541", TERMINATION, None),  # ten digits: no code
+    ("USEN SPOT 解約申請_988-776-65", TERMINATION, None),  # eight digits
+    # the manual's own wording (§V: 子機の機材発注依頼), and a withdrawal written with a separator
+    ("USEN SPOT 機材発注依頼_988776654", EQUIPMENT_ORDER, CODE),
+    ("USEN SPOT 解約・キャンセル依頼_988776654", TERMINATION_WITHDRAWAL, CODE),
+    ("USEN SPOT 解約･キャンセル依頼_988776654", TERMINATION_WITHDRAWAL, CODE),
+    ("USEN SPOT 解約／キャンセル依頼_988776654", TERMINATION_WITHDRAWAL, CODE),
     # no kind
     ("USEN SPOT 解約キャンセル申請_988776654", None, CODE),  # glued: neither 解約 nor キャンセル申請
     ("USEN SPOT 解約申請のキャンセル_988776654", None, CODE),
+    ("USEN SPOT 解約・キャンセル申請_988776654", None, CODE),  # as 解約キャンセル申請: never a キャンセル申請
     ("USEN SPOT 器材発注依頼について", None, None),
     ("USEN SPOT お問い合わせ_988776654", None, CODE),
     ("会議のご案内", None, None),

@@ -253,6 +253,37 @@ def test_fillable_units_only_in_remarks() -> None:
     assert (fields["parent_units"], fields["child_units"]) == ("1", "2")
 
 
+@pytest.mark.parametrize(("parent", "child", "expected"), [
+    (": 1", ": 2", ("1", "2")),  # 親機 : 1 台 子機 : 2 台 (a space before the colon)
+    ("一", "二", ("1", "2")),  # kanji digits
+    ("１", "２", ("1", "2")),
+    ("数", "", ("数 台", None)),  # written but no count: kept as written for the units check
+    ("1", "未定", ("1", "未定 台")),
+], ids=["spaced-colon", "kanji", "full-width", "unreadable-parent", "unreadable-child"])
+def test_typed_units_row_written_any_way(parent: str, child: str, expected: tuple[str | None, str | None]) -> None:
+    fields = fields_of(read(pdfs.typed_form({"parent_units": parent, "child_units": child})))
+    assert (fields["parent_units"], fields["child_units"]) == expected
+
+
+def test_a_free_line_starting_with_koki_does_not_spoil_the_units_row() -> None:
+    fields = fields_of(read(pdfs.typed_form({"parent_units": "1", "child_units": "2",
+                                             "remarks": "設置予定\n子機はCR-1です"})))
+    assert (fields["parent_units"], fields["child_units"]) == ("1", "2")
+
+
+@pytest.mark.parametrize(("parent", "child", "remarks", "expected"), [
+    ("1台", "2台", "", ("1", "2")),
+    ("一", "二台", "", ("1", "2")),
+    (" 1 台 ", "〇", "", ("1", None)),  # the template's 〇 is an empty box
+    ("1", "数台", "", ("1", "数台")),  # kept as written for the units check
+    ("1", "備考参照", "親1台、子2台", ("1", "2")),  # an unreadable box is filled from 備考
+], ids=["with-dai", "kanji", "template-zero", "unreadable", "unreadable-then-remarks"])
+def test_fillable_units_written_any_way(parent: str, child: str, remarks: str,
+                                        expected: tuple[str | None, str | None]) -> None:
+    fields = fields_of(read(pdfs.fillable_form({"parent_units": parent, "child_units": child, "remarks": remarks})))
+    assert (fields["parent_units"], fields["child_units"]) == expected
+
+
 def test_fillable_values_under_unknown_names_are_not_read_as_empty() -> None:
     """Given an AcroForm filled under names the config does not map, then fields is None and
     the detail points at the mapping: reading them as empty would reject the branch's mail

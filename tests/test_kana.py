@@ -24,6 +24,14 @@ from bot.kana import LETTER_NAMES, reading_to_ascii
          "00112233445566778899"),
         ("キューキュウ", "q9"),
         ("エイトエイチ", "8h"),
+        # variants people write for the same letters
+        ("ヴィーヴイヴイーブイー", "vvvv"),
+        ("ダブルユーダブリュウ", "ww"),
+        ("ディティデーテー", "dtdt"),
+        ("エイビーシー", "abc"),
+        ("エイエイトエイチ", "a8h"),
+        ("ジェオウエクスズィースィー", "joxzc"),
+        ("ヴィーダブルユーハイフンディエイ", "vw-da"),
     ],
 )
 def test_letter_names_spell_the_address(reading: str, expected: str) -> None:

@@ -168,6 +168,24 @@ ROWS: list[Row] = [
                                                  body=order_body(branch="新宿支店")), ACCEPTED),
     Row("order-ok-parent-domain-sender", order(from_="総務 <soumu@usen.co.jp>"), ACCEPTED,
         why="usen.co.jp itself is allowed; its branch comes from 送付支店名 (manager in CC)"),
+    Row("order-ok-body-code-with-shop-name",
+        order(body=order_body().replace("顧客CD : 988776654", "顧客CD : 988776654（カフェAOYAMA）")), ACCEPTED,
+        why="negative CUSTOMER_CODE_MISMATCH: the 9-digit code opens the value; the rest is the shop"),
+    Row("order-ok-subject-code-grouped", order(subject="USEN SPOT 器材発注依頼_988 776 654"), ACCEPTED),
+    Row("order-ok-plus-and-link-label-variants",
+        order(body=order_body(omit=["SPOT Plus該当", "リンク品使用"], extra=["リンク品 : 無", "USEN SPOT Plus : 無"])),
+        ACCEPTED, why="リンク品 : 無 and USEN SPOT Plus : 無 are the two 有/無 lines"),
+    Row("order-ok-plus-negative-sentence", order(body=order_body(plus="該当しません")), ACCEPTED,
+        why="該当しません is 無, as the form says (not 有 because it opens with 該当)"),
+    Row("order-ok-reading-variant-letter-names",
+        order(pdf=form(mail_local="vw-da", mail_reading="ヴィーダブルユーハイフンディエイ")), ACCEPTED,
+        why="ヴィー = v, ダブルユー = w, ディ = d, エイ = a"),
+    Row("order-ok-reading-not-spellable", order(pdf=form(mail_local="c-aoya", mail_reading="シーハイフンアオヤ")),
+        ACCEPTED, why="a reading that spells nothing is no proof of a different address (FORM-SPEC)"),
+    Row("order-ok-units-body-with-model-names",
+        order(pdf=form(parent_units="", child_units="", remarks="複数台設置"),
+              body=order_body(extra=["親機（FGN-1000）1台", "子機(CR-1)2台"])), ACCEPTED,
+        why="negative UNIT_COUNT_MISSING: a model name between 親機/子機 and the count"),
     Row("order-warn-shop-name-differs", order(pdf=form(shop_name="カフェ 青山")), ACCEPTED,
         warnings={"SHOP_NAME_DIFFERS"}),
     Row("order-ok-shop-name-same-after-nfkc", order(pdf=form(shop_name="カフェ　ＡＯＹＡＭＡ")), ACCEPTED,
@@ -231,12 +249,27 @@ ROWS: list[Row] = [
     Row("ssid-fullwidth-fillable", order(pdf=form(fillable=True, ssid="kitsune＿WiFi")), REJECTED,
         {"SSID_NOT_HALFWIDTH"}),
     Row("ssid-halfwidth-ok", order(pdf=form(ssid="+kitsune_Wi-Fi")), ACCEPTED),
+    Row("ssid-circled-digit", order(pdf=form(fillable=True, ssid="cafe①")), REJECTED, {"SSID_NOT_HALFWIDTH"},
+        why="① is not wide (East Asian width A) but is not half-width ASCII either"),
+    Row("ssid-curly-apostrophe", order(pdf=form(fillable=True, ssid="cafe’s")), REJECTED, {"SSID_NOT_HALFWIDTH"}),
+    Row("ssid-accented-letter", order(pdf=form(fillable=True, ssid="café_wifi")), REJECTED, {"SSID_NOT_HALFWIDTH"}),
+    Row("ssid-halfwidth-katakana", order(pdf=form(fillable=True, ssid="ｶﾌｪWiFi")), REJECTED, {"SSID_NOT_HALFWIDTH"},
+        why="manual §IV 半角オンリー means printable ASCII: half-width kana are no SSID characters"),
     Row("unit-count-missing-remarks", order(pdf=form(parent_units="", child_units="", remarks="複数台設置")),
         REJECTED, {"UNIT_COUNT_MISSING"}),
     Row("unit-count-missing-body", order(pdf=form(parent_units="", child_units=""),
                                          body=order_body(extra=["子機も設置予定です。"])),
         REJECTED, {"UNIT_COUNT_MISSING"}),
+    Row("unit-count-unreadable-fillable-box", order(pdf=form(fillable=True, parent_units="1", child_units="数台")),
+        REJECTED, {"UNIT_COUNT_MISSING"}, why="a 子機 box that holds no count is sent back, not read as 0"),
+    Row("unit-count-unreadable-typed-row", order(pdf=form(parent_units="1", child_units="未定")),
+        REJECTED, {"UNIT_COUNT_MISSING"}),
     Row("body-field-missing-staff", order(body=order_body(staff=None)), REJECTED, {"BODY_FIELD_MISSING"}),
+    Row("body-field-plus-unreadable", order(body=order_body(plus="未定")), REJECTED, {"BODY_FIELD_MISSING"},
+        why="SPOT Plus該当 written but neither 有 nor 無: not an answer"),
+    Row("body-field-plus-template-left", order(body=order_body(plus="有/無")), REJECTED, {"BODY_FIELD_MISSING"}),
+    Row("plus-flag-mismatch-body-negative-sentence", order(pdf=form(plus=True), body=order_body(plus="該当しません")),
+        REJECTED, {"PLUS_FLAG_MISMATCH"}, why="該当しません is 無, the form says Plus"),
     Row("body-field-missing-plus-and-link", order(body=order_body(omit=["SPOT Plus該当", "リンク品使用"])), REJECTED,
         {"BODY_FIELD_MISSING"}),
     Row("plus-flag-mismatch-body-yes", order(body=order_body(plus="有")), REJECTED, {"PLUS_FLAG_MISMATCH"}),
@@ -259,6 +292,17 @@ ROWS: list[Row] = [
     Row("child-unit-ok", request("器材発注依頼", INSTALLED, request_body(INSTALLED, "子機の追加をお願いします。",
                                                                      "子機 2台"), charset="iso-2022-jp"),
         ACCEPTED),
+    Row("child-unit-ok-count-after-word", request("器材発注依頼", INSTALLED, request_body(INSTALLED, "子機追加 2台")),
+        ACCEPTED),
+    Row("child-unit-ok-count-before-verb", request("器材発注依頼", INSTALLED,
+                                                   request_body(INSTALLED, "子機を1台追加してください。")), ACCEPTED),
+    Row("child-unit-ok-exchange-count", request("器材発注依頼", INSTALLED, request_body(INSTALLED, "子機交換 1台")),
+        ACCEPTED),
+    Row("child-unit-ok-model-in-brackets",
+        request("器材発注依頼", INSTALLED, request_body(INSTALLED, "子機（CR-1）2台の追加をお願いします。")), ACCEPTED),
+    Row("child-unit-ok-manual-wording-kizai", request("機材発注依頼", INSTALLED,
+                                                      request_body(INSTALLED, "子機の追加をお願いします。", "子機 2台")),
+        ACCEPTED, kind="equipment_order", why="manual §V: 子機の機材発注依頼"),
     Row("child-unit-count-missing", request("器材発注依頼", INSTALLED,
                                             request_body(INSTALLED, "子機の交換をお願いします。")),
         REJECTED, {"UNIT_COUNT_MISSING"}),
@@ -284,7 +328,9 @@ ROWS: list[Row] = [
         REJECTED, {"CUSTOMER_NOT_FOUND"}),
 
     # ---- キャンセル申請 --------------------------------------------------------------------------------
-    Row("cancel-ok-unis-ordered", request("キャンセル申請", ORDER, request_body(ORDER), charset="cp50220"), ACCEPTED),
+    Row("cancel-unis-only-order-is-manual", request("キャンセル申請", ORDER, request_body(ORDER), charset="cp50220"),
+        MANUAL, why="no ledger row, no 新規 row: the bot never sent the order, so a person cancels it with the "
+                    "vendor (manual §VI); accepting it would tell nobody"),
     Row("cancel-free-before-batch", request("キャンセル申請", FREE_CANCEL, request_body(FREE_CANCEL)), ACCEPTED,
         now=at(24, 16), why="same day, order not sent: no CANCEL_COSTS"),
     Row("cancel-costs-after-batch", request("キャンセル申請", COSTLY_CANCEL, request_body(COSTLY_CANCEL)), ACCEPTED,
@@ -297,8 +343,11 @@ ROWS: list[Row] = [
         {"STATE_CONFLICT"}),
     Row("cancel-unknown-customer", request("キャンセル申請", NO_UNIS, request_body(NO_UNIS)), REJECTED,
         {"CUSTOMER_NOT_FOUND"}),
-    Row("cancel-manual-alias", request("キャンセル依頼", ORDER, request_body(ORDER)), ACCEPTED, kind="cancellation",
-        why="the manual's own heading キャンセル依頼"),
+    Row("cancel-manual-alias", request("キャンセル依頼", FREE_CANCEL, request_body(FREE_CANCEL)), ACCEPTED,
+        kind="cancellation", why="the manual's own heading キャンセル依頼"),
+    Row("cancel-subject-code-hyphenated", request("キャンセル申請", FREE_CANCEL, request_body(FREE_CANCEL),
+                                                  subject="USEN SPOT キャンセル申請_400-000-001"), ACCEPTED,
+        why="a code written 3-3-3 after the prefix is the code"),
 
     # ---- 解約申請 -------------------------------------------------------------------------------------
     Row("termination-ok", request("解約申請", INSTALLED, request_body(INSTALLED, "解約申請書を送付します。"),
@@ -319,6 +368,14 @@ ROWS: list[Row] = [
         request("解約申請", INSTALLED, request_body(INSTALLED, "解約日 : 2026/02/30"),
                 attachments=[("解約申請書.pdf", termination_pdf(INSTALLED, "2026/02/30"), PDF)]),
         REJECTED, {"TERMINATION_DATE_MISSING"}),
+    Row("termination-ok-after-forced-termination",
+        request("解約申請", TERMINATED, request_body(TERMINATED, "強制解約済みのため、プロバイダ契約の解除をお願いします。"),
+                attachments=[("解約申請書.pdf", termination_pdf(TERMINATED, "2026/10/31"), PDF)]),
+        ACCEPTED, why="manual §II: 解約時（強制解約後含む）のプロバイダ契約の解除依頼"),
+    Row("termination-ok-already-registered-in-unis",
+        request("解約申請", SCHEDULED, request_body(SCHEDULED),
+                attachments=[("解約申請書.pdf", termination_pdf(SCHEDULED, "2026/12/25"), PDF)]),
+        ACCEPTED, why="UNIS 確定 with a 解約日 (予定登録, manual §VI) is no conflict: the date is updated"),
     Row("termination-cancelled-customer",
         request("解約申請", CANCELLED, request_body(CANCELLED),
                 attachments=[("解約申請書.pdf", termination_pdf(CANCELLED, "2026/11/30"), PDF)]),
@@ -349,6 +406,18 @@ ROWS: list[Row] = [
     Row("router-reason-missing-signature",
         request("ルーター未撤去", TERMINATED, request_body(TERMINATED) + "\n青山支店 総務 内田\n"), REJECTED,
         {"REASON_MISSING"}, why="a signature line is no reason either"),
+    Row("router-reason-missing-self-introduction",
+        request("ルーター未撤去", TERMINATED, request_body(TERMINATED, "青山支店の内田です。", greeting="お疲れ様です。")),
+        REJECTED, {"REASON_MISSING"}, why="a self-introduction is no reason"),
+    Row("router-reason-missing-announcement",
+        request("ルーター未撤去", TERMINATED,
+                request_body(TERMINATED, "ルーター未撤去の報告です。", "下記の通りご報告いたします。")),
+        REJECTED, {"REASON_MISSING"}, why="announcing the report is no reason"),
+    Row("router-reason-label-left-empty",
+        request("ルーター未撤去", TERMINATED,
+                "お疲れ様です。\n顧客CD : 300000003\n店舗名 : カフェ AOYAMA\n送付支店名 : 青山支店\n担当者名 : 内田\n"
+                "理由：\n\nよろしくお願いいたします。\n"),
+        REJECTED, {"REASON_MISSING"}, why="the sign-off after a blank line is not the 理由"),
     Row("router-installed-customer", request("ルーター未撤去", INSTALLED,
                                              request_body(INSTALLED, "理由 : 閉店済みのため")),
         REJECTED, {"STATE_CONFLICT"}),
@@ -363,6 +432,10 @@ ROWS: list[Row] = [
     Row("relocation-ok-bflets-mansion", request("移設依頼", INSTALLED,
                                                 request_body(INSTALLED, "移設先住所：東京都渋谷区神南1-2-3",
                                                              "移設先回線種別：Ｂフレッツ マンション")), ACCEPTED),
+    Row("relocation-ok-plain-line-label", request("移設依頼", INSTALLED,
+                                                  request_body(INSTALLED, "移設先住所 : 東京都渋谷区神南1-2-3",
+                                                               "回線種別 : フレッツ光ネクスト")), ACCEPTED,
+        why="in a 移設依頼 the only line type asked for is the destination's"),
     Row("relocation-line-missing", request("移設依頼", INSTALLED,
                                            request_body(INSTALLED, "移設先住所 : 東京都渋谷区神南1-2-3")),
         REJECTED, {"DESTINATION_LINE_MISSING"}),
@@ -387,6 +460,9 @@ ROWS: list[Row] = [
                                                   charset="iso-2022-jp"), ACCEPTED, now=at(19, 10)),
     Row("withdrawal-in-time-last-minute-jst", request("解約キャンセル依頼", SCHEDULED, request_body(SCHEDULED)),
         ACCEPTED, now=at(19, 23, 59)),
+    Row("withdrawal-in-time-separated-alias", request("解約・キャンセル依頼", SCHEDULED, request_body(SCHEDULED)),
+        ACCEPTED, now=at(19, 10), kind="termination_withdrawal",
+        why="解約・キャンセル依頼 withdraws a termination; it is no キャンセル申請"),
     Row("withdrawal-too-late-next-day", request("解約キャンセル依頼", SCHEDULED, request_body(SCHEDULED)), REJECTED,
         {"WITHDRAWAL_TOO_LATE"}, now=at(20, 9)),
     Row("withdrawal-too-late-midnight-jst", request("解約キャンセル依頼", SCHEDULED, request_body(SCHEDULED)),
@@ -846,7 +922,7 @@ ALLOWED = {
     "child_unit":   "O       O       O         x       x          x",
     "change":       "O       O       O         O       x          x",
     "cancel":       "O       O       x         x       x          x",
-    "termination":  "x       O       O         x       x          x",
+    "termination":  "x       O       O         O       O          x",
     "router":       "x       x       x         O       O          O",
     "relocation":   "x       O       O         x       x          x",
     "withdrawal":   "x       x       x         O       x          x",
@@ -935,3 +1011,134 @@ def test_router_reason_starting_with_branch_is_kept() -> None:
         body = parse_body("お疲れ様です。\n支店で保管中のため未撤去です。\n青山支店 総務 内田\n")
 
     assert reason_text(_F()) == "支店で保管中のため未撤去です。"  # type: ignore[arg-type]
+
+
+# -------------------------------------------------------------------- review fixes (Processor)
+
+
+@pytest.mark.parametrize(("fillable", "parent", "child"), [
+    (False, ": 1", ": 2"),  # typed 台数 row: 親機 : 1 台 子機 : 2 台 (a space before the colon)
+    (True, "1台", "2台"),  # fillable boxes holding 台
+    (False, "一", "二"),  # kanji digits
+    (True, "一", "二台"),
+], ids=["typed-spaced-colon", "fillable-with-dai", "typed-kanji", "fillable-kanji"])
+def test_router_counts_written_any_way_reach_the_vendor_row(office: Office, fillable: bool, parent: str,
+                                                            child: str) -> None:
+    """Given a form whose 台数 says 1 parent and 2 children in any of the ways staff write it, when
+    the order is accepted, then the vendor row and the ledger carry 1 and 2 (never the 1/0 default)."""
+    accepted(office.send(order(pdf=form(fillable=fillable, parent_units=parent, child_units=child))))
+    [row] = office.vendor_rows(ORDER)
+    assert (row.payload["parent_units"], row.payload["child_units"]) == (1, 2)
+    entry = office.entry(ORDER)
+    assert (entry.parent_units, entry.child_units) == (1, 2)
+
+
+def test_termination_after_forced_termination_releases_the_provider_and_stays_terminated(office: Office) -> None:
+    """Given UNIS 解約 with a past 解約日 (forced termination), when the 解約申請 arrives, then a 解約
+    row goes to the vendor (provider release), the ledger stays terminated with the UNIS date, and
+    the event is recorded."""
+    raw = request("解約申請", TERMINATED, request_body(TERMINATED),
+                  attachments=[("解約申請書.pdf", termination_pdf(TERMINATED, "2026/10/31"), PDF)])
+    accepted(office.send(raw))
+    [row] = office.vendor_rows(TERMINATED)
+    assert (row.category, row.payload["termination_date"]) == ("解約", "2026-10-31")
+    assert "強制解約後" in row.payload["note"]
+    entry = office.entry(TERMINATED)
+    assert (entry.state, entry.termination_date) == ("terminated", dt.date(2026, 10, 31))
+    assert office.events(TERMINATED) == [("seed_from_unis", None, "terminated"),
+                                         ("schedule_termination", "terminated", "terminated")]
+
+
+def test_second_termination_request_updates_the_date_and_replaces_the_unsent_row(office: Office) -> None:
+    """Given a 解約申請 for 11-30 whose 解約 row has not left, when a second one says 12-25, then the
+    first row is withdrawn, one row with 12-25 is queued and the ledger says 12-25; once that row
+    has left, a third (12-28) is a new row and the sent one stays."""
+    def termination(day: str) -> bytes:
+        return request("解約申請", INSTALLED, request_body(INSTALLED),
+                       attachments=[("解約申請書.pdf", termination_pdf(INSTALLED, day), PDF)])
+
+    accepted(office.send(termination("2026/11/30")))
+    accepted(office.send(termination("2026/12/25"), at(24, 11)))
+    first, second = office.vendor_rows(INSTALLED)
+    assert first.cancelled_at == at(24, 11) and second.cancelled_at is None
+    assert second.payload["termination_date"] == "2026-12-25" and "2026/11/30 → 2026/12/25" in second.payload["note"]
+    entry = office.entry(INSTALLED)
+    assert (entry.state, entry.termination_date) == ("termination_scheduled", dt.date(2026, 12, 25))
+    assert [e[1:] for e in office.events(INSTALLED)][-1] == ("termination_scheduled", "termination_scheduled")
+
+    office.stamp_batch(second.id, day=dt.date(2026, 11, 24))
+    accepted(office.send(termination("2026/12/28"), at(25)))
+    _first, second, third = office.vendor_rows(INSTALLED)
+    assert second.cancelled_at is None and second.batch_id is not None
+    assert (third.payload["termination_date"], third.cancelled_at) == ("2026-12-28", None)
+
+
+def test_termination_of_a_customer_unis_already_registered_seeds_it_scheduled(office: Office) -> None:
+    """UNIS 確定 with a 解約日 (予定登録): the 解約申請 is accepted, not a STATE_CONFLICT."""
+    raw = request("解約申請", SCHEDULED, request_body(SCHEDULED),
+                  attachments=[("解約申請書.pdf", termination_pdf(SCHEDULED, "2026/11/25"), PDF)])
+    accepted(office.send(raw))
+    [row] = office.vendor_rows(SCHEDULED)
+    assert row.category == "解約"
+    assert office.events(SCHEDULED) == [("seed_from_unis", None, "termination_scheduled"),
+                                        ("schedule_termination", "termination_scheduled", "termination_scheduled")]
+
+
+def test_cancelling_an_order_the_bot_never_sent_is_held_for_a_person(office: Office) -> None:
+    """Given a customer known only from UNIS (no ledger row, no 新規 row), when its キャンセル申請
+    arrives, then it is manual with a reason in Japanese; nothing is queued, the ledger is untouched."""
+    outcome = office.send(request("キャンセル申請", ORDER, request_body(ORDER)))
+    assert (outcome.decision, outcome.defects, outcome.reply_to) == (MANUAL, (), ())
+    assert "発注" in outcome.reason and "ファイバーゲート" in outcome.reason
+    assert office.vendor_rows(ORDER) == []
+    with office.factory() as s:
+        assert s.get(LedgerEntry, ORDER) is None
+    assert office.replies() == 0
+
+
+def _reply_text(office: Office) -> str:
+    import email
+    from email import policy
+
+    with office.factory() as s:
+        raw = s.scalars(select(OutboxMessage.raw).order_by(OutboxMessage.id.desc())).first()
+    assert raw is not None
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    return msg.get_content()  # type: ignore[union-attr]
+
+
+def test_reply_asks_for_the_same_subject_only_when_the_subject_was_fine(office: Office) -> None:
+    office.send(order(cc=NO_CC))
+    assert "同じ件名で再送" in _reply_text(office)
+    office.send(order(subject="USEN SPOT 器材発注依頼"))
+    text = _reply_text(office)
+    assert "CUSTOMER_CODE_MISSING" in text and "同じ件名" not in text and "修正のうえ再送" in text
+    office.send(request("問い合わせ", ORDER, request_body(ORDER)))
+    text = _reply_text(office)
+    assert "UNKNOWN_KIND" in text and "同じ件名" not in text
+
+
+def test_reply_names_the_termination_form_and_words_the_state_neutrally(office: Office) -> None:
+    office.send(request("解約申請", INSTALLED, request_body(INSTALLED, W_DATE)))
+    text = _reply_text(office)
+    assert "解約申請書のPDF" in text and "申込書" not in text.replace("解約申請書", "")
+    office.send(request("キャンセル申請", CANCELLED, request_body(CANCELLED)))
+    text = _reply_text(office)
+    assert "この顧客は現在「キャンセル」のため" in text and "管理台帳で" not in text
+
+
+def test_reply_for_a_child_unit_count_speaks_of_the_body(office: Office) -> None:
+    office.send(request("器材発注依頼", INSTALLED, request_body(INSTALLED, "子機の交換をお願いします。")))
+    text = _reply_text(office)
+    assert "本文に「子機〇台」" in text and "申込書の備考" not in text
+
+
+def test_cancelling_a_customer_seeded_from_unis_without_a_bot_order_is_manual(office: Office) -> None:
+    """Given a UNIS-only 受注 customer whose ledger row was started by an earlier request (a
+    契約変更), when a キャンセル申請 arrives, then it is held for a person: the order never went
+    to the vendor through the bot, so accepting would tell nobody."""
+    change = request("契約変更", sc.ORDER, request_body(sc.ORDER, "変更内容 : 店舗名をカフェ青山に変更"))
+    accepted(office.send(change))
+    assert office.events(sc.ORDER)[0][0] == "seed_from_unis"
+    outcome = office.send(request("キャンセル申請", sc.ORDER, request_body(sc.ORDER)))
+    assert outcome.decision == MANUAL and "システムから送られていません" in outcome.reason

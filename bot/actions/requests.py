@@ -122,22 +122,65 @@ def cancellation(session: Session, f: Facts, *, mail_id: int, calendar: Business
     outcome = cancel_order(session, customer_code=entry.customer_code, now=now, mail_id=mail_id, calendar=calendar)
     ledger.apply(session, entry.customer_code, "cancel", now=now, mail_id=mail_id,
                  detail={"vendor": str(getattr(outcome, "outcome", outcome))})
-    return {"removed": "未送信の発注を取消（費用なし）", "cost": "発注済みのためキャンセル行を送付（費用発生）"}.get(
+    return {"removed": "未送信の発注を取消（費用なし）", "cost": "発注済みのためキャンセル行を送付（費用発生）",
+            "none": "キャンセル（システムから送った発注なし：ベンダーへの連絡要否を確認）"}.get(
         str(getattr(outcome, "outcome", outcome)), "キャンセル")
 
 
 def termination(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar, now: dt.datetime) -> str:
     """解約申請: ledger → termination scheduled; the provider release goes to the vendor; the
-    router removal becomes due (digest)."""
+    router removal becomes due (digest).
+
+    Also from termination scheduled (UNIS 予定登録 or an earlier 解約申請): the new 解約日 replaces
+    the old one, and an earlier 解約 row still waiting for its batch is withdrawn so the vendor
+    gets one row, with the new date. And from terminated (強制解約後, manual §II): the provider
+    release still goes to the vendor, the customer stays terminated, the event is recorded.
+    """
     entry = _entry(session, f, now=now, mail_id=mail_id)
     day = requested_date(f)
     assert day is not None
-    row = _row(session, f, TERMINATE, _payload(entry, f, termination_date=day.isoformat(),
-                                               note=f"プロバイダ契約解除 解約日 {day:%Y/%m/%d}"),
+    before = entry.state
+    previous = entry.termination_date
+    detail: dict[str, Any] = {"解約日": day.isoformat()}
+    replaced: list[int] = []
+    if before == ledger.TERMINATED:
+        note = f"プロバイダ契約解除（強制解約後） 解約日 {day:%Y/%m/%d}"
+        # The customer is terminated already: its recorded 解約日 stays; a missing one is filled
+        # from UNIS (the forced termination's date), else from this request.
+        unis_day = max((line.termination_date for line in f.unis if line.status == "解約" and line.termination_date),
+                       default=None)
+        updates: dict[str, Any] = {} if previous is not None else {"termination_date": unis_day or day}
+        detail["強制解約後"] = True
+    else:
+        note = f"プロバイダ契約解除 解約日 {day:%Y/%m/%d}"
+        updates = {"termination_date": day}
+        if before == ledger.TERMINATION_SCHEDULED:
+            # Conditional, row by row: a row a batch is stamping at this moment stays sent.
+            for row_id in session.scalars(
+                select(VendorRow.id).where(VendorRow.customer_code == entry.customer_code,
+                                           VendorRow.category == TERMINATE, VendorRow.batch_id.is_(None),
+                                           VendorRow.cancelled_at.is_(None))
+            ).all():
+                done = session.execute(
+                    update(VendorRow)
+                    .where(VendorRow.id == row_id, VendorRow.batch_id.is_(None), VendorRow.cancelled_at.is_(None))
+                    .values(cancelled_at=now)
+                ).rowcount  # type: ignore[attr-defined]
+                if done == 1:
+                    replaced.append(row_id)
+            if previous is not None and previous != day:
+                note = f"プロバイダ契約解除 解約日変更 {previous:%Y/%m/%d} → {day:%Y/%m/%d}"
+                detail["前の解約日"] = previous.isoformat()
+            if replaced:
+                detail["差し替えた解約行"] = replaced
+    row = _row(session, f, TERMINATE, _payload(entry, f, termination_date=day.isoformat(), note=note),
                mail_id=mail_id, calendar=calendar, now=now)
     ledger.apply(session, entry.customer_code, "schedule_termination", now=now, mail_id=mail_id,
-                 detail={"解約日": day.isoformat()}, updates={"termination_date": day})
-    return f"解約日 {day:%Y/%m/%d} {row.batch_date:%m/%d}便 ルーター撤去要"
+                 detail=detail, updates=updates)
+    if before == ledger.TERMINATED:
+        return f"解約済（強制解約後）のプロバイダ契約解除 解約日 {day:%Y/%m/%d} {row.batch_date:%m/%d}便 ルーター撤去要"
+    changed = "（解約日変更）" if "前の解約日" in detail else ""
+    return f"解約日 {day:%Y/%m/%d}{changed} {row.batch_date:%m/%d}便 ルーター撤去要"
 
 
 def router_not_removed(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar,

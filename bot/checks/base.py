@@ -56,6 +56,7 @@ class LedgerState:
     termination_date: dt.date | None
     sent_to_vendor: bool  # the new-install order already left in a vendor batch
     ship_date: dt.date | None = None  # 出荷予定日 of that order (N+2)
+    has_order: bool = True  # an order (新規/子機) for this customer went through the bot
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,40 @@
-"""Required body lines per kind (manual §II): BODY_FIELD_MISSING names each missing label."""
+"""Required body lines per kind (manual §II): BODY_FIELD_MISSING names each missing label.
+
+リンク品使用 and SPOT Plus該当 are answered 有 or 無.  A line that is there but cannot be read
+as either (未定, the template's 有/無 left as is) is not an answer: it is reported under the
+same code, naming the label and what was written (detail ``unreadable``), rather than letting
+the order pass as if the answer were 無.
+"""
 
 from __future__ import annotations
 
+from bot.body import LABEL_LINK_ITEM, LABEL_PLUS, parse_yes_no
 from bot.checks.base import Defect, Facts
 
 BODY_FIELD_MISSING = "BODY_FIELD_MISSING"
 
 # 器材発注依頼 body of manual §II: 顧客CD, 店舗名, リンク品使用, SPOT Plus該当, 送付支店名, 担当者名.
 EQUIPMENT_ORDER_LABELS = ("顧客CD", "店舗名", "リンク品使用", "SPOT Plus該当", "送付支店名", "担当者名")
+# Labels whose value must read as 有 or 無.
+YES_NO_LABELS = frozenset({LABEL_LINK_ITEM, LABEL_PLUS})
 
 
 def required(labels: tuple[str, ...]):  # noqa: ANN201 - returns a Check
     def check(f: Facts) -> list[Defect]:
         missing = [label for label in labels if not (f.body.get(label) or "").strip()]
-        if not missing:
+        unreadable = [
+            f"{label}「{f.body.raw_values.get(label) or f.body.get(label)}」"
+            for label in labels
+            if label in YES_NO_LABELS and label not in missing and parse_yes_no(f.body.get(label)) is None
+        ]
+        if not missing and not unreadable:
             return []
-        return [Defect(BODY_FIELD_MISSING, {"labels": "、".join(missing)})]
+        detail = {}
+        if missing:
+            detail["labels"] = "、".join(missing)
+        if unreadable:
+            detail["unreadable"] = "、".join(unreadable)
+        return [Defect(BODY_FIELD_MISSING, detail)]
 
     check.__name__ = "required_" + "_".join(labels)
     return check

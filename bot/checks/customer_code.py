@@ -12,12 +12,25 @@ CUSTOMER_CODE_MISSING = "CUSTOMER_CODE_MISSING"
 CUSTOMER_CODE_MISMATCH = "CUSTOMER_CODE_MISMATCH"
 
 
+_DASHES_AND_SPACES = r"[\s\-‐‑‒–—―−－ー]+"
+_NINE_DIGITS = re.compile(r"(?<![0-9])[0-9]{9}(?![0-9])")
+
+
 def normalise_code(value: str | None) -> str | None:
-    """'９８８ ７７６ ６５４' → '988776654'; None when it is not 9 digits after normalising."""
+    """The first 9-digit code in a value: '９８８ ７７６ ６５４' → '988776654',
+    '988-776-654' → '988776654', '988776654（カフェAOYAMA）' → '988776654'; None when there is none.
+
+    A run of exactly nine digits as written wins; else hyphens and spaces between digits are
+    dropped and the first run of nine is taken (8 or 10 digits are no code).
+    """
     if not value:
         return None
-    digits = re.sub(r"[\s\-‐－ー]", "", unicodedata.normalize("NFKC", value))
-    return digits if re.fullmatch(r"\d{9}", digits) else None
+    text = unicodedata.normalize("NFKC", value)
+    found = _NINE_DIGITS.search(text)
+    if found is None:
+        joined = re.sub(r"(?<=[0-9])" + _DASHES_AND_SPACES + r"(?=[0-9])", "", text)
+        found = _NINE_DIGITS.search(joined)
+    return found.group(0) if found else None
 
 
 def present(f: Facts) -> list[Defect]:

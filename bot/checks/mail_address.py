@@ -1,5 +1,6 @@
 """ご希望のメールアドレス (@uspot.jp): MAIL_ADDRESS_MISSING, MAIL_ADDRESS_INVALID and
-MAIL_ADDRESS_READING_MISMATCH (the address and its katakana reading spell different addresses)."""
+MAIL_ADDRESS_READING_MISMATCH (the address and its katakana reading spell different addresses;
+a reading bot.kana cannot spell at all is no mismatch)."""
 
 from __future__ import annotations
 
@@ -51,11 +52,14 @@ def address(f: Facts) -> list[Defect]:
         return []
     if not is_valid_local(local):
         return [Defect(MAIL_ADDRESS_INVALID, {"address": f"{raw_local}@{DOMAIN}"})]
-    if reading and from_reading != local:
+    # Only a reading that spells a *different* address is a mismatch (FORM-SPEC). A reading the
+    # bot cannot spell at all (an unusual letter name) proves nothing either way: the address
+    # itself was checked above, so the mail passes on this point.
+    if reading and from_reading is not None and from_reading != local:
         return [
             Defect(
                 MAIL_ADDRESS_READING_MISMATCH,
-                {"address": f"{local}@{DOMAIN}", "reading": reading, "spelled": from_reading or "(読み取れません)"},
+                {"address": f"{local}@{DOMAIN}", "reading": reading, "spelled": from_reading},
             )
         ]
     return []

@@ -18,7 +18,7 @@ def agreement(f: Facts) -> list[Defect]:
         return []
     body_flag = parse_yes_no(f.body.get("SPOT Plus該当"))
     if body_flag is None:
-        return []  # absent: BODY_FIELD_MISSING says so
+        return []  # absent or neither 有 nor 無: BODY_FIELD_MISSING says so
     if body_flag == form.fields.plus:
         return []
     return [Defect(PLUS_FLAG_MISMATCH, {"body": _yn(body_flag), "form": _yn(form.fields.plus)})]

@@ -1,29 +1,41 @@
-"""ルーター未撤去: the body must say why the router was not removed (REASON_MISSING)."""
+"""ルーター未撤去: the body must say why the router was not removed (REASON_MISSING).
+
+The reason is the 理由 line, else the free text of the body.  Lines that carry no reason do
+not count: label lines (顧客CD, 店舗名 …, also an empty 理由：), greetings, self-introductions
+(青山支店の内田です), announcements of the mail (ルーター未撤去の報告です, 下記の通りご報告いたします)
+and sign-offs (bot.body.is_greeting_line).
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 
-from bot.body import LABEL_REASON
+from bot.body import LABEL_REASON, is_greeting_line, is_label_line
 from bot.checks.base import Defect, Facts
 
 REASON_MISSING = "REASON_MISSING"
 
-# Lines that carry no reason: greetings, the customer code line, sign-offs.
-_NOT_A_REASON = re.compile(
-    r"^(お疲れ様|お疲れさま|おつかれさま|お世話になって|いつもお世話|事務センター|開業支援|御中|宜しく|よろしく|以上|"
-    r"顧客(CD|コード|番号)|店舗名|送付支店|担当者|(総務|営業)(\s+\S{1,12})?$|様$|[-=_*]+$|"
-    r"\S{0,12}支店(\s+\S{1,12}){0,3}$)"  # a sign-off: 青山支店 総務 内田 (but not 青山支店で保管中)
+# Punctuation-only lines, a bare 理由 heading, and lines about the labelled data (顧客CDは…)
+# say nothing either.
+_EMPTY = re.compile(
+    r"^[\s\W_]*$|^[【\[(<]?\s*(?:未撤去の)?理由\s*[】\])>]?\s*[:：]?\s*$|"
+    r"^(?:顧客(?:CD|コード|番号)|店舗名|送付支店|担当者)",
+    re.IGNORECASE,
 )
+
+
+def _says_nothing(line: str) -> bool:
+    text = unicodedata.normalize("NFKC", line).strip()
+    return not text or bool(_EMPTY.match(text)) or is_label_line(text) or is_greeting_line(text)
 
 
 def reason_text(f: Facts) -> str | None:
     labelled = (f.body.get(LABEL_REASON) or "").strip()
     if labelled:
         return labelled
-    free = [line for line in f.body.lines if not _NOT_A_REASON.search(unicodedata.normalize("NFKC", line).strip())]
-    text = " ".join(line.strip() for line in free if line.strip())
+    free = [line.strip() for line in f.body.lines if not _says_nothing(line)]
+    text = " ".join(line for line in free if line)
     return text or None
 
 

@@ -1,11 +1,12 @@
 """Original SSID is half-width only (manual §IV: 半角オンリー): SSID_NOT_HALFWIDTH.
 
-Checked on the value as written, before any normalisation would hide the full-width letters.
+Half-width here means printable ASCII (0x20–0x7E: 半角英数字・記号・スペース).  Anything else is
+sent back: full-width letters (ｋｉｔｓｕｎｅ), but also characters that are not "wide" and
+still not ASCII: circled digits (①), curly quotes (’), accented letters (é), half-width
+katakana (ｶﾌｪ).  Checked on the value as written, before any normalisation would hide them.
 """
 
 from __future__ import annotations
-
-import unicodedata
 
 from bot.checks.base import Defect, Facts
 
@@ -13,7 +14,8 @@ SSID_NOT_HALFWIDTH = "SSID_NOT_HALFWIDTH"
 
 
 def full_width_chars(text: str) -> list[str]:
-    return [c for c in text if unicodedata.east_asian_width(c) in ("F", "W")]
+    """The characters of ``text`` outside printable ASCII (0x20–0x7E), in order."""
+    return [c for c in text if not (0x20 <= ord(c) <= 0x7E)]
 
 
 def half_width(f: Facts) -> list[Defect]:
