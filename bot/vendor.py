@@ -234,19 +234,18 @@ def _forced_termination_rows(session: Session, *, cfg: Config, day: dt.date, now
         return []
     # A termination already told to the vendor (by a 解約申請 or an earlier month) is keyed by
     # customer and 解約日. A withdrawn (cancelled) 解約 row does not count: UNIS still says 解約.
-    known = {
-        (row.customer_code, (row.payload or {}).get("termination_date"))
-        for row in session.scalars(
-            select(VendorRow).where(VendorRow.category.in_(TERMINATION_CATEGORIES), VendorRow.cancelled_at.is_(None))
-        )
-    }
+    known: dict[str, list[str | None]] = {}
+    for row in session.scalars(
+        select(VendorRow).where(VendorRow.category.in_(TERMINATION_CATEGORIES), VendorRow.cancelled_at.is_(None))
+    ):
+        known.setdefault(row.customer_code, []).append((row.payload or {}).get("termination_date"))
     groups: dict[tuple[str, str | None], list[UnisOrder]] = {}
     for line in lines:
         key = (line.customer_code, line.termination_date.isoformat() if line.termination_date else None)
         groups.setdefault(key, []).append(line)
     rows: list[VendorRow] = []
     for (code, termination), group in groups.items():
-        if (code, termination) in known:
+        if _already_told(known.get(code, []), termination):
             continue
         rows.append(VendorRow(
             mail_id=None, customer_code=code, category=FORCED_TERMINATION,
@@ -254,6 +253,20 @@ def _forced_termination_rows(session: Session, *, cfg: Config, day: dt.date, now
             ship_date=None, created_at=now,
         ))
     return rows
+
+
+# A branch's 解約申請 may give a 解約日 a little off the one UNIS ends with (the form vs the
+# registered date): within this window it is the same termination, already told to the vendor.
+SAME_TERMINATION_WINDOW = dt.timedelta(days=62)
+
+
+def _already_told(told: list[str | None], termination: str | None) -> bool:
+    if termination in told:
+        return True
+    if termination is None:
+        return False
+    day = dt.date.fromisoformat(termination)
+    return any(t is not None and abs(dt.date.fromisoformat(t) - day) <= SAME_TERMINATION_WINDOW for t in told)
 
 
 def _forced_payload(session: Session, code: str, termination: str | None, lines: Sequence[UnisOrder]) -> dict[str, Any]:

@@ -601,3 +601,20 @@ def test_template_sample_is_registered_and_renders() -> None:
     rendered = TEMPLATES.render_builtin_mail(vendor.TEMPLATE, sample)
     assert rendered.exports["subject"] == "【USEN SPOT】発注データ 2026/11/24 (3件)"
     assert "バッチ番号：12" in rendered.text
+
+
+def test_a_branch_termination_with_a_slightly_different_date_is_not_forced_again(
+    factory: sessionmaker[Session], sqlite_url: str
+) -> None:
+    """The branch's 解約申請 said 11-30, UNIS ends the contract 12-15: the same termination,
+    already told to the vendor, so no 強制解約 row; a termination a year later is new."""
+    cfg = config(sqlite_url)
+    with db.transaction(factory) as s:
+        unis_line(s, "900000030", termination=dt.date(2026, 12, 15))
+        add_row(s, "900000030", category=vendor.TERMINATE, payload={"termination_date": "2026-11-30"})
+        unis_line(s, "900000031", termination=dt.date(2026, 11, 30))
+        add_row(s, "900000031", category=vendor.TERMINATE, payload={"termination_date": "2025-11-30"})
+    with db.transaction(factory) as s:
+        assert vendor.queue_forced_terminations(s, cfg=cfg, day=dt.date(2026, 12, 7), now=NOW) == 1
+    forced = [r.customer_code for r in all_rows(factory) if r.category == vendor.FORCED_TERMINATION]
+    assert forced == ["900000031"]
