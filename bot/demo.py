@@ -20,13 +20,14 @@ from email.header import decode_header, make_header
 from pathlib import Path
 
 from bot import db, outbox
-from bot.config import Config, DatabaseConfig, MailboxConfig, SmtpConfig, load_config
+from bot.config import Config, DatabaseConfig, MailboxConfig, SmtpConfig, VendorConfig, load_config
 from bot.embedded import EmbeddedImap, EmbeddedSmtp
 from bot.intake import Mailbox
 from bot.pipeline import Processor
 from bot.runner import MailboxRunner
 from bot.templating import Templates
 from bot.unis import import_extract
+from bot.vendor import run_vendor_batch
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo_mails"
 
@@ -60,6 +61,7 @@ def _demo_config(tmp: Path, imap: EmbeddedImap, smtp: EmbeddedSmtp) -> Config:
                                     password=imap.password, poll_seconds=1.0),
         smtp=dataclasses.replace(SmtpConfig(), host=smtp.host, port=smtp.port, timeout=10.0),
         database=DatabaseConfig(url=f"sqlite:///{tmp / 'demo.sqlite3'}"),
+        vendor=dataclasses.replace(VendorConfig(), to=("orders@fibergate.example",)),
     )
 
 
@@ -93,6 +95,13 @@ def run_demo(*, keep: bool = False, out=sys.stdout) -> int:  # noqa: ANN001 - a 
             pass_seconds = time.perf_counter() - pass_started
             flushed = outbox.flush(factory, cfg.smtp, now=dt.datetime.now(dt.UTC))
             received = smtp.wait_for(flushed.sent, timeout=10) if flushed.sent else []
+            # The day's vendor batch, as the 17:00 job would send it (the batch day of mails
+            # arriving now: today, or the next business day after the cutoff).
+            now = dt.datetime.now(dt.UTC)
+            batch_day = processor.calendar.intake_day(now)
+            batch = run_vendor_batch(factory, cfg=cfg, day=batch_day, now=now, templates=processor.templates,
+                                     send=True)
+            vendor_mails = smtp.wait_for(len(received) + 1, timeout=10)[len(received):] if batch else []
             engine.dispose()
 
             names = {o.mail_id: o for o in report.outcomes}
@@ -113,6 +122,12 @@ def run_demo(*, keep: bool = False, out=sys.stdout) -> int:  # noqa: ANN001 - a 
                 parsed = message_from_bytes(msg.data)
                 subject = str(make_header(decode_header(parsed["Subject"] or "")))
                 print(f"  → {', '.join(msg.rcpt_tos)}: {subject}", file=out)
+            if batch is not None:
+                print(f"\nベンダー発注 vendor batch {batch.batch_date:%Y/%m/%d}: {batch.row_count} 行 rows → "
+                      f"{', '.join(batch.recipients)} ({len(vendor_mails)} 通 mail, {batch.csv_name}, "
+                      f"{cfg.vendor.encoding.upper()})", file=out)
+                for line in batch.csv_bytes.decode(cfg.vendor.encoding).splitlines():
+                    print("  | " + line, file=out)
             if received:
                 first = message_from_bytes(received[0].data)
                 body = first.get_payload(decode=True)

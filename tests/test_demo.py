@@ -45,6 +45,9 @@ def test_demo_prints_decisions_folders_and_replies() -> None:
     assert "Processed 2" in text and "Rejected 4" in text and "Manual 1" in text and "Ignored 2" in text
     assert "返信 replies: 4" in text
     assert "LINE_TYPE_MISSING" in text and "PDF_NOT_ENCRYPTED" in text and "UNKNOWN_KIND" in text
+    # The accepted orders go to the vendor in the day's batch (CP932 CSV).
+    assert "ベンダー発注 vendor batch" in text and "2 行 rows" in text
+    assert "新規,988776654,カフェ AOYAMA" in text and "新規,410106060,スパゲティーUSEN" in text
 
 
 def test_demo_mails_are_current() -> None:
