@@ -146,6 +146,14 @@ class BodyFields:
         canonical = canonical_label(label)
         return self.values.get(canonical) if canonical else None
 
+    def written(self, label: str) -> str | None:
+        """The value as the branch wrote it (①, ㈱ and full-width letters kept), for text that
+        goes on to people: the vendor CSV, the ledger. Compare with :meth:`get`."""
+        canonical = canonical_label(label)
+        if not canonical:
+            return None
+        return self.raw_values.get(canonical) or self.values.get(canonical)
+
 
 def canonical_label(label: str) -> str | None:
     """The canonical label for any accepted spelling (顧客コード → 顧客CD), else None."""

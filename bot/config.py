@@ -83,6 +83,7 @@ class OfficeConfig:
     timezone: str = "Asia/Tokyo"
     cutoff: str = "17:00"
     digest_to: tuple[str, ...] = ()
+    digest_time: str = "08:30"
     company_holidays: tuple[str, ...] = ()
 
     @property
@@ -92,6 +93,10 @@ class OfficeConfig:
     @property
     def cutoff_time(self) -> dt.time:
         return dt.time.fromisoformat(self.cutoff)
+
+    @property
+    def digest_time_of_day(self) -> dt.time:
+        return dt.time.fromisoformat(self.digest_time)
 
     @property
     def company_holiday_dates(self) -> frozenset[dt.date]:
@@ -243,6 +248,10 @@ def _validate(cfg: Config) -> None:
         cfg.office.cutoff_time
     except ValueError as err:
         raise ConfigError(f"{cfg.source}: [office] cutoff: expected HH:MM, got {cfg.office.cutoff!r}") from err
+    try:
+        cfg.office.digest_time_of_day
+    except ValueError as err:
+        raise ConfigError(f"{cfg.source}: [office] digest_time: expected HH:MM, got {cfg.office.digest_time!r}") from err
     try:
         cfg.office.company_holiday_dates
     except ValueError as err:

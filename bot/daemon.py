@@ -27,6 +27,9 @@ from bot.unis import import_drop_folder
 log = logging.getLogger("bot.daemon")
 
 
+BATCH_DELAY = dt.timedelta(minutes=5)
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -92,8 +95,26 @@ class Daemon:
 
         vendor_batch_job(self.factory, self.cfg, self.processor.templates, _utcnow)
 
+    @property
+    def vendor_batch_time(self) -> dt.time:
+        """A few minutes after the cutoff: a mail that reached the server at 16:59 is fetched and
+        decided by then and rides in its own day's batch (rows carry their batch day, so a later
+        run never takes tomorrow's rows)."""
+        moment = dt.datetime.combine(dt.date(2000, 1, 3), self.cfg.office.cutoff_time) + BATCH_DELAY
+        return moment.time()
+
+    def catch_up(self, scheduler: BackgroundScheduler, now: dt.datetime) -> None:
+        """Started after today's batch time (a restart, a late boot): run the batch once now.
+        It only carries rows not yet sent, so if the batch did run today this sends nothing new."""
+        local = now.astimezone(self.cfg.office.tz)
+        if self.processor.calendar.is_business_day(local.date()) and local.time() >= self.vendor_batch_time:
+            scheduler.add_job(self.vendor_batch, id="vendor-batch-catch-up", replace_existing=True)
+
     def digest(self) -> None:
         from bot.digest import digest_job
+
+        if not self.processor.calendar.is_business_day(dt.datetime.now(self.cfg.office.tz).date()):
+            return  # nobody reads it on a holiday; the next business morning covers these days
 
         digest_job(self.factory, self.cfg, self.processor.templates, _utcnow, lambda: self.last_fetch_at)
 
@@ -106,11 +127,13 @@ class Daemon:
                           coalesce=True)
         # The vendor batch at the cutoff on weekdays; the job itself skips holidays and, on the
         # 5th business day of the month, carries the forced terminations (強制解約).
-        scheduler.add_job(self.vendor_batch, "cron", day_of_week="mon-fri", hour=cutoff.hour,
-                          minute=cutoff.minute, id="vendor-batch", max_instances=1, coalesce=True,
+        batch_at = self.vendor_batch_time
+        scheduler.add_job(self.vendor_batch, "cron", day_of_week="mon-fri", hour=batch_at.hour,
+                          minute=batch_at.minute, id="vendor-batch", max_instances=1, coalesce=True,
                           misfire_grace_time=3600)
-        # The office digest shortly after the batch, so it can report what the batch sent.
-        digest_at = (dt.datetime.combine(dt.date(2000, 1, 3), cutoff) + dt.timedelta(minutes=15)).time()
+        # The office digest on business-day mornings: every day not yet reported, up to
+        # yesterday, so mail of the evening, the weekend and holidays is in one too.
+        digest_at = self.cfg.office.digest_time_of_day
         scheduler.add_job(self.digest, "cron", day_of_week="mon-fri", hour=digest_at.hour, minute=digest_at.minute,
                           id="digest", max_instances=1, coalesce=True, misfire_grace_time=3600)
 
@@ -119,6 +142,7 @@ class Daemon:
         self.schedule(scheduler)
         scheduler.start()
         self._scheduler = scheduler
+        self.catch_up(scheduler, dt.datetime.now(dt.UTC))
         log.info("bot running: mailbox %s@%s:%s/%s", self.cfg.mailbox.user, self.cfg.mailbox.host,
                  self.cfg.mailbox.port, self.cfg.mailbox.folder)
         try:

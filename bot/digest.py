@@ -582,12 +582,17 @@ def _require_recipients(cfg: Config) -> None:
         )
 
 
+def digest_ref(day: dt.date) -> str:
+    """The outbox `ref` of the digest that covers `day`."""
+    return f"{PURPOSE}:{day.isoformat()}"
+
+
 def send_digest(
     factory: sessionmaker[Session], *, cfg: Config, day: dt.date, now: dt.datetime, templates: Templates,
     last_fetch_at: dt.datetime | None = None, once: bool = False,
 ) -> int | None:
-    """Build the digest and put it in the outbox in one transaction, then flush the outbox.
-    Returns the outbox row id (None when `once` and the day's digest was already queued).
+    """Build the digest of `day` and put it in the outbox in one transaction, then flush.
+    Returns the outbox row id (None when `once` and that day's digest was already queued).
     A failed send stays in the outbox and is retried."""
     from bot import outbox
 
@@ -596,12 +601,12 @@ def send_digest(
         if once:
             # Several bot processes (PostgreSQL) run the same scheduled job: the lock makes the
             # check and the enqueue one step, so exactly one of them queues the day's digest.
-            db.serialise(session, f"digest:{day.isoformat()}")
-            if already_sent(session, day=day, tz=cfg.office.tz):
+            db.serialise(session, digest_ref(day))
+            if already_sent(session, day=day):
                 log.info("digest for %s already queued: not sent again", day)
                 return None
         digest = build_digest(session, cfg=cfg, day=day, now=now, templates=templates, last_fetch_at=last_fetch_at)
-        row_id = enqueue(session, digest_message(digest, cfg), purpose=PURPOSE, now=now).id
+        row_id = enqueue(session, digest_message(digest, cfg), purpose=PURPOSE, now=now, ref=digest_ref(day)).id
     # Reported once; a template still broken is recorded again when next used.
     templates.forget_breakages(digest.reported_breakages)
     log.info("digest for %s queued as outbox %s to %s", day, row_id, ", ".join(cfg.office.digest_to))
@@ -609,35 +614,52 @@ def send_digest(
     return row_id
 
 
-def already_sent(session: Session, *, day: dt.date, tz: dt.tzinfo) -> bool:
-    """A digest was queued during office-local `day` (the scheduler's guard against doubles
-    after a restart)."""
-    start, end = _day_bounds(day, tz)
+def already_sent(session: Session, *, day: dt.date) -> bool:
+    """The digest covering `day` is already in the outbox (sent or on its way)."""
     return session.scalar(
-        select(OutboxMessage.id).where(OutboxMessage.purpose == PURPOSE, OutboxMessage.created_at >= start,
-                                       OutboxMessage.created_at < end).limit(1)
+        select(OutboxMessage.id).where(OutboxMessage.ref == digest_ref(day)).limit(1)
     ) is not None
+
+
+# A digest job that finds earlier days unreported (the daemon was down) sends them too, but
+# not further back than this: a week-old digest is history, not news.
+CATCH_UP_DAYS = 7
+
+
+def days_to_report(session: Session, *, today: dt.date) -> list[dt.date]:
+    """The days a morning digest run owes: every day since the last digested one, up to
+    yesterday (weekends and holidays included: mail arrives then too, and a rejection sent on
+    a Saturday must reach the office on Monday)."""
+    yesterday = today - dt.timedelta(days=1)
+    refs = session.scalars(
+        select(OutboxMessage.ref).where(OutboxMessage.purpose == PURPOSE, OutboxMessage.ref.is_not(None))
+    ).all()
+    covered = [dt.date.fromisoformat(r.split(":", 1)[1]) for r in refs if r and ":" in r]
+    last = max((d for d in covered if d <= yesterday), default=None)
+    start = yesterday if last is None else last + dt.timedelta(days=1)
+    start = max(start, yesterday - dt.timedelta(days=CATCH_UP_DAYS - 1))
+    return [start + dt.timedelta(days=i) for i in range((yesterday - start).days + 1)]
 
 
 def digest_job(
     factory: sessionmaker[Session], cfg: Config, templates: Templates, now_fn: Callable[[], dt.datetime],
     last_fetch_fn: Callable[[], dt.datetime | None],
 ) -> None:
-    """Scheduler job: send the digest of the current office day, once. Never raises.
-
-    Run it after the day's vendor batch (e.g. 17:30 office time) so the batch is in it.
-    """
+    """Scheduler job (business-day mornings): the digest of every office day not yet reported,
+    up to yesterday, so evening and weekend mail is never left out. Never raises."""
     try:
         now = now_fn()
-        day = now.astimezone(cfg.office.tz).date()
+        today = now.astimezone(cfg.office.tz).date()
         if not cfg.office.digest_to:
-            log.warning("digest for %s not sent: [office] digest_to is empty", day)
+            log.warning("digest not sent: [office] digest_to is empty")
             return
-        row_id = send_digest(factory, cfg=cfg, day=day, now=now, templates=templates, last_fetch_at=last_fetch_fn(),
-                             once=True)
-        if row_id is None:
-            return
-        log.info("digest for %s: outbox %s", day, row_id)
+        with factory() as session:
+            days = days_to_report(session, today=today)
+        for day in days:
+            row_id = send_digest(factory, cfg=cfg, day=day, now=now, templates=templates,
+                                 last_fetch_at=last_fetch_fn(), once=True)
+            if row_id is not None:
+                log.info("digest for %s: outbox %s", day, row_id)
     except Exception:  # noqa: BLE001 - a failing digest must not take the scheduler down
         log.exception("digest job failed")
 

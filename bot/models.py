@@ -77,7 +77,9 @@ class Mail(Base):
     # sha256 of the normalised Message-ID, or of the raw bytes when there is none.
     msgid_hash: Mapped[str] = mapped_column(String(64), unique=True)
     message_id: Mapped[str | None] = mapped_column(Text)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # Deferred: listings (digest, manual queue, runner) never drag every PDF into memory;
+    # the pipeline loads it when it reads the mail.
+    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     subject: Mapped[str | None] = mapped_column(Text)
     from_addr: Mapped[str | None] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(20), default=STORED)
@@ -107,6 +109,8 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     mail_id: Mapped[int | None] = mapped_column(ForeignKey("mails.id"))
     purpose: Mapped[str] = mapped_column(String(30))  # reply | vendor_batch | digest
+    # What the mail is the one of, for once-only mails: e.g. "digest:2026-11-24".
+    ref: Mapped[str | None] = mapped_column(String(100), index=True)
     message_id: Mapped[str] = mapped_column(String(300), unique=True)
     mail_from: Mapped[str] = mapped_column(String(320))
     rcpt_to: Mapped[list[str]] = mapped_column(JSON)

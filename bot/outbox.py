@@ -44,7 +44,8 @@ def new_message_id(from_addr: str) -> str:
 
 
 def enqueue(
-    session: Session, msg: EmailMessage, *, purpose: str, now: dt.datetime, mail_id: int | None = None
+    session: Session, msg: EmailMessage, *, purpose: str, now: dt.datetime, mail_id: int | None = None,
+    ref: str | None = None,
 ) -> OutboxMessage:
     """Add `msg` to the outbox in the caller's transaction. The message must carry its
     Message-ID, From and recipients already; the stored bytes are exactly what is sent."""
@@ -56,6 +57,7 @@ def enqueue(
     row = OutboxMessage(
         mail_id=mail_id,
         purpose=purpose,
+        ref=ref,
         message_id=str(msg["Message-ID"]),
         mail_from=_bare(str(msg["From"])),
         rcpt_to=rcpts,

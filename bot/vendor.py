@@ -108,10 +108,15 @@ EVENT_LABELS: Mapping[str, str] = {
 REPLACEMENT_CHAR = "〓"
 # Characters with an exact CP932 twin that Python's codec does not map by itself: the EM DASH
 # that Mac/Unicode text uses where Windows text has the HORIZONTAL BAR (JIS 1-1-29 ダッシュ).
-_EQUIVALENTS: Mapping[str, str] = {"\u2014": "\u2015"}
-
-# Key of the PostgreSQL advisory lock that serialises batch builders (any stable 32-bit number).
-
+_EQUIVALENTS: Mapping[str, str] = {
+    "\u2014": "\u2015",  # EM DASH → HORIZONTAL BAR
+    "\u2013": "\uff0d",  # EN DASH → FULLWIDTH HYPHEN-MINUS
+    "\u2011": "-",  # NON-BREAKING HYPHEN
+    "\u00a5": "\uffe5",  # YEN SIGN → FULLWIDTH YEN SIGN
+    "\u00a0": " ",  # NO-BREAK SPACE
+    "\u203e": "\uffe3",  # OVERLINE → FULLWIDTH MACRON
+    "\u00b7": "\u30fb",  # MIDDLE DOT → KATAKANA MIDDLE DOT
+}
 
 class VendorBatchError(Exception):
     """The batch cannot be built as configured; the message names the config key."""
@@ -333,6 +338,16 @@ def _previous_batch_at(session: Session) -> dt.datetime | None:
     return session.scalar(select(func.max(VendorBatch.created_at)))
 
 
+# A ledger event is stamped when its mail's transaction starts and becomes visible when it
+# commits, seconds later: the share looks back a little before the previous batch so an event
+# committed just after it is not missed by both. A line shared twice is harmless (a snapshot).
+LEDGER_SHARE_OVERLAP = dt.timedelta(minutes=10)
+
+
+def _share_since(since: dt.datetime | None) -> dt.datetime | None:
+    return since - LEDGER_SHARE_OVERLAP if since is not None else None
+
+
 @dataclass(frozen=True)
 class _LedgerLine:
     entry: LedgerEntry
@@ -422,14 +437,19 @@ def _write_csv(name: str, header: Sequence[str], lines: Iterable[_CsvLine], enco
     return buf.getvalue().encode(encoding), replacements
 
 
-def _vendor_line(row: VendorRow, tz: dt.tzinfo) -> _CsvLine:
+def _vendor_line(row: VendorRow, tz: dt.tzinfo, *, day: dt.date, calendar: BusinessCalendar) -> _CsvLine:
     payload = row.payload or {}
+    ship = row.ship_date
+    if ship is not None and row.batch_date < day:
+        # The row missed its own day's batch (the daemon was down at the cutoff): the vendor
+        # registers it N+1 and ships N+2 counted from the batch that really carries it.
+        ship = calendar.add_business_days(day, 2)
     cells = (
         row.category,
         row.customer_code,
         *(_text(payload.get(key)) for _header, key in PAYLOAD_COLUMNS),
         row.received_at.astimezone(tz).strftime("%Y/%m/%d %H:%M"),
-        row.ship_date.strftime("%Y/%m/%d") if row.ship_date else "",
+        ship.strftime("%Y/%m/%d") if ship else "",
     )
     return _CsvLine(row.id, row.customer_code, cells)
 
@@ -482,7 +502,8 @@ def _compose(
     tz = cfg.office.tz
     encoding = cfg.vendor.encoding
     name, lname = csv_name(day), ledger_csv_name(day)
-    vendor_lines = [_vendor_line(r, tz) for r in rows]
+    calendar = _calendar(cfg.office)
+    vendor_lines = [_vendor_line(r, tz, day=day, calendar=calendar) for r in rows]
     csv_bytes, replaced = _write_csv(name, COLUMNS, vendor_lines, encoding)
     ledger_bytes, ledger_replaced = _write_csv(lname, LEDGER_COLUMNS, (_ledger_line(ln, tz) for ln in ledger_lines),
                                                encoding)
@@ -557,10 +578,10 @@ def build_batch(
     forced = queue_forced_terminations(session, cfg=cfg, day=day, now=now)
     rows = _unsent_rows(session, day, lock=True)
     since = _previous_batch_at(session)
-    ledger_lines = _ledger_changes(session, since)
-    if not rows and not ledger_lines:
+    if not rows and not _ledger_changes(session, since):
         log.info("vendor batch %s: no rows and no ledger changes, nothing to send", day)
         return None
+    ledger_lines = _ledger_changes(session, _share_since(since))
     batch = VendorBatch(batch_date=day, created_at=now, row_count=len(rows), outbox_id=None)
     session.add(batch)
     session.flush()
@@ -590,9 +611,9 @@ def preview_batch(
     forced_rows = _forced_termination_rows(session, cfg=cfg, day=day, now=now)
     rows = sorted(_unsent_rows(session, day, lock=False) + forced_rows, key=_batch_order)
     since = _previous_batch_at(session)
-    ledger_lines = _ledger_changes(session, since)
-    if not rows and not ledger_lines:
+    if not rows and not _ledger_changes(session, since):
         return None
+    ledger_lines = _ledger_changes(session, _share_since(since))
     _msg, result = _compose(cfg=cfg, day=day, now=now, templates=templates, rows=rows, ledger_lines=ledger_lines,
                             ledger_since=since, batch_id=None, forced=len(forced_rows))
     return result

@@ -31,12 +31,13 @@ def test_jobs_are_scheduled_at_the_cutoff_in_japan_time(sqlite_url: str) -> None
     assert set(jobs) == {"outbox-flush", "unis-drop", "vendor-batch", "digest"}
     friday_noon = dt.datetime(2026, 11, 20, 12, 0, tzinfo=JST)
     batch = jobs["vendor-batch"].trigger.get_next_fire_time(None, friday_noon)
-    assert batch == dt.datetime(2026, 11, 20, 16, 30, tzinfo=JST)
+    assert batch == dt.datetime(2026, 11, 20, 16, 35, tzinfo=JST)  # 5 minutes after the cutoff
     # Friday evening → next weekday Monday (the job itself skips the 11-23 holiday).
     after = jobs["vendor-batch"].trigger.get_next_fire_time(None, dt.datetime(2026, 11, 20, 17, 0, tzinfo=JST))
-    assert after == dt.datetime(2026, 11, 23, 16, 30, tzinfo=JST)
+    assert after == dt.datetime(2026, 11, 23, 16, 35, tzinfo=JST)
+    # The digest goes out on weekday mornings, covering the days not yet reported.
     digest = jobs["digest"].trigger.get_next_fire_time(None, friday_noon)
-    assert digest == dt.datetime(2026, 11, 20, 16, 45, tzinfo=JST)
+    assert digest == dt.datetime(2026, 11, 23, 8, 30, tzinfo=JST)
     daemon.engine.dispose()
 
 
@@ -61,3 +62,15 @@ def test_drop_folder_imports_good_files_and_parks_bad_ones(sqlite_url: str, tmp_
     with factory() as s:
         assert s.scalar(select(func.count()).select_from(UnisOrder)) == 5
     engine.dispose()
+
+
+def test_a_daemon_started_after_the_batch_time_runs_the_batch_once(sqlite_url: str) -> None:
+    daemon = Daemon(make_config(sqlite_url))
+    scheduler = BackgroundScheduler(timezone="Asia/Tokyo")
+    daemon.catch_up(scheduler, dt.datetime(2026, 11, 24, 18, 0, tzinfo=JST))  # Tuesday evening
+    assert [j.id for j in scheduler.get_jobs()] == ["vendor-batch-catch-up"]
+    quiet = BackgroundScheduler(timezone="Asia/Tokyo")
+    daemon.catch_up(quiet, dt.datetime(2026, 11, 24, 12, 0, tzinfo=JST))  # before the batch
+    daemon.catch_up(quiet, dt.datetime(2026, 11, 23, 18, 0, tzinfo=JST))  # holiday
+    assert quiet.get_jobs() == []
+    daemon.engine.dispose()

@@ -752,7 +752,7 @@ def test_contract_change_goes_in_the_next_batch(office: Office) -> None:
     accepted(office.send(raw, at(24, 17, 30)))
     [row] = office.vendor_rows(INSTALLED)
     assert (row.category, row.batch_date) == ("変更", dt.date(2026, 11, 25))
-    assert row.payload["note"] == "店舗名を「(株)カフェ青山1号店」に変更\n(看板の掛け替えのため)"
+    assert row.payload["note"] == "店舗名を「㈱カフェ青山①号店」に変更\n（看板の掛け替えのため）"  # as written
     assert office.events(INSTALLED)[-1] == ("change", "installed", "installed")
 
 
@@ -1142,3 +1142,15 @@ def test_cancelling_a_customer_seeded_from_unis_without_a_bot_order_is_manual(of
     assert office.events(sc.ORDER)[0][0] == "seed_from_unis"
     outcome = office.send(request("キャンセル申請", sc.ORDER, request_body(sc.ORDER)))
     assert outcome.decision == MANUAL and "システムから送られていません" in outcome.reason
+
+
+def test_vendor_row_keeps_the_text_as_written(office: Office) -> None:
+    """①, ㈱ and full-width letters exist in CP932: the vendor gets the shop name and the
+    branch as the branch wrote them, not NFKC-folded (1, (株), ASCII)."""
+    fields = dict(pdfs.DEFAULT_FIELDS, customer_code=sc.ORDER, shop_name="カフェ㈱ＡＯＹＡＭＡ①")
+    body = order_body(sc.ORDER).replace("送付支店名 : 青山支店", "送付支店名 : 青山支店①")
+    outcome = office.send(sc.order(sc.ORDER, pdf=pdfs.typed_form(fields), body=body, charset="cp50220"))
+    assert outcome.decision == ACCEPTED, outcome
+    [row] = office.vendor_rows(sc.ORDER)
+    assert row.payload["shop_name"] == "カフェ㈱ＡＯＹＡＭＡ①"
+    assert row.payload["branch"] == "青山支店①"

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot import classify, ledger
-from bot.actions.vendor_queue import LINE_KIND_LABELS, LINE_TYPE_LABELS, queue_new_install
+from bot.actions.vendor_queue import LINE_KIND_LABELS, LINE_TYPE_LABELS, as_written, queue_new_install
 from bot.body import LABEL_BRANCH, LABEL_CHANGE, LABEL_DEST_ADDRESS, LABEL_STAFF
 from bot.calendar import BusinessCalendar
 from bot.checks.base import Facts
@@ -33,10 +33,6 @@ CANCEL = "キャンセル"
 TERMINATE = "解約"
 RELOCATE = "移設"
 CHANGE = "変更"
-
-
-def _clean(value: str | None) -> str:
-    return unicodedata.normalize("NFKC", value or "").strip()
 
 
 def _entry(session: Session, f: Facts, *, now: dt.datetime, mail_id: int) -> LedgerEntry:
@@ -66,8 +62,8 @@ def _payload(entry: LedgerEntry, f: Facts, **extra: Any) -> dict[str, Any]:
         "plus": entry.plus,
         "parent_units": entry.parent_units if entry.parent_units is not None else "",
         "child_units": entry.child_units if entry.child_units is not None else "",
-        "branch": _clean(f.body.get(LABEL_BRANCH)),
-        "staff": _clean(f.body.get(LABEL_STAFF)),
+        "branch": as_written(f.body.written(LABEL_BRANCH)),
+        "staff": as_written(f.body.written(LABEL_STAFF)),
     }
     payload.update(extra)
     return payload
@@ -107,7 +103,7 @@ def child_unit(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCa
 def contract_change(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar,
                     now: dt.datetime) -> str:
     entry = _entry(session, f, now=now, mail_id=mail_id)
-    change = _clean(f.body.get(LABEL_CHANGE))
+    change = as_written(f.body.written(LABEL_CHANGE))
     row = _row(session, f, CHANGE, _payload(entry, f, note=change), mail_id=mail_id, calendar=calendar, now=now)
     ledger.apply(session, entry.customer_code, "change", now=now, mail_id=mail_id, detail={"変更内容": change})
     return f"変更 {row.batch_date:%m/%d}便"
@@ -201,7 +197,7 @@ def relocation(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCa
     """移設: router exchange in principle (manual §II); the new address and line go to the vendor."""
     entry = _entry(session, f, now=now, mail_id=mail_id)
     kind, line_type = destination_line(f)
-    address = _clean(f.body.get(LABEL_DEST_ADDRESS))
+    address = as_written(f.body.written(LABEL_DEST_ADDRESS))
     payload = _payload(entry, f, shop_address=address, line_kind=LINE_KIND_LABELS.get(kind or "", ""),
                        line_type=LINE_TYPE_LABELS.get(line_type or "", ""), note="移設（ルーター交換）")
     row = _row(session, f, RELOCATE, payload, mail_id=mail_id, calendar=calendar, now=now, ship=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 
 from sqlalchemy.orm import Session
 
@@ -21,8 +20,10 @@ LINE_KIND_LABELS = {"hikari_next": "フレッツ光ネクスト", "b_flets": "B�
 LINE_TYPE_LABELS = {"family": "ファミリー", "mansion": "マンション"}
 
 
-def _clean(value: str | None) -> str:
-    return unicodedata.normalize("NFKC", value or "").strip()
+def as_written(value: str | None) -> str:
+    """Text for the vendor as written (①, ㈱, full-width kept: CP932 holds them); only the
+    surrounding blanks go. NFKC is for comparing, not for what people read."""
+    return (value or "").strip()
 
 
 def queue_new_install(
@@ -36,9 +37,9 @@ def queue_new_install(
     ship, arrive_from, arrive_to = calendar.delivery_window(f.received_at)
     local = normalise_local(fields.mail_local) if fields.mail_local else ""
     payload = {
-        "shop_name": _clean(fields.shop_name),
-        "shop_address": " ".join(p for p in (_clean(fields.shop_zip), _clean(fields.shop_address)) if p),
-        "shop_phone": _clean(fields.shop_phone),
+        "shop_name": as_written(fields.shop_name),
+        "shop_address": " ".join(p for p in (as_written(fields.shop_zip), as_written(fields.shop_address)) if p),
+        "shop_phone": as_written(fields.shop_phone),
         "line_kind": LINE_KIND_LABELS.get(fields.line_kind or "", ""),
         "line_type": LINE_TYPE_LABELS.get(fields.line_type or "", ""),
         "mail_address": f"{local}@{DOMAIN}" if local else "",
@@ -46,8 +47,8 @@ def queue_new_install(
         "plus": fields.plus,
         "parent_units": parent if parent is not None else 1,
         "child_units": child if child is not None else 0,
-        "branch": _clean(f.body.get("送付支店名")),
-        "staff": _clean(f.body.get("担当者名")),
+        "branch": as_written(f.body.written("送付支店名")),
+        "staff": as_written(f.body.written("担当者名")),
         "arrival_from": arrive_from.isoformat(),
         "arrival_to": arrive_to.isoformat(),
     }
