@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     mr.add_argument("id", type=int, help="the mail id (as in the digest)")
     mr.add_argument("--note", help="what was done")
     mr.add_argument("--by", help="who did it (default: the login name)")
+    ob = sub.add_parser("outbox", help="mails the bot sends (replies, vendor batches, digests)")
+    ob_sub = ob.add_subparsers(dest="outbox_command", required=True, parser_class=_Parser)
+    ob_sub.add_parser("list", help="list failed or retrying messages")
+    orq = ob_sub.add_parser("requeue", help="send a failed message again (same bytes, same Message-ID)")
+    orq.add_argument("id", type=int)
+    ob_sub.add_parser("flush", help="send every due message now")
     tpl = sub.add_parser("templates", help="mail templates")
     tpl_sub = tpl.add_subparsers(dest="templates_command", required=True, parser_class=_Parser)
     tpl_sub.add_parser("check", help="render every template with sample data; non-zero exit on any error")
@@ -189,6 +195,36 @@ def cmd_digest(args: argparse.Namespace, cfg: Config) -> int:
     return cli_digest(args, cfg)
 
 
+def cmd_outbox(args: argparse.Namespace, cfg: Config) -> int:
+    from bot import db, outbox
+
+    engine = db.make_engine(cfg.database.url)
+    factory = db.session_factory(engine)
+    now = dt.datetime.now(dt.UTC)
+    try:
+        if args.outbox_command == "list":
+            with factory() as session:
+                rows = outbox.problems(session)
+            if not rows:
+                print("送信の問題はありません / no failed or retrying messages")
+            for r in rows:
+                print(f"{r.id}\t{r.status}\t{r.purpose}\t{r.attempts}回\t{', '.join(r.rcpt_to)}\t{r.subject}\t"
+                      f"{(r.last_error or '').splitlines()[0] if r.last_error else ''}")
+            return EXIT_OK
+        if args.outbox_command == "requeue":
+            try:
+                with db.transaction(factory) as session:
+                    outbox.requeue(session, args.id, now=now)
+            except ValueError as err:
+                raise UsageError(str(err)) from err
+            print(f"outbox {args.id}: 再送待ち / queued again")
+        result = outbox.flush(factory, cfg.smtp, now=now)
+        print(f"送信 sent {result.sent}, 失敗 failed {result.failed}, 残り still due {result.remaining}")
+        return EXIT_OK
+    finally:
+        engine.dispose()
+
+
 def cmd_manual(args: argparse.Namespace, cfg: Config) -> int:
     from bot.manual import cli_manual
 
@@ -233,6 +269,7 @@ COMMANDS = {
     "db": cmd_db_upgrade,
     "templates": cmd_templates,
     "manual": cmd_manual,
+    "outbox": cmd_outbox,
 }
 
 

@@ -31,7 +31,7 @@ log = logging.getLogger("bot.outbox")
 PENDING = "pending"
 SENDING = "sending"
 SENT = "sent"
-FAILED = "failed"  # gave up after max_attempts; shown in the digest, can be requeued by an admin
+FAILED = "failed"  # refused max_attempts times; shown in the digest; `bot outbox requeue ID`
 
 CLAIM_LEASE = dt.timedelta(minutes=10)
 RETRY_WHEN_UNREACHABLE = dt.timedelta(minutes=1)
@@ -248,3 +248,25 @@ def _mark_failed(factory: sessionmaker[Session], row_id: int, now: dt.datetime, 
 
 def flush(factory: sessionmaker[Session], smtp: SmtpConfig, *, now: dt.datetime) -> FlushResult:
     return asyncio.run(flush_async(factory, smtp, now=now))
+
+
+def requeue(session: Session, row_id: int, *, now: dt.datetime) -> OutboxMessage:
+    """Give a failed (or stuck) outbox row a fresh start: pending, attempts reset. The stored
+    bytes are sent as they are, with the same Message-ID (`bot outbox requeue ID`)."""
+    row = session.get(OutboxMessage, row_id)
+    if row is None:
+        raise ValueError(f"outbox {row_id}: no such message")
+    if row.status == SENT:
+        raise ValueError(f"outbox {row_id}: already sent at {row.sent_at:%Y-%m-%d %H:%M} UTC")
+    row.status, row.attempts, row.next_attempt_at, row.claimed_at = PENDING, 0, now, None
+    return row
+
+
+def problems(session: Session) -> list[OutboxMessage]:
+    """Rows an admin should know of: given up, or pending after a failed attempt."""
+    return list(session.scalars(
+        select(OutboxMessage)
+        .where(or_(OutboxMessage.status == FAILED,
+                   (OutboxMessage.status == PENDING) & (OutboxMessage.last_error.is_not(None))))
+        .order_by(OutboxMessage.id)
+    ))

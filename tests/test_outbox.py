@@ -195,3 +195,30 @@ def test_claims_are_stamped_when_taken_not_when_the_flush_began(
     outbox.flush(factory, smtp_cfg(smtp_sink.host, smtp_sink.port), now=NOW)
     assert row(factory, first).claimed_at == NOW
     assert row(factory, second).claimed_at == NOW + dt.timedelta(seconds=700)
+
+
+def test_cli_requeue_sends_a_failed_message_again(factory: sessionmaker[Session], sqlite_url: str,
+                                                 smtp_sink: EmbeddedSmtp) -> None:
+    """Given a vendor batch mail the outbox gave up on, `bot outbox list` shows it and
+    `bot outbox requeue ID` sends the same bytes (same Message-ID) once."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    row_id = queue(factory, message())
+    with db.transaction(factory) as s:
+        r = s.get(OutboxMessage, row_id)
+        assert r is not None
+        r.status, r.attempts, r.last_error = outbox.FAILED, 48, "SMTPDataError: 552 too big"
+    env = dict(os.environ, BOT_DATABASE_URL=sqlite_url, BOT_SMTP_HOST=smtp_sink.host, BOT_SMTP_PORT=str(smtp_sink.port))
+    run = lambda *a: subprocess.run([sys.executable, "-m", "bot", "outbox", *a], env=env,  # noqa: E731
+                                    cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=60)
+    listed = run("list")
+    assert listed.returncode == 0 and f"{row_id}\tfailed" in listed.stdout and "552" in listed.stdout
+    done = run("requeue", str(row_id))
+    assert done.returncode == 0, done.stderr
+    [got] = smtp_sink.wait_for(1, timeout=10)
+    assert row(factory, row_id).status == outbox.SENT
+    assert f"Message-ID: {row(factory, row_id).message_id}" in got.data.decode("ascii", "replace")
+    assert run("requeue", str(row_id)).returncode == 2  # already sent: refused
