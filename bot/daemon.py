@@ -120,13 +120,12 @@ class Daemon:
 
     def schedule(self, scheduler: BackgroundScheduler) -> None:
         """The daemon's jobs (DESIGN.md "Architecture"). Times are office (Japan) time."""
-        cutoff = self.cfg.office.cutoff_time
         scheduler.add_job(self.flush_outbox, "interval", seconds=60, id="outbox-flush", max_instances=1,
                           coalesce=True)
         scheduler.add_job(self.import_unis_drops, "interval", minutes=5, id="unis-drop", max_instances=1,
                           coalesce=True)
-        # The vendor batch at the cutoff on weekdays; the job itself skips holidays and, on the
-        # 5th business day of the month, carries the forced terminations (強制解約).
+        # The vendor batch just after the cutoff on weekdays; the job itself skips holidays, and
+        # the first batch on or after the 5th business day carries the forced terminations (強制解約).
         batch_at = self.vendor_batch_time
         scheduler.add_job(self.vendor_batch, "cron", day_of_week="mon-fri", hour=batch_at.hour,
                           minute=batch_at.minute, id="vendor-batch", max_instances=1, coalesce=True,

@@ -22,6 +22,7 @@ from pathlib import Path
 from bot import db, outbox
 from bot.config import Config, DatabaseConfig, MailboxConfig, SmtpConfig, VendorConfig, load_config
 from bot.embedded import EmbeddedImap, EmbeddedSmtp
+from bot.daemon import mailbox_settings
 from bot.intake import Mailbox
 from bot.pipeline import Processor
 from bot.runner import MailboxRunner
@@ -90,7 +91,7 @@ def run_demo(*, keep: bool = False, out=sys.stdout) -> int:  # noqa: ANN001 - a 
             processor = Processor(cfg, factory, Templates())
             runner = MailboxRunner(processor, folder=cfg.mailbox.folder)
             pass_started = time.perf_counter()
-            with Mailbox(_settings(cfg)) as mbox:
+            with Mailbox(mailbox_settings(cfg)) as mbox:
                 report = runner.handle(mbox)
             pass_seconds = time.perf_counter() - pass_started
             flushed = outbox.flush(factory, cfg.smtp, now=dt.datetime.now(dt.UTC))
@@ -145,8 +146,3 @@ def run_demo(*, keep: bool = False, out=sys.stdout) -> int:  # noqa: ANN001 - a 
             shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
-
-def _settings(cfg: Config):  # noqa: ANN202
-    from bot.daemon import mailbox_settings
-
-    return mailbox_settings(cfg)

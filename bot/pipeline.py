@@ -136,6 +136,20 @@ class Outcome:
     reply_to: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class StoredMail:
+    """What :meth:`Processor.store` made of a fetched mail."""
+
+    mail_id: int
+    is_new: bool
+    status: str  # the row's Mail.status now
+    duplicate: bool  # a second copy of a mail whose row sits elsewhere: file it to Ignored
+
+    @classmethod
+    def of(cls, row: Mail, *, is_new: bool, location: tuple[str, int, int]) -> StoredMail:
+        return cls(row.id, is_new, row.status, (row.folder, row.uidvalidity, row.uid) != location)
+
+
 @dataclass
 class Processor:
     """Decides stored mails and acts on them, one transaction per mail."""
@@ -152,8 +166,8 @@ class Processor:
     # -- store ---------------------------------------------------------------------------
     def store(
         self, raw: bytes, *, folder: str, uidvalidity: int, uid: int, arrived_at: dt.datetime | None = None
-    ) -> tuple[int, bool]:
-        """Record the raw mail and commit. Returns (mail id, is new).
+    ) -> StoredMail:
+        """Record the raw mail and commit; say what the row is now (see :class:`StoredMail`).
 
         The row is keyed by location and by a hash of the Message-ID. A mail already recorded:
         - at a stale location (another UIDVALIDITY or folder, e.g. the folder was recreated)
@@ -176,7 +190,8 @@ class Processor:
                 digest = hashlib.sha256(b"message-id-collision\0" + raw).hexdigest()
                 existing = session.scalar(select(Mail).where(Mail.msgid_hash == digest))
             if existing is not None:
-                return existing.id, self._relocate(existing, folder=folder, uidvalidity=uidvalidity, uid=uid)
+                self._relocate(existing, folder=folder, uidvalidity=uidvalidity, uid=uid)
+                return StoredMail.of(existing, is_new=False, location=(folder, uidvalidity, uid))
             row = Mail(
                 folder=folder, uidvalidity=uidvalidity, uid=uid, msgid_hash=digest,
                 message_id=_fit(mail.message_id, None), raw=raw, subject=_fit(mail.subject, 2000),
@@ -191,15 +206,15 @@ class Processor:
                 other = session.scalar(select(Mail).where(Mail.msgid_hash == digest))
                 if other is None:
                     raise
-                return other.id, False
-            return row.id, True
+                return StoredMail.of(other, is_new=False, location=(folder, uidvalidity, uid))
+            return StoredMail.of(row, is_new=True, location=(folder, uidvalidity, uid))
 
     @staticmethod
-    def _relocate(row: Mail, *, folder: str, uidvalidity: int, uid: int) -> bool:
-        """Decide what a re-seen mail's row becomes (see :meth:`store`). Returns False: not new."""
+    def _relocate(row: Mail, *, folder: str, uidvalidity: int, uid: int) -> None:
+        """Decide what a re-seen mail's row becomes (see :meth:`store`)."""
         here = (folder, uidvalidity, uid)
         if (row.folder, row.uidvalidity, row.uid) == here:
-            return False
+            return
         stale = (row.folder, row.uidvalidity) != (folder, uidvalidity)
         if row.status in (STORED, DECIDED) and stale:
             log.info("mail %s seen again at %s/%s/%s (was %s/%s/%s): taking the new location",
@@ -210,7 +225,6 @@ class Processor:
             row.folder, row.uidvalidity, row.uid = here
             row.status, row.error, row.filed_at, row.filed_folder = STORED, None, None, None
             row.resolved_at = row.resolved_by = row.resolution = None
-        return False
 
     # -- decide + act --------------------------------------------------------------------
     def process(self, mail_id: int) -> Outcome | None:

@@ -62,8 +62,8 @@ class MailboxRunner:
         for message in mbox.fetch_messages(new):
             uid = message.uid
             try:
-                mail_id, is_new = self.processor.store(message.raw, folder=self.folder, uidvalidity=uidvalidity,
-                                                       uid=uid, arrived_at=message.internal_date)
+                stored = self.processor.store(message.raw, folder=self.folder, uidvalidity=uidvalidity,
+                                              uid=uid, arrived_at=message.internal_date)
             except OperationalError:
                 raise  # the database is away: end the pass, the watcher retries after a backoff
             except Exception:  # noqa: BLE001 - one mail that cannot be stored never blocks the others
@@ -71,15 +71,11 @@ class MailboxRunner:
                               uid, self.folder)
                 report.store_failures += 1
                 continue
-            report.stored += int(is_new)
-            with factory() as session:
-                row = session.get(Mail, mail_id)
-                assert row is not None
-                if (row.folder, row.uidvalidity, row.uid) != (self.folder, uidvalidity, uid):
-                    # A second copy of a mail already handled: never answer it again.
-                    duplicates.append(uid)
-                    continue
-                known[uid] = (mail_id, row.status)
+            report.stored += int(stored.is_new)
+            if stored.duplicate:
+                duplicates.append(uid)  # a second copy of a mail already handled: never answer it again
+            else:
+                known[uid] = (stored.mail_id, stored.status)
         if duplicates:
             log.info("filing %d duplicate mail(s) to %s: %s", len(duplicates), DUPLICATE_FOLDER, duplicates)
             mbox.file_away_many(duplicates, DUPLICATE_FOLDER)

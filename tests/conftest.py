@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 pytest_plugins = [
     "tests.support.dovecot",
     "tests.support.postgres",

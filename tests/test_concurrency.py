@@ -31,7 +31,7 @@ def test_two_processors_decide_each_mail_once(any_db_url: str) -> None:
         # are what the two processes would fight over.
         raw = build_mail("USEN SPOT 器材発注依頼_988776655", order_body("988776655"), charset="utf-8",
                          attachments=[("申込書.pdf", form, "application/pdf")], message_id=f"<c{i}@aoyama.usen.co.jp>")
-        mail_id, _ = first.store(raw, folder="INBOX", uidvalidity=1, uid=i + 1)
+        mail_id = first.store(raw, folder="INBOX", uidvalidity=1, uid=i + 1).mail_id
         ids.append(mail_id)
     barrier = threading.Barrier(2)
     outcomes: list[object] = []
@@ -63,7 +63,8 @@ def test_an_over_long_header_is_stored_cut_not_refused(any_db_url: str) -> None:
     long_from = "x" * 400 + "@spam.example"
     raw = build_mail("USEN SPOT 器材発注依頼_988776654", "本文", charset="utf-8", from_=long_from,
                      message_id="<" + "m" * 500 + "@spam.example>")
-    mail_id, new = processor.store(raw, folder="INBOX", uidvalidity=1, uid=1)
+    stored = processor.store(raw, folder="INBOX", uidvalidity=1, uid=1)
+    mail_id, new = stored.mail_id, stored.is_new
     assert new
     outcome = processor.process(mail_id)
     assert outcome is not None and outcome.decision == "ignored"

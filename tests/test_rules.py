@@ -616,7 +616,8 @@ _uids = iter(range(1000, 10**6))
 
 
 def run(processor: Processor, raw: bytes, *, uid: int | None = None) -> Outcome:
-    mail_id, new = processor.store(raw, folder="INBOX", uidvalidity=1, uid=uid or next(_uids))
+    stored = processor.store(raw, folder="INBOX", uidvalidity=1, uid=uid or next(_uids))
+    mail_id, new = stored.mail_id, stored.is_new
     assert new
     outcome = processor.process(mail_id)
     assert outcome is not None
