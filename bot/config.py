@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.limits import Limits
+
 
 class ConfigError(Exception):
     """A bad config file or key; the message names the file, section and key."""
@@ -54,11 +56,9 @@ class SmtpConfig:
 
 @dataclass(frozen=True)
 class PdfConfig:
-    """[pdf]: the shared form password (既定のパスワード) and safety limits."""
+    """[pdf]: the shared form password (既定のパスワード); size limits are in [limits]."""
 
     password: str = "uspot"
-    max_bytes: int = 20_000_000
-    max_pages: int = 20
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,18 @@ class SendersConfig:
 
     allowed_domains: tuple[str, ...] = ("usen.co.jp",)
     max_replies_per_hour: int = 20
+    # Sender authentication (bot/checks/authentication.py): "off", "hold" or "ignore".
+    authentication: str = "off"
+    authserv_id: str = ""
+    max_reply_recipients: int = 5
+
+
+@dataclass(frozen=True)
+class ScansConfig:
+    """[scans]: how far a scanned form (申込書のスキャン) is decided without a person."""
+
+    reject_codes: tuple[str, ...] = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "PLUS_FLAG_MISMATCH")
+    accept: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,6 +177,8 @@ class Config:
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     branches: BranchesConfig = field(default_factory=BranchesConfig)
     unis: UnisConfig = field(default_factory=UnisConfig)
+    limits: Limits = field(default_factory=Limits)
+    scans: ScansConfig = field(default_factory=ScansConfig)
     source: str = "(defaults)"
 
     def replace(self, **sections: object) -> Config:
@@ -265,6 +279,20 @@ def _validate(cfg: Config) -> None:
             load_directory(cfg.branches.file)
         except BranchDirectoryError as err:
             raise ConfigError(f"{cfg.source}: [branches] file: {err}") from err
+    from bot.checks.authentication import POLICIES
+
+    if cfg.senders.authentication not in POLICIES:
+        raise ConfigError(f"{cfg.source}: [senders] authentication: expected one of {', '.join(POLICIES)}, "
+                          f"got {cfg.senders.authentication!r}")
+    if cfg.senders.authentication != "off" and not cfg.senders.authserv_id.strip():
+        raise ConfigError(f"{cfg.source}: [senders] authserv_id: required when authentication is "
+                          f"{cfg.senders.authentication!r} (the authserv-id our MTA writes in Authentication-Results)")
+    if cfg.senders.max_reply_recipients < 1:
+        raise ConfigError(f"{cfg.source}: [senders] max_reply_recipients: must be at least 1")
+    for f in dataclasses.fields(Limits):
+        value = getattr(cfg.limits, f.name)
+        if value < 0 or (value == 0 and f.name != "workers"):
+            raise ConfigError(f"{cfg.source}: [limits] {f.name}: must be greater than 0, got {value!r}")
     try:
         "テスト".encode(cfg.vendor.encoding)
     except LookupError as err:

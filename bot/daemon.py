@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import OperationalError
 
 from bot import db, outbox
 from bot.config import Config
-from bot.intake import Mailbox, MailboxSettings, watch
+from bot.intake import HandlerUnavailable, Mailbox, MailboxSettings, watch
 from bot.pipeline import Processor
 from bot.runner import MailboxRunner, PassReport
 from bot.templating import Templates
@@ -28,16 +29,23 @@ log = logging.getLogger("bot.daemon")
 
 
 BATCH_DELAY = dt.timedelta(minutes=5)
+FLUSH_EVERY = 60.0  # seconds between outbox flushes when nothing asks for one
 
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _first_line(err: BaseException) -> str:
+    orig = getattr(err, "orig", None) or err
+    text = " ".join(str(orig).split())
+    return f"{type(orig).__name__}: {text[:200]}"
+
+
 def mailbox_settings(cfg: Config) -> MailboxSettings:
     m = cfg.mailbox
     return MailboxSettings(host=m.host, port=m.port, user=m.user, password=m.password, ssl=m.ssl, folder=m.folder,
-                           batch_size=m.batch_size, poll_seconds=m.poll_seconds)
+                           batch_size=m.batch_size, poll_seconds=m.poll_seconds, max_mail_bytes=cfg.limits.mail_bytes)
 
 
 @dataclass
@@ -52,34 +60,45 @@ class Daemon:
         self.processor = Processor(self.cfg, self.factory, Templates.from_config(self.cfg))
         self.runner = MailboxRunner(self.processor, folder=self.cfg.mailbox.folder)
         self._flush_lock = threading.Lock()
+        self._flush_wanted = threading.Event()
+        self._flusher: threading.Thread | None = None
         self._scheduler: BackgroundScheduler | None = None
 
     def handle(self, mbox: Mailbox) -> PassReport:
-        report = self.runner.handle(mbox)
+        try:
+            report = self.runner.handle(mbox)
+        except OperationalError as err:
+            raise HandlerUnavailable(f"database unavailable ({_first_line(err)}); the mails wait in "
+                                     f"{self.cfg.mailbox.folder}") from err
         self.last_fetch_at = dt.datetime.now(dt.UTC)
         if report.outcomes:
             self.request_flush()
         return report
 
     def request_flush(self) -> None:
-        """Send new replies now, on a scheduler thread: a slow or unreachable SMTP server must
-        never hold up the intake of the next mails."""
-        if self._scheduler is not None and self._scheduler.running:
-            self._scheduler.add_job(self.flush_outbox, id="outbox-flush-now", replace_existing=True,
-                                    max_instances=1)
+        """Send new replies now, on the flusher thread: a slow or unreachable SMTP server must
+        never hold up the intake of the next mails. A request made while a flush runs is kept
+        (an Event, not a job that a running flush would make the scheduler skip): the flusher
+        goes round again right after."""
+        if self._flusher is not None and self._flusher.is_alive():
+            self._flush_wanted.set()
         else:
             self.flush_outbox()
 
+    def _flush_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self._flush_wanted.wait(timeout=FLUSH_EVERY)
+            self._flush_wanted.clear()
+            if not stop.is_set():
+                self.flush_outbox()
+
     def flush_outbox(self) -> outbox.FlushResult | None:
-        if not self._flush_lock.acquire(blocking=False):
-            return None  # a flush is already running; it will pick these rows up
-        try:
-            return outbox.flush(self.factory, self.cfg.smtp, now=dt.datetime.now(dt.UTC))
-        except Exception:  # noqa: BLE001 - the scheduler must survive a broken SMTP server
-            log.exception("outbox flush failed; rows stay pending")
-            return None
-        finally:
-            self._flush_lock.release()
+        with self._flush_lock:
+            try:
+                return outbox.flush(self.factory, self.cfg.smtp, now=dt.datetime.now(dt.UTC))
+            except Exception:  # noqa: BLE001 - the flusher must survive a broken SMTP server
+                log.exception("outbox flush failed; rows stay pending")
+                return None
 
     def import_unis_drops(self) -> None:
         if not self.cfg.unis.drop_dir:
@@ -120,8 +139,10 @@ class Daemon:
 
     def schedule(self, scheduler: BackgroundScheduler) -> None:
         """The daemon's jobs (DESIGN.md "Architecture"). Times are office (Japan) time."""
-        scheduler.add_job(self.flush_outbox, "interval", seconds=60, id="outbox-flush", max_instances=1,
-                          coalesce=True)
+        # The outbox is flushed by the flusher thread (every FLUSH_EVERY seconds, and at once on
+        # request); this job only wakes it, so a flush is never skipped as "already running".
+        scheduler.add_job(self._flush_wanted.set, "interval", seconds=FLUSH_EVERY, id="outbox-flush",
+                          max_instances=1, coalesce=True)
         scheduler.add_job(self.import_unis_drops, "interval", minutes=5, id="unis-drop", max_instances=1,
                           coalesce=True)
         # The vendor batch just after the cutoff on weekdays; the job itself skips holidays, and
@@ -141,6 +162,14 @@ class Daemon:
         self.schedule(scheduler)
         scheduler.start()
         self._scheduler = scheduler
+        # Flush at once on start-up: replies queued (or claimed by a process that died) before a
+        # restart go out now, not at the first tick.
+        self._flush_wanted.set()
+        self._flusher = threading.Thread(target=self._flush_loop, args=(stop,), name="outbox-flusher", daemon=True)
+        self._flusher.start()
+        if self.cfg.senders.authentication == "off":
+            log.warning("sender authentication is off ([senders] authentication): the From domain is "
+                        "trusted as written; set it to \"hold\" with our MTA's authserv_id")
         self.catch_up(scheduler, dt.datetime.now(dt.UTC))
         log.info("bot running: mailbox %s@%s:%s/%s", self.cfg.mailbox.user, self.cfg.mailbox.host,
                  self.cfg.mailbox.port, self.cfg.mailbox.folder)
@@ -148,6 +177,9 @@ class Daemon:
             watch(mailbox_settings(self.cfg), self.handle, stop=stop)
         finally:
             scheduler.shutdown(wait=True)
+            self._flush_wanted.set()  # wake the flusher so it sees `stop` and ends
+            if self._flusher is not None:
+                self._flusher.join(timeout=60)
             self.flush_outbox()
             self.engine.dispose()
             log.info("bot stopped")

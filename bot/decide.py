@@ -12,9 +12,10 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot import classify
+from bot import classify, scans
 from bot.checks import (
     attachment,
+    authentication,
     body_fields,
     cc_manager,
     customer,
@@ -32,8 +33,11 @@ from bot.checks import (
     units,
     warnings,
 )
-from bot.checks.base import Check, Defect, Facts
+from bot.checks.authentication import Verdict
+from bot.checks.base import Check, Defect, Facts, RuleSettings
+from bot.classify import Classification
 from bot.ledger import STATE_LABELS
+from bot.mail import InboundMail
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"
@@ -167,17 +171,35 @@ def run_checks(checks: Sequence[Check], f: Facts) -> tuple[Defect, ...]:
     return tuple(found)
 
 
-def decide(f: Facts) -> Decision:
-    mail = f.mail
-    c = f.classification
+def screen(mail: InboundMail, c: Classification, settings: RuleSettings, auth: Verdict | None) -> Decision | None:
+    """The decisions made before any attachment is opened: outsiders and machines cost nothing,
+    and a mail over the limits is held. None: go on and read the mail."""
     # 1. Never answer a machine: bounces, auto-replies, lists.
     why = sender.machine_reason(mail)
     if why:
         return Decision(c.kind, c.customer_code, IGNORED, reason=why)
     # 2. Only the company's own staff may write.
-    if not sender.domain_allowed(mail.from_addr, f.settings.allowed_domains):
+    if not sender.domain_allowed(mail.from_addr, settings.allowed_domains):
         return Decision(c.kind, c.customer_code, IGNORED, reason=f"許可ドメイン外の送信者 {mail.from_addr or '(なし)'}")
-    # 3. What is it about?
+    # 3. ...and the From domain must be proven by our MTA (DESIGN.md: held, never answered).
+    if auth is not None and not auth.passed:
+        if settings.authentication == authentication.IGNORE:
+            return Decision(c.kind, c.customer_code, IGNORED, reason=auth.reason)
+        return Decision(c.kind, c.customer_code, MANUAL, reason=f"{auth.reason}（返信していません）")
+    # 4. A mail over the limits (bot/limits.py) is for a person, not for a 差戻.
+    if mail.limit_exceeded:
+        return Decision(c.kind, c.customer_code, MANUAL,
+                        reason=f"メールが処理の上限を超えています（{mail.limit_exceeded}）：目視確認が必要です")
+    return None
+
+
+def decide(f: Facts) -> Decision:
+    mail = f.mail
+    c = f.classification
+    screened = screen(mail, c, f.settings, f.auth)
+    if screened is not None:
+        return screened
+    # 5. What is it about?
     if c.kind is None:
         if c.names_spot or c.customer_code:
             return Decision(None, c.customer_code, REJECTED, defects=(Defect(UNKNOWN_KIND),))
@@ -192,14 +214,14 @@ def decide(f: Facts) -> Decision:
     checks, warning_checks = chain
     defects = run_checks(checks, f)
     warnings = run_checks(warning_checks, f)
-    # 4. A scan cannot be read by the bot: a person looks at it; never a rejection.
-    # The 解約申請書 too (DESIGN.md: "A form with no text layer (a scan) is manual").
-    scanned = [r for r in (*f.forms, *f.termination_forms) if r.shape == "scanned"]
-    if scanned:
+    # 6. A scanned form is decided only on what its reader is sure of (bot/scans.py).
+    if scans.scanned_form(f) is not None:
+        return _decide_scan(f, checks, defects, warnings, variant)
+    # A scanned 解約申請書 still goes to a person.
+    if any(r.shape == "scanned" for r in f.termination_forms):
         return Decision(
             c.kind, c.customer_code, MANUAL, defects=defects, warnings=warnings,
-            reason=f"{'解約申請書' if f.termination_forms else '申込書'}がスキャン画像のため読み取れません（目視確認が必要）",
-            variant=variant,
+            reason="解約申請書がスキャン画像のため読み取れません（目視確認が必要）", variant=variant,
         )
     # A PDF that opened but gave no fields (not the form, or a fillable form whose field names
     # the config does not map) must not pass unchecked, nor be blamed on the branch.
@@ -211,7 +233,13 @@ def decide(f: Facts) -> Decision:
         )
     if defects:
         return Decision(c.kind, c.customer_code, REJECTED, defects=defects, warnings=warnings, variant=variant)
-    # 5. A cancellation of an order the bot never sent (the customer is known only from UNIS, so
+    return _after_checks(f, warnings, variant)
+
+
+def _after_checks(f: Facts, warnings: tuple[Defect, ...], variant: str | None) -> Decision:
+    """No defect: accepted, unless the ledger says a person must look (7, 8)."""
+    c = f.classification
+    # 7. A cancellation of an order the bot never sent (the customer is known only from UNIS, so
     # no 新規 row went to the vendor through the bot): 事務センター cancels the order with the
     # vendor itself (manual §VI キャンセル処理方法), so a person handles it; accepting it would
     # tell nobody.
@@ -221,10 +249,39 @@ def decide(f: Facts) -> Decision:
             reason=(f"顧客 {f.code} の発注はシステムから送られていません（UNISのみ、またはシステム経由の発注なし）："
                     "ファイバーゲート社への発注キャンセルが必要か確認してください"),
         )
-    # 6. A second new-install order for a customer the ledger already has live is not sent twice.
+    # 8. A second new-install order for a customer the ledger already has live is not sent twice.
     if variant == NEW_INSTALL and f.ledger is not None and f.ledger.state not in ("cancelled", "terminated"):
         return Decision(
             c.kind, c.customer_code, MANUAL, warnings=warnings, variant=variant,
             reason=f"顧客 {f.code} は管理台帳で既に「{STATE_LABELS.get(f.ledger.state, f.ledger.state)}」です：二重発注の可能性",
         )
     return Decision(c.kind, c.customer_code, ACCEPTED, warnings=warnings, variant=variant)
+
+
+def _decide_scan(f: Facts, checks: Sequence[Check], defects: tuple[Defect, ...], warnings: tuple[Defect, ...],
+                 variant: str | None) -> Decision:
+    c = f.classification
+    form = scans.scanned_form(f)
+    assert form is not None
+    warnings = tuple(w for w in warnings if scans.EVIDENCE.get(w.code, ()) == ())
+    if form.fields is None or form.limit:
+        return Decision(c.kind, c.customer_code, MANUAL, warnings=warnings, variant=variant,
+                        reason=f"申込書（スキャン）を読み取れません: {form.detail}")
+    verdict = scans.judge(f, defects, checks, reject_codes=f.settings.scan_reject_codes, run=run_checks)
+    names = "、".join(scans.label(n) for n in verdict.unsure)
+    if verdict.defects and not verdict.held:
+        return Decision(c.kind, c.customer_code, REJECTED, defects=verdict.defects, warnings=warnings, variant=variant,
+                        reason=f"スキャンの確実な読み取りのみで判定（不確実: {names}）" if names else "")
+    if verdict.defects:
+        return Decision(c.kind, c.customer_code, MANUAL, defects=verdict.defects, warnings=warnings, variant=variant,
+                        reason=f"申込書（スキャン）の不備 {', '.join(verdict.held)} は目視で確認してください")
+    unread = scans.unread_needed(f)
+    if verdict.unsure or unread:
+        missing = "、".join(scans.label(n) for n in dict.fromkeys((*verdict.unsure, *unread)))
+        return Decision(c.kind, c.customer_code, MANUAL, warnings=warnings, variant=variant,
+                        reason=f"申込書（スキャン）の次の項目を確実に読み取れませんでした: {missing}")
+    if not f.settings.scan_accept:
+        return Decision(c.kind, c.customer_code, MANUAL, warnings=warnings, variant=variant,
+                        reason="申込書（スキャン）に不備は見つかりませんでした：受付前に目視で確認してください"
+                               "（[scans] accept = false）")
+    return _after_checks(f, warnings, variant)

@@ -80,6 +80,10 @@ class MailboxSettings:
     poll_seconds: float = 60.0
     # Socket timeout for connect and for every command's reply.
     timeout: float = 30.0
+    # A mail bigger than this is not fetched whole: only its header (bot/limits.py mail_bytes).
+    max_mail_bytes: int = 30 * 1024 * 1024
+    # Bytes fetched per FETCH command at most (a batch of big mails is split).
+    max_batch_bytes: int = 64 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -93,6 +97,8 @@ class FetchedMessage:
     uid: int
     raw: bytes
     internal_date: dt.datetime | None  # aware; when the server received the mail
+    size: int | None = None  # RFC822.SIZE
+    truncated: bool = False  # over max_mail_bytes: `raw` is the header only
 
 
 class IntakeError(Exception):
@@ -105,6 +111,11 @@ class IntakeConnectionError(IntakeError):
 
 class IntakeLoginError(IntakeError):
     """The server refused the user name or password."""
+
+
+class HandlerUnavailable(Exception):
+    """Raised by a pass handler whose back end (the database) is away: not a bug, retried
+    after a backoff with one log line."""
 
 
 class IntakeCommandError(IntakeError):
@@ -241,19 +252,38 @@ class Mailbox:
         for start in range(0, len(uids), size):
             batch = [int(uid) for uid in uids[start:start + size]]
             client = self._require()
-            with self._errors("UID FETCH", uid=batch[0] if len(batch) == 1 else None):
-                response = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"])
-            for uid in batch:
-                item = response.get(uid, {})
-                data = item.get(b"BODY[]")
-                if data is None:
-                    log.warning("IMAP %s folder %s uid %s: gone before FETCH, skipped",
-                                self._settings.host, self._settings.folder, uid)
-                    continue
-                arrived = item.get(b"INTERNALDATE")
-                if not isinstance(arrived, dt.datetime) or arrived.tzinfo is None:
-                    arrived = None  # unknown: the caller uses its own clock
-                yield FetchedMessage(uid, bytes(data), arrived)
+            # Sizes first: a hostile 2 GB mail (or fifty 29 MB ones) must not be pulled into
+            # memory in one go. Big mails are fetched header only; the rest in chunks whose
+            # sum stays under max_batch_bytes.
+            with self._errors("UID FETCH RFC822.SIZE", uid=batch[0] if len(batch) == 1 else None):
+                sizes = {int(uid): int(item.get(b"RFC822.SIZE", 0) or 0)
+                         for uid, item in client.fetch(batch, ["RFC822.SIZE"]).items()}
+            for chunk in _by_size(batch, sizes, self._settings.max_batch_bytes, self._settings.max_mail_bytes):
+                yield from self._fetch_chunk(client, chunk, sizes)
+
+    def _fetch_chunk(self, client: IMAPClient, chunk: list[int], sizes: dict[int, int]) -> Iterator[FetchedMessage]:
+        big = {uid for uid in chunk if sizes.get(uid, 0) > self._settings.max_mail_bytes}
+        whole = [uid for uid in chunk if uid not in big]
+        response: dict[int, dict[bytes, object]] = {}
+        with self._errors("UID FETCH", uid=chunk[0] if len(chunk) == 1 else None):
+            if whole:
+                response.update(client.fetch(whole, ["BODY.PEEK[]", "INTERNALDATE"]))
+            if big:
+                response.update(client.fetch(sorted(big), ["BODY.PEEK[HEADER]", "INTERNALDATE"]))
+        for uid in chunk:
+            item = response.get(uid, {})
+            data = item.get(b"BODY[HEADER]" if uid in big else b"BODY[]")
+            if data is None:
+                log.warning("IMAP %s folder %s uid %s: gone before FETCH, skipped",
+                            self._settings.host, self._settings.folder, uid)
+                continue
+            if uid in big:
+                log.warning("IMAP %s folder %s uid %s: %s bytes, over the limit mail_bytes=%s: header only",
+                            self._settings.host, self._settings.folder, uid, sizes[uid], self._settings.max_mail_bytes)
+            arrived = item.get(b"INTERNALDATE")
+            if not isinstance(arrived, dt.datetime) or arrived.tzinfo is None:
+                arrived = None  # unknown: the caller uses its own clock
+            yield FetchedMessage(uid, bytes(data), arrived, size=sizes.get(uid), truncated=uid in big)  # type: ignore[arg-type]
 
     # -- filing ---------------------------------------------------------------------------
 
@@ -498,13 +528,22 @@ def watch(settings: MailboxSettings, handle: Callable[[Mailbox], None], *,
                     break
                 handle(mailbox)
                 failures = 0
-        except (IntakeError, OSError, imaplib.IMAP4.error) as err:
+        except IntakeError as err:
             # Expected in a long-running daemon (server restart, network blip): no traceback.
             # A refused login will not heal by itself, so it is an error for the operator.
+            # Our errors already name host, port and folder.
             delay = _backoff(failures, backoff_initial, backoff_max)
             log.log(logging.ERROR if isinstance(err, IntakeLoginError) else logging.WARNING,
-                    "IMAP %s:%s folder %s: %s; reconnecting in %.1f s",
-                    settings.host, settings.port, settings.folder, err, delay)
+                    "%s; reconnecting in %.1f s", err, delay)
+        except (OSError, imaplib.IMAP4.error) as err:
+            delay = _backoff(failures, backoff_initial, backoff_max)
+            log.warning("IMAP %s:%s folder %s: %s; reconnecting in %.1f s",
+                        settings.host, settings.port, settings.folder, err, delay)
+        except HandlerUnavailable as err:
+            # The database is away (stopped, full disk): one line per retry, no traceback; the
+            # mails wait in the folder and are decided once it is back.
+            delay = _backoff(failures, backoff_initial, backoff_max)
+            log.warning("%s; retrying in %.1f s", err, delay)
         except Exception:
             # A bug or a failing database inside handle: keep the daemon alive, but loudly.
             delay = _backoff(failures, backoff_initial, backoff_max)
@@ -520,6 +559,21 @@ def watch(settings: MailboxSettings, handle: Callable[[Mailbox], None], *,
         pause(delay)
     log.info("IMAP %s:%s folder %s: intake stopped", settings.host, settings.port,
              settings.folder)
+
+
+def _by_size(uids: list[int], sizes: dict[int, int], max_bytes: int, max_mail: int) -> Iterator[list[int]]:
+    """UIDs in order, cut into chunks of at most `max_bytes` (a header-only mail counts little)."""
+    chunk: list[int] = []
+    total = 0
+    for uid in uids:
+        cost = min(sizes.get(uid, 0), max_mail) if sizes.get(uid, 0) <= max_mail else 64 * 1024
+        if chunk and total + cost > max_bytes:
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(uid)
+        total += cost
+    if chunk:
+        yield chunk
 
 
 def _backoff(failures: int, initial: float, maximum: float) -> float:

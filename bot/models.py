@@ -98,6 +98,9 @@ class Mail(Base):
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     resolved_by: Mapped[str | None] = mapped_column(String(100))
     resolution: Mapped[str | None] = mapped_column(Text)
+    # Times deciding this mail was started (committed before the PDFs are read): a mail whose
+    # reader crashed or timed out `[limits] reader_attempts` times is quarantined.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class OutboxMessage(Base):
@@ -122,6 +125,9 @@ class OutboxMessage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # host:pid:start-time of the process holding the claim: a dead holder's claim is taken
+    # over at once by a process on the same host (bot.outbox.owner_alive).
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 

@@ -5,8 +5,10 @@ after the server accepted it.
 A failed send stays ``pending`` with a later ``next_attempt_at`` (exponential backoff) and is
 never lost. A row is *claimed* (``sending``) before the SMTP conversation, so two bot processes
 never send it at once. The one window no protocol closes (the server accepted, then the
-process died before marking the row) is covered by the claim lease: the row is sent again after
-the lease, with the same Message-ID, so a receiving system can tell it is the same mail.
+process died before marking the row) is covered by the claim: it names the process holding it
+(host, pid and that process's start time), so a restarted bot on the same host takes over a dead
+process's claim at once; a claim from another host is taken over after the lease. Either way
+the row is sent again with the same Message-ID, so a receiving system can tell it is the same mail.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -34,6 +38,38 @@ SENT = "sent"
 FAILED = "failed"  # refused max_attempts times; shown in the digest; `bot outbox requeue ID`
 
 CLAIM_LEASE = dt.timedelta(minutes=10)
+_HOST = socket.gethostname()
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22): with the
+    pid it names one process for ever, even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def process_token() -> str:
+    """Who holds a claim: ``host:pid:start``."""
+    pid = os.getpid()
+    return f"{_HOST}:{pid}:{_start_time(pid) or '?'}"
+
+
+def owner_alive(token: str | None) -> bool:
+    """False only when `token` names a process on this host that is gone; a claim from another
+    host (or of unknown form) counts as alive until its lease ends."""
+    if not token:
+        return True
+    host, _, rest = token.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != _HOST or not pid_text.isdigit():
+        return True
+    now_start = _start_time(int(pid_text))
+    return now_start is not None and (start == "?" or now_start == start)
 RETRY_WHEN_UNREACHABLE = dt.timedelta(minutes=1)
 _monotonic = time.monotonic  # the flush's own stopwatch (a seam for the claim-time test)
 
@@ -101,26 +137,30 @@ def _backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(60 * 2 ** max(attempts - 1, 0), 3600))
 
 
-def _claim(factory: sessionmaker[Session], row_id: int, now: dt.datetime) -> bool:
+def _claim(factory: sessionmaker[Session], row_id: int, now: dt.datetime, dead_owner: str | None = None) -> bool:
     with factory() as session, session.begin():
+        taken_over = (OutboxMessage.status == SENDING) & (OutboxMessage.claimed_at < now - CLAIM_LEASE)
+        if dead_owner is not None:
+            taken_over = taken_over | ((OutboxMessage.status == SENDING) & (OutboxMessage.claimed_by == dead_owner))
         result = session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == row_id)
-            .where(
-                or_(
-                    OutboxMessage.status == PENDING,
-                    (OutboxMessage.status == SENDING) & (OutboxMessage.claimed_at < now - CLAIM_LEASE),
-                )
-            )
-            .values(status=SENDING, claimed_at=now)
+            .where(or_(OutboxMessage.status == PENDING, taken_over))
+            .values(status=SENDING, claimed_at=now, claimed_by=process_token())
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 def due_ids(factory: sessionmaker[Session], now: dt.datetime, limit: int = 200) -> list[int]:
+    return [row_id for row_id, _owner in _due(factory, now, limit)]
+
+
+def _due(factory: sessionmaker[Session], now: dt.datetime, limit: int = 200) -> list[tuple[int, str | None]]:
+    """Rows to send now: pending and due, claims past their lease, and claims whose process is
+    gone (with that dead owner, so the claim can be taken over by exactly that condition)."""
     with factory() as session:
-        return list(
-            session.scalars(
+        rows: dict[int, str | None] = {
+            row_id: None for row_id in session.scalars(
                 select(OutboxMessage.id)
                 .where(
                     or_(
@@ -131,7 +171,14 @@ def due_ids(factory: sessionmaker[Session], now: dt.datetime, limit: int = 200) 
                 .order_by(OutboxMessage.id)
                 .limit(limit)
             )
-        )
+        }
+        for row_id, owner in session.execute(
+            select(OutboxMessage.id, OutboxMessage.claimed_by).where(OutboxMessage.status == SENDING)
+        ):
+            if row_id not in rows and not owner_alive(owner):
+                log.warning("outbox %s: its claim holder %s is gone; sending it now", row_id, owner)
+                rows[row_id] = owner
+    return sorted(rows.items())[:limit]
 
 
 async def flush_async(
@@ -144,18 +191,19 @@ async def flush_async(
     the rest stay untouched, so an outage costs one connection attempt per flush, not one per
     row, and no reply is ever given up because the server was down.
     """
-    ids = due_ids(factory, now)
+    due = _due(factory, now)
+    ids = [row_id for row_id, _owner in due]
     sent = failed = 0
     if not ids:
         return FlushResult(0, 0, 0)
     started = _monotonic()
     client: aiosmtplib.SMTP | None = None
     try:
-        for row_id in ids:
+        for row_id, dead_owner in due:
             # The claim is stamped with the time it is taken, not when the flush began: a long
             # flush must not hand out claims that already look expired to other senders.
             claimed_at = now + dt.timedelta(seconds=_monotonic() - started)
-            if not _claim(factory, row_id, claimed_at):
+            if not _claim(factory, row_id, claimed_at, dead_owner):
                 continue  # another process has it
             with factory() as session:
                 row = session.get(OutboxMessage, row_id)
@@ -225,7 +273,7 @@ def _release(factory: sessionmaker[Session], row_id: int, now: dt.datetime, erro
         row = session.get(OutboxMessage, row_id)
         assert row is not None
         row.status = PENDING
-        row.claimed_at = None
+        row.claimed_at = row.claimed_by = None
         row.last_error = error
         row.next_attempt_at = now + RETRY_WHEN_UNREACHABLE
 
@@ -258,7 +306,7 @@ def requeue(session: Session, row_id: int, *, now: dt.datetime) -> OutboxMessage
         raise ValueError(f"outbox {row_id}: no such message")
     if row.status == SENT:
         raise ValueError(f"outbox {row_id}: already sent at {row.sent_at:%Y-%m-%d %H:%M} UTC")
-    row.status, row.attempts, row.next_attempt_at, row.claimed_at = PENDING, 0, now, None
+    row.status, row.attempts, row.next_attempt_at, row.claimed_at, row.claimed_by = PENDING, 0, now, None, None
     return row
 
 

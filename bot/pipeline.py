@@ -14,111 +14,41 @@ import datetime as dt
 import hashlib
 import logging
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import classify, db, decide as deciding, forms, intake
+from bot import classify, db, intake
+from bot import decide as deciding
 from bot.actions.reply import build_reply, queue_reply, reply_recipient
 from bot.actions.requests import act
-from bot.body import parse_body
-from bot.branches import load_directory
-from bot.calendar import BusinessCalendar
-from bot.checks.base import Branch, Facts, LedgerState, RuleSettings, UnisLine
+from bot.checks.base import Facts
 from bot.checks.cc_manager import find_branch
 from bot.config import Config
 from bot.decide import Decision
+from bot.gather import authenticate, gather, settings_from  # noqa: F401 - gather: a seam the tests patch
 from bot.mail import InboundMail, content_fingerprint, message_id_hash, parse_mail
-from bot.models import DECIDED, FILED, QUARANTINED, STORED, LedgerEntry, LedgerEvent, Mail, ReplyCount, UnisOrder, VendorRow
+from bot.models import (
+    DECIDED,
+    FILED,
+    QUARANTINED,
+    STORED,
+    Mail,
+    ReplyCount,
+)
+from bot.reading import PdfReader
 from bot.templating import Templates
+from bot.workers import ReaderFailed, shared_pool
 
 log = logging.getLogger("bot.pipeline")
 
 # IMAP folder per decision (intake owns the names); a quarantined mail goes to Quarantine.
 FOLDERS = {**intake.FOLDERS, QUARANTINED: intake.QUARANTINE}
-
-# Kinds whose PDF is the application form (申込書) / the termination form (解約申請書).
-FORM_KINDS = {classify.EQUIPMENT_ORDER}
-TERMINATION_FORM_KINDS = {classify.TERMINATION}
-
-
-def branches_from(cfg: Config) -> Mapping[str, Branch]:
-    if not cfg.branches.file:
-        return {}
-    return load_directory(cfg.branches.file)
-
-
-def settings_from(cfg: Config) -> RuleSettings:
-    return RuleSettings(allowed_domains=cfg.senders.allowed_domains, calendar=calendar_from(cfg),
-                        branches=branches_from(cfg))
-
-
-def calendar_from(cfg: Config) -> BusinessCalendar:
-    return BusinessCalendar(
-        tz=cfg.office.tz, cutoff=cfg.office.cutoff_time, company_holidays=cfg.office.company_holiday_dates
-    )
-
-
-def gather(
-    mail: InboundMail, *, cfg: Config, session: Session | None, received_at: dt.datetime,
-    settings: RuleSettings | None = None,
-) -> Facts:
-    """Everything the checks need, read once: subject, body, PDFs, UNIS lines, ledger row."""
-    c = classify.classify_subject(mail.subject)
-    body = parse_body(mail.body_text)
-    form_readings: list[forms.FormReading] = []
-    termination_readings: list[forms.TerminationReading] = []
-    pdfs = mail.pdf_attachments()
-    if c.kind in FORM_KINDS:
-        form_readings = [
-            forms.read_form(a.data, password=cfg.pdf.password, max_bytes=cfg.pdf.max_bytes,
-                            max_pages=cfg.pdf.max_pages)
-            for a in pdfs
-        ]
-    elif c.kind in TERMINATION_FORM_KINDS:
-        termination_readings = [
-            forms.read_termination_form(a.data, password=cfg.pdf.password, max_bytes=cfg.pdf.max_bytes,
-                                        max_pages=cfg.pdf.max_pages)
-            for a in pdfs
-        ]
-    unis: tuple[UnisLine, ...] = ()
-    ledger_state: LedgerState | None = None
-    if session is not None and c.customer_code:
-        unis = tuple(
-            UnisLine(o.customer_code, o.contract_no, o.line_no, o.item_code, o.status, o.shop_name, o.branch,
-                     o.acquisition, o.cancel_date, o.termination_date)
-            for o in session.scalars(
-                select(UnisOrder).where(UnisOrder.customer_code == c.customer_code).order_by(UnisOrder.id)
-            )
-        )
-        entry = session.get(LedgerEntry, c.customer_code)
-        if entry is not None:
-            sent = session.scalar(
-                select(VendorRow).where(
-                    VendorRow.customer_code == c.customer_code, VendorRow.category == "新規",
-                    VendorRow.batch_id.is_not(None), VendorRow.cancelled_at.is_(None),
-                ).order_by(VendorRow.id.desc()).limit(1)
-            )
-            # Did an order for this customer go through the bot (not only seeded from UNIS)?
-            ordered = session.scalar(
-                select(LedgerEvent.id).where(
-                    LedgerEvent.customer_code == c.customer_code, LedgerEvent.event.in_(("order", "child_unit")),
-                ).limit(1)
-            )
-            ledger_state = LedgerState(entry.customer_code, entry.state, entry.plus, entry.termination_date,
-                                       sent_to_vendor=sent is not None, ship_date=sent.ship_date if sent else None,
-                                       has_order=ordered is not None)
-    return Facts(
-        mail=mail, classification=c, body=body, forms=tuple(form_readings),
-        termination_forms=tuple(termination_readings), unis=unis, ledger=ledger_state, received_at=received_at,
-        settings=settings or settings_from(cfg),
-    )
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -162,10 +92,13 @@ class Processor:
     def __post_init__(self) -> None:
         self.settings = settings_from(self.cfg)
         self.calendar = self.settings.calendar
+        # PDFs are read in reader processes bounded in memory and time (bot/workers.py).
+        self.reader = PdfReader(self.cfg.pdf.password, self.cfg.limits, pool=shared_pool(self.cfg.limits))
 
     # -- store ---------------------------------------------------------------------------
     def store(
-        self, raw: bytes, *, folder: str, uidvalidity: int, uid: int, arrived_at: dt.datetime | None = None
+        self, raw: bytes, *, folder: str, uidvalidity: int, uid: int, arrived_at: dt.datetime | None = None,
+        oversize: int | None = None,
     ) -> StoredMail:
         """Record the raw mail and commit; say what the row is now (see :class:`StoredMail`).
 
@@ -177,8 +110,10 @@ class Processor:
           after a fix): the row is reset to be decided again;
         - otherwise a second copy of a mail already handled: the caller files it to Ignored.
         A *different* mail that merely reuses a Message-ID is stored as a mail of its own.
+        `oversize`: the mail was over the limit mail_bytes and `raw` is its header only; it is
+        held for a person (the whole mail stays in IMAP).
         """
-        mail = parse_mail(raw)  # never raises: a malformed mail still gets a row
+        mail = parse_mail(raw, self.cfg.limits)  # never raises: a malformed mail still gets a row
         digest = message_id_hash(raw, mail.message_id)
         now = self.clock()
         received = arrived_at.astimezone(dt.UTC) if arrived_at is not None else now
@@ -195,7 +130,8 @@ class Processor:
             row = Mail(
                 folder=folder, uidvalidity=uidvalidity, uid=uid, msgid_hash=digest,
                 message_id=_fit(mail.message_id, None), raw=raw, subject=_fit(mail.subject, 2000),
-                from_addr=_fit(mail.from_addr, 320), status=STORED, defects=[], warnings=[], facts={},
+                from_addr=_fit(mail.from_addr, 320), status=STORED, defects=[], warnings=[],
+                facts={"oversize": oversize} if oversize else {},
                 received_at=received,
             )
             try:
@@ -229,7 +165,50 @@ class Processor:
     # -- decide + act --------------------------------------------------------------------
     def process(self, mail_id: int) -> Outcome | None:
         """Decide a stored mail and act, in one transaction. None when it was not ours to do
-        (already decided, or another process holds it)."""
+        (already decided, or another process holds it).
+
+        Each attempt is counted (and committed) before the mail's PDFs are read. A reader that
+        crashes or overruns its limits is tried again at once, and the mail is quarantined when
+        `reader_attempts` attempts failed, so also when the daemon itself died while reading it
+        (a mail that kills the bot is tried twice across restarts, never for ever).
+        """
+        allowed = self.cfg.limits.reader_attempts
+        while True:
+            attempt = self._count_attempt(mail_id)
+            if attempt is None:
+                return None
+            if attempt > allowed:
+                return self._quarantine(mail_id, RuntimeError(
+                    f"processing this mail was started {attempt - 1} times and never finished "
+                    f"(limit reader_attempts={allowed}): the bot stopped while reading it"))
+            try:
+                return self._process_once(mail_id)
+            except OperationalError:
+                self._refund_attempt(mail_id)  # the database's fault, not the mail's
+                raise
+            except ReaderFailed as err:
+                log.warning("mail %s: reader failed on attempt %d of %d: %s", mail_id, attempt, allowed, err.detail)
+                if attempt >= allowed:
+                    return self._quarantine(mail_id, err)
+
+    def _count_attempt(self, mail_id: int) -> int | None:
+        with self.factory() as session, session.begin():
+            done = session.execute(
+                update(Mail).where(Mail.id == mail_id, Mail.status == STORED).values(attempts=Mail.attempts + 1)
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            return session.scalar(select(Mail.attempts).where(Mail.id == mail_id))
+
+    def _refund_attempt(self, mail_id: int) -> None:
+        try:
+            with self.factory() as session, session.begin():
+                session.execute(update(Mail).where(Mail.id == mail_id, Mail.status == STORED, Mail.attempts > 0)
+                                .values(attempts=Mail.attempts - 1))
+        except OperationalError:
+            pass  # still away: the count stays one high, which costs at most one retry
+
+    def _process_once(self, mail_id: int) -> Outcome | None:
         try:
             with self.factory() as session, session.begin():
                 row = session.scalar(
@@ -238,22 +217,28 @@ class Processor:
                 if row is None or row.status != STORED:
                     return None
                 return self._decide_and_act(session, row)
-        except OperationalError:
+        except (OperationalError, ReaderFailed):
             # The database is locked or gone: not this mail's fault. The pass ends, the watcher
             # backs off and the mail is decided on a later pass instead of being quarantined.
+            # A reader failure is counted by the caller.
             raise
         except Exception as err:  # noqa: BLE001 - one bad mail never blocks the others
             return self._quarantine(mail_id, err)
 
     def _decide_and_act(self, session: Session, row: Mail) -> Outcome:
         now = self.clock()
-        mail = parse_mail(row.raw)
+        mail = parse_mail(row.raw, self.cfg.limits)
+        oversize = (row.facts or {}).get("oversize")
+        if oversize:
+            return self._hold(row, mail, now, f"メールが大きすぎます（{oversize:,} バイト、上限 mail_bytes="
+                              f"{self.cfg.limits.mail_bytes:,}）：本文と添付は取り込んでいません。IMAPの受信箱で確認してください")
         code = classify.classify_subject(mail.subject).customer_code
         if code:
             # One decision per customer at a time: two processes deciding mails about the same
             # customer must not both read the ledger before either moves it.
             db.serialise(session, f"customer:{code}")
-        facts = gather(mail, cfg=self.cfg, session=session, received_at=row.received_at, settings=self.settings)
+        facts = gather(mail, cfg=self.cfg, session=session, received_at=row.received_at, settings=self.settings,
+                       reader=self.reader)
         decision = deciding.decide(facts)
         reply_rcpts: tuple[str, ...] = ()
         note = ""
@@ -268,7 +253,7 @@ class Processor:
                 mail, decision, templates=self.templates, from_addr=self.cfg.smtp.from_addr,
                 own_addresses=(self.cfg.mailbox.user,), received_at=row.received_at, tz=self.cfg.office.tz, now=now,
                 extra_cc=(branch.manager,) if branch is not None and branch.manager else (),
-                allowed_domains=self.cfg.senders.allowed_domains,
+                allowed_domains=self.cfg.senders.allowed_domains, max_recipients=self.cfg.senders.max_reply_recipients,
             )
             out = queue_reply(session, msg, mail_id=row.id, now=now)
             reply_rcpts = tuple(out.rcpt_to)
@@ -290,6 +275,18 @@ class Processor:
                  decision.reason)
         return _outcome(row, decision.reason or note, reply_rcpts)
 
+    def _hold(self, row: Mail, mail: InboundMail, now: dt.datetime, reason: str) -> Outcome:
+        """Held for a person without reading the mail (sender checks still decide first)."""
+        c = classify.classify_subject(mail.subject)
+        decision = deciding.screen(mail, c, self.settings, authenticate(mail, self.cfg)) or Decision(
+            c.kind, c.customer_code, deciding.MANUAL, reason=reason)
+        row.kind, row.customer_code, row.decision = decision.kind, decision.customer_code, decision.decision
+        row.defects, row.warnings = [], []
+        row.facts = {**(row.facts or {}), "reason": decision.reason}
+        row.status, row.decided_at, row.error = DECIDED, now, None
+        log.info("mail %s uid %s: %s (%s)", row.id, row.uid, decision.decision, decision.reason)
+        return _outcome(row, decision.reason, ())
+
     def _reply_allowed(self, session: Session, mail: InboundMail, now: dt.datetime) -> bool:
         """Cap replies per sender per hour: a misbehaving sender can never make the bot flood."""
         address = (reply_recipient(mail, self.cfg.senders.allowed_domains) or "").lower()
@@ -309,7 +306,11 @@ class Processor:
         return True
 
     def _quarantine(self, mail_id: int, err: BaseException) -> Outcome | None:
-        log.exception("mail %s: quarantined after an unexpected error", mail_id)
+        if isinstance(err, ReaderFailed) or err.__traceback__ is None:
+            # A limit, not a bug: one line says which (no traceback storm in the log).
+            log.error("mail %s: quarantined: %s", mail_id, err)
+        else:
+            log.error("mail %s: quarantined after an unexpected error", mail_id, exc_info=err)
         with self.factory() as session, session.begin():
             row = session.get(Mail, mail_id)
             if row is None:
@@ -317,6 +318,8 @@ class Processor:
             row.status = QUARANTINED
             row.decision = None
             row.error = "".join(traceback.format_exception(err))[-8000:]
+            if isinstance(err, ReaderFailed):
+                row.facts = {**(row.facts or {}), "reason": _reader_reason(err, self.cfg.limits.reader_attempts)}
             row.decided_at = self.clock()
             return _outcome(row, f"quarantined: {type(err).__name__}: {err}", ())
 
@@ -338,6 +341,12 @@ class Processor:
                     row.status = FILED
                 row.filed_at = self.clock()
                 row.filed_folder = folder
+
+
+def _reader_reason(err: ReaderFailed, attempts: int) -> str:
+    """Why a mail was quarantined by its reader, in words for the digest and the console."""
+    limit = f"（上限 {err.limit}）" if err.limit else ""
+    return f"添付PDFの読み取りが{attempts}回とも失敗しました{limit}: {err.detail}"
 
 
 def _fit(value: str | None, length: int | None) -> str | None:
@@ -374,6 +383,9 @@ def _facts_summary(f: Facts, decision: Decision) -> dict[str, object]:
         summary["form_shape"] = f.form.shape
         if f.form.fields is not None:
             summary["form"] = f.form.fields.as_dict()
+        if f.form.readings:  # a scan: what the reader saw, per field (value/state, confidence, box)
+            summary["form_readings"] = f.form.fields_json()
+            summary["form_unsure"] = list(f.form.unsure)
         if f.form.detail:
             summary["form_detail"] = f.form.detail
     if f.mail.problems:
@@ -386,16 +398,26 @@ def dry_run(
 ) -> list[dict[str, object]]:
     """`bot process --dry-run`: decide each file without side effects."""
     settings = settings_from(cfg)
+    reader = PdfReader(cfg.pdf.password, cfg.limits, pool=shared_pool(cfg.limits))
     results: list[dict[str, object]] = []
     for name, raw in raws:
-        mail = parse_mail(raw)
-        facts = gather(mail, cfg=cfg, session=session, received_at=now, settings=settings)
+        mail = parse_mail(raw, cfg.limits)
+        try:
+            facts = gather(mail, cfg=cfg, session=session, received_at=now, settings=settings, reader=reader)
+        except ReaderFailed as err:
+            c = classify.classify_subject(mail.subject)
+            results.append({"file": name, "message_id": mail.message_id, "kind": c.kind,
+                            "customer_code": c.customer_code, "decision": deciding.MANUAL, "defects": [],
+                            "warnings": [], "reason": _reader_reason(err, 1)})
+            continue
         decision = deciding.decide(facts)
         results.append(
             {
                 "file": name, "message_id": mail.message_id, "kind": decision.kind,
                 "customer_code": decision.customer_code, "decision": decision.decision,
                 "defects": decision.defect_codes, "warnings": decision.warning_codes,
+                "shape": facts.form.shape if facts.form is not None else None,
+                "fields": facts.form.fields_json() if facts.form is not None else {},
             }
         )
         if decision.reason:

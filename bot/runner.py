@@ -63,7 +63,8 @@ class MailboxRunner:
             uid = message.uid
             try:
                 stored = self.processor.store(message.raw, folder=self.folder, uidvalidity=uidvalidity,
-                                              uid=uid, arrived_at=message.internal_date)
+                                              uid=uid, arrived_at=message.internal_date,
+                                              oversize=message.size if message.truncated else None)
             except OperationalError:
                 raise  # the database is away: end the pass, the watcher retries after a backoff
             except Exception:  # noqa: BLE001 - one mail that cannot be stored never blocks the others

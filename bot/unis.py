@@ -87,7 +87,12 @@ class ImportReport:
 def decode_extract(data: bytes, *, name: str = "<extract>") -> tuple[str, str]:
     """Bytes → (text, encoding). UTF-8 with BOM, then strict UTF-8, then CP932."""
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+        try:
+            return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+        except UnicodeDecodeError as err:
+            line = data[3: 3 + err.start].count(b"\n") + 1
+            raise UnisImportError(f"{name}: starts with a UTF-8 BOM but is not UTF-8 (undecodable byte on line "
+                                  f"{line}); save it again as UTF-8 or CP932") from err
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -98,6 +103,16 @@ def decode_extract(data: bytes, *, name: str = "<extract>") -> tuple[str, str]:
         # Which line is broken, so a person can find it.
         line = data[: err.start].count(b"\n") + 1
         raise UnisImportError(f"{name}: neither UTF-8 nor CP932 (undecodable byte on line {line})") from err
+
+
+def _column_lengths() -> dict[str, int]:
+    """String columns of the table and their sizes: a longer value is refused with its line
+    number (PostgreSQL would otherwise abort the whole import at flush)."""
+    return {c.name: c.type.length for c in UnisOrder.__table__.columns
+            if isinstance(getattr(c.type, "length", None), int)}
+
+
+_COLUMN_LENGTHS = _column_lengths()
 
 
 def _norm(value: str | None) -> str:
@@ -165,6 +180,10 @@ def _parse_row(
                 return RowProblem(line, f"{columns[attr]}: {err}"), []
         else:
             row[attr] = _norm(raw) or None
+    for attr, limit in _COLUMN_LENGTHS.items():
+        value = row.get(attr)
+        if isinstance(value, str) and len(value) > limit:
+            return RowProblem(line, f"{columns[attr]}: {len(value)} characters, longer than {limit}: {value[:60]!r}"), []
     code = str(row.get("customer_code") or "")
     if not CODE_RE.match(code):
         return RowProblem(line, f"{columns['customer_code']}: not a 9-digit customer code: {code!r}"), []

@@ -42,8 +42,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import db, outbox
 from bot.calendar import BusinessCalendar
 from bot.config import Config, OfficeConfig
+from bot.csvsafe import neutralise
 from bot.ledger import STATE_LABELS
-from bot.models import LedgerEntry, LedgerEvent, OutboxMessage, UnisOrder, VendorBatch, VendorRow
+from bot.models import (
+    LedgerEntry,
+    LedgerEvent,
+    OutboxMessage,
+    UnisOrder,
+    VendorBatch,
+    VendorRow,
+)
 from bot.template_samples import register_sample
 from bot.templating import Templates
 
@@ -418,7 +426,8 @@ class _CsvLine:
 
 
 def _write_csv(name: str, header: Sequence[str], lines: Iterable[_CsvLine], encoding: str) -> tuple[bytes, list[Replacement]]:
-    """Header row + lines, CRLF, in `encoding`; an unencodable character is replaced and reported."""
+    """Header row + lines, CRLF, in `encoding`; an unencodable character is replaced and reported,
+    a cell a spreadsheet would take as a formula is neutralised (bot/csvsafe.py)."""
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(header)
@@ -432,7 +441,7 @@ def _write_csv(name: str, header: Sequence[str], lines: Iterable[_CsvLine], enco
                 replacements.append(r)
                 log.warning("vendor CSV %s line %d (vendor row %s, 顧客CD %s) column %s: %s (%s) not in %s, replaced",
                             name, number, line.row_id, line.customer_code, column, lost, r.codepoints, encoding)
-            cells.append(fitted)
+            cells.append(neutralise(fitted))
         writer.writerow(cells)
     return buf.getvalue().encode(encoding), replacements
 

@@ -13,6 +13,12 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt="$need_apt postg
 command -v chromium >/dev/null 2>&1 || need_apt="$need_apt chromium"
 # The pdfs fixture draws ☑ ☒ ✔ ☐ marks with DejaVu Sans.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt="$need_apt fonts-dejavu-core"
+# The scan generator (tests/fixtures/scans) writes the handwritten values in these fonts.
+[ -f /usr/share/fonts/truetype/seto/setofont.ttf ] || need_apt="$need_apt fonts-seto"
+[ -f /usr/share/fonts/truetype/klee/KleeOne-Regular.ttf ] || need_apt="$need_apt fonts-klee"
+# Scanned forms are read with Tesseract and its Japanese model.
+command -v tesseract >/dev/null 2>&1 || need_apt="$need_apt tesseract-ocr"
+[ -n "$(ls /usr/share/tesseract-ocr/*/tessdata/jpn.traineddata 2>/dev/null)" ] || need_apt="$need_apt tesseract-ocr-jpn"
 if [ -n "$need_apt" ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

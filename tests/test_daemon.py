@@ -74,3 +74,45 @@ def test_a_daemon_started_after_the_batch_time_runs_the_batch_once(sqlite_url: s
     daemon.catch_up(quiet, dt.datetime(2026, 11, 23, 18, 0, tzinfo=JST))  # holiday
     assert quiet.get_jobs() == []
     daemon.engine.dispose()
+
+
+def test_a_flush_asked_for_during_a_flush_runs_right_after(sqlite_url: str, monkeypatch) -> None:  # noqa: ANN001
+    """Given a flush in progress (a slow SMTP server), when the pass asks for another one (a new
+    reply was decided), then a second flush starts as soon as the first ends, not a minute later."""
+    import threading
+    import time
+
+    from bot import outbox
+
+    daemon = Daemon(make_config(sqlite_url))
+    started: list[float] = []
+    release = threading.Event()
+
+    def slow_flush(*args: object, **kwargs: object) -> outbox.FlushResult:
+        started.append(time.monotonic())
+        if len(started) == 1:
+            release.wait(10)
+        return outbox.FlushResult(0, 0, 0)
+
+    monkeypatch.setattr(outbox, "flush", slow_flush)
+    stop = threading.Event()
+    daemon._flusher = threading.Thread(target=daemon._flush_loop, args=(stop,), daemon=True)
+    daemon._flusher.start()
+    try:
+        daemon.request_flush()
+        deadline = time.monotonic() + 5
+        while not started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(started) == 1
+        daemon.request_flush()  # while the first is still running
+        released_at = time.monotonic()
+        release.set()
+        deadline = time.monotonic() + 5
+        while len(started) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(started) == 2
+        assert started[1] - released_at < 2  # right after, not at the next 60 s tick
+    finally:
+        stop.set()
+        daemon._flush_wanted.set()
+        daemon._flusher.join(5)

@@ -28,6 +28,6 @@ def test_upgrade_twice_is_harmless(any_db_url: str) -> None:
     engine = db.make_engine(any_db_url)
     try:
         with engine.connect() as conn:
-            assert MigrationContext.configure(conn).get_current_revision() == "0003"
+            assert MigrationContext.configure(conn).get_current_revision() == "0004"
     finally:
         engine.dispose()

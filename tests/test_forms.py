@@ -18,6 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import forms
+from bot.forms import normalise
+from bot.limits import Limits
 from bot.forms import (
     DEFAULT_FIELD_NAMES,
     FIELD_NAMES,
@@ -68,10 +70,25 @@ def test_sample_reads_to_expected_json(name: str, case: dict) -> None:
     assert reading.pages == 1
     if name.startswith("scanned"):
         assert reading.shape == "scanned"
-        assert reading.fields is None
-        return
+        return  # what the reader is sure of: test_scanned_sample_sure_values_are_right
     assert reading.shape == ("fillable" if name.startswith("fillable") else "typed")
     assert fields_of(reading) == case["fields"]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10 open: the scan reader takes the 名 cell of the scanned sample "
+                   "as surely empty (it holds 花子); scans are therefore never decided on yet (always manual)")
+def test_scanned_sample_sure_values_are_right() -> None:
+    """A value the reader says it is sure of is the value on the form (spacing aside)."""
+    name = "scanned-password-is-uspot.pdf"
+    expected_json = SAMPLES / "expected.json"
+    if not expected_json.exists():
+        pytest.skip(f"shared samples not found at {SAMPLES}")
+    expected = json.loads(expected_json.read_text(encoding="utf-8"))[name]["fields"]
+    reading = read((SAMPLES / name).read_bytes())
+    assert reading.fields is not None
+    for key, value in reading.fields.as_dict().items():
+        if value is not None:
+            assert str(value).replace(" ", "") == str(expected[key]).replace(" ", ""), key
 
 
 # =========================================================================== contract
@@ -214,9 +231,9 @@ def test_options_printed_without_any_mark_choose_nothing() -> None:
 
 
 def test_choice_written_as_text_without_marks() -> None:
-    assert forms._choose("Bフレッツ", forms._LINE_KIND_OPTIONS) == ("b_flets", "")
-    assert forms._choose("□フレッツ光ネクスト □Bフレッツ", forms._LINE_KIND_OPTIONS) == (None, "")
-    assert forms._choose("レフレッツ光ネクスト □Bフレッツ", forms._LINE_KIND_OPTIONS) == ("hikari_next", "")
+    assert normalise._choose("Bフレッツ", normalise._LINE_KIND_OPTIONS) == ("b_flets", "")
+    assert normalise._choose("□フレッツ光ネクスト □Bフレッツ", normalise._LINE_KIND_OPTIONS) == (None, "")
+    assert normalise._choose("レフレッツ光ネクスト □Bフレッツ", normalise._LINE_KIND_OPTIONS) == ("hikari_next", "")
 
 
 # =========================================================================== fillable forms
@@ -377,16 +394,16 @@ def test_not_a_pdf_is_unreadable(data: bytes) -> None:
 
 def test_over_the_page_limit() -> None:
     reading = read(pdfs.typed_form(pages=21))
-    assert (reading.defects, reading.pages) == ((PDF_UNREADABLE,), 21)
-    assert "over the limit of 20" in reading.detail
-    assert read(pdfs.typed_form(pages=3), max_pages=3).defects == ()
+    assert reading.defects == (PDF_UNREADABLE,)
+    assert "21 pages, over 20 (limit pdf_pages)" in reading.detail
+    assert read(pdfs.typed_form(pages=3), limits=Limits(pdf_pages=3)).defects == ()
 
 
 def test_over_the_size_limit() -> None:
     data = pdfs.typed_form()
-    reading = read(data, max_bytes=len(data) - 1)
+    reading = read(data, limits=Limits(pdf_bytes=len(data) - 1))
     assert reading.defects == (PDF_UNREADABLE,)
-    assert "over the limit" in reading.detail
+    assert "(limit pdf_bytes)" in reading.detail
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -123,7 +123,8 @@ def test_fetch_in_batches_lazily(dovecot: Dovecot) -> None:
         real_fetch = client.fetch
 
         def counting_fetch(uids: list[int], data: list[str]) -> object:
-            batches.append(len(uids))
+            if "BODY.PEEK[]" in data:  # the bodies (their sizes are asked for first, per batch)
+                batches.append(len(uids))
             return real_fetch(uids, data)
 
         client.fetch = counting_fetch

@@ -313,7 +313,8 @@ def test_raw_8bit_headers_never_leak_surrogates() -> None:
     )
     mail = _only(raw)
     _assert_storable(mail)
-    assert (mail.subject, mail.message_id, mail.from_name, mail.to) == ("あ", "<あ@x>", "内田", ())
+    # A Message-ID is printable ASCII: a raw 8-bit one is dropped (reply headers copy it).
+    assert (mail.subject, mail.message_id, mail.from_name, mail.to) == ("あ", None, "内田", ())
     assert not any("To" in p for p in mail.problems)
 
 
@@ -513,3 +514,203 @@ def test_decode_bytes_labels() -> None:
 
 def test_html_to_text_pre_and_entities() -> None:
     assert html_to_text("<pre>a  b\nc</pre>&#x2460;&copy;") == "a  b\nc\n①©"
+
+
+# --- hostile thread headers: what a reply copies must stay one clean header line ----------
+
+
+def _with_header(name: str, value: bytes) -> bytes:
+    """A normal branch mail whose ``name`` header carries exactly ``value`` (raw bytes)."""
+    raw = build_mail(message_id="<placeholder@usen.co.jp>", in_reply_to="<irt@usen.co.jp>",
+                     references="<ref@usen.co.jp>")
+    line = {b"Message-ID": b"<placeholder@usen.co.jp>", b"In-Reply-To": b"<irt@usen.co.jp>",
+            b"References": b"<ref@usen.co.jp>"}[name.encode()]
+    assert raw.count(line) == 1
+    return raw.replace(line, value)
+
+
+def _reply_head(mail: InboundMail) -> list[bytes]:
+    """The header lines of a reply built the way actions/reply.py builds one (stdlib default
+    policy, which decodes RFC 2047 words in what it is given), unfolded."""
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["To"] = mail.from_addr or "x@usen.co.jp"
+    msg["Subject"] = f"Re: {mail.subject}"
+    if mail.message_id:
+        msg["In-Reply-To"] = mail.message_id
+        msg["References"] = " ".join((*mail.references, mail.message_id))
+    msg.set_content("x")
+    head = msg.as_bytes().split(b"\n\n", 1)[0]
+    return [line for line in head.replace(b"\n ", b" ").split(b"\n")]
+
+
+_ENCODED_CRLF = b"=?utf-8?Q?a=0D=0ABcc:_x@evil.example?="
+HOSTILE_IDS = {
+    "encoded CR/LF, no brackets": _ENCODED_CRLF,
+    "encoded CR/LF inside brackets": b"<=?utf-8?Q?a=0D=0ABcc:_x?=@evil.example>",
+    "base64 word holding id and Bcc line": b"=?utf-8?B?" + base64.b64encode(b"<a@b>\r\nBcc: x@evil.example") + b"?=",
+    "bare CR inside the id": b"<a\rb@usen.co.jp>",
+    "U+2028 inside the id": "<a\u2028b@usen.co.jp>".encode(),
+    "encoded U+2028": b"=?utf-8?B?" + base64.b64encode("<a\u2028Bcc: x@evil.example>".encode()) + b"?=",
+    "no angle brackets": b"abc.123@aoyama.usen.co.jp",
+    "space inside": b"<abc def@usen.co.jp>",
+    "no @": b"<abc.def.usen.co.jp>",
+    "too long": b"<" + b"a" * 240 + b"@usen.co.jp>",
+    "empty": b"<>",
+}
+
+
+@pytest.mark.parametrize("value", HOSTILE_IDS.values(), ids=HOSTILE_IDS.keys())
+@pytest.mark.parametrize("name", ["Message-ID", "In-Reply-To"])
+def test_invalid_thread_ids_are_dropped(name: str, value: bytes) -> None:
+    """Given a Message-ID or In-Reply-To that is not a plain <left@right> (encoded CR/LF,
+    bare CR, U+2028, no brackets, too long), when parsed, then it is None (threading is
+    dropped), a problem says so, and a reply built from the mail has no injected header."""
+    mail = _only(_with_header(name, value))
+    assert (mail.message_id if name == "Message-ID" else mail.in_reply_to) is None
+    assert any(p.startswith(f"header {name}:") for p in mail.problems)
+    _assert_storable(mail)
+    head = _reply_head(mail)
+    assert not any(line.lower().startswith(b"bcc") for line in head), head
+
+
+def test_id_followed_by_a_bcc_line_keeps_only_the_id() -> None:
+    """A raw ``<a@b>\\r\\nBcc: x@evil`` is two header lines: the id is kept, nothing else."""
+    mail = _only(_with_header("Message-ID", b"<a.1@usen.co.jp>\r\nBcc: x@evil.example"))
+    assert mail.message_id == "<a.1@usen.co.jp>"
+    assert not any(line.lower().startswith(b"bcc") for line in _reply_head(mail))
+
+
+def test_valid_ids_are_kept_and_hash_as_before() -> None:
+    longest = "<" + "a" * 237 + "@usen.co.jp>"
+    assert len(longest) == 250
+    mail = _only(_with_header("Message-ID", b" " + longest.encode() + b" (comment)"))
+    assert mail.message_id == longest
+    mail = _only(build_mail(message_id="<ABC.123+x=y@Aoyama.usen.co.jp>"))
+    assert mail.message_id == "<ABC.123+x=y@Aoyama.usen.co.jp>"
+    # the dedupe hash of a valid id is what it always was: sha256 of the id without brackets
+    import hashlib
+
+    assert message_id_hash(b"", mail.message_id) == hashlib.sha256(b"ABC.123+x=y@Aoyama.usen.co.jp").hexdigest()
+
+
+def test_references_keep_only_valid_ids_and_the_last_20() -> None:
+    junk = b"<a@b> junk <no-at-sign> <=?utf-8?Q?a=0D=0A?=@evil> <c d@e> <\xe3\x81\x82@x> " + _ENCODED_CRLF
+    good = b" ".join(b"<id%02d@usen.co.jp>" % i for i in range(30))
+    mail = _only(_with_header("References", junk + b"\r\n " + good))
+    assert mail.references == tuple(f"<id{i:02d}@usen.co.jp>" for i in range(10, 30))
+    assert "header References: 4 invalid message id(s) dropped" in mail.problems
+    assert not any(line.lower().startswith(b"bcc") for line in _reply_head(mail))
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        b"=??q?x=0D=0ABcc:_x@evil.example?=",  # a loose word we do not decode, the stdlib does
+        b"=?utf-8?B?" + base64.b64encode(b"=?utf-8?q?x=0D=0ABcc:_x@evil.example?=") + b"?=",  # double encoded
+        b"=?utf-8?Q?USEN_SPOT=0D=0ABcc:_x@evil.example?=",
+        "USEN SPOT\u2028Bcc: x@evil.example".encode(),
+    ],
+)
+def test_subject_cannot_inject_into_a_reply(subject: bytes) -> None:
+    """The 差戻 copies the subject into ``Subject: Re: …``: whatever the mail's subject held,
+    the reply's subject stays one line and no Bcc appears."""
+    mail = _only(b"From: a@usen.co.jp\r\nMessage-ID: <s@usen.co.jp>\r\nSubject: " + subject + b"\r\n\r\nx\r\n")
+    assert "\n" not in mail.subject and "\r" not in mail.subject and "\u2028" not in mail.subject
+    head = _reply_head(mail)
+    assert not any(line.lower().startswith(b"bcc") for line in head), head
+
+
+def test_address_with_an_encoded_word_is_dropped() -> None:
+    """An encoded word in an address is decoded again when the address is written into a
+    header (To/Cc of the 差戻): such an address is not kept."""
+    mail = _only(build_mail(from_="=?utf-8?q?x=0d=0a?=@evil.example", cc="ok@usen.co.jp, =?x?q?=0a?=@y.jp"))
+    assert mail.from_addr is None
+    assert mail.cc == ("ok@usen.co.jp",)
+    assert any("unsafe characters" in p for p in mail.problems)
+
+
+# --- unknown charsets: detected, not guessed blind --------------------------------------
+
+
+def _labelled(data: bytes, charset: str) -> bytes:
+    return (f"Subject: x\r\nFrom: a@usen.co.jp\r\nContent-Type: text/plain; charset={charset}\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n\r\n").encode() + data
+
+
+_EUC_TEXT = "顧客CD : 988776654\n店舗名 : スパゲティーUSEN 青山店"
+
+
+@pytest.mark.parametrize(
+    ("encoded", "used", "text"),
+    [
+        (ORDER_TEXT.encode("utf-8"), "utf-8", ORDER_TEXT),
+        (ORDER_TEXT.encode("cp932"), "cp932", ORDER_TEXT),
+        (cp50220_encode(ORDER_TEXT), "iso-2022-jp", ORDER_TEXT),
+        (_EUC_TEXT.encode("euc_jp"), "euc-jp", _EUC_TEXT),
+    ],
+    ids=["utf-8", "shift_jis", "iso-2022-jp", "euc-jp"],
+)
+@pytest.mark.parametrize("label", ["zlib", "x-unknown", "punycode", "base64"])
+def test_unknown_charset_label_is_detected(label: str, encoded: bytes, used: str, text: str) -> None:
+    """Given a body labelled with a charset Python has no text codec for (zlib is a
+    bytes-to-bytes codec; punycode one we refuse), when parsed, then the text is exact and
+    the problem names the label and what was used; never blind CP932 mojibake."""
+    mail = _only(_labelled(encoded, label))
+    assert mail.body_text == text
+    assert f"part 1: charset {label!r} unknown, decoded as {used}" in mail.problems
+
+
+def test_unknown_charset_in_an_encoded_word_is_detected() -> None:
+    word = base64.b64encode("器材発注依頼".encode()).decode()
+    text, problems = decode_header_text(f"USEN SPOT =?zlib?B?{word}?=_988776654")
+    assert text == "USEN SPOT 器材発注依頼_988776654"
+    assert problems == ["charset 'zlib' unknown, decoded as utf-8"]
+
+
+def test_unlabelled_euc_jp_body_is_not_read_as_cp932() -> None:
+    """EUC-JP decodes as CP932 without a single error (as half-width katakana mojibake)."""
+    raw = b"Subject: x\r\nFrom: a@usen.co.jp\r\n\r\n" + _EUC_TEXT.encode("euc_jp")
+    assert _EUC_TEXT.encode("euc_jp").decode("cp932")  # the trap
+    mail = _only(raw)
+    assert mail.body_text == _EUC_TEXT
+    assert "part 1: no charset declared but 8-bit or escaped text, decoded as euc-jp" in mail.problems
+
+
+def test_unlabelled_iso2022jp_with_a_broken_pair_is_still_decoded() -> None:
+    raw = b"Subject: x\r\nFrom: a@usen.co.jp\r\n\r\n\x1b$B$\"\x29\x21$\"\x1b(B ok\r\n"
+    mail = _only(raw)
+    assert mail.body_text == "あ\ufffdあ ok"  # not the raw escape sequences
+    assert any("decoded as iso-2022-jp with replacement" in p for p in mail.problems)
+
+
+# --- carrier emoji and unmappable JIS pairs: one character each ---------------------------
+
+# au (KDDI) emoji as its phones send them in ISO-2022-JP: JIS rows 0x75-0x78 (Shift_JIS
+# F3xx-F4xx on the phone, EBxx-ECxx by the standard JIS → Shift_JIS formula).
+AU_EMOJI = [b"\x75\x21", b"\x76\x7e", b"\x77\x30", b"\x78\x50"]
+
+
+def test_au_emoji_in_an_iso2022jp_body_are_one_character_each() -> None:
+    body = b"\x1b$B$\"" + b"".join(AU_EMOJI) + b"$\"\x1b(B@ok\r\n"
+    mail = _only(_labelled(body, "iso-2022-jp"))
+    assert mail.body_text == "あ〓〓〓〓あ@ok"
+    assert "\ufffd" not in mail.body_text
+    assert not any("undecodable" in p for p in mail.problems)
+
+
+def test_au_emoji_in_an_iso2022jp_subject_are_one_character_each() -> None:
+    jis = cp50220_encode("USEN SPOT 器材_988776654 ") + b"\x1b$B" + AU_EMOJI[0] + AU_EMOJI[1] + b"\x1b(B"
+    word = base64.b64encode(jis).decode()
+    mail = _only(f"Subject: =?ISO-2022-JP?B?{word}?=\r\nFrom: a@usen.co.jp\r\n\r\nx\r\n".encode())
+    assert mail.subject == "USEN SPOT 器材_988776654 〓〓"
+
+
+def test_unmappable_jis_pairs_become_exactly_one_replacement_each() -> None:
+    """Rows CP932 lacks outside the carrier area (here row 9: 0x29xx) give U+FFFD once per
+    pair: no stray half-width character, no byte eaten from the text around it."""
+    text, bad = decode_jis(b"\x1b$B$\"\x29\x21\x29\x7e$\"\x1b(Bx")
+    assert (text, bad) == ("あ\ufffd\ufffdあx", 2)
+    # the NEC-selected IBM rows (0x79-0x7C) stay kanji: Outlook writes 髙 there
+    assert decode_jis(cp50220_encode("髙﨑")) == ("髙﨑", 0)

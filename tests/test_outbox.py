@@ -222,3 +222,43 @@ def test_cli_requeue_sends_a_failed_message_again(factory: sessionmaker[Session]
     assert row(factory, row_id).status == outbox.SENT
     assert f"Message-ID: {row(factory, row_id).message_id}" in got.data.decode("ascii", "replace")
     assert run("requeue", str(row_id)).returncode == 2  # already sent: refused
+
+
+def _dead_token() -> str:
+    """The claim token of a process that ran on this host and is gone."""
+    import subprocess
+    import sys
+
+    token = subprocess.run([sys.executable, "-c", "from bot.outbox import process_token; print(process_token())"],
+                           check=True, capture_output=True, text=True).stdout.strip()
+    assert not outbox.owner_alive(token)
+    return token
+
+
+def test_a_dead_process_claim_is_taken_over_at_once(factory: sessionmaker[Session], smtp_sink: EmbeddedSmtp) -> None:
+    """Given a row claimed by a process that died (SIGKILL between claim and 'sent'),
+    when a restarted bot flushes a second later, then it sends the row with its Message-ID,
+    without waiting for the 10-minute lease."""
+    row_id = queue(factory, message())
+    with db.transaction(factory) as s:
+        r = s.get(OutboxMessage, row_id)
+        assert r is not None
+        r.status, r.claimed_at, r.claimed_by = outbox.SENDING, NOW, _dead_token()
+    result = outbox.flush(factory, smtp_cfg(smtp_sink.host, smtp_sink.port), now=NOW + dt.timedelta(seconds=1))
+    assert result.sent == 1
+    got = smtp_sink.wait_for(1, timeout=5)
+    assert message_from_bytes(got[0].data)["Message-ID"] == row(factory, row_id).message_id
+    assert row(factory, row_id).status == outbox.SENT
+
+
+def test_a_live_process_claim_is_left_alone(factory: sessionmaker[Session], smtp_sink: EmbeddedSmtp) -> None:
+    """A claim held by a running process (here: this one) or by another host waits for its lease."""
+    ids = [queue(factory, message()), queue(factory, message())]
+    with db.transaction(factory) as s:
+        for row_id, token in zip(ids, (outbox.process_token(), "other-host:1234:99"), strict=True):
+            r = s.get(OutboxMessage, row_id)
+            assert r is not None
+            r.status, r.claimed_at, r.claimed_by = outbox.SENDING, NOW, token
+    cfg = smtp_cfg(smtp_sink.host, smtp_sink.port)
+    assert outbox.flush(factory, cfg, now=NOW + dt.timedelta(minutes=1)).sent == 0
+    assert outbox.flush(factory, cfg, now=NOW + outbox.CLAIM_LEASE + dt.timedelta(seconds=1)).sent == 2

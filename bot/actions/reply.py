@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
@@ -19,8 +20,38 @@ from bot.templating import Templates
 KIND_LABELS = {kind: prefix for prefix, kind in classify.PREFIXES}
 
 
+# Every kind of line break a header folder or a mail client may honour (str.splitlines() splits
+# on all of these), and the other control characters: none may reach a header we write.
+_BREAKS_AND_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,200}@[!-;=?-~]{1,200}>", re.ASCII)
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?",
+                      re.ASCII)
+
+
+def header_text(value: str, *, limit: int = 500) -> str:
+    """Text taken from a mail, made safe for a header we write: every line break and control
+    character becomes a space, runs of spaces one, cut to `limit` characters, and ``=?`` split:
+    the stdlib's header policy decodes RFC 2047 words in a value it is given, so a literal
+    ``=?utf-8?q?=0D=0ABcc:...?=`` would turn back into a line break when the reply is written."""
+    return " ".join(_BREAKS_AND_CONTROLS.sub(" ", value).replace("=?", "= ?").split())[:limit]
+
+
+def valid_message_id(value: str | None) -> str | None:
+    """``<left@right>`` in printable ASCII without spaces, angle brackets or an encoded word
+    (``=?``, which the stdlib would decode on output) inside, else None."""
+    if value and _MESSAGE_ID.fullmatch(value) and "=?" not in value:
+        return value
+    return None
+
+
+def valid_address(value: str | None) -> str | None:
+    if value and _ADDRESS.fullmatch(value) and ".." not in value:
+        return value
+    return None
+
+
 def reply_subject(subject: str) -> str:
-    s = subject.strip()
+    s = header_text(subject)
     return s if s[:3].lower() == "re:" else f"Re: {s}"
 
 
@@ -44,21 +75,31 @@ def build_reply(
     now: dt.datetime,
     extra_cc: tuple[str, ...] = (),
     allowed_domains: tuple[str, ...] = (),
+    max_recipients: int = 5,
 ) -> EmailMessage:
-    to = reply_recipient(mail, allowed_domains)
-    if not to:
-        raise ValueError("cannot reply: the mail has neither Reply-To nor From")
+    """The 差戻 for `mail`. Every header taken from the mail is rebuilt from validated parts
+    (subject without line breaks, Message-IDs only as ``<...@...>``), so nothing the sender
+    wrote can add a header or end ours early."""
+    to = valid_address(reply_recipient(mail, allowed_domains))
+    if not to or not domain_allowed(to, allowed_domains):
+        raise ValueError("cannot reply: neither Reply-To nor From is a plain address inside the allowed domains")
     own = {a.lower() for a in own_addresses} | {from_addr.lower(), to.lower()}
+    # Replies carry customer data: they go only inside the allowed domains, to at most
+    # `max_recipients` addresses, the branch manager first.
     cc: list[str] = []
-    for addr in (*mail.cc, *extra_cc):
-        if addr.lower() not in own and addr.lower() not in (c.lower() for c in cc):
+    for addr in (*extra_cc, *mail.cc):
+        if len(cc) + 1 >= max_recipients:
+            break
+        addr = valid_address(addr) or ""
+        if addr and domain_allowed(addr, allowed_domains) and addr.lower() not in own \
+                and addr.lower() not in (c.lower() for c in cc):
             cc.append(addr)
     body = templates.render(
         "reject.txt.j2",
         {
             "sender_name": mail.from_name,
             "kind_label": KIND_LABELS.get(decision.kind or "", "USEN SPOT 依頼"),
-            "original_subject": mail.subject,
+            "original_subject": header_text(mail.subject),
             "customer_code": decision.customer_code,
             "received_at": received_at.astimezone(tz).strftime("%Y/%m/%d %H:%M"),
             "defects_list": list(decision.defects),
@@ -74,9 +115,11 @@ def build_reply(
     msg["Subject"] = reply_subject(mail.subject)
     msg["Date"] = format_datetime(now.astimezone(tz))
     msg["Message-ID"] = new_message_id(from_addr)
-    if mail.message_id:
-        msg["In-Reply-To"] = mail.message_id
-        msg["References"] = " ".join((*mail.references, mail.message_id))
+    parent = valid_message_id(mail.message_id)
+    if parent:
+        msg["In-Reply-To"] = parent
+        chain = [r for r in (valid_message_id(r) for r in mail.references[-10:]) if r]
+        msg["References"] = " ".join((*chain, parent))
     # RFC 3834: an automatic reply says so, so other robots do not answer it.
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Auto-Response-Suppress"] = "All"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bot.body import BodyFields
     from bot.calendar import BusinessCalendar
+    from bot.checks.authentication import Verdict
     from bot.classify import Classification
     from bot.forms import FormReading, TerminationReading
     from bot.mail import InboundMail
@@ -73,6 +74,10 @@ class RuleSettings:
     allowed_domains: tuple[str, ...]
     calendar: BusinessCalendar
     branches: Mapping[str, Branch] = field(default_factory=dict)  # 支店名 → Branch
+    authentication: str = "off"  # [senders] authentication: off | hold | ignore
+    # [scans]: which defects may send a scanned form back, and whether a clean scan is accepted.
+    scan_reject_codes: tuple[str, ...] = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "PLUS_FLAG_MISMATCH")
+    scan_accept: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ class Facts:
     ledger: LedgerState | None
     received_at: dt.datetime
     settings: RuleSettings
+    auth: Verdict | None = None  # sender authentication; None when the policy is off
 
     @property
     def form(self) -> FormReading | None:

@@ -1,0 +1,240 @@
+"""Marks and writing from the image, never from OCR text (■ reads as 較, □ as ロ).
+
+**Options.**  In a choice row the printed check boxes are found as square outlines (a template
+of a box's border, matched against the ink at a few sizes); the k-th box is the k-th option of
+the row, in the order the vocabulary lists them, and the row holds exactly that many boxes or
+it is unsure.  Each option is then judged on two things, both against the page's own ink
+threshold (:class:`bot.forms.raster.Levels`):
+
+* ``inside``: the share of the box's interior that is ink (a tick, an X, a filled box, ■, ☑);
+* ``halo``: ink around the option where nothing is printed: above and below its label, left
+  of its box, right of the label's end (a circle drawn round the label, often open, often
+  crossing it; the overshoot of a tick or an X).
+
+Both have a band where the reader is not sure; a value in it makes the option ``unsure``.
+
+**Writing.**  A text cell is ``filled`` when it holds ink beyond specks, once the ruling lines
+and the cell's own printed words (``（9桁）``, ``@uspot.jp``, ``姓``/``名``) are taken away;
+``empty`` when it holds (almost) none; ``unsure`` between.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from bot.forms.normalise import _fold
+from bot.forms.raster import PT
+
+MARKED = "marked"
+UNMARKED = "unmarked"
+UNSURE = "unsure"
+FILLED = "filled"
+EMPTY = "empty"
+
+# Interior ink share: at most this is an empty box (noise, JPEG ringing) …
+INSIDE_EMPTY = 0.025
+# … at least this is a mark.
+INSIDE_MARK = 0.045
+# Halo ink, in ink pixels per pixel of label width (a circle leaves ~2 stroke widths per column).
+HALO_EMPTY = 0.25
+HALO_MARK = 0.6
+# Writing: ink pixels in a cell per point² of cell … in pixels of ink outside specks.
+WRITING_EMPTY_PX = 15 * PT
+WRITING_FILLED_PX = 60 * PT
+
+
+@dataclass(frozen=True)
+class OptionMark:
+    state: str  # marked | unmarked | unsure
+    conf: float  # 0–1
+    box: tuple[int, int, int, int]  # the printed check box (upright pixels)
+    area: tuple[int, int, int, int]  # box + label: where the option is
+    inside: float
+    halo: float
+
+
+def _despeckle(ink: np.ndarray, min_px: int) -> np.ndarray:
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[1:] = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) >= min_px
+    return keep[lab]
+
+
+def find_boxes(ink: np.ndarray, cy_hint: float) -> list[tuple[float, tuple[int, int, int, int]]]:
+    """Candidate printed check boxes in a row's value cell: square outlines 7–12 pt wide whose
+    four sides are ink, near the row's middle (``cy_hint``); (score, box), best first."""
+    src = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
+    h, w = ink.shape
+    found: list[tuple[float, int, int, int]] = []  # (score, x, y, side)
+    for side_pt in (7.0, 7.5, 8.0, 8.5, 9.0, 9.5, 10.0, 10.5, 11.0, 11.5, 12.0):
+        side = int(round(side_pt * PT))
+        if side + 2 > h or side + 2 > w:
+            continue
+        k = np.zeros((side, side), np.float32)
+        t = 2
+        k[:t, :] = k[-t:, :] = k[:, :t] = k[:, -t:] = 1
+        k /= k.sum()
+        cov = cv2.filter2D(src, -1, k, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+        ys, xs = np.nonzero(cov >= 0.85)
+        for y, x in zip(ys.tolist(), xs.tolist(), strict=True):
+            if y + side > h or x + side > w:
+                continue
+            if abs(y + side / 2 - cy_hint) > 0.45 * side + 4 * PT:
+                continue
+            sides = (src[y:y + t, x:x + side].mean(), src[y + side - t:y + side, x:x + side].mean(),
+                     src[y:y + side, x:x + t].mean(), src[y:y + side, x + side - t:x + side].mean())
+            if min(sides) < 0.75:
+                continue
+            # a printed box is a thin ring with paper just outside it (marks cross it in a few
+            # places); a blob of text or scribble that happens to cover a ring does not
+            o = 4
+            ya, yb, xa, xb = y - o, y + side + o, x - o, x + side + o
+            if ya < 0 or xa < 0 or yb > h or xb > w:
+                continue
+            outer = np.concatenate((ink[ya:ya + 2, xa:xb].ravel(), ink[yb - 2:yb, xa:xb].ravel(),
+                                    ink[ya:yb, xa:xa + 2].ravel(), ink[ya:yb, xb - 2:xb].ravel()))
+            if outer.mean() > 0.3:
+                continue
+            # ties on the widened ink go to the ring that fits the box's own line best
+            fit = float(np.concatenate((ink[y:y + t, x:x + side].ravel(), ink[y + side - t:y + side, x:x + side].ravel(),
+                                        ink[y:y + side, x:x + t].ravel(),
+                                        ink[y:y + side, x + side - t:x + side].ravel())).mean())
+            found.append((float(cov[y, x]) + 0.05 * fit + 0.0002 * side, x, y, side))
+    found.sort(reverse=True)
+    out: list[tuple[float, tuple[int, int, int, int]]] = []
+    for score, x, y, side in found:
+        b = (x, y, x + side, y + side)
+        # one candidate per place: the best size and position of a box wins
+        if any(_overlap(b, o) > 0.4 for _, o in out):
+            continue
+        out.append((score, b))
+    return out
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    return w * h / min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+
+
+def box_side(rows: list[tuple[np.ndarray, list[tuple[float, tuple[int, int, int, int]]]]]) -> int | None:
+    """The side of the form's printed check boxes: the most common side among the strongest
+    candidates of all choice rows that stand apart from text on their left (a box begins an
+    option; a square inside a word has the word's previous stroke right beside it)."""
+    sides: list[int] = []
+    for ink, cands in rows:
+        for score, b in cands:
+            x0, y0, x1, y1 = b
+            left = ink[y0:y1, max(0, x0 - int(4 * PT)): max(0, x0 - 2)]
+            if score >= 1.0 and left.size and not left.any():
+                sides.append(x1 - x0)
+    if not sides:
+        return None
+    values, counts = np.unique(np.array(sides), return_counts=True)
+    # neighbouring sizes vote together (a box found at 26 and 27 px is one size)
+    smooth = [int(sum(c for v2, c in zip(values, counts, strict=True) if abs(v2 - v) <= 2)) for v in values]
+    return int(values[int(np.argmax(smooth))])
+
+
+def row_boxes(ink: np.ndarray, cands: list[tuple[float, tuple[int, int, int, int]]], side: int,
+              n: int) -> list[tuple[int, int, int, int]] | None:
+    """The ``n`` printed boxes of a row, left to right, or None when the row does not show
+    exactly ``n`` boxes of the form's size, each followed by its label."""
+    picked: list[tuple[float, tuple[int, int, int, int]]] = []
+    for score, b in cands:
+        if abs((b[2] - b[0]) - side) > 2 or score < 1.0:
+            continue
+        if any(not (b[2] <= o[0] or b[0] >= o[2]) for _, o in picked):
+            continue
+        # the label begins 1–8 pt right of the box, on the box's line
+        x1, yc = b[2], (b[1] + b[3]) // 2
+        after = ink[max(0, yc - side // 3): yc + side // 3, x1 + int(1 * PT): x1 + int(8 * PT)]
+        if not after.any():
+            continue
+        picked.append((score, b))
+    picked.sort(key=lambda sb: -sb[0])
+    if len(picked) > n and picked[n][0] > picked[n - 1][0] - 0.02:
+        return None  # more boxes than options and no clear winners
+    boxes = sorted(b for _, b in picked[:n])
+    if len(boxes) != n:
+        return None
+    return boxes
+
+
+def _solid_ring(ink: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """True when the box's surroundings are ink too (a blob of text or scribble, not a printed box)."""
+    x0, y0, x1, y1 = box
+    pad = max(3, int(1.2 * PT))
+    outer = ink[max(0, y0 - pad): y1 + pad, max(0, x0 - pad): x1 + pad]
+    return outer.mean() > 0.6
+
+
+def judge(ink: np.ndarray, boxes: list[tuple[int, int, int, int]], *, top: int, bottom: int,
+          cell_right: int) -> list[OptionMark]:
+    """Judge each box of a row (``ink`` in row-cell pixels, ``top``/``bottom`` the rows' inner
+    edges in the same pixels)."""
+    h, w = ink.shape
+    clean = _despeckle(ink, max(3, int(0.9 * PT)))
+    out: list[OptionMark] = []
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        side = x1 - x0
+        cy = (y0 + y1) / 2
+        shrink = max(3, int(round(side * 0.2)))
+        inner = ink[y0 + shrink: y1 - shrink, x0 + shrink: x1 - shrink]
+        inside = float(inner.mean()) if inner.size else 0.0
+        # the label: from the box to the next box, ending where a gap of 7 pt begins
+        limit = boxes[i + 1][0] - int(4 * PT) if i + 1 < len(boxes) else cell_right
+        zone_top, zone_bottom = int(cy - 0.62 * side), int(cy + 0.62 * side) + 1
+        cols = clean[zone_top:zone_bottom, x1 + 2: limit].any(axis=0)
+        end = x1 + 2
+        gap = 0
+        for j, has in enumerate(cols):
+            if has:
+                end, gap = x1 + 2 + j + 1, 0
+            else:
+                gap += 1
+                if gap > 7 * PT and end > x1 + 2 + 3 * PT:
+                    break
+        label_w = max(1, end - x1)
+        left_edge = max(0, x0 - int(6 * PT))
+        if i > 0:
+            left_edge = max(left_edge, out[-1].area[2] + int(3 * PT))
+        right_edge = min(w, end + int(5 * PT), limit)
+        region = clean[top:bottom, left_edge:right_edge].copy()
+        # take away the printed box and the label's own text zone
+        region[max(0, y0 - 2 - top): y1 + 3 - top, max(0, x0 - 2 - left_edge): x1 + 3 - left_edge] = False
+        region[max(0, zone_top - top): zone_bottom - top, max(0, x1 - left_edge): end - left_edge] = False
+        halo = float(region.sum()) / float(label_w + side)
+        state, conf = _decide(inside, halo)
+        out.append(OptionMark(state, conf, (x0, y0, x1, y1), (left_edge, top, right_edge, bottom), inside, halo))
+    return out
+
+
+def _decide(inside: float, halo: float) -> tuple[str, float]:
+    def grade(v: float, lo: float, hi: float) -> float:
+        return max(0.0, min(1.0, (v - lo) / (hi - lo)))
+
+    g = max(grade(inside, INSIDE_EMPTY, INSIDE_MARK), grade(halo, HALO_EMPTY, HALO_MARK))
+    if inside >= INSIDE_MARK or halo >= HALO_MARK:
+        return MARKED, round(0.9 + 0.1 * min(1.0, max(inside / (2 * INSIDE_MARK), halo / (2 * HALO_MARK))), 3)
+    if inside <= INSIDE_EMPTY and halo <= HALO_EMPTY:
+        return UNMARKED, round(1.0 - 0.1 * g, 3)
+    return UNSURE, round(0.5, 3)
+
+
+def writing(ink: np.ndarray) -> tuple[str, float, int]:
+    """(filled | empty | unsure, confidence, ink pixels) of a cell's writing area (printed words
+    and rules already taken away)."""
+    clean = _despeckle(ink, max(3, int(1.5 * PT)))
+    px = int(clean.sum())
+    if px >= WRITING_FILLED_PX:
+        return FILLED, round(min(1.0, 0.9 + 0.1 * px / (4 * WRITING_FILLED_PX)), 3), px
+    if px <= WRITING_EMPTY_PX:
+        return EMPTY, round(1.0 - 0.1 * px / WRITING_EMPTY_PX, 3), px
+    return UNSURE, 0.5, px

@@ -1,0 +1,202 @@
+"""Values as written → comparable values: NFKC, hyphens, zip/phone, customer code, mail local
+part, unit counts, and choices marked in text (■ before the chosen option)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+from bot.body import parse_count, parse_units
+
+_HYPHENS = "-−－‐‑‒–—―ーｰ"
+_HYPHEN_TABLE = str.maketrans({c: "-" for c in _HYPHENS})
+_SPACE_RE = re.compile(r"\s+")
+
+
+def _nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def _fold(text: str) -> str:
+    """Comparison form: NFKC, case-folded, without any whitespace (U+3000 included)."""
+    return _SPACE_RE.sub("", _nfkc(text)).casefold()
+
+
+def _fold_with_map(text: str) -> tuple[str, list[int]]:
+    """_fold(), plus for each folded character the index of the raw character it came from."""
+    folded: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            continue
+        for out in _nfkc(ch).casefold():
+            if not out.isspace():
+                folded.append(out)
+                origin.append(i)
+    return "".join(folded), origin
+
+
+def _zip_or_phone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return _SPACE_RE.sub(" ", _nfkc(value).translate(_HYPHEN_TABLE)).strip()
+
+
+def _customer_code(value: str | None) -> str | None:
+    if value is None:
+        return None
+    compact = _SPACE_RE.sub("", _nfkc(value))
+    dehyphenated = compact.translate(_HYPHEN_TABLE).replace("-", "")
+    return dehyphenated if re.fullmatch(r"\d{9}", dehyphenated) else compact
+
+
+_ZIP_RE = re.compile(r"^〒?\s*([0-9０-９]{3})\s*[" + _HYPHENS + r"]?\s*([0-9０-９]{4})(?![0-9０-９])")
+
+
+def _split_zip(value: str) -> tuple[str | None, str]:
+    """'〒143-0016 東京都…' -> ('143-0016', '東京都…'); no postcode -> (None, value)."""
+    value = value.strip()
+    m = _ZIP_RE.match(value)
+    if not m:
+        return None, value.removeprefix("〒").strip() if value.startswith("〒") else value
+    zip_code = f"{_nfkc(m.group(1))}-{_nfkc(m.group(2))}"
+    return zip_code, value[m.end():].strip()
+
+
+def _mail_local(value: str | None) -> str | None:
+    if value is None:
+        return None
+    local = re.split(r"[@＠]", value, maxsplit=1)[0]
+    return _SPACE_RE.sub("", local)
+
+
+# Units: 親機 1 台 / 子機 2 台 in the 台数 row, or 親1台、子2台 in 備考.  Read as bot.body reads
+# them in a mail body (spaced colon 親機 : 1 台, 台, kanji digits 一/二, 子機(CR-1)2台).
+_UNIT_SEGMENTS = (
+    re.compile(r"親\s*機?\s*(?:台数)?\s*[:=]?\s*(?P<v>.*?)\s*(?=子\s*機|$)", re.DOTALL),
+    re.compile(r"子\s*機?\s*(?:台数)?\s*[:=]?\s*(?P<v>.*?)\s*(?=親\s*機|$)", re.DOTALL),
+)
+_EMPTY_COUNT = re.compile(r"^[\s台〇○_＿]*$")
+
+
+def _units(text: str | None, *, keep_unreadable: bool = False) -> tuple[str | None, str | None]:
+    """(parent, child) as ASCII digits.  With ``keep_unreadable`` (the 台数 row itself, not 備考),
+    a box that holds something other than a count (親機 数 台) gives that text as written (NFKC),
+    so the units check can send it back instead of the order defaulting to one router."""
+    if not text:
+        return None, None
+    norm = _nfkc(text)
+    counts = parse_units(norm)
+    out: list[str | None] = []
+    for count, segment in zip(counts, _UNIT_SEGMENTS, strict=True):
+        if count is not None:
+            out.append(str(count))
+            continue
+        found = segment.search(norm) if keep_unreadable else None
+        value = found.group("v").strip() if found else ""
+        out.append(None if _EMPTY_COUNT.match(value) else value)
+    return out[0], out[1]
+
+
+def _unit_value(text: str) -> str:
+    """A fillable 親機/子機 box: '1', '１台', '二' → '1'/'2'; empty or the template's 〇 → '';
+    anything else as written (NFKC), for the units check to send back."""
+    norm = _nfkc(text).strip()
+    count = parse_count(norm)
+    if count is not None:
+        return str(count)
+    return "" if _EMPTY_COUNT.match(norm) else norm
+
+
+# =========================================================================== choices
+
+_LINE_KIND_OPTIONS: tuple[tuple[str, str], ...] = (
+    ("hikari_next", r"(?:フレッツ)?光ネクスト|hikari_?next"),
+    ("b_flets", r"bフレッツ|b_?flets"),
+)
+_LINE_TYPE_OPTIONS: tuple[tuple[str, str], ...] = (
+    ("family", r"ファミリー|family"),
+    ("mansion", r"マンション|mansion"),
+)
+_CHECK_METHOD_OPTIONS: tuple[tuple[str, str], ...] = (
+    ("notice", r"開通(?:の)?通知書?|notice"),
+    ("bill", r"(?:ntt)?請求書|bill"),
+    ("ntt116", r"116|ntt116"),
+)
+_PLUS_OPTION = re.compile(r"plus|有り?|あり|加入|yes")
+
+# Marks before an option (FORM-SPEC "How a choice is marked"), after NFKC + casefold.
+_CHOSEN_MARK = re.compile(r"(?:[■☑☒✓✔●◉レ✅◼⬛]|[\[(]\s*[x✓✔レ■●]\s*[\])])\s*$")
+_OPEN_MARK = re.compile(r"(?:[□☐○◯◻⬜]|[\[(]\s*[\])])\s*$")
+
+
+def _choose(text: str | None, options: Sequence[tuple[str, str]]) -> tuple[str | None, str]:
+    """The one option marked as chosen in ``text``: (id or None, note when ambiguous).
+
+    A chosen option carries ■ ☑ ☒ ✓ ✔ ● ◉ レ [x] (x) right before its label, an open one
+    □ ☐ ○ [ ].  None or several chosen -> None.  When no option carries any mark and
+    exactly one option is written, that option is the value (the choice typed as text).
+    """
+    if not text:
+        return None, ""
+    norm = _nfkc(text).casefold()
+    chosen: list[str] = []
+    present: list[str] = []
+    marked = False
+    for key, pattern in options:
+        for m in re.finditer(pattern, norm):
+            present.append(key)
+            before = norm[: m.start()]
+            if _CHOSEN_MARK.search(before):
+                chosen.append(key)
+                marked = True
+            elif _OPEN_MARK.search(before):
+                marked = True
+    distinct = sorted(set(chosen), key=chosen.index)
+    if len(distinct) == 1:
+        return distinct[0], ""
+    if len(distinct) > 1:
+        return None, f"several options marked ({', '.join(distinct)})"
+    if not marked and len(set(present)) == 1:
+        return present[0], ""
+    return None, ""
+
+
+def _choice_value(value: object, options: Sequence[tuple[str, str]]) -> tuple[str | None, str]:
+    """An AcroForm choice value: an id (``hikari_next``), a radio state, or label text."""
+    if value is None:
+        return None, ""
+    text = str(value).strip()
+    if not text or text.casefold() == "off":
+        return None, ""
+    ids = {key for key, _ in options}
+    if text in ids:
+        return text, ""
+    return _choose(text, options)
+
+
+_PLUS_WRITTEN_YES = frozenset({"有", "有り", "あり", "加入", "yes"})
+
+
+def _plus_from_text(text: str | None) -> bool:
+    """USEN SPOT Plus: true when 'Plus' (or 有) carries a chosen mark, or 有/あり is written.
+
+    A bare 'Plus' is not a choice: it is the printed option whose box may simply be missing.
+    """
+    if not text:
+        return False
+    norm = _nfkc(text).casefold()
+    for m in _PLUS_OPTION.finditer(norm):
+        if _CHOSEN_MARK.search(norm[: m.start()]):
+            return True
+    return _fold(text) in _PLUS_WRITTEN_YES
+
+
+def _truthy_button(value: object) -> bool:
+    if value is None:
+        return False
+    text = _fold(str(value))
+    if text in {"", "off", "no", "false", "0", "無", "なし", "無し"}:
+        return False
+    return True

@@ -1,0 +1,127 @@
+"""The 解約申請書: 顧客CD and 解約日 (labelled text, or AcroForm fields)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+from bot.forms.normalise import _customer_code, _fold_with_map, _nfkc
+from bot.forms.text import _has_text
+from bot.forms.unlock import FormReadError, _one_line, open_pdf
+from bot.forms.vocabulary import (
+    PDF_UNREADABLE,
+    SHAPE_FILLABLE,
+    SHAPE_SCANNED,
+    SHAPE_TYPED,
+    SHAPE_UNKNOWN,
+    TerminationReading,
+)
+from bot.limits import DEFAULT, Limits
+
+log = logging.getLogger(__name__)
+
+
+_TERMINATION_LABELS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("customer_code", re.compile(r"(?:unis)?顧客(?:コード|cd|番号|no\.?)")),
+    ("date", re.compile(r"解約(?:希望|予定)?日")),
+)
+
+_ERAS: Mapping[str, int] = MappingProxyType({"令和": 2018, "r": 2018, "平成": 1988, "h": 1988})
+_DATE_RES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], tuple[int, int, int]]], ...] = (
+    (re.compile(r"(令和|平成|r|h)\s*\.?\s*(\d{1,2}|元)\s*[年./\-]\s*(\d{1,2})\s*[月./\-]\s*(\d{1,2})"),
+     lambda m: (_ERAS[m.group(1)] + (1 if m.group(2) == "元" else int(m.group(2))),
+                int(m.group(3)), int(m.group(4)))),
+    (re.compile(r"(?<!\d)(\d{4})\s*[年./\-]\s*(\d{1,2})\s*[月./\-]\s*(\d{1,2})"),
+     lambda m: (int(m.group(1)), int(m.group(2)), int(m.group(3)))),
+)
+
+
+def parse_date(text: str | None) -> dt.date | None:
+    """A date as written on the 解約申請書: 2026/11/30, 2026-11-30, 2026.11.30, 2026年11月30日,
+    令和8年11月30日 (令和元年, R8.11.30), full-width digits too.  None if there is no valid date."""
+    if not text:
+        return None
+    norm = _nfkc(text).casefold().translate(str.maketrans({c: "-" for c in "−‐‑‒–—―"}))
+    for regex, parts in _DATE_RES:
+        m = regex.search(norm)
+        if m:
+            try:
+                return dt.date(*parts(m))
+            except ValueError:
+                return None
+    return None
+
+
+def read_termination_form(
+    data: bytes, *, password: str, limits: Limits = DEFAULT
+) -> TerminationReading:
+    """Read a 解約申請書 PDF: 顧客CD and 解約日.  Never raises for bad input.
+
+    A missing or unreadable date gives ``termination_date=None`` without a defect: the
+    caller turns that into TERMINATION_DATE_MISSING.
+    """
+    try:
+        doc = open_pdf(data, password, limits=limits)
+    except FormReadError as err:
+        log.info("termination form unreadable: %s (%s)", err.defect, err.detail)
+        return TerminationReading(shape=SHAPE_UNKNOWN, customer_code=None, termination_date=None,
+                                  defects=(err.defect,), detail=err.detail, encrypted=err.encrypted)
+    except Exception as err:  # noqa: BLE001 - contract: never raise for bad input
+        log.exception("unexpected failure reading a termination form")
+        return TerminationReading(shape=SHAPE_UNKNOWN, customer_code=None, termination_date=None,
+                                  defects=(PDF_UNREADABLE,), detail=f"unexpected error: {_one_line(err)}",
+                                  encrypted=False)
+
+    notes = list(doc.notes)
+    code: str | None = None
+    date_text: str | None = None
+    date_label_seen = False
+    shape = SHAPE_TYPED
+    acro_code = doc.acro.get("customer_code")
+    acro_date = doc.acro.get("termination_date")
+    if acro_code or acro_date:
+        shape = SHAPE_FILLABLE
+        code = _customer_code(str(acro_code)) if acro_code else None
+        date_text = str(acro_date) if acro_date else None
+    else:
+        for i, line in enumerate(doc.lines):
+            folded, origin = _fold_with_map(line.text)
+            for key, regex in _TERMINATION_LABELS:
+                m = regex.match(folded)
+                if not m:
+                    continue
+                value = line.text[origin[m.end() - 1] + 1:].lstrip(" \t\u3000:：").strip()
+                below = doc.lines[i + 1] if i + 1 < len(doc.lines) else None
+                if not value and below is not None and below.page == line.page:
+                    # Stacked layout: the value is the next line, if it is one (a blank
+                    # 解約日 must not swallow the 解約理由 row below it).
+                    candidate = below.text.strip()
+                    if (key == "date" and parse_date(candidate)) or (
+                            key == "customer_code" and re.fullmatch(r"\d{9}", _customer_code(candidate) or "")):
+                        value = candidate
+                if key == "customer_code" and code is None:
+                    code = _customer_code(value) or None
+                elif key == "date" and date_text is None:
+                    date_text = value
+                    date_label_seen = True
+                break
+        if code is None and date_text is None:
+            if not _has_text(doc.lines) or doc.has_images:
+                shape = SHAPE_SCANNED
+                notes.append("no 顧客CD / 解約日 label in the text layer (image only)")
+            else:
+                shape = SHAPE_UNKNOWN
+                notes.append("the PDF has text but no 顧客CD / 解約日 label")
+    date = parse_date(date_text)
+    if date_text and date is None:
+        notes.append(f"解約日 {date_text!r} is not a date")
+    elif date is None and shape in {SHAPE_TYPED, SHAPE_FILLABLE}:
+        seen_label = date_label_seen or acro_date is not None
+        notes.append("解約日 is empty or not a date" if seen_label else "no 解約日 label")
+    return TerminationReading(
+        shape=shape, customer_code=code, termination_date=date, defects=doc.defects,
+        detail="; ".join(notes) if notes else f"read as {shape} form", encrypted=doc.encrypted,
+    )

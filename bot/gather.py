@@ -1,0 +1,112 @@
+"""Facts for the checks, read once per mail: subject, body, sender authentication, PDFs
+(inside the limits), UNIS lines and the ledger row.
+
+Sender, loop, authentication and limit checks (:func:`bot.decide.screen`) come before any
+attachment is opened: an outsider, a bounce or a forged From costs nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import classify, forms
+from bot import decide as deciding
+from bot.body import parse_body
+from bot.branches import load_directory
+from bot.calendar import BusinessCalendar
+from bot.checks import authentication
+from bot.checks.authentication import Verdict
+from bot.checks.base import Branch, Facts, LedgerState, RuleSettings, UnisLine
+from bot.config import Config
+from bot.mail import InboundMail
+from bot.models import LedgerEntry, LedgerEvent, UnisOrder, VendorRow
+from bot.reading import APPLICATION, TERMINATION, PdfReader
+
+# Kinds whose PDF is the application form (申込書) / the termination form (解約申請書).
+FORM_KINDS = {classify.EQUIPMENT_ORDER}
+TERMINATION_FORM_KINDS = {classify.TERMINATION}
+
+
+def branches_from(cfg: Config) -> Mapping[str, Branch]:
+    if not cfg.branches.file:
+        return {}
+    return load_directory(cfg.branches.file)
+
+
+def settings_from(cfg: Config) -> RuleSettings:
+    return RuleSettings(allowed_domains=cfg.senders.allowed_domains, calendar=calendar_from(cfg),
+                        branches=branches_from(cfg), authentication=cfg.senders.authentication,
+                        scan_reject_codes=cfg.scans.reject_codes, scan_accept=cfg.scans.accept)
+
+
+def calendar_from(cfg: Config) -> BusinessCalendar:
+    return BusinessCalendar(
+        tz=cfg.office.tz, cutoff=cfg.office.cutoff_time, company_holidays=cfg.office.company_holiday_dates
+    )
+
+
+def authenticate(mail: InboundMail, cfg: Config) -> Verdict | None:
+    """What our MTA's Authentication-Results say of the From domain; None when the policy is off."""
+    if cfg.senders.authentication == authentication.OFF:
+        return None
+    return authentication.verdict(mail.auth_results, authserv_id=cfg.senders.authserv_id, from_addr=mail.from_addr)
+
+
+def gather(
+    mail: InboundMail, *, cfg: Config, session: Session | None, received_at: dt.datetime,
+    settings: RuleSettings | None = None, reader: PdfReader | None = None,
+) -> Facts:
+    """Everything the checks need, read once: subject, body, PDFs, UNIS lines, ledger row.
+
+    Sender, loop, authentication and limit checks come first: a mail they settle (an outsider,
+    a bounce, a forged From) has no attachment opened at all.
+    """
+    settings = settings or settings_from(cfg)
+    c = classify.classify_subject(mail.subject)
+    body = parse_body(mail.body_text)
+    auth = authenticate(mail, cfg)
+    form_readings: tuple[forms.FormReading, ...] = ()
+    termination_readings: tuple[forms.TerminationReading, ...] = ()
+    if deciding.screen(mail, c, settings, auth) is None:
+        reader = reader or PdfReader(cfg.pdf.password, cfg.limits)
+        pdfs = mail.pdf_attachments()
+        if c.kind in FORM_KINDS and pdfs:
+            form_readings = reader.read(pdfs, APPLICATION)  # type: ignore[assignment]
+        elif c.kind in TERMINATION_FORM_KINDS and pdfs:
+            termination_readings = reader.read(pdfs, TERMINATION)  # type: ignore[assignment]
+    unis: tuple[UnisLine, ...] = ()
+    ledger_state: LedgerState | None = None
+    if session is not None and c.customer_code:
+        unis = tuple(
+            UnisLine(o.customer_code, o.contract_no, o.line_no, o.item_code, o.status, o.shop_name, o.branch,
+                     o.acquisition, o.cancel_date, o.termination_date)
+            for o in session.scalars(
+                select(UnisOrder).where(UnisOrder.customer_code == c.customer_code).order_by(UnisOrder.id)
+            )
+        )
+        entry = session.get(LedgerEntry, c.customer_code)
+        if entry is not None:
+            sent = session.scalar(
+                select(VendorRow).where(
+                    VendorRow.customer_code == c.customer_code, VendorRow.category == "新規",
+                    VendorRow.batch_id.is_not(None), VendorRow.cancelled_at.is_(None),
+                ).order_by(VendorRow.id.desc()).limit(1)
+            )
+            # Did an order for this customer go through the bot (not only seeded from UNIS)?
+            ordered = session.scalar(
+                select(LedgerEvent.id).where(
+                    LedgerEvent.customer_code == c.customer_code, LedgerEvent.event.in_(("order", "child_unit")),
+                ).limit(1)
+            )
+            ledger_state = LedgerState(entry.customer_code, entry.state, entry.plus, entry.termination_date,
+                                       sent_to_vendor=sent is not None, ship_date=sent.ship_date if sent else None,
+                                       has_order=ordered is not None)
+    return Facts(
+        mail=mail, classification=c, body=body, forms=form_readings,
+        termination_forms=termination_readings, unis=unis, ledger=ledger_state, received_at=received_at,
+        settings=settings, auth=auth,
+    )

@@ -1,0 +1,63 @@
+"""Every limit on what one mail can make the bot spend, in one place.
+
+The limits are applied at the edge, where bytes come in (intake, the MIME walk, the PDF
+pre-scan) and where a worker is started (memory and wall time of the reader process); the
+readers themselves stay plain code. A mail over a limit gets a clear outcome that names the
+limit (``PDF_UNREADABLE`` for a PDF no real form would be, ``manual`` for a mail a person
+should look at, quarantine for a reader that crashed or timed out twice), never a crash.
+
+This module imports nothing of the bot: config, intake, mail, forms and workers all use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """[limits] in the config. Defaults are generous for real branch mail (a 300 dpi colour
+    scan of a 3-page form is ~3 MB as a PDF and ~26 MB per page decoded) and small enough that
+    the daemon survives any input on a 2-core, 1 GiB budget."""
+
+    # -- a mail (intake and the MIME walk)
+    mail_bytes: int = 30 * MIB  # a bigger mail is not fetched whole: held for a person
+    attachments: int = 20  # attachments read per mail; more → held for a person
+    mime_parts: int = 500  # parts walked per mail (nested multiparts included)
+    mime_depth: int = 20  # multipart nesting depth
+    header_bytes: int = 256 * 1024  # all header lines together
+    # -- a PDF (pre-scan before any reader touches it)
+    pdf_bytes: int = 20_000_000  # the file as attached
+    pdf_pages: int = 20
+    pdf_objects: int = 50_000
+    pdf_stream_bytes: int = 64 * MIB  # one stream, decompressed
+    pdf_document_bytes: int = 256 * MIB  # every stream of one document, decompressed
+    pdf_field_nodes: int = 5_000  # AcroForm field tree nodes (each visited once)
+    pdf_image_pixels: int = 60_000_000  # one image's width x height (a 300 dpi A3 is ~17.5 M)
+    # -- the reader process
+    pdf_seconds: float = 40.0  # wall time to read one PDF (a scan: up to ocr_pages pages of OCR)
+    mail_seconds: float = 90.0  # wall time to read all of one mail's PDFs
+    worker_memory_mb: int = 1024  # address space of a reader process (RLIMIT_AS)
+    reader_attempts: int = 2  # a mail whose reading crashed or timed out this often is quarantined
+    workers: int = 0  # reader processes; 0 = one per core
+    # -- scanned forms (OCR inside the reader process)
+    ocr_page_seconds: float = 8.0  # wall time to find and read the form on one scanned page
+    ocr_pages: int = 4  # pages of one scan looked at for the form (cover sheets, blank pages)
+
+    def describe(self, name: str) -> str:
+        """A limit as a person reads it in a reason or a 差戻 detail: ``pdf_pages=20``."""
+        return f"{name}={getattr(self, name)}"
+
+
+DEFAULT = Limits()
+
+
+class LimitExceeded(Exception):
+    """Input over one of :class:`Limits`; ``limit`` is the field name, ``detail`` says by how much."""
+
+    def __init__(self, limit: str, detail: str) -> None:
+        super().__init__(f"{detail} (limit {limit})")
+        self.limit = limit
+        self.detail = detail

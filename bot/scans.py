@@ -1,0 +1,117 @@
+"""How a scanned form is decided: only on what its reader is sure of (DESIGN.md "The form").
+
+A misreading must never reach a branch. So for a scan:
+- a defect that rests on the form stands only when every reading it rests on is SURE and KNOWN
+  (a value read, a cell surely empty, marks surely set: not merely "filled" with handwriting),
+  or when it stands without the form at all (a body line missing, a subject code disagreeing
+  with the body); and only codes in ``reject_codes`` may send a scan back;
+- the scan is accepted only when ``accept`` is on and every reading the checks need is sure;
+- anything else is held for a person (manual), naming the readings that were not sure.
+Checks that need handwriting exactly (the katakana reading of the address, the SSID's width,
+the shop name against UNIS) are never run on a scan. Pure: facts and defects in, a verdict out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bot.checks.base import Check, Defect, Facts
+from bot.forms import FormReading
+
+# The readings each form defect rests on. None: never decided from a scan.
+EVIDENCE: dict[str, tuple[str, ...] | None] = {
+    "CUSTOMER_CODE_MISMATCH": ("customer_code",),
+    "LINE_KIND_MISSING": ("line_kind",),
+    "LINE_TYPE_MISSING": ("line_kind", "line_type"),
+    "MAIL_ADDRESS_MISSING": ("mail_local", "mail_reading"),
+    "PLUS_FLAG_MISMATCH": ("plus",),
+    "UNIT_COUNT_MISSING": ("parent_units", "child_units", "remarks"),
+    "MAIL_ADDRESS_INVALID": None,
+    "MAIL_ADDRESS_READING_MISMATCH": None,
+    "SSID_NOT_HALFWIDTH": None,
+    "SHOP_NAME_DIFFERS": None,
+}
+# What must be surely read (or surely filled, for handwriting) before a scan can be accepted.
+NEEDED = ("customer_code", "line_kind", "mail_local", "plus")
+_KNOWN = frozenset({"read", "empty", "marked", "unmarked"})
+_PRESENT = _KNOWN | {"filled"}
+
+LABELS = {
+    "customer_code": "顧客コード", "line_kind": "ご利用回線種別", "line_type": "ご利用回線タイプ",
+    "mail_local": "ご希望のメールアドレス", "mail_reading": "メールアドレスのフリガナ", "plus": "USEN SPOT Plus",
+    "parent_units": "親機台数", "child_units": "子機台数", "remarks": "備考", "check_method": "確認方法",
+    "shop_name": "店舗/施設名", "contact_last": "ご担当者名（姓）", "contact_first": "ご担当者名（名）", "ssid": "SSID",
+}
+
+
+def label(name: str) -> str:
+    """A reading or defect as staff read it: 'ご利用回線タイプ (line_type)'."""
+    return f"{LABELS[name]}（{name}）" if name in LABELS else name
+
+
+DEFAULT_REJECT_CODES = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "PLUS_FLAG_MISMATCH")
+
+
+@dataclass(frozen=True)
+class ScanVerdict:
+    defects: tuple[Defect, ...]  # sure defects (may send the scan back)
+    unsure: tuple[str, ...]  # readings that kept a defect or the acceptance from being decided
+    held: tuple[str, ...]  # sure defects whose codes a scan is not sent back for (yet)
+
+    @property
+    def decidable(self) -> bool:
+        return not self.unsure and not self.held
+
+
+def scanned_form(f: Facts) -> FormReading | None:
+    form = f.form
+    return form if form is not None and form.shape == "scanned" else None
+
+
+def _known(form: FormReading, name: str, states: frozenset[str]) -> bool:
+    reading = form.reading(name)
+    return reading is not None and reading.sure and reading.state in states and name not in form.unsure
+
+
+def judge(f: Facts, defects: Sequence[Defect], chain: Sequence[Check], *,
+          reject_codes: Sequence[str] = DEFAULT_REJECT_CODES,
+          run: Callable[[Sequence[Check], Facts], tuple[Defect, ...]] | None = None) -> ScanVerdict:
+    """Split a scan's defects into sure ones and ones that rest on unsure readings."""
+    form = scanned_form(f)
+    assert form is not None
+    without_form = None
+    sure: list[Defect] = []
+    unsure: list[str] = []
+    held: list[str] = []
+    for defect in defects:
+        evidence = EVIDENCE.get(defect.code, ())
+        if evidence == ():
+            sure.append(defect)  # not about the form (body, subject, UNIS, CC)
+            continue
+        if without_form is None and run is not None:
+            without_form = run(chain, dataclasses.replace(f, forms=()))
+        if without_form is not None and defect.code in {d.code for d in without_form}:
+            sure.append(defect)  # it stands without the form too
+            continue
+        missing = [n for n in (evidence or ()) if not _known(form, n, _KNOWN)]
+        if evidence is None or missing:
+            unsure.extend(missing or [defect.code])
+            continue
+        sure.append(defect)
+    for defect in sure:
+        if EVIDENCE.get(defect.code, ()) != () and defect.code not in reject_codes:
+            held.append(defect.code)
+    return ScanVerdict(tuple(sure), tuple(dict.fromkeys(unsure)), tuple(held))
+
+
+def unread_needed(f: Facts) -> tuple[str, ...]:
+    """The readings acceptance needs that the reader is not sure of (line_type too for Bフレッツ)."""
+    form = scanned_form(f)
+    assert form is not None
+    needed = list(NEEDED)
+    if form.fields is not None and form.fields.line_kind == "b_flets":
+        needed.append("line_type")
+    return tuple(n for n in needed if not _known(form, n, _PRESENT)) + tuple(
+        n for n in form.unsure if n not in needed and n in ("line_type",))
