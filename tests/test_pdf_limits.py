@@ -171,3 +171,24 @@ def test_the_capped_runlength_decoder_agrees_with_qpdf() -> None:
     stream = pdf.make_indirect(pikepdf.Stream(pdf, encoded))
     stream.Filter = pikepdf.Name.RunLengthDecode
     assert stream.read_bytes(pikepdf.StreamDecodeLevel.specialized) == _runlength(encoded, cap=1000) == b"abczzzzzzq"
+
+
+def test_the_reply_names_the_limit_a_pdf_crossed() -> None:
+    """The 差戻 for a bomb says which limit it crossed, in Japanese, from the template."""
+    from bot.checks.attachment import form_required
+    from bot.checks.base import Defect
+    from bot.templating import Templates
+
+    reading = read_form(hostile.flate_content_bomb(), password="uspot")
+    assert reading.limit == "pdf_stream_bytes"
+
+    class _Facts:
+        forms = (reading,)
+        termination_forms = ()
+
+    [defect] = form_required(_Facts())  # type: ignore[arg-type]
+    assert defect == Defect("PDF_UNREADABLE", {"limit": "pdf_stream_bytes"})
+    text = Templates().render("reject.txt.j2", {
+        "sender_name": "内田", "kind_label": "器材発注依頼", "original_subject": "s", "customer_code": "988776654",
+        "received_at": "2026/11/24 10:00", "defects_list": [defect], "show_subjects": False, "prefixes": []})
+    assert "上限：PDF内部データの展開後サイズ" in text

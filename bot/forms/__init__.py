@@ -190,7 +190,7 @@ def read_form(
     except FormReadError as err:
         log.info("application form unreadable: %s (%s)", err.defect, err.detail)
         return FormReading(shape=SHAPE_UNKNOWN, fields=None, defects=(err.defect,), detail=err.detail,
-                           encrypted=err.encrypted, pages=err.pages)
+                           encrypted=err.encrypted, pages=err.pages, limit=err.limit)
     except Exception as err:  # noqa: BLE001 - contract: never raise for bad input
         log.exception("unexpected failure reading an application form")
         return FormReading(shape=SHAPE_UNKNOWN, fields=None, defects=(PDF_UNREADABLE,),

@@ -68,7 +68,8 @@ def read_termination_form(
     except FormReadError as err:
         log.info("termination form unreadable: %s (%s)", err.defect, err.detail)
         return TerminationReading(shape=SHAPE_UNKNOWN, customer_code=None, termination_date=None,
-                                  defects=(err.defect,), detail=err.detail, encrypted=err.encrypted)
+                                  defects=(err.defect,), detail=err.detail, encrypted=err.encrypted,
+                                  limit=err.limit)
     except Exception as err:  # noqa: BLE001 - contract: never raise for bad input
         log.exception("unexpected failure reading a termination form")
         return TerminationReading(shape=SHAPE_UNKNOWN, customer_code=None, termination_date=None,
