@@ -96,7 +96,7 @@ def _parse_now(value: str | None, cfg: Config) -> dt.datetime:
 
 def cmd_process(args: argparse.Namespace, cfg: Config) -> int:
     from bot import db
-    from bot.pipeline import dry_run
+    from bot.commands.process import dry_run
 
     if not args.dry_run:
         raise UsageError("process decides files only with --dry-run (the daemon `bot run` acts on the mailbox)")

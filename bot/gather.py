@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -56,28 +57,48 @@ def authenticate(mail: InboundMail, cfg: Config) -> Verdict | None:
     return authentication.verdict(mail.auth_results, authserv_id=cfg.senders.authserv_id, from_addr=mail.from_addr)
 
 
+@dataclass(frozen=True)
+class Attachments:
+    """A mail's PDFs as read (see :func:`read_attachments`)."""
+
+    forms: tuple[forms.FormReading, ...] = ()
+    terminations: tuple[forms.TerminationReading, ...] = ()
+
+
+def read_attachments(mail: InboundMail, *, cfg: Config, settings: RuleSettings,
+                     reader: PdfReader | None = None) -> Attachments:
+    """The PDFs the mail's kind needs, read inside the limits; nothing at all for a mail the
+    sender, loop, authentication or limit checks settle (an outsider costs nothing).
+    Raises ReaderFailed when a reader process dies or overruns."""
+    c = classify.classify_subject(mail.subject)
+    if deciding.screen(mail, c, settings, authenticate(mail, cfg)) is not None:
+        return Attachments()
+    reader = reader or PdfReader(cfg.pdf.password, cfg.limits)
+    pdfs = mail.pdf_attachments()
+    if c.kind in FORM_KINDS and pdfs:
+        return Attachments(forms=reader.read(pdfs, APPLICATION))  # type: ignore[arg-type]
+    if c.kind in TERMINATION_FORM_KINDS and pdfs:
+        return Attachments(terminations=reader.read(pdfs, TERMINATION))  # type: ignore[arg-type]
+    return Attachments()
+
+
 def gather(
     mail: InboundMail, *, cfg: Config, session: Session | None, received_at: dt.datetime,
-    settings: RuleSettings | None = None, reader: PdfReader | None = None,
+    settings: RuleSettings | None = None, reader: PdfReader | None = None, attachments: Attachments | None = None,
 ) -> Facts:
     """Everything the checks need, read once: subject, body, PDFs, UNIS lines, ledger row.
 
     Sender, loop, authentication and limit checks come first: a mail they settle (an outsider,
-    a bounce, a forged From) has no attachment opened at all.
+    a bounce, a forged From) has no attachment opened at all. `attachments`: the PDFs already
+    read ahead (bot/prefetch.py), so they are not read twice.
     """
     settings = settings or settings_from(cfg)
     c = classify.classify_subject(mail.subject)
     body = parse_body(mail.body_text)
     auth = authenticate(mail, cfg)
-    form_readings: tuple[forms.FormReading, ...] = ()
-    termination_readings: tuple[forms.TerminationReading, ...] = ()
-    if deciding.screen(mail, c, settings, auth) is None:
-        reader = reader or PdfReader(cfg.pdf.password, cfg.limits)
-        pdfs = mail.pdf_attachments()
-        if c.kind in FORM_KINDS and pdfs:
-            form_readings = reader.read(pdfs, APPLICATION)  # type: ignore[assignment]
-        elif c.kind in TERMINATION_FORM_KINDS and pdfs:
-            termination_readings = reader.read(pdfs, TERMINATION)  # type: ignore[assignment]
+    if attachments is None:
+        attachments = read_attachments(mail, cfg=cfg, settings=settings, reader=reader)
+    form_readings, termination_readings = attachments.forms, attachments.terminations
     unis: tuple[UnisLine, ...] = ()
     ledger_state: LedgerState | None = None
     if session is not None and c.customer_code:

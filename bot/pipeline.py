@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import logging
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
@@ -31,7 +31,7 @@ from bot.checks.base import Facts
 from bot.checks.cc_manager import find_branch
 from bot.config import Config
 from bot.decide import Decision
-from bot.gather import authenticate, gather, settings_from  # noqa: F401 - gather: a seam the tests patch
+from bot.gather import authenticate, gather, read_attachments, settings_from  # noqa: F401 - gather: a seam the tests patch
 from bot.mail import InboundMail, content_fingerprint, message_id_hash, parse_mail
 from bot.models import (
     DECIDED,
@@ -41,6 +41,7 @@ from bot.models import (
     Mail,
     ReplyCount,
 )
+from bot.prefetch import Prefetcher, ReadAhead
 from bot.reading import PdfReader
 from bot.templating import Templates
 from bot.workers import ReaderFailed, shared_pool
@@ -163,7 +164,26 @@ class Processor:
             row.resolved_at = row.resolved_by = row.resolution = None
 
     # -- decide + act --------------------------------------------------------------------
-    def process(self, mail_id: int) -> Outcome | None:
+    # -- read ahead ------------------------------------------------------------------------
+    def prefetch(self, mail_ids: Sequence[int]) -> Prefetcher:
+        """Read these stored mails' PDFs ahead of deciding them, on the other reader processes."""
+        pool = self.reader.pool
+        size = pool.size if pool is not None else 0
+        return Prefetcher(self.read_ahead, mail_ids, window=size, threads=size)
+
+    def read_ahead(self, mail_id: int) -> ReadAhead | None:
+        with self.factory() as session:
+            row = session.get(Mail, mail_id)
+            if row is None or row.status != STORED or (row.facts or {}).get("oversize"):
+                return None
+            raw = row.raw
+        mail = parse_mail(raw, self.cfg.limits)
+        try:
+            return ReadAhead(mail, read_attachments(mail, cfg=self.cfg, settings=self.settings, reader=self.reader))
+        except ReaderFailed as err:
+            return ReadAhead(mail, None, err)
+
+    def process(self, mail_id: int, ahead: ReadAhead | None = None) -> Outcome | None:
         """Decide a stored mail and act, in one transaction. None when it was not ours to do
         (already decided, or another process holds it).
 
@@ -182,7 +202,7 @@ class Processor:
                     f"processing this mail was started {attempt - 1} times and never finished "
                     f"(limit reader_attempts={allowed}): the bot stopped while reading it"))
             try:
-                return self._process_once(mail_id)
+                return self._process_once(mail_id, ahead)
             except OperationalError:
                 self._refund_attempt(mail_id)  # the database's fault, not the mail's
                 raise
@@ -190,6 +210,7 @@ class Processor:
                 log.warning("mail %s: reader failed on attempt %d of %d: %s", mail_id, attempt, allowed, err.detail)
                 if attempt >= allowed:
                     return self._quarantine(mail_id, err)
+            ahead = None  # a second attempt reads the mail again itself
 
     def _count_attempt(self, mail_id: int) -> int | None:
         with self.factory() as session, session.begin():
@@ -208,7 +229,7 @@ class Processor:
         except OperationalError:
             pass  # still away: the count stays one high, which costs at most one retry
 
-    def _process_once(self, mail_id: int) -> Outcome | None:
+    def _process_once(self, mail_id: int, ahead: ReadAhead | None = None) -> Outcome | None:
         try:
             with self.factory() as session, session.begin():
                 row = session.scalar(
@@ -216,7 +237,7 @@ class Processor:
                 )
                 if row is None or row.status != STORED:
                     return None
-                return self._decide_and_act(session, row)
+                return self._decide_and_act(session, row, ahead)
         except (OperationalError, ReaderFailed):
             # The database is locked or gone: not this mail's fault. The pass ends, the watcher
             # backs off and the mail is decided on a later pass instead of being quarantined.
@@ -225,9 +246,11 @@ class Processor:
         except Exception as err:  # noqa: BLE001 - one bad mail never blocks the others
             return self._quarantine(mail_id, err)
 
-    def _decide_and_act(self, session: Session, row: Mail) -> Outcome:
+    def _decide_and_act(self, session: Session, row: Mail, ahead: ReadAhead | None = None) -> Outcome:
         now = self.clock()
-        mail = parse_mail(row.raw, self.cfg.limits)
+        if ahead is not None and ahead.failure is not None:
+            raise ahead.failure  # counted against this attempt by process()
+        mail = ahead.mail if ahead is not None else parse_mail(row.raw, self.cfg.limits)
         oversize = (row.facts or {}).get("oversize")
         if oversize:
             return self._hold(row, mail, now, f"メールが大きすぎます（{oversize:,} バイト、上限 mail_bytes="
@@ -238,7 +261,7 @@ class Processor:
             # customer must not both read the ledger before either moves it.
             db.serialise(session, f"customer:{code}")
         facts = gather(mail, cfg=self.cfg, session=session, received_at=row.received_at, settings=self.settings,
-                       reader=self.reader)
+                       reader=self.reader, attachments=ahead.attachments if ahead is not None else None)
         decision = deciding.decide(facts)
         reply_rcpts: tuple[str, ...] = ()
         note = ""
@@ -319,7 +342,7 @@ class Processor:
             row.decision = None
             row.error = "".join(traceback.format_exception(err))[-8000:]
             if isinstance(err, ReaderFailed):
-                row.facts = {**(row.facts or {}), "reason": _reader_reason(err, self.cfg.limits.reader_attempts)}
+                row.facts = {**(row.facts or {}), "reason": reader_reason(err, self.cfg.limits.reader_attempts)}
             row.decided_at = self.clock()
             return _outcome(row, f"quarantined: {type(err).__name__}: {err}", ())
 
@@ -343,7 +366,7 @@ class Processor:
                 row.filed_folder = folder
 
 
-def _reader_reason(err: ReaderFailed, attempts: int) -> str:
+def reader_reason(err: ReaderFailed, attempts: int) -> str:
     """Why a mail was quarantined by its reader, in words for the digest and the console."""
     limit = f"（上限 {err.limit}）" if err.limit else ""
     return f"添付PDFの読み取りが{attempts}回とも失敗しました{limit}: {err.detail}"
@@ -391,35 +414,3 @@ def _facts_summary(f: Facts, decision: Decision) -> dict[str, object]:
     if f.mail.problems:
         summary["mail_problems"] = list(f.mail.problems)
     return summary
-
-
-def dry_run(
-    raws: Iterable[tuple[str, bytes]], *, cfg: Config, session: Session | None, now: dt.datetime
-) -> list[dict[str, object]]:
-    """`bot process --dry-run`: decide each file without side effects."""
-    settings = settings_from(cfg)
-    reader = PdfReader(cfg.pdf.password, cfg.limits, pool=shared_pool(cfg.limits))
-    results: list[dict[str, object]] = []
-    for name, raw in raws:
-        mail = parse_mail(raw, cfg.limits)
-        try:
-            facts = gather(mail, cfg=cfg, session=session, received_at=now, settings=settings, reader=reader)
-        except ReaderFailed as err:
-            c = classify.classify_subject(mail.subject)
-            results.append({"file": name, "message_id": mail.message_id, "kind": c.kind,
-                            "customer_code": c.customer_code, "decision": deciding.MANUAL, "defects": [],
-                            "warnings": [], "reason": _reader_reason(err, 1)})
-            continue
-        decision = deciding.decide(facts)
-        results.append(
-            {
-                "file": name, "message_id": mail.message_id, "kind": decision.kind,
-                "customer_code": decision.customer_code, "decision": decision.decision,
-                "defects": decision.defect_codes, "warnings": decision.warning_codes,
-                "shape": facts.form.shape if facts.form is not None else None,
-                "fields": facts.form.fields_json() if facts.form is not None else {},
-            }
-        )
-        if decision.reason:
-            results[-1]["reason"] = decision.reason
-    return results

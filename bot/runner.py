@@ -81,15 +81,19 @@ class MailboxRunner:
             log.info("filing %d duplicate mail(s) to %s: %s", len(duplicates), DUPLICATE_FOLDER, duplicates)
             mbox.file_away_many(duplicates, DUPLICATE_FOLDER)
             report.duplicates = len(duplicates)
-        for uid in uids:
-            if uid not in known:
-                continue
-            mail_id, status = known[uid]
-            if status == STORED:
-                outcome = self.processor.process(mail_id)
-                if outcome is not None:
-                    report.outcomes.append(outcome)
-            self._file(mbox, mail_id, uid, report)
+        stored = [known[uid][0] for uid in uids if uid in known and known[uid][1] == STORED]
+        # The next mails' PDFs are read on the other reader processes while one is decided
+        # (bot/prefetch.py); deciding stays one mail at a time, in arrival order.
+        with self.processor.prefetch(stored) as ahead:
+            for uid in uids:
+                if uid not in known:
+                    continue
+                mail_id, status = known[uid]
+                if status == STORED:
+                    outcome = self.processor.process(mail_id, ahead.get(mail_id))
+                    if outcome is not None:
+                        report.outcomes.append(outcome)
+                self._file(mbox, mail_id, uid, report)
         return report
 
     def _file(self, mbox: Mailbox, mail_id: int, uid: int, report: PassReport) -> None:

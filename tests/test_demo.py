@@ -11,7 +11,7 @@ import pytest
 
 from bot import db
 from bot.demo import DEMO_DIR, run_demo
-from bot.pipeline import dry_run
+from bot.commands.process import dry_run
 from bot.unis import import_extract
 from tests.support.app import DEFAULT_NOW, make_config
 

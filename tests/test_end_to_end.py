@@ -144,7 +144,7 @@ def test_crash_after_store_before_decision_decides_once(
     cfg, processor, factory = setup_bot(sqlite_url, dovecot, smtp_sink)
     dovecot.append(bad_mail())
     original = type(processor).process
-    monkeypatch.setattr(type(processor), "process", lambda self, mail_id: (_ for _ in ()).throw(SystemExit("crash")))
+    monkeypatch.setattr(type(processor), "process", lambda self, mail_id, ahead=None: (_ for _ in ()).throw(SystemExit("crash")))
     with pytest.raises(SystemExit):
         one_pass(cfg, processor)
     monkeypatch.setattr(type(processor), "process", original)
@@ -417,7 +417,7 @@ def test_a_stored_mail_that_vanished_before_its_decision_is_held_for_a_person(
     instead of waiting for ever."""
     cfg, processor, factory = setup_bot(sqlite_url, dovecot, smtp_sink)
     dovecot.append(bad_mail())
-    monkeypatch.setattr(type(processor), "process", lambda self, mail_id: (_ for _ in ()).throw(SystemExit("crash")))
+    monkeypatch.setattr(type(processor), "process", lambda self, mail_id, ahead=None: (_ for _ in ()).throw(SystemExit("crash")))
     with pytest.raises(SystemExit):
         one_pass(cfg, processor)
     monkeypatch.undo()

@@ -33,6 +33,8 @@ def setup(url: str, dovecot: Dovecot, smtp: EmbeddedSmtp, **limits: object) -> t
 class Forbidden:
     """A PDF reader that must not be called."""
 
+    pool = None  # nothing to read ahead with
+
     def __init__(self, why: str) -> None:
         self.why = why
 

@@ -1,0 +1,1 @@
+"""Command implementations above the pipeline (the CLI calls these)."""
