@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     pv = tpl_sub.add_parser("preview", help="write one template rendered with sample data to a file")
     pv.add_argument("name", help="template name, e.g. reject.txt.j2 or digest.html")
     pv.add_argument("--out", help="output file (default: a temp file)")
+    web = sub.add_parser("web", help="the office console (HTTP; needs $BOT_WEB_SECRET_KEY)")
+    web.add_argument("--host", help="listen address (default [web] host)")
+    web.add_argument("--port", type=int, help="port (default [web] port)")
+    from bot.commands.users import add_parser as add_users_parser
+
+    add_users_parser(sub, _Parser)
     return p
 
 
@@ -237,6 +243,22 @@ def cmd_vendor_batch(args: argparse.Namespace, cfg: Config) -> int:
     return cli_vendor_batch(args, cfg)
 
 
+def cmd_web(args: argparse.Namespace, cfg: Config) -> int:
+    from bot.web.app import serve
+
+    try:
+        return serve(cfg, host=args.host, port=args.port)
+    except ConfigError as err:
+        print(f"bot: 設定エラー / config error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_users(args: argparse.Namespace, cfg: Config) -> int:
+    from bot.commands.users import cli_users
+
+    return cli_users(args, cfg)
+
+
 def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     from bot.daemon import Daemon
 
@@ -270,6 +292,8 @@ COMMANDS = {
     "templates": cmd_templates,
     "manual": cmd_manual,
     "outbox": cmd_outbox,
+    "web": cmd_web,
+    "users": cmd_users,
 }
 
 

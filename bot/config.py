@@ -166,6 +166,23 @@ class UnisConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """[web]: the office console (`bot web`): where it listens, its sessions and login limits."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Signs the console's CSRF tokens; set it as $BOT_WEB_SECRET_KEY, never in the file.
+    secret_key: str = ""
+    # Cookies get the Secure flag (also whenever a request arrives over https).
+    https: bool = False
+    session_minutes: int = 600
+    idle_minutes: int = 60
+    login_window_minutes: int = 15
+    login_failures_per_user: int = 5
+    login_failures_per_ip: int = 20
+
+
+@dataclass(frozen=True)
 class Config:
     mailbox: MailboxConfig = field(default_factory=MailboxConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -179,6 +196,7 @@ class Config:
     unis: UnisConfig = field(default_factory=UnisConfig)
     limits: Limits = field(default_factory=Limits)
     scans: ScansConfig = field(default_factory=ScansConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     source: str = "(defaults)"
 
     def replace(self, **sections: object) -> Config:
@@ -293,6 +311,10 @@ def _validate(cfg: Config) -> None:
         value = getattr(cfg.limits, f.name)
         if value < 0 or (value == 0 and f.name != "workers"):
             raise ConfigError(f"{cfg.source}: [limits] {f.name}: must be greater than 0, got {value!r}")
+    for name in ("port", "session_minutes", "idle_minutes", "login_window_minutes", "login_failures_per_user",
+                 "login_failures_per_ip"):
+        if getattr(cfg.web, name) < 1:
+            raise ConfigError(f"{cfg.source}: [web] {name}: must be at least 1, got {getattr(cfg.web, name)!r}")
     try:
         "テスト".encode(cfg.vendor.encoding)
     except LookupError as err:
@@ -361,7 +383,7 @@ def describe(cfg: Config) -> dict[str, dict[str, object]]:
     for name in _SECTIONS:
         section = getattr(cfg, name)
         out[name] = {
-            k: ("***" if "password" in k and v else v)
+            k: ("***" if ("password" in k or k == "secret_key") and v else v)
             for k, v in dataclasses.asdict(section).items()
         }
     return out

@@ -233,3 +233,60 @@ class ReplyCount(Base):
     address: Mapped[str] = mapped_column(String(320))
     hour: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# -- the office console (bot web): its users, their sessions, and the audit log ------------
+
+STAFF, ADMIN = "staff", "admin"  # User.role
+
+
+class User(Base):
+    """A console user (事務センター staff or an admin); the password as an argon2 hash only."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(10), default=STAFF)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    password_changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie carries a random token; only its sha256 is stored, so
+    a copy of the database signs nobody in. Deleted at logout, password change and disable."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditEntry(Base):
+    """Who did what (to which mail), when: every login, failed login, logout and action."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_action_at", "action", "at"),
+        Index("ix_audit_log_mail", "mail_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    username: Mapped[str] = mapped_column(String(100))  # as typed at a failed login; "cli:NAME" from bot users
+    action: Mapped[str] = mapped_column(String(40))
+    mail_id: Mapped[int | None] = mapped_column(ForeignKey("mails.id"))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# The console's mail list pages newest first over every mail (migration 0005).
+Index("ix_mails_received", Mail.received_at, Mail.id)

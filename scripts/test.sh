@@ -9,7 +9,8 @@ need_apt=""
 command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || need_apt="$need_apt dovecot-imapd"
 [ -f /usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf ] || need_apt="$need_apt fonts-ipaexfont-gothic"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt="$need_apt postgresql"
-# The digest test renders its HTML in headless Chromium to a PNG.
+# The digest test renders its HTML in headless Chromium to a PNG; the console's browser test
+# (tests/test_web_browser.py) drives the same Chromium with Playwright's Python package.
 command -v chromium >/dev/null 2>&1 || need_apt="$need_apt chromium"
 # The pdfs fixture draws ☑ ☒ ✔ ☐ marks with DejaVu Sans.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt="$need_apt fonts-dejavu-core"

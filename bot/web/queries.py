@@ -1,0 +1,256 @@
+"""What the console's pages show, as plain values: thin views render these.
+
+Reads only. The labels are those of the digest (:mod:`bot.digest`); the held-mail queue has
+the predicate and order of :func:`bot.manual.open_items` (``bot manual list``), with a limit
+and a count (tests/test_web_pages.py checks that they agree).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from bot.config import Config
+from bot.digest import KIND_LABELS, UNKNOWN_KIND_LABEL, branch_of
+from bot.models import QUARANTINED, STORED, Mail
+
+PAGE_SIZE = 50
+
+# The decision filter: value → (label, CSS class). 隔離 and 未判定 are statuses, not decisions.
+DECISIONS: dict[str, tuple[str, str]] = {
+    "accepted": ("受付", "ok"), "rejected": ("差戻", "ng"), "manual": ("保留", "hold"),
+    "ignored": ("対象外", "muted"), "quarantined": ("隔離", "bad"), "undecided": ("未判定", "muted"),
+}
+KINDS: dict[str, str] = {**{kind: label for kind, label in KIND_LABELS.items()}, "unknown": UNKNOWN_KIND_LABEL}
+_WEEKDAYS = "月火水木金土日"
+
+
+def decision_key(m: Mail) -> str:
+    if m.status == QUARANTINED:
+        return "quarantined"
+    if m.status == STORED or not m.decision:
+        return "undecided"
+    return m.decision
+
+
+def time_label(moment: dt.datetime | None, tz: dt.tzinfo, *, with_year: bool = True) -> str:
+    if moment is None:
+        return ""
+    local = moment.astimezone(tz)
+    return local.strftime("%Y/%m/%d %H:%M" if with_year else "%m/%d %H:%M")
+
+
+def day_label(day: dt.date) -> str:
+    return f"{day:%Y/%m/%d}（{_WEEKDAYS[day.weekday()]}）"
+
+
+def branch_directory(cfg: Config) -> tuple[tuple[str, str], ...]:
+    """(domain, 支店名) from ``[branches] file``, longest domain first (as the digest groups)."""
+    if not cfg.branches.file:
+        return ()
+    from bot.branches import load_directory
+
+    entries = load_directory(cfg.branches.file).values()
+    return tuple(sorted(((b.domain.lower(), b.name) for b in entries), key=lambda item: -len(item[0])))
+
+
+def held_where() -> ColumnElement[bool]:
+    """Held for a person and not resolved: the predicate of :func:`bot.manual.open_items`
+    (tests/test_web_pages.py checks that the two agree)."""
+    return and_(or_(Mail.decision == "manual", Mail.status == QUARANTINED), Mail.resolved_at.is_(None))
+
+
+def held_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Mail).where(held_where())) or 0
+
+
+# -- the mail list (受信一覧) ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MailFilter:
+    """The list's filters, from the query string; a value that does not parse is dropped and
+    named in ``problems`` (shown above the list), never a 500."""
+
+    day: dt.date | None = None
+    kind: str = ""
+    decision: str = ""
+    branch: str = ""
+    code: str = ""
+    q: str = ""
+    page: int = 1
+    problems: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> MailFilter:
+        problems: list[str] = []
+        day = None
+        if params.get("day", "").strip():
+            try:
+                day = dt.date.fromisoformat(params["day"].strip())
+            except ValueError:
+                problems.append(f"日付「{params['day'][:20]}」が読めません（YYYY-MM-DD）")
+        kind = params.get("kind", "").strip()
+        if kind and kind not in KINDS:
+            problems.append("種別の指定が不正です")
+            kind = ""
+        decision = params.get("decision", "").strip()
+        if decision and decision not in DECISIONS:
+            problems.append("判定の指定が不正です")
+            decision = ""
+        try:
+            page = max(1, min(int(params.get("page", "1") or 1), 100_000))
+        except ValueError:
+            page = 1
+        return cls(day=day, kind=kind, decision=decision, branch=params.get("branch", "").strip()[:100],
+                   code=params.get("code", "").strip()[:9], q=params.get("q", "").strip()[:200], page=page,
+                   problems=tuple(problems))
+
+    def query(self, **changes: Any) -> dict[str, str]:
+        """These filters as query parameters (for links to other pages or days)."""
+        values = {"day": self.day.isoformat() if self.day else "", "kind": self.kind, "decision": self.decision,
+                  "branch": self.branch, "code": self.code, "q": self.q, "page": str(self.page)}
+        values.update({k: str(v) for k, v in changes.items()})
+        return {k: v for k, v in values.items() if v and not (k == "page" and v == "1")}
+
+
+@dataclass(frozen=True)
+class MailRow:
+    id: int
+    received: str
+    from_addr: str
+    subject: str
+    decision: str
+    decision_label: str
+    decision_class: str
+    defects: tuple[str, ...]
+    warnings: tuple[str, ...]
+    kind_label: str
+    customer_code: str
+    branch: str
+    resolved: bool
+
+
+@dataclass(frozen=True)
+class MailPage:
+    rows: tuple[MailRow, ...]
+    total: int
+    page: int
+    pages: int
+    filters: MailFilter
+    branches: tuple[str, ...] = field(default=())
+
+
+def _like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _branch_condition(branch: str, cfg: Config, directory: Sequence[tuple[str, str]]) -> ColumnElement[bool]:
+    """The mails :func:`bot.digest.branch_of` puts in `branch`, as SQL (same order of rules)."""
+    conds: list[ColumnElement[bool]] = [Mail.facts["branch"].as_string() == branch]
+    for domain, name in directory:
+        if name == branch:
+            conds += [Mail.from_addr.ilike(f"%@{_like(domain)}", escape="\\"),
+                      Mail.from_addr.ilike(f"%.{_like(domain)}", escape="\\")]
+    label = branch.lower()
+    if label and "." not in label and "@" not in label:
+        for allowed in cfg.senders.allowed_domains:
+            conds.append(and_(Mail.from_addr.ilike(f"%@{_like(label)}.%", escape="\\"),
+                              Mail.from_addr.ilike(f"%.{_like(allowed.lower().lstrip('.'))}", escape="\\")))
+    elif "." in label:
+        conds.append(Mail.from_addr.ilike(f"%@{_like(label)}", escape="\\"))
+    return or_(*conds) if conds else false()
+
+
+def _where(f: MailFilter, cfg: Config, directory: Sequence[tuple[str, str]]) -> list[ColumnElement[bool]]:
+    tz = cfg.office.tz
+    where: list[ColumnElement[bool]] = []
+    if f.day is not None:
+        start = dt.datetime.combine(f.day, dt.time(0), tzinfo=tz)
+        where += [Mail.received_at >= start, Mail.received_at < start + dt.timedelta(days=1)]
+    if f.kind == "unknown":
+        where.append(or_(Mail.kind.is_(None), Mail.kind.not_in(list(KIND_LABELS))))
+    elif f.kind:
+        where.append(Mail.kind == f.kind)
+    if f.decision == "quarantined":
+        where.append(Mail.status == QUARANTINED)
+    elif f.decision == "undecided":
+        where.append(Mail.status == STORED)
+    elif f.decision:
+        where += [Mail.decision == f.decision, Mail.status != QUARANTINED]
+    if f.code:
+        where.append(Mail.customer_code == f.code if len(f.code) == 9
+                     else Mail.customer_code.like(f"{_like(f.code)}%", escape="\\"))
+    if f.q:
+        where.append(or_(Mail.subject.icontains(f.q, autoescape=True), Mail.from_addr.icontains(f.q, autoescape=True),
+                         Mail.message_id.icontains(f.q, autoescape=True)))
+    if f.branch:
+        where.append(_branch_condition(f.branch, cfg, directory))
+    return where
+
+
+def mail_page(session: Session, f: MailFilter, *, cfg: Config, directory: Sequence[tuple[str, str]] = ()) -> MailPage:
+    """One page of mails, newest first, with the filters applied (index ix_mails_received)."""
+    where = _where(f, cfg, directory)
+    total = session.scalar(select(func.count()).select_from(Mail).where(*where)) or 0
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page = min(f.page, pages)
+    mails = session.scalars(select(Mail).where(*where).order_by(Mail.received_at.desc(), Mail.id.desc())
+                            .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    return MailPage(tuple(mail_row(m, cfg, directory) for m in mails), total, page, pages, f)
+
+
+def mail_row(m: Mail, cfg: Config, directory: Sequence[tuple[str, str]] = ()) -> MailRow:
+    key = decision_key(m)
+    label, css = DECISIONS[key]
+    return MailRow(
+        id=m.id, received=time_label(m.received_at, cfg.office.tz), from_addr=m.from_addr or "（不明）",
+        subject=m.subject or "（件名なし）", decision=key, decision_label=label, decision_class=css,
+        defects=tuple(str(d.get("code", "")) for d in m.defects or []),
+        warnings=tuple(str(w.get("code", "")) for w in m.warnings or []),
+        kind_label=KIND_LABELS.get(m.kind or "", UNKNOWN_KIND_LABEL) if m.kind or m.decision else "",
+        customer_code=m.customer_code or "",
+        branch=branch_of(m.from_addr, m.facts, directory=directory, allowed_domains=cfg.senders.allowed_domains),
+        resolved=m.resolved_at is not None,
+    )
+
+
+# -- the manual queue (保留) ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HeldRow:
+    row: MailRow
+    status_label: str  # 保留 / 隔離
+    reason: str
+    waiting: str  # how long it has waited, e.g. 3日
+    unsure: tuple[str, ...]
+
+
+QUEUE_LIMIT = 200  # rows the queue page lists; the header's count is always the whole queue
+
+
+def _why(m: Mail) -> str:
+    """The reason shown for a held mail, as ``bot manual list`` gives it."""
+    reason = (m.facts or {}).get("reason")
+    if reason:
+        return str(reason)
+    lines = (m.error or "").strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def held_rows(session: Session, *, cfg: Config, now: dt.datetime,
+              directory: Sequence[tuple[str, str]] = ()) -> list[HeldRow]:
+    """The held mails, oldest first, as :func:`bot.manual.open_items` orders them (at most
+    QUEUE_LIMIT: a person works from the top)."""
+    out = []
+    for m in session.scalars(select(Mail).where(held_where()).order_by(Mail.received_at, Mail.id).limit(QUEUE_LIMIT)):
+        waited = now - m.received_at
+        waiting = f"{waited.days}日" if waited.days else f"{max(0, waited.seconds // 3600)}時間"
+        out.append(HeldRow(mail_row(m, cfg, directory), "隔離" if m.status == QUARANTINED else "保留",
+                           _why(m), waiting, tuple((m.facts or {}).get("form_unsure") or ())))
+    return out

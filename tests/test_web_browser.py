@@ -1,0 +1,91 @@
+"""The console in a real browser: Debian's Chromium, headless, driven by Playwright (its Python
+package; no browser download: `executable_path` is /usr/bin/chromium). Signs in, opens the
+manual queue and a mail, checks that a mail carrying <script> runs nothing, and saves the
+screenshots office staff will see: docs/console.png (desktop) and docs/console-phone.png."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_web_support import ROOT, STAFF, populate, web_config
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail("chromium is not installed: run scripts/test.sh (it installs the test dependencies)")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, int]]]:
+    import uvicorn
+
+    from bot.web.app import create_app
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'bot.sqlite3'}"
+    ids = populate(url)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(web_config(url)), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", ids
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_sign_in_work_the_queue_and_open_a_mail(server: tuple[str, dict[str, int]], tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, ids = server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="ja-JP")
+            page.goto(f"{base}/manual")
+            assert page.url.startswith(f"{base}/login")
+            page.fill("input[name=username]", STAFF[0])
+            page.fill("input[name=password]", STAFF[1])
+            page.click("button.primary")
+            page.wait_for_url(f"{base}/manual")
+            assert page.inner_text("#held-count") == page.locator("table.queue tbody tr").count().__str__()
+            page.screenshot(path=str(ROOT / "docs" / "console-queue.png"), full_page=True)
+            page.click(f"a[href='/manual/{ids['06']}']")
+            page.wait_for_url(f"{base}/manual/{ids['06']}")
+            assert "判定の理由" in page.inner_text("main") and page.locator("#actions").count() == 1
+            page.goto(f"{base}/mails/{ids['03']}")
+            img = page.locator("figure.pdfpage img").first
+            img.scroll_into_view_if_needed()
+            page.wait_for_function("() => { const i = document.querySelector('figure.pdfpage img');"
+                                   " return i.complete && i.naturalWidth > 500; }", timeout=30_000)
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(ROOT / "docs" / "console.png"), full_page=True)
+            page.goto(f"{base}/mails/{ids['hostile']}")
+            assert page.title() != "pwned" and "pwned" not in page.evaluate("document.title")
+            assert page.locator("script").count() == 0
+
+            phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, locale="ja-JP")
+            phone.context.add_cookies(page.context.cookies())
+            phone.goto(f"{base}/mails")
+            phone.screenshot(path=str(ROOT / "docs" / "console-phone.png"), full_page=False)
+        finally:
+            browser.close()
+    for name in ("console.png", "console-queue.png", "console-phone.png"):
+        assert (ROOT / "docs" / name).stat().st_size > 10_000
