@@ -77,7 +77,8 @@ class SendersConfig:
 class ScansConfig:
     """[scans]: how far a scanned form (申込書のスキャン) is decided without a person."""
 
-    reject_codes: tuple[str, ...] = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "PLUS_FLAG_MISMATCH")
+    reject_codes: tuple[str, ...] = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "MAIL_ADDRESS_MISSING",
+                                     "PLUS_FLAG_MISMATCH")
     accept: bool = False
 
 

@@ -109,6 +109,15 @@ class Daemon:
         except Exception:  # noqa: BLE001 - a scheduled job must never take the daemon down
             log.exception("UNIS drop-folder import failed")
 
+    def refile(self) -> None:
+        """Mails a person decided in the console while IMAP was away: move them now."""
+        from bot.actions.resolve import refile_pending
+
+        try:
+            refile_pending(self.cfg, self.factory, now=_utcnow())
+        except Exception:  # noqa: BLE001 - a scheduled job must never take the daemon down
+            log.exception("moving mails decided in the console failed; retried in 5 minutes")
+
     def vendor_batch(self) -> None:
         from bot.vendor import vendor_batch_job
 
@@ -145,6 +154,7 @@ class Daemon:
                           max_instances=1, coalesce=True)
         scheduler.add_job(self.import_unis_drops, "interval", minutes=5, id="unis-drop", max_instances=1,
                           coalesce=True)
+        scheduler.add_job(self.refile, "interval", minutes=5, id="imap-refile", max_instances=1, coalesce=True)
         # The vendor batch just after the cutoff on weekdays; the job itself skips holidays, and
         # the first batch on or after the 5th business day carries the forced terminations (強制解約).
         batch_at = self.vendor_batch_time

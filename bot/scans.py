@@ -33,6 +33,9 @@ EVIDENCE: dict[str, tuple[str, ...] | None] = {
     "SSID_NOT_HALFWIDTH": None,
     "SHOP_NAME_DIFFERS": None,
 }
+# Defects that say "nothing was written": a cell the reader is sure holds writing contradicts
+# them (the checks see handwriting as None, since it is not read).
+_ABSENCE = frozenset({"MAIL_ADDRESS_MISSING"})
 # What must be surely read (or surely filled, for handwriting) before a scan can be accepted.
 NEEDED = ("customer_code", "line_kind", "mail_local", "plus")
 _KNOWN = frozenset({"read", "empty", "marked", "unmarked"})
@@ -43,6 +46,7 @@ LABELS = {
     "mail_local": "ご希望のメールアドレス", "mail_reading": "メールアドレスのフリガナ", "plus": "USEN SPOT Plus",
     "parent_units": "親機台数", "child_units": "子機台数", "remarks": "備考", "check_method": "確認方法",
     "shop_name": "店舗/施設名", "contact_last": "ご担当者名（姓）", "contact_first": "ご担当者名（名）", "ssid": "SSID",
+    "contractor_phone": "ご契約者 電話番号", "shop_phone": "設置先 電話番号",
 }
 
 
@@ -51,7 +55,7 @@ def label(name: str) -> str:
     return f"{LABELS[name]}（{name}）" if name in LABELS else name
 
 
-DEFAULT_REJECT_CODES = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "PLUS_FLAG_MISMATCH")
+DEFAULT_REJECT_CODES = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "MAIL_ADDRESS_MISSING", "PLUS_FLAG_MISMATCH")
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ def judge(f: Facts, defects: Sequence[Defect], chain: Sequence[Check], *,
         if without_form is not None and defect.code in {d.code for d in without_form}:
             sure.append(defect)  # it stands without the form too
             continue
+        if defect.code in _ABSENCE and any(_known(form, n, frozenset({"filled", "read"})) for n in evidence or ()):
+            continue  # contradicted: the reader is sure the cell holds writing (handwriting, not read)
         missing = [n for n in (evidence or ()) if not _known(form, n, _KNOWN)]
         if evidence is None or missing:
             unsure.extend(missing or [defect.code])

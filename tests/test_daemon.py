@@ -28,7 +28,7 @@ def test_jobs_are_scheduled_at_the_cutoff_in_japan_time(sqlite_url: str) -> None
     scheduler = BackgroundScheduler(timezone=cfg.office.timezone)
     daemon.schedule(scheduler)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"outbox-flush", "unis-drop", "vendor-batch", "digest"}
+    assert set(jobs) == {"outbox-flush", "unis-drop", "imap-refile", "vendor-batch", "digest"}
     friday_noon = dt.datetime(2026, 11, 20, 12, 0, tzinfo=JST)
     batch = jobs["vendor-batch"].trigger.get_next_fire_time(None, friday_noon)
     assert batch == dt.datetime(2026, 11, 20, 16, 35, tzinfo=JST)  # 5 minutes after the cutoff

@@ -75,8 +75,6 @@ def test_sample_reads_to_expected_json(name: str, case: dict) -> None:
     assert fields_of(reading) == case["fields"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 open: the scan reader takes the 名 cell of the scanned sample "
-                   "as surely empty (it holds 花子); scans are therefore never decided on yet (always manual)")
 def test_scanned_sample_sure_values_are_right() -> None:
     """A value the reader says it is sure of is the value on the form (spacing aside)."""
     name = "scanned-password-is-uspot.pdf"

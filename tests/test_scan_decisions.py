@@ -100,12 +100,18 @@ def test_handwriting_that_is_only_filled_is_no_missing_address() -> None:
     decision = deciding.decide(f)  # type: ignore[arg-type]
     assert "MAIL_ADDRESS_MISSING" not in decision.defect_codes
     assert decision.decision == deciding.REJECTED and decision.defect_codes == ["UNIS_ORDER_MISSING"]
+    assert "mail_local" not in decision.reason  # contradicted by the sure "filled", not merely unsure
     assert scans.unread_needed(f) == ()  # type: ignore[arg-type]
 
 
-def test_a_surely_empty_address_is_held_until_its_code_may_send_a_scan_back() -> None:
+def test_a_surely_empty_address_is_sent_back_only_if_its_code_may_send_a_scan_back() -> None:
+    import dataclasses as dc
+
     f = _facts_with({**BASE, "mail_local": ("", "empty", True), "mail_reading": ("", "empty", True)}, BODY)
     decision = deciding.decide(f)  # type: ignore[arg-type]
+    assert decision.decision == deciding.REJECTED and "MAIL_ADDRESS_MISSING" in decision.defect_codes
+    held = dc.replace(f, settings=dc.replace(f.settings, scan_reject_codes=("LINE_KIND_MISSING",)))  # type: ignore[type-var]
+    decision = deciding.decide(held)  # type: ignore[arg-type]
     assert decision.decision == deciding.MANUAL and "MAIL_ADDRESS_MISSING" in decision.reason
 
 

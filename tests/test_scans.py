@@ -15,9 +15,8 @@ import pickle
 import pytest
 from PIL import Image, ImageDraw
 
-from bot.forms import SHAPE_SCANNED, read_form, read_termination_form
+from bot.forms import SHAPE_SCANNED, ocr, read_form, read_termination_form
 from bot.forms import marks as marks_mod
-from bot.forms import ocr
 from bot.limits import DEFAULT
 from tests.fixtures.scans import FormSpec, make
 from tests.fixtures.scans.layout import font
@@ -56,18 +55,13 @@ def assert_marks_right(reading, truth, *, allow_unsure: bool = False) -> None:  
     assert sure >= (len(truth["marks"]) // 2 if allow_unsure else len(truth["marks"]))
 
 
-_UNSURE_MARKS = pytest.mark.xfail(strict=True, reason="issue 10 open: on this form most X / circle marks are "
-                                  "still 'unsure' (never wrong: a person looks), fewer than half are sure")
-
-
-@pytest.mark.parametrize("style", ["tick", pytest.param("cross", marks=_UNSURE_MARKS),
-                                   pytest.param("circle", marks=_UNSURE_MARKS), "fill"])
+@pytest.mark.parametrize("style", ["tick", "cross", "circle", "fill"])
 def test_hand_marks_are_read_from_the_image(style: str) -> None:
     """Given a handwritten form marked with ticks / X / circles / filled boxes,
     when it is read, then every option's state is right and sure."""
     reading, truth = read(fill="hand", mark_style=style, dpi=200, color="gray", seed=11)
     assert reading.shape == SHAPE_SCANNED
-    assert_marks_right(reading, truth, allow_unsure=True)
+    assert_marks_right(reading, truth)
     kind = truth["fields"]["line_kind"]
     if "line_kind" not in reading.unsure:
         assert reading.fields.line_kind == (kind if isinstance(kind, str) else None)
@@ -90,8 +84,6 @@ def test_typed_customer_code_and_mail_exact_at_200_dpi() -> None:
     assert page == truth["form_page"] and 0 <= x0 < x1 <= 600 and 0 <= y0 < y1 <= 850
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 open: row detection merges two rows on this scan, so the mail "
-                   "cell is 'unsure' (safe: held for a person) instead of surely empty")
 def test_empty_mail_cell_is_detected() -> None:
     """Given a handwritten form with the address left empty (MAIL_ADDRESS_MISSING),
     then mail_local is surely empty ("" in fields), not merely unknown."""
@@ -195,3 +187,42 @@ def test_termination_scan_reads_code_and_date(rotate: int) -> None:
     assert reading.customer_code == "123456789"
     assert str(reading.termination_date) == "2026-11-30"
     assert reading.unsure == ()
+
+
+# --------------------------------------------------------------------------- trust in rows
+
+
+def test_a_missed_rule_makes_the_merged_rows_unsure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given a scan where the rule between the mail address and its reading is lost (the two
+    rows merge and the cells shift), then neither is sure: never "empty" from the wrong place,
+    and the reason is in the detail."""
+    from bot.forms import table as table_mod
+
+    real = table_mod._rules
+    pdf, truth = scan(fill="hand", defect="MAIL_ADDRESS_MISSING", mark_style="tick", dpi=200, seed=14)
+
+    def lose_one(h_mask, row_sum, longest):  # type: ignore[no-untyped-def]
+        rules = real(h_mask, row_sum, longest)
+        # the form's rules from the top: the rule under ご希望のメールアドレス is the 14th (Ver.4)
+        return rules[:13] + rules[14:]
+
+    monkeypatch.setattr(table_mod, "_rules", lose_one)
+    reading = read_form(pdf, password=PASSWORD)
+    for name in ("mail_local", "mail_reading"):
+        got = reading.reading(name)
+        assert got is None or not got.sure, got
+        assert name in reading.unsure
+    assert reading.fields.mail_local is None
+    assert "not trusted" in reading.detail
+
+
+def test_typed_phones_and_units_are_read() -> None:
+    reading, truth = read(fill="typed", mark_style="printed_check", dpi=200, color="gray", seed=13)
+    fields = reading.fields
+    for name in ("contractor_phone", "shop_phone"):
+        want = truth["fields"][name]
+        assert fields.__getattribute__(name) in (None, want), name
+    if not truth["units_in_remarks"]:
+        assert (fields.parent_units, fields.child_units) == (truth["fields"]["parent_units"],
+                                                             truth["fields"]["child_units"])
+    assert fields.contractor_phone == truth["fields"]["contractor_phone"] or fields.shop_phone == truth["fields"]["shop_phone"]

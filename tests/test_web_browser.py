@@ -20,6 +20,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-component-update", "--disable-sync"]
 
 
+_URLS: dict[str, str] = {}  # server base → its database, for tests that add mails
+
+
+def _database_url(base: str) -> str:
+    return _URLS[base]
+
+
 def _chromium() -> str:
     for name in ("chromium", "chromium-browser"):
         found = shutil.which(name)
@@ -46,6 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
+    _URLS[f"http://127.0.0.1:{port}"] = url
     yield f"http://127.0.0.1:{port}", ids
     server.should_exit = True
     thread.join(timeout=10)
@@ -89,3 +97,57 @@ def test_sign_in_work_the_queue_and_open_a_mail(server: tuple[str, dict[str, int
             browser.close()
     for name in ("console.png", "console-queue.png", "console-phone.png"):
         assert (ROOT / "docs" / name).stat().st_size > 10_000
+
+
+def test_reject_a_held_mail_with_two_defects(server: tuple[str, dict[str, int]]) -> None:
+    """Given a defective order held for a person (its sender's authentication missing),
+    when a staff member opens the queue, opens the mail, ticks two defects and sends the 差戻,
+    then the mail leaves the queue, the queue says so, and the 差戻 waits in the outbox.
+    Saves docs/console-reject.png (the action panel with the two defects ticked)."""
+    import dataclasses
+
+    from playwright.sync_api import sync_playwright
+    from sqlalchemy import select
+
+    from bot.models import Mail, OutboxMessage
+    from tests.support.app import Clock, make_processor
+    from tests.test_end_to_end import bad_mail
+
+    base, _ids = server
+    url = _database_url(base)
+    cfg = web_config(url)
+    held = cfg.replace(senders=dataclasses.replace(cfg.senders, authentication="hold", authserv_id="mx.usen.co.jp"))
+    processor, factory = make_processor(held, Clock())
+    mail_id = processor.store(bad_mail("<browser-reject@aoyama.usen.co.jp>"), folder="INBOX", uidvalidity=1,
+                              uid=900).mail_id
+    assert processor.process(mail_id).decision == "manual"  # type: ignore[union-attr]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="ja-JP")
+            page.goto(f"{base}/login")
+            page.fill("input[name=username]", STAFF[0])
+            page.fill("input[name=password]", STAFF[1])
+            page.click("button.primary")
+            page.goto(f"{base}/manual")
+            before = int(page.inner_text("#held-count"))
+            page.click(f"a[href='/manual/{mail_id}']")
+            page.wait_for_url(f"{base}/manual/{mail_id}")
+            page.check("input[name=defect_LINE_TYPE_MISSING]")
+            page.check("input[name=defect_BODY_FIELD_MISSING]")
+            page.locator("#actions").scroll_into_view_if_needed()
+            page.locator("#actions").screenshot(path=str(ROOT / "docs" / "console-reject.png"))
+            page.click("#reject")
+            page.wait_for_url(f"{base}/manual?done={mail_id}")
+            assert f"メール #{mail_id} を差戻しました" in page.inner_text("#notice")
+            assert int(page.inner_text("#held-count")) == before - 1
+            assert page.locator(f"a[href='/manual/{mail_id}']").count() == 0
+        finally:
+            browser.close()
+    with factory() as s:
+        row = s.get(Mail, mail_id)
+        assert row is not None and row.decision == "rejected"
+        assert [d["code"] for d in row.defects] == ["LINE_TYPE_MISSING", "BODY_FIELD_MISSING"]
+        assert len(s.scalars(select(OutboxMessage).where(OutboxMessage.mail_id == mail_id)).all()) == 1
+    factory.kw["bind"].dispose()
+    assert (ROOT / "docs" / "console-reject.png").stat().st_size > 10_000

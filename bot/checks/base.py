@@ -76,7 +76,8 @@ class RuleSettings:
     branches: Mapping[str, Branch] = field(default_factory=dict)  # 支店名 → Branch
     authentication: str = "off"  # [senders] authentication: off | hold | ignore
     # [scans]: which defects may send a scanned form back, and whether a clean scan is accepted.
-    scan_reject_codes: tuple[str, ...] = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "PLUS_FLAG_MISMATCH")
+    scan_reject_codes: tuple[str, ...] = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "MAIL_ADDRESS_MISSING",
+                                          "PLUS_FLAG_MISMATCH")
     scan_accept: bool = False
 
 

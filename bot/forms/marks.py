@@ -20,13 +20,11 @@ and the cell's own printed words (``（9桁）``, ``@uspot.jp``, ``姓``/``名``
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from bot.forms.normalise import _fold
 from bot.forms.raster import PT
 
 MARKED = "marked"

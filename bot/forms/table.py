@@ -84,6 +84,67 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return out
 
 
+def _rules(h_mask: np.ndarray, row_sum: np.ndarray, longest: float) -> list[tuple[int, int]]:
+    """The y runs of the table's row rules.
+
+    A thin rule in a noisy, blurred or heavily compressed scan is found only in pieces, so a
+    rule is judged by its EXTENT, not by how much of it was found: every rule of the table ends
+    at the table's right edge and spans (nearly) its width.  The paper's edge (its shadow on the
+    scanner's lid) spans the whole page, wider than the table; the footer's boxes are narrower.
+    """
+    cands = []
+    for a, b in _runs(row_sum > max(60 * PT, 0.12 * longest)):
+        xs = np.flatnonzero(h_mask[a:b].any(axis=0))
+        x0, x1 = int(xs.min()), int(xs.max())
+        found = int(row_sum[a:b].max())
+        if found >= 0.3 * (x1 - x0 + 1):  # pieces of one line, not two short lines far apart
+            cands.append((a, b, x0, x1))
+    if not cands:
+        return []
+    right = float(np.median([c[3] for c in cands]))
+    width = float(np.median([c[3] - c[2] for c in cands]))
+    return [(a, b) for a, b, x0, x1 in cands
+            if abs(x1 - right) <= 6 * PT and 0.6 * width <= x1 - x0 <= 1.1 * width]
+
+
+def _label_column(v_mask: np.ndarray, rule_rows: list[tuple[int, int]], lo: int, hi: int) -> int | None:
+    """x of the label column's rule: the inner vertical rule found in the most rows.
+
+    Counted row by row, not by length: a thin rule in a noisy scan is found only in pieces, and
+    the block column of Ver.4 (beside the blocks only) is long too but crosses fewer rows."""
+    w = v_mask.shape[1]
+    counts = np.zeros(w, int)
+    rows = 0
+    for (_, a1), (b0, _) in zip(rule_rows, rule_rows[1:], strict=False):
+        y0, y1 = a1 + 2, b0 - 2
+        if y1 - y0 < 4 * PT:
+            continue
+        frac = v_mask[y0:y1].mean(axis=0)
+        near = frac.copy()
+        for d in (1, 2):  # a rule a pixel or two aside in another row is the same rule
+            near[d:] = np.maximum(near[d:], frac[:-d])
+            near[:-d] = np.maximum(near[:-d], frac[d:])
+        counts += near > 0.3
+        rows += 1
+    counts[:max(0, lo)] = 0
+    counts[min(w, hi):] = 0
+    best = int(counts.max()) if rows else 0
+    if best < max(3, 0.5 * rows):
+        return None
+    cover = v_mask.sum(axis=0)
+    run = max(((a, b) for a, b in _runs(counts >= best)), key=lambda r: int(cover[r[0]:r[1]].sum()))
+    x = run[0] + int(np.argmax(cover[run[0]:run[1]]))
+    # the rule may be several pixels wide: its middle
+    strong = cover > 0.5 * cover[x]
+    a = x
+    while a > 0 and strong[a - 1]:
+        a -= 1
+    b = x
+    while b + 1 < w and strong[b + 1]:
+        b += 1
+    return (a + b) // 2
+
+
 def find_table(up: Upright) -> tuple[tuple[int, int, int, int], int, list[tuple[int, int]], np.ndarray,
                                      np.ndarray] | None:
     """(table box, label-column x, y range of each row rule, horizontal and vertical line masks)."""
@@ -95,13 +156,7 @@ def find_table(up: Upright) -> tuple[tuple[int, int, int, int], int, list[tuple[
     longest = row_sum.max() if row_sum.size else 0
     if longest < 200 * PT:
         return None
-    rule_rows = _runs(row_sum > 0.4 * longest)
-    # the table's rules share one length; the paper's edge (its shadow on the scanner's lid)
-    # runs the whole page: longer than any rule of the table
-    lengths = [int(row_sum[a:b].max()) for a, b in rule_rows]
-    if lengths:
-        typical = float(np.median(lengths))
-        rule_rows = [r for r, n in zip(rule_rows, lengths, strict=True) if 0.5 * typical <= n <= 1.12 * typical]
+    rule_rows = _rules(h_mask, row_sum, longest)
     ys = [(a + b) // 2 for a, b in rule_rows]
     if len(ys) < 8:
         return None
@@ -109,17 +164,9 @@ def find_table(up: Upright) -> tuple[tuple[int, int, int, int], int, list[tuple[
     band = h_mask[top - 2: top + 3].any(axis=0) | h_mask[bottom - 2: bottom + 3].any(axis=0)
     xs = np.flatnonzero(h_mask[[y for y in ys]].any(axis=0) | band)
     left, right = int(xs.min()), int(xs.max())
-    cover = v_mask[top:bottom].sum(axis=0)
-    height = bottom - top
-    inner = [(int(cover[x]), x) for x in range(left + int(8 * PT), right - int(8 * PT)) if cover[x] > 0.5 * height]
-    if not inner:
+    label_x = _label_column(v_mask, rule_rows, left + int(8 * PT), right - int(8 * PT))
+    if label_x is None:
         return None
-    best = max(c for c, _ in inner)
-    cols = [x for c, x in inner if c >= 0.9 * best]
-    label_x = int(np.median(cols[: max(1, len(cols))])) if cols else max(inner)[1]
-    # the rule may be several pixels wide: take the run that holds the best column
-    run = next(((a, b) for a, b in _runs(cover > 0.9 * best) if a <= label_x < b), (label_x, label_x + 1))
-    label_x = (run[0] + run[1]) // 2
     return (left, top, right, bottom), label_x, rule_rows, h_mask, v_mask
 
 

@@ -75,6 +75,10 @@ def routes() -> list[Any]:
         Route("/manual", manual.queue),
         Route("/manual/{mail_id:int}", manual.held_mail),
         Route("/manual/{mail_id:int}/dismiss", manual.dismiss, methods=["POST"]),
+        Route("/manual/{mail_id:int}/accept", manual.accept_mail, methods=["POST"]),
+        Route("/manual/{mail_id:int}/reject", manual.reject_mail, methods=["POST"]),
+        Route("/manual/{mail_id:int}/refile", manual.refile_mail, methods=["POST"]),
+        Route("/manual/refile", manual.refile_all, methods=["POST"]),
         Route("/audit", audit.audit_log),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]

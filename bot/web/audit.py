@@ -19,11 +19,13 @@ from bot.models import AuditEntry
 # AuditEntry.action values and how a person reads them.
 LOGIN, LOGIN_FAILED, LOGIN_LIMITED, LOGOUT = "login", "login_failed", "login_limited", "logout"
 MANUAL_DISMISS = "manual_dismiss"
+MANUAL_ACCEPT, MANUAL_REJECT, MANUAL_REFILE = "manual_accept", "manual_reject", "manual_refile"
 USER_ADD, USER_PASSWD, USER_DISABLE = "user_add", "user_passwd", "user_disable"
 LABELS = {
     LOGIN: "ログイン", LOGIN_FAILED: "ログイン失敗", LOGIN_LIMITED: "ログイン拒否（試行回数超過）",
     LOGOUT: "ログアウト", MANUAL_DISMISS: "保留を対応済みにする", USER_ADD: "ユーザー追加",
     USER_PASSWD: "パスワード変更", USER_DISABLE: "ユーザー無効化",
+    MANUAL_ACCEPT: "保留を受付", MANUAL_REJECT: "保留を差戻", MANUAL_REFILE: "IMAPの振り分けを再試行",
 }
 
 

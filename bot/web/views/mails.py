@@ -71,7 +71,8 @@ def _outlines(p: Page, mail_id: int, detail_attachments: tuple) -> dict[int, Pdf
     return found
 
 
-def render_mail(p: Page, *, queue: bool) -> Response:
+def render_mail(p: Page, *, queue: bool, **extra: object) -> Response:
+    """`extra`: more context for the page (the 保留 action panel's choices)."""
     mail_id = _mail_id(p)
     detail = mail_detail(p.db, mail_id, cfg=p.cfg, directory=p.console.directory) if mail_id is not None else None
     if detail is None or mail_id is None:
@@ -80,7 +81,7 @@ def render_mail(p: Page, *, queue: bool) -> Response:
     return p.render("mail.html", title=detail.row.subject, d=detail, outlines=_outlines(p, mail_id, detail.attachments),
                     audit_lines=lines, queue=queue, done=p.request.query_params.get("done", ""),
                     when=lambda at: at.astimezone(p.cfg.office.tz).strftime("%Y/%m/%d %H:%M"),
-                    kind_label=detail.row.kind_label)
+                    kind_label=detail.row.kind_label, **extra)
 
 
 @page()

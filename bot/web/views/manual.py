@@ -1,43 +1,222 @@
-"""保留 (the manual queue): the mails held for a person, oldest first, and closing one with a
-note (``bot manual resolve``'s own code, audited). Accept and reject come with issue 7's next
-step (they must call bot/actions, the pipeline's action code): shown disabled until then."""
+"""保留 (the manual queue): the mails held for a person, oldest first, and what a person does
+with one: 受付 (accept), 差戻 (reject with the defects they choose) or 対応済み (dismiss with a
+note). Accept and reject run the pipeline's own action code (:mod:`bot.actions.resolve`), in
+one transaction with the resolution and its audit row; the IMAP mail is filed after the
+commit, and a filing IMAP refused is retried from here (the decision stands meanwhile)."""
 
 from __future__ import annotations
 
+import threading
+
+from sqlalchemy import select
+from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from bot.actions.resolve import (
+    DEFECT_CODES,
+    Filing,
+    ResolveError,
+    StaleError,
+    Tools,
+    accept,
+    defect_choices,
+    light_facts,
+    locked_held,
+    pending_filing,
+    read_for_accept,
+    refile,
+    refile_pending,
+    reject,
+)
+from bot.mail import parse_mail
 from bot.manual import ManualQueueError, resolve
+from bot.models import QUARANTINED, Mail
+from bot.pipeline import folder_for
 from bot.web import audit
 from bot.web.pages import Page, client_ip, page
 from bot.web.queries import held_rows
 from bot.web.views.mails import render_mail
 
 MAX_NOTE = 2000
+_tools_lock = threading.Lock()
 
+
+def _tools(request: Request) -> Tools:
+    """The pipeline's pieces (rule settings, calendar, templates, reader pool), made once per app."""
+    state = request.app.state
+    with _tools_lock:
+        if getattr(state, "resolve_tools", None) is None:
+            state.resolve_tools = Tools.from_config(request.app.state.console.cfg)
+        return state.resolve_tools  # type: ignore[no-any-return]
+
+
+def _mail_id(p: Page) -> int:
+    return int(p.request.path_params["mail_id"])
+
+
+def _refused(p: Page, err: ResolveError, mail_id: int) -> Response:
+    status = 409 if isinstance(err, StaleError) else 422
+    return p.render("manual_refused.html", status=status, title="操作できませんでした", message=str(err), mail_id=mail_id)
+
+
+def _pending_ids(p: Page, *, limit: int = 50) -> list[int]:
+    return list(p.db.scalars(pending_filing().with_only_columns(Mail.id).order_by(Mail.id).limit(limit)))
+
+
+# -- pages ----------------------------------------------------------------------------------
 
 @page()
 def queue(p: Page) -> Response:
     rows = held_rows(p.db, cfg=p.cfg, now=p.now, directory=p.console.directory)
-    return p.render("manual.html", title="保留", rows=rows, done=p.request.query_params.get("done", ""))
+    notice, filing = _notice(p)
+    return p.render("manual.html", title="保留", rows=rows, notice=notice, filing=filing, pending=_pending_ids(p))
+
+
+def _notice(p: Page) -> tuple[str, str]:
+    """What the last action did, read back from the row (never text from the URL)."""
+    try:
+        mail_id = int(p.request.query_params.get("done", ""))
+    except ValueError:
+        return "", ""
+    row = p.db.get(Mail, mail_id)
+    if row is None or row.resolved_at is None:
+        return "", ""
+    what = {"accepted": "受付しました", "rejected": "差戻しました（差戻メールは送信箱から送られます）"}.get(
+        row.decision or "", "対応済みにしました")
+    notice = f"メール #{mail_id} を{what}：{row.resolution or ''}"
+    if row.decision not in ("accepted", "rejected"):
+        return notice, ""
+    target = folder_for(row)
+    if row.filed_at is None:
+        return notice, ""
+    if row.filed_folder == target:
+        return notice, f"IMAP: {target} フォルダへ移動済みです。"
+    return notice, (f"IMAPサーバーに接続できなかったため、メールはまだ {row.filed_folder} フォルダにあります"
+                    "（判定は保存済みです）。下の「IMAPの振り分けを再試行」で移動してください。")
 
 
 @page()
 def held_mail(p: Page) -> Response:
-    return render_mail(p, queue=True)
+    mail_id = _mail_id(p)
+    row = p.db.get(Mail, mail_id)
+    extra: dict[str, object] = {"choices": [], "accept_hint": "", "filing_pending": ""}
+    if row is not None and row.resolved_at is None and row.decision == "manual" and row.status != QUARANTINED:
+        tools = _tools(p.request)
+        facts = light_facts(p.db, row, parse_mail(row.raw, p.cfg.limits), tools.cfg, tools.settings)
+        extra["choices"] = defect_choices(row, facts)
+        extra["accept_hint"] = _accept_hint(row)
+    elif row is not None and mail_id in _pending_ids(p, limit=1000):
+        extra["filing_pending"] = row.filed_folder or ""
+    return render_mail(p, queue=True, defect_codes=DEFECT_CODES, **extra)
+
+
+def _accept_hint(row: Mail) -> str:
+    """Why 受付 cannot work, when the row already says so (the POST checks everything again)."""
+    facts = row.facts or {}
+    if facts.get("oversize"):
+        return "メールが大きすぎて取り込んでいないため、受付できません。"
+    if not row.kind or not row.customer_code:
+        return "件名から依頼の種類または顧客コードが分からないため、受付できません。"
+    if facts.get("form_shape") == "scanned":
+        return "申込書がスキャン画像です：読み取った値を確認・入力しての受付は次の更新で対応します。"
+    return ""
+
+
+# -- actions --------------------------------------------------------------------------------
+
+def _finish(p: Page, mail_id: int) -> Response:
+    """After the commit: file the IMAP mail (the decision stands whatever IMAP says)."""
+    refile(p.cfg, p.console.write, mail_id, now=p.now)
+    return RedirectResponse(f"/manual?done={mail_id}", status_code=303)
+
+
+@page()
+def accept_mail(p: Page) -> Response:
+    assert p.user is not None
+    mail_id = _mail_id(p)
+    tools = _tools(p.request)
+    row = p.db.get(Mail, mail_id)
+    if row is None:
+        return p.error(404, "指定のメールは見つかりません。")
+    try:
+        # A quick look first: a stale page must not cost a PDF reading.
+        if row.resolved_at is not None or row.status == QUARANTINED or row.decision != "manual":
+            with p.console.transaction() as w:
+                locked_held(w, mail_id)
+        attachments = read_for_accept(tools, row.raw)
+        with p.console.transaction() as w:
+            done = accept(w, mail_id, tools=tools, attachments=attachments, by=p.user.username, now=p.now)
+            audit.record(w, action=audit.MANUAL_ACCEPT, at=p.now, username=p.user.username, user_id=p.user.id,
+                         mail_id=mail_id, ip=client_ip(p.request), detail={"note": done.note})
+    except ResolveError as err:
+        return _refused(p, err, mail_id)
+    return _finish(p, mail_id)
+
+
+@page()
+def reject_mail(p: Page) -> Response:
+    assert p.user is not None
+    mail_id = _mail_id(p)
+    codes = [key.removeprefix("defect_") for key in p.form if key.startswith("defect_")]
+    # The page's order (DESIGN.md's), not the order the browser sent them in.
+    order = {code: i for i, code in enumerate(DEFECT_CODES)}
+    codes.sort(key=lambda code: order.get(code, len(order)))
+    try:
+        with p.console.transaction() as w:
+            done = reject(w, mail_id, codes, tools=_tools(p.request), by=p.user.username, now=p.now)
+            audit.record(w, action=audit.MANUAL_REJECT, at=p.now, username=p.user.username, user_id=p.user.id,
+                         mail_id=mail_id, ip=client_ip(p.request),
+                         detail={"defects": codes, "outbox_id": done.outbox_id, "to": list(done.reply_to)})
+    except ResolveError as err:
+        return _refused(p, err, mail_id)
+    return _finish(p, mail_id)
 
 
 @page()
 def dismiss(p: Page) -> Response:
     assert p.user is not None
-    mail_id = int(p.request.path_params["mail_id"])
+    mail_id = _mail_id(p)
     note = p.form.get("note", "").strip()[:MAX_NOTE]
     if not note:
         return p.error(400, "対応内容（メモ）を入力してください。")
     try:
         with p.console.transaction() as w:
+            # Locked first, like accept and reject: two clicks resolve it once (PostgreSQL too).
+            w.scalar(select(Mail).where(Mail.id == mail_id).with_for_update())
             resolve(w, mail_id, by=p.user.username, note=note, now=p.now)
             audit.record(w, action=audit.MANUAL_DISMISS, at=p.now, username=p.user.username, user_id=p.user.id,
                          mail_id=mail_id, ip=client_ip(p.request), detail={"note": note})
     except ManualQueueError as err:
-        return p.error(409, f"このメールは対応済みにできません（{err}）。")
+        return _refused(p, StaleError(f"このメールは対応済みにできません（{err}）。"), mail_id)
     return RedirectResponse(f"/manual?done={mail_id}", status_code=303)
+
+
+@page()
+def refile_mail(p: Page) -> Response:
+    """Retry the IMAP move of one decided mail (IMAP was away when it was decided)."""
+    assert p.user is not None
+    mail_id = _mail_id(p)
+    result = refile(p.cfg, p.console.write, mail_id, now=p.now)
+    _audit_refile(p, mail_id, result)
+    if not result.done:
+        return _refused(p, ResolveError(result.message), mail_id)
+    return RedirectResponse(f"/manual?done={mail_id}", status_code=303)
+
+
+@page()
+def refile_all(p: Page) -> Response:
+    assert p.user is not None
+    results = refile_pending(p.cfg, p.console.write, now=p.now)
+    for mail_id, result in results:
+        _audit_refile(p, mail_id, result)
+    failed = [r for _id, r in results if not r.done]
+    if failed:
+        return _refused(p, ResolveError(failed[0].message), results[-1][0])
+    return RedirectResponse("/manual", status_code=303)
+
+
+def _audit_refile(p: Page, mail_id: int, result: Filing) -> None:
+    assert p.user is not None
+    with p.console.transaction() as w:
+        audit.record(w, action=audit.MANUAL_REFILE, at=p.now, username=p.user.username, user_id=p.user.id,
+                     mail_id=mail_id, ip=client_ip(p.request), detail={"done": result.done, "message": result.message})

@@ -1,0 +1,365 @@
+"""A person's decision on a held mail (保留), acted through the pipeline's own action code.
+
+    read the PDFs (reader pool, no lock held)  →  lock the row, still held?  →  act (commit)
+    →  file the IMAP mail from Manual into Processed / Rejected (after the commit, retried later)
+
+- accept: the facts are gathered as the pipeline gathers them (``gather`` with the PDFs read
+  in a reader process), the kind's check chain must find no defect, and
+  :func:`bot.actions.requests.act` does what an accepted decision of that kind and variant
+  does. What a person would have to type in (a scan's values) is refused, not guessed.
+- reject: the defects the person chose go out as a 差戻 built by ``build_reply`` from the same
+  template, recipients and threading as the pipeline's, through the outbox.
+
+The decision, its actions, the outbox row and the resolution are one transaction on a row
+locked ``FOR UPDATE`` that must still be held: a double click or a second person sees a
+stale page, never a second reply. The IMAP move comes after the commit (as in the runner);
+when IMAP is away the decision stands and :func:`refile` moves the mail later. Pending moves
+are derived from the row (filed in a folder other than its decision's), so nothing extra
+must be remembered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import classify, db
+from bot import decide as deciding
+from bot.actions.reply import build_reply, queue_reply
+from bot.actions.requests import act
+from bot.calendar import BusinessCalendar
+from bot.checks.base import Defect, Facts, RuleSettings
+from bot.checks.cc_manager import find_branch
+from bot.config import Config
+from bot.decide import Decision
+from bot.gather import Attachments, gather, read_attachments, settings_from
+from bot.intake import IntakeError, Mailbox
+from bot.ledger import LedgerError
+from bot.mail import InboundMail, content_fingerprint, parse_mail
+from bot.models import FILED, QUARANTINED, Mail
+from bot.pipeline import FOLDERS, folder_for
+from bot.reading import PdfReader
+from bot.template_samples import ALL_DEFECT_CODES
+from bot.templating import Templates
+from bot.workers import ReaderFailed, shared_pool
+
+log = logging.getLogger("bot.actions.resolve")
+
+DEFECT_CODES: tuple[str, ...] = ALL_DEFECT_CODES
+# A held mail is searched for in its IMAP folder by Message-ID; without one, among this many
+# of the folder's newest mails by content (a mail without Message-ID is rare).
+SCAN_WITHOUT_MESSAGE_ID = 500
+# The console waits for IMAP at most this long: a page must answer, a later retry files it.
+IMAP_SECONDS = 15.0
+
+
+class ResolveError(Exception):
+    """The action was refused; the message (Japanese) is what the person reads."""
+
+
+class StaleError(ResolveError):
+    """The mail is no longer held (someone else acted on it, or it was never held)."""
+
+
+@dataclass(frozen=True)
+class Tools:
+    """The pieces of the pipeline's Processor an action needs (not the Processor itself:
+    the console decides nothing, it only acts)."""
+
+    cfg: Config
+    settings: RuleSettings
+    calendar: BusinessCalendar
+    templates: Templates
+    reader: PdfReader
+
+    @classmethod
+    def from_config(cls, cfg: Config, templates: Templates | None = None) -> Tools:
+        settings = settings_from(cfg)
+        return cls(cfg, settings, settings.calendar, templates or Templates.from_config(cfg),
+                   PdfReader(cfg.pdf.password, cfg.limits, pool=shared_pool(cfg.limits)))
+
+    @property
+    def vouched_cfg(self) -> Config:
+        """The config with sender authentication off: a person accepting a mail held for its
+        authentication vouches for the sender, so its PDFs are read as for any other mail."""
+        return self.cfg.replace(senders=dataclasses.replace(self.cfg.senders, authentication="off"))
+
+
+@dataclass(frozen=True)
+class Done:
+    mail_id: int
+    decision: str
+    note: str
+    outbox_id: int | None = None
+    reply_to: tuple[str, ...] = ()
+
+
+class Detail(dict[str, Any]):
+    """A chosen defect's detail: a key nobody recorded reads as 不明 in the sentence, rather
+    than failing the 差戻 (the person sees the exact sentence before sending)."""
+
+    def __missing__(self, key: str) -> str:
+        return "不明"
+
+
+# -- the row --------------------------------------------------------------------------------
+
+def locked_held(session: Session, mail_id: int, *, quarantined_ok: bool = False) -> Mail:
+    """The mail's row, locked until the transaction ends, if a person may still act on it."""
+    row = session.scalar(select(Mail).where(Mail.id == mail_id).with_for_update())
+    if row is None:
+        raise StaleError(f"メール #{mail_id} は見つかりません。")
+    if row.resolved_at is not None:
+        raise StaleError(f"メール #{mail_id} は {row.resolved_by} さんが対応済みです"
+                         f"（{row.resolution or ''}）。保留一覧を開き直してください。")
+    if row.status == QUARANTINED and not quarantined_ok:
+        raise ResolveError(f"メール #{mail_id} は隔離中です。受付・差戻はできません（対応済みにするか、管理者が再判定します）。")
+    if row.status != QUARANTINED and row.decision != deciding.MANUAL:
+        raise StaleError(f"メール #{mail_id} は保留中ではありません（判定: {row.decision}）。")
+    return row
+
+
+def _close(row: Mail, decision: Decision, *, by: str, now: dt.datetime, resolution: str,
+           facts: dict[str, Any]) -> None:
+    row.kind, row.customer_code, row.decision = decision.kind, decision.customer_code, decision.decision
+    row.defects = [d.as_dict() for d in decision.defects]
+    row.warnings = [w.as_dict() for w in decision.warnings]
+    # The bot's reason for holding stays readable next to what the person decided.
+    row.facts = {**(row.facts or {}), **facts, "decided_by": by}
+    row.decided_at = now
+    row.resolved_at, row.resolved_by, row.resolution = now, by, resolution
+
+
+# -- accept ---------------------------------------------------------------------------------
+
+def read_for_accept(tools: Tools, raw: bytes) -> Attachments:
+    """The mail's PDFs, read as the pipeline reads them (reader pool, limits), before any lock
+    is taken: a slow PDF must not hold the database's write lock."""
+    mail = parse_mail(raw, tools.cfg.limits)
+    try:
+        return read_attachments(mail, cfg=tools.vouched_cfg, settings=tools.settings, reader=tools.reader)
+    except ReaderFailed as err:
+        raise ResolveError(f"添付PDFを読み取れないため受付できません（{err.detail}）。差戻すか、対応済みにしてください。") from err
+
+
+def accept(session: Session, mail_id: int, *, tools: Tools, attachments: Attachments, by: str,
+           now: dt.datetime) -> Done:
+    """What the pipeline does for an accepted decision of this kind and variant."""
+    row = locked_held(session, mail_id)
+    if (row.facts or {}).get("oversize"):
+        raise ResolveError("メールが大きすぎて本文と添付を取り込んでいないため、ここでは受付できません。")
+    mail = parse_mail(row.raw, tools.cfg.limits)
+    c = classify.classify_subject(mail.subject)
+    screened = deciding.screen(mail, c, tools.settings, None)  # authentication: the person vouches
+    if screened is not None:
+        raise ResolveError(f"受付できません：{screened.reason}")
+    if c.kind is None or not c.customer_code:
+        raise ResolveError("件名から依頼の種類または顧客コードが分からないため受付できません。差戻すか、対応済みにしてください。")
+    db.serialise(session, f"customer:{c.customer_code}")  # as the pipeline: one decision per customer
+    facts = gather(mail, cfg=tools.vouched_cfg, session=session, received_at=row.received_at,
+                   settings=tools.settings, reader=tools.reader, attachments=attachments)
+    variant = deciding.equipment_variant(facts) if c.kind == classify.EQUIPMENT_ORDER else None
+    chain = deciding.CHAINS.get(variant or c.kind)
+    if chain is None:
+        raise ResolveError(f"この種類（{c.kind}）は自動で受付できません。対応済みにしてください。")
+    _refuse_unread(facts)
+    checks, warning_checks = chain
+    defects = deciding.run_checks(checks, facts)
+    if defects:
+        raise ResolveError("不備があるため受付できません（" + "、".join(d.code for d in defects)
+                           + "）。差戻すか、対応済みにしてください。")
+    decision = Decision(c.kind, c.customer_code, deciding.ACCEPTED,
+                        warnings=deciding.run_checks(warning_checks, facts), variant=variant)
+    try:
+        note = act(session, facts, decision, mail_id=row.id, calendar=tools.calendar, now=now)
+    except LedgerError as err:
+        raise ResolveError(f"管理台帳の状態と合わないため受付できません（{err}）。") from err
+    _close(row, decision, by=by, now=now, resolution=f"受付（{note}）",
+           facts={"schedule": note, "variant": variant})
+    log.info("mail %s: accepted by %s: %s", row.id, by, note)
+    return Done(row.id, deciding.ACCEPTED, note)
+
+
+def _refuse_unread(facts: Facts) -> None:
+    """A value the bot did not read surely would have to be typed in by the person: not here
+    (yet), and never guessed."""
+    if any(r.shape == "scanned" for r in (*facts.forms, *facts.termination_forms)):
+        raise ResolveError("添付がスキャン画像です。読み取った値を人が確認・入力する受付はまだできません。"
+                           "差戻すか、従来の手順で対応して「対応済みにする」を使ってください。")
+    if any(r.fields is None and not r.defects for r in facts.forms):
+        raise ResolveError("申込書の項目を読み取れていないため受付できません。差戻すか、対応済みにしてください。")
+
+
+# -- reject ---------------------------------------------------------------------------------
+
+def light_facts(session: Session, row: Mail, mail: InboundMail, cfg: Config, settings: RuleSettings) -> Facts:
+    """Facts without opening a PDF (subject, body, UNIS, ledger): enough for the recipients
+    (branch manager) and for the details of the defects a person adds."""
+    return gather(mail, cfg=cfg, session=session, received_at=row.received_at, settings=settings,
+                  attachments=Attachments())
+
+
+def defect_choices(row: Mail, facts: Facts) -> list[tuple[Defect, bool]]:
+    """Every defect code with the detail its sentence needs, ticked when the bot suspected it
+    (those first, then DESIGN.md's order). Detail: what the bot recorded, else what the
+    kind's checks find without the PDFs."""
+    stored = {str(d.get("code")): d.get("detail") or {} for d in (row.defects or [])}
+    found = _light_findings(facts)
+    codes = list(DEFECT_CODES) + [c for c in stored if c not in DEFECT_CODES]
+    # The sentences that name the customer code read it from the detail (_defects.j2).
+    defaults = {code: {"code": facts.code or ""} for code in ("UNIS_ORDER_MISSING", "CUSTOMER_NOT_FOUND")}
+    choices = [(Defect(code, Detail({**defaults.get(code, {}), **found.get(code, {}), **stored.get(code, {})})),
+                code in stored)
+               for code in codes]
+    return sorted(choices, key=lambda choice: not choice[1])
+
+
+def _light_findings(facts: Facts) -> dict[str, dict[str, Any]]:
+    kind = facts.classification.kind
+    if kind is None:
+        return {}
+    variant = deciding.equipment_variant(facts) if kind == classify.EQUIPMENT_ORDER else None
+    chain = deciding.CHAINS.get(variant or kind)
+    if chain is None:
+        return {}
+    try:
+        return {d.code: dict(d.detail) for d in deciding.run_checks(chain[0], facts)}
+    except Exception:  # details are a courtesy: a check unready for absent PDFs costs only them
+        log.debug("mail %s: defect details without PDFs failed", facts.mail.message_id, exc_info=True)
+        return {}
+
+
+def reject(session: Session, mail_id: int, codes: Sequence[str], *, tools: Tools, by: str,
+           now: dt.datetime) -> Done:
+    """The 差戻 the pipeline would send for these defects, queued with the decision."""
+    row = locked_held(session, mail_id)
+    chosen = list(dict.fromkeys(codes))
+    if not chosen:
+        raise ResolveError("差戻す不備を1つ以上選んでください。")
+    mail = parse_mail(row.raw, tools.cfg.limits)
+    facts = light_facts(session, row, mail, tools.cfg, tools.settings)
+    by_code = {d.code: d for d, _ticked in defect_choices(row, facts)}
+    unknown = [c for c in chosen if c not in by_code]
+    if unknown:
+        raise ResolveError("不明な不備コードです：" + "、".join(unknown))
+    c = facts.classification
+    decision = Decision(row.kind or c.kind, row.customer_code or c.customer_code, deciding.REJECTED,
+                        defects=tuple(by_code[code] for code in chosen), variant=(row.facts or {}).get("variant"))
+    # The pipeline's 差戻, argument for argument (bot/pipeline.py _decide_and_act). The hourly
+    # reply cap is not applied: it stops a robot loop, and this is a person's single click.
+    cfg = tools.cfg
+    branch = find_branch(facts, tools.settings.branches)
+    try:
+        msg = build_reply(
+            mail, decision, templates=tools.templates, from_addr=cfg.smtp.from_addr,
+            own_addresses=(cfg.mailbox.user,), received_at=row.received_at, tz=cfg.office.tz, now=now,
+            extra_cc=(branch.manager,) if branch is not None and branch.manager else (),
+            allowed_domains=cfg.senders.allowed_domains, max_recipients=cfg.senders.max_reply_recipients,
+        )
+    except ValueError as err:
+        raise ResolveError("差出人（From / Reply-To）が許可ドメイン内の正しいアドレスではないため、差戻メールを送れません。"
+                           "対応済みにしてください。") from err
+    out = queue_reply(session, msg, mail_id=row.id, now=now)
+    _close(row, decision, by=by, now=now, resolution="差戻（" + "、".join(chosen) + "）", facts={})
+    log.info("mail %s: rejected by %s with %s; reply %s to %s", row.id, by, chosen, out.id, out.rcpt_to)
+    return Done(row.id, deciding.REJECTED, "、".join(chosen), out.id, tuple(out.rcpt_to))
+
+
+# -- filing in IMAP -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Filing:
+    done: bool  # False: the move is still to do (IMAP away); the decision stands regardless
+    message: str
+
+
+def pending_filing() -> Select[tuple[Mail]]:
+    """Rows a person decided whose IMAP mail still sits in the folder of the old decision."""
+    moved = or_(*(and_(Mail.decision == decision, Mail.filed_folder != folder)
+                  for decision, folder in FOLDERS.items() if decision in (deciding.ACCEPTED, deciding.REJECTED)))
+    return select(Mail).where(Mail.status == FILED, Mail.resolved_at.is_not(None), Mail.filed_folder.is_not(None), moved)
+
+
+class _Folder(Mailbox):
+    """A Mailbox whose selected folder is a filing folder (Manual, Quarantine), able to find
+    one mail in it: its UID there is not the INBOX UID the row keeps."""
+
+    def locate(self, message_id: str | None, fingerprint: str) -> int | None:
+        client = self._require()
+        with self._errors("search for %s" % (message_id or "a mail without Message-ID")):
+            if message_id:
+                uids = list(client.search(["HEADER", "Message-ID", message_id]))
+            else:
+                uids = list(client.search(["ALL"]))[-SCAN_WITHOUT_MESSAGE_ID:]
+            for start in range(0, len(uids), 50):
+                chunk = uids[start:start + 50]
+                for uid, data in client.fetch(chunk, ["BODY.PEEK[]"]).items():
+                    if content_fingerprint(bytes(data.get(b"BODY[]") or b"")) == fingerprint:
+                        return int(uid)
+            # Header only stored (an oversize mail): the Message-ID alone must do.
+            return int(uids[0]) if message_id and len(uids) == 1 else None
+
+
+def refile(cfg: Config, factory: sessionmaker[Session], mail_id: int, *, now: dt.datetime,
+           settings: Any | None = None) -> Filing:
+    """Move a decided held mail from its IMAP folder into its decision's; record it when done.
+    `settings`: the IMAP MailboxSettings (default: from the config)."""
+    with factory() as session:
+        row = session.get(Mail, mail_id)
+        if row is None:
+            return Filing(False, f"メール #{mail_id} は見つかりません。")
+        target = folder_for(row)
+        if row.filed_at is None or row.filed_folder is None:
+            # Still in the INBOX (or gone before filing): the runner files it by its decision.
+            return Filing(True, f"メールは取り込み処理が次の巡回で {target} フォルダへ移動します。")
+        source = row.filed_folder
+        if source == target:
+            return Filing(True, f"メールは {target} フォルダにあります。")
+        message_id, fingerprint = row.message_id, content_fingerprint(row.raw)
+    if settings is None:
+        from bot.daemon import mailbox_settings
+
+        settings = mailbox_settings(cfg)
+    settings = dataclasses.replace(settings, folder=source, timeout=min(settings.timeout, IMAP_SECONDS))
+    try:
+        with _Folder(settings) as box:
+            uid = box.locate(message_id, fingerprint)
+            if uid is not None:
+                box.file_away(uid, target)
+    except (IntakeError, OSError) as err:
+        log.warning("mail %s: not moved from %s to %s (decision kept, to retry): %s", mail_id, source, target, err)
+        return Filing(False, f"IMAPサーバーに接続できないため、メールはまだ {source} フォルダにあります（判定は保存済みです）。"
+                             "あとで「IMAPの振り分けを再試行」を押してください。")
+    with db.transaction(factory) as session:
+        row = session.scalar(select(Mail).where(Mail.id == mail_id).with_for_update())
+        if row is not None and row.filed_folder == source:
+            row.filed_folder, row.filed_at = target, now
+    if uid is None:
+        # Not in the folder any more (moved by an earlier try that stopped before recording it,
+        # or by a person): as the runner's file_away, "no longer there" is the goal reached.
+        log.info("mail %s: not found in %s; recorded as filed to %s", mail_id, source, target)
+        return Filing(True, f"メールは既に {source} フォルダにありません（{target} へ移動済みとして記録しました）。")
+    log.info("mail %s: moved from %s to %s", mail_id, source, target)
+    return Filing(True, f"メールを IMAP の {source} フォルダから {target} フォルダへ移動しました。")
+
+
+def refile_pending(cfg: Config, factory: sessionmaker[Session], *, now: dt.datetime,
+                   settings: Any | None = None, limit: int = 100) -> list[tuple[int, Filing]]:
+    """Every pending move (a retry after IMAP was away); stops at the first connection failure."""
+    with factory() as session:
+        ids: Iterable[int] = session.scalars(pending_filing().with_only_columns(Mail.id).order_by(Mail.id)
+                                             .limit(limit)).all()
+    results: list[tuple[int, Filing]] = []
+    for mail_id in ids:
+        result = refile(cfg, factory, mail_id, now=now, settings=settings)
+        results.append((mail_id, result))
+        if not result.done:
+            break
+    return results
