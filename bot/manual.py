@@ -12,8 +12,9 @@ import getpass
 import sys
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.config import Config
 from bot.models import QUARANTINED, Mail
@@ -33,10 +34,14 @@ class HeldMail:
     reason: str
 
 
+def held_where() -> ColumnElement[bool]:
+    """Held for a person and not resolved (manual or quarantined): the queue, here, in the
+    digest's sense and in the console (bot/web/queries.py)."""
+    return and_(or_(Mail.decision == "manual", Mail.status == QUARANTINED), Mail.resolved_at.is_(None))
+
+
 def _held():  # noqa: ANN202 - a select
-    return select(Mail).where(
-        or_(Mail.decision == "manual", Mail.status == QUARANTINED), Mail.resolved_at.is_(None)
-    )
+    return select(Mail).where(held_where())
 
 
 def open_items(session: Session) -> list[HeldMail]:
@@ -46,6 +51,11 @@ def open_items(session: Session) -> list[HeldMail]:
                  m.subject or "", _why(m))
         for m in rows
     ]
+
+
+def why(m: Mail) -> str:
+    """Why the mail is held, as ``bot manual list`` and the console show it."""
+    return _why(m)
 
 
 def _why(m: Mail) -> str:

@@ -12,6 +12,8 @@ can be given in the PDF page's points (origin top-left, y down).
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -70,6 +72,29 @@ def render(plain: bytes, index: int) -> tuple[np.ndarray, tuple[float, float]]:
         return img, size
     finally:
         doc.close()
+
+
+@dataclass(frozen=True)
+class ContentPage:
+    """A page that is not blank, turned upright, with the deadline its reading must keep."""
+
+    index: int
+    deadline: float
+    image: np.ndarray  # as rendered (before straightening)
+    upright: Upright
+
+
+def content_pages(plain: bytes, *, pages: int, seconds: float, notes: list[str]) -> Iterator[ContentPage]:
+    """The first `pages` pages, each rendered and straightened; a blank one is noted and skipped.
+    Each page's deadline starts when it is rendered (`seconds`: ocr_page_seconds)."""
+    for index in range(min(page_count(plain), pages)):
+        deadline = time.monotonic() + seconds
+        img, size = render(plain, index)
+        lv = levels(img)
+        if lv.contrast < 60 or float((img < lv.threshold).mean()) < 0.002:
+            notes.append(f"page {index + 1}: blank")
+            continue
+        yield ContentPage(index, deadline, img, straighten(img, size))
 
 
 def page_count(plain: bytes) -> int:

@@ -36,14 +36,9 @@ def read_termination_scan(plain: bytes, limits: Limits) -> TerminationScan:
 
     found: dict[str, tuple[str, float, tuple[int, float, float, float, float]]] = {}
     notes: list[str] = []
-    for index in range(min(raster.page_count(plain), limits.ocr_pages)):
-        deadline = time.monotonic() + limits.ocr_page_seconds
-        img, size = raster.render(plain, index)
-        lv = raster.levels(img)
-        if lv.contrast < 60 or float((img < lv.threshold).mean()) < 0.002:
-            notes.append(f"page {index + 1}: blank")
-            continue
-        up = raster.straighten(img, size)
+    for page in raster.content_pages(plain, pages=limits.ocr_pages, seconds=limits.ocr_page_seconds, notes=notes):
+        index, deadline, up = page.index, page.deadline, page.upright
+        lv = raster.levels(page.image)
         span = max(1.0, lv.paper - lv.ink)
         norm = ((up.image.astype("float32") - lv.ink) * (255.0 / span)).clip(0, 255).astype("uint8")
         res = ocr.recognise(norm, psm=ocr.PSM_AUTO, seconds=deadline - time.monotonic())

@@ -19,7 +19,6 @@ Every page has ``ocr_page_seconds``; over it, the reading names the page and the
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -94,15 +93,8 @@ def find_form(plain: bytes, limits: Limits, accept: Callable[[Table], bool]) -> 
 
     Raises :class:`PageTimeout` when a page takes longer than ``ocr_page_seconds``."""
     notes: list[str] = []
-    n = min(raster.page_count(plain), limits.ocr_pages)
-    for index in range(n):
-        deadline = time.monotonic() + limits.ocr_page_seconds
-        img, size = raster.render(plain, index)
-        lv = raster.levels(img)
-        if lv.contrast < 60 or float((img < lv.threshold).mean()) < 0.002:
-            notes.append(f"page {index + 1}: blank")
-            continue
-        up = raster.straighten(img, size)
+    for page in raster.content_pages(plain, pages=limits.ocr_pages, seconds=limits.ocr_page_seconds, notes=notes):
+        index, deadline, img, up = page.index, page.deadline, page.image, page.upright
         try:
             tab = table.read_table(up, deadline=deadline)
             if tab is not None and not accept(tab):

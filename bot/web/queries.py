@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.digest import KIND_LABELS, UNKNOWN_KIND_LABEL, branch_of
+from bot.manual import held_where, why
 from bot.models import QUARANTINED, STORED, Mail
 
 PAGE_SIZE = 50
@@ -58,12 +59,6 @@ def branch_directory(cfg: Config) -> tuple[tuple[str, str], ...]:
 
     entries = load_directory(cfg.branches.file).values()
     return tuple(sorted(((b.domain.lower(), b.name) for b in entries), key=lambda item: -len(item[0])))
-
-
-def held_where() -> ColumnElement[bool]:
-    """Held for a person and not resolved: the predicate of :func:`bot.manual.open_items`
-    (tests/test_web_pages.py checks that the two agree)."""
-    return and_(or_(Mail.decision == "manual", Mail.status == QUARANTINED), Mail.resolved_at.is_(None))
 
 
 def held_count(session: Session) -> int:
@@ -234,15 +229,6 @@ class HeldRow:
 QUEUE_LIMIT = 200  # rows the queue page lists; the header's count is always the whole queue
 
 
-def _why(m: Mail) -> str:
-    """The reason shown for a held mail, as ``bot manual list`` gives it."""
-    reason = (m.facts or {}).get("reason")
-    if reason:
-        return str(reason)
-    lines = (m.error or "").strip().splitlines()
-    return lines[-1] if lines else ""
-
-
 def held_rows(session: Session, *, cfg: Config, now: dt.datetime,
               directory: Sequence[tuple[str, str]] = ()) -> list[HeldRow]:
     """The held mails, oldest first, as :func:`bot.manual.open_items` orders them (at most
@@ -252,5 +238,5 @@ def held_rows(session: Session, *, cfg: Config, now: dt.datetime,
         waited = now - m.received_at
         waiting = f"{waited.days}日" if waited.days else f"{max(0, waited.seconds // 3600)}時間"
         out.append(HeldRow(mail_row(m, cfg, directory), "隔離" if m.status == QUARANTINED else "保留",
-                           _why(m), waiting, tuple((m.facts or {}).get("form_unsure") or ())))
+                           why(m), waiting, tuple((m.facts or {}).get("form_unsure") or ())))
     return out
