@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.commands.users import add_parser as add_users_parser
 
     add_users_parser(sub, _Parser)
+    from bot.commands.scan_values import add_parser as add_scan_values_parser
+
+    add_scan_values_parser(sub, _Parser)
     return p
 
 
@@ -253,6 +256,12 @@ def cmd_web(args: argparse.Namespace, cfg: Config) -> int:
         return EXIT_USAGE
 
 
+def cmd_scan_values(args: argparse.Namespace, cfg: Config) -> int:
+    from bot.commands.scan_values import cli_scan_values
+
+    return cli_scan_values(args, cfg)
+
+
 def cmd_users(args: argparse.Namespace, cfg: Config) -> int:
     from bot.commands.users import cli_users
 
@@ -294,6 +303,7 @@ COMMANDS = {
     "outbox": cmd_outbox,
     "web": cmd_web,
     "users": cmd_users,
+    "scan-values": cmd_scan_values,
 }
 
 

@@ -122,6 +122,9 @@ class VendorConfig:
 
     to: tuple[str, ...] = ()
     encoding: str = "cp932"
+    # Password of the scanned forms (申込書) attached to the batch (AES-256); set it as
+    # $BOT_VENDOR_PDF_PASSWORD. A batch carrying a scanned form is refused while it is empty.
+    pdf_password: str = ""
 
 
 @dataclass(frozen=True)

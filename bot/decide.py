@@ -265,8 +265,11 @@ def _decide_scan(f: Facts, checks: Sequence[Check], defects: tuple[Defect, ...],
     assert form is not None
     warnings = tuple(w for w in warnings if scans.EVIDENCE.get(w.code, ()) == ())
     if form.fields is None or form.limit:
+        # The reader's own words (English, per page) stay in the stored facts (form_detail).
+        why = ("読み取りが制限時間を超えました（上限 ocr_page_seconds）" if form.limit == "ocr_page_seconds"
+               else "申込書のページを見つけられませんでした")
         return Decision(c.kind, c.customer_code, MANUAL, warnings=warnings, variant=variant,
-                        reason=f"申込書（スキャン）を読み取れません: {form.detail}")
+                        reason=f"申込書（スキャン）を読み取れません：{why}（目視確認が必要）")
     verdict = scans.judge(f, defects, checks, reject_codes=f.settings.scan_reject_codes, run=run_checks)
     names = "、".join(scans.label(n) for n in verdict.unsure)
     if verdict.defects and not verdict.held:

@@ -159,6 +159,19 @@ class BatchLine:
 
 
 @dataclass(frozen=True)
+class ScanRowLine:
+    """A vendor row of a scanned form waiting for its batch, with cells still 申込書参照."""
+
+    row_id: int
+    customer_code: str
+    category: str
+    shop_name: str
+    batch_label: str  # the batch that will carry it: 2026/11/24 (火)
+    cells: tuple[str, ...]  # CSV headers still 申込書参照
+    typed: tuple[str, ...]  # CSV headers staff typed in
+
+
+@dataclass(frozen=True)
 class QuarantineLine:
     id: int
     message_id: str
@@ -218,6 +231,8 @@ class DigestData:
     breakages: tuple[BreakageLine, ...]
     last_fetch_label: str
     latest_received_label: str
+    scan_rows: tuple[ScanRowLine, ...] = ()  # 申込書参照: staff may type the values in before the cutoff
+    cutoff_label: str = "17:00"
 
     @property
     def attention(self) -> int:
@@ -448,6 +463,7 @@ def collect(
             sent_label=_time_label(out.sent_at, tz) if out else "",
             last_error=_first_line(out.last_error) if out else "",
         ))
+    scan_rows = _scan_rows(session, day)
     waiting = session.scalar(
         select(func.count()).select_from(VendorRow)
         .where(VendorRow.batch_id.is_(None), VendorRow.cancelled_at.is_(None))
@@ -484,13 +500,30 @@ def collect(
         manual=manual, manual_not_listed=manual_all - len(manual), manual_days=MANUAL_QUEUE_DAYS,
         mail_warnings=mail_warnings, router_not_removed=router_lines, router_not_removed_total=router_total,
         terminations_due=terminations_due, termination_horizon_label=_day_label(horizon_day),
-        batches=tuple(batches), vendor_rows_waiting=waiting,
+        batches=tuple(batches), vendor_rows_waiting=waiting, scan_rows=scan_rows,
+        cutoff_label=cfg.office.cutoff,
         quarantined=quarantined, quarantined_total=q_total, outbox_problems=problems, outbox_problems_total=o_total,
         breakages=_breakage_lines(templates, tz),
         last_fetch_label=(_time_label(last_fetch_at, tz) + _ago(last_fetch_at, now)) if last_fetch_at
         else "記録なし（このプロセスはメールボックスを読んでいません）",
         latest_received_label=(_time_label(latest, tz) + _ago(latest, now)) if latest else "受信記録なし",
     )
+
+
+def _scan_rows(session: Session, today: dt.date) -> tuple[ScanRowLine, ...]:
+    from bot.vendor_forms import HEADERS, REFER, open_rows, refer_keys
+
+    out = []
+    for row in open_rows(session)[:LIST_LIMIT]:
+        payload = row.payload or {}
+        out.append(ScanRowLine(
+            row_id=row.id, customer_code=row.customer_code, category=row.category,
+            shop_name="" if payload.get("shop_name") == REFER else str(payload.get("shop_name") or ""),
+            batch_label=_day_label(max(row.batch_date, today)),
+            cells=tuple(HEADERS[k] for k in refer_keys(row) if k in HEADERS),
+            typed=tuple(HEADERS[k] for k in payload.get("typed", {}) if k in HEADERS),
+        ))
+    return tuple(out)
 
 
 def _ledger_line(entry: LedgerEntry, day: dt.date, cal: BusinessCalendar) -> LedgerLine:
@@ -766,6 +799,8 @@ def sample_data() -> DigestData:
         batches=(BatchLine(7, "2026/11/24 17:05", 4, (("新規", 3), ("解約", 1)), "送信済", True,
                            "2026/11/24 17:05", ""),),
         vendor_rows_waiting=2,
+        scan_rows=(ScanRowLine(11, "988776660", "新規", "", "2026/11/25 (水)",
+                               ("店舗名", "設置先住所", "電話番号", "SSID"), ("メールアドレス",)),),
         quarantined=(QuarantineLine(9, "<sample-9@aoyama.usen.co.jp>", "USEN SPOT 解約申請_988776659",
                                     "ito@aoyama.usen.co.jp", "2026/11/24 11:30", "ValueError: sample"),),
         quarantined_total=1,

@@ -54,6 +54,7 @@ from bot.models import (
 )
 from bot.template_samples import register_sample
 from bot.templating import Templates
+from bot.vendor_forms import FormPdf, form_pdfs, forms_context
 
 log = logging.getLogger("bot.vendor")
 
@@ -174,6 +175,8 @@ class BatchResult:
     replacements: tuple[Replacement, ...]
     raw: bytes  # the whole mail as sent
     delivered: bool | None = None  # after run_vendor_batch(send=True): did the outbox send it now?
+    form_names: tuple[str, ...] = ()  # scanned forms attached (申込書_<顧客CD>.pdf, encrypted)
+    held_back: tuple[tuple[int, str, str], ...] = ()  # (row id, 顧客CD, why): form pages unreadable, row waits
 
     @property
     def sent(self) -> bool:
@@ -507,6 +510,7 @@ def _encoding_label(encoding: str) -> str:
 def _compose(
     *, cfg: Config, day: dt.date, now: dt.datetime, templates: Templates, rows: Sequence[VendorRow],
     ledger_lines: Sequence[_LedgerLine], ledger_since: dt.datetime | None, batch_id: int | None, forced: int,
+    forms: Sequence[FormPdf] = (),
 ) -> tuple[EmailMessage, BatchResult]:
     tz = cfg.office.tz
     encoding = cfg.vendor.encoding
@@ -544,6 +548,7 @@ def _compose(
         "replacement_char": REPLACEMENT_CHAR if _encodable(REPLACEMENT_CHAR, encoding) else "?",
         "encoding": _encoding_label(encoding),
         "forced_count": forced,
+        "forms": forms_context(forms, rows),
     }
     rendered = templates.render_mail(TEMPLATE, context, required=("subject",))
     subject = " ".join(str(rendered.exports["subject"]).split())  # one header line, whatever the admin wrote
@@ -563,12 +568,14 @@ def _compose(
     charset = _mime_charset(encoding)
     msg.add_attachment(csv_bytes, maintype="text", subtype="csv", filename=name, params={"charset": charset})
     msg.add_attachment(ledger_bytes, maintype="text", subtype="csv", filename=lname, params={"charset": charset})
+    for form in forms:
+        msg.add_attachment(form.data, maintype="application", subtype="pdf", filename=form.name)
     result = BatchResult(
         batch_date=day, batch_id=batch_id, outbox_id=None, message_id=str(msg["Message-ID"]), subject=subject,
         recipients=tuple(cfg.vendor.to), body=rendered.text, csv_name=name, csv_bytes=csv_bytes, ledger_name=lname,
         ledger_bytes=ledger_bytes, row_ids=tuple(r.id for r in rows if r.id is not None), row_count=len(rows),
         counts=counts, ledger_count=len(ledger_lines), forced_terminations=forced, replacements=replacements,
-        raw=msg.as_bytes(),
+        raw=msg.as_bytes(), form_names=tuple(p.name for p in forms),
     )
     return msg, result
 
@@ -590,6 +597,14 @@ def build_batch(
     if not rows and not _ledger_changes(session, since):
         log.info("vendor batch %s: no rows and no ledger changes, nothing to send", day)
         return None
+    # Scanned forms travel with their rows (encrypted), made here under the lock, before the
+    # stamp: a row whose pages cannot be made waits for a later batch instead of going without.
+    forms, failed = form_pdfs(session, cfg, rows)
+    held = {r.id for r, _why in failed}
+    rows = [r for r in rows if r.id not in held]
+    if not rows and not _ledger_changes(session, since):
+        log.info("vendor batch %s: only rows whose form pages are unreadable, nothing to send", day)
+        return None
     ledger_lines = _ledger_changes(session, _share_since(since))
     batch = VendorBatch(batch_date=day, created_at=now, row_count=len(rows), outbox_id=None)
     session.add(batch)
@@ -604,13 +619,14 @@ def build_batch(
         if stamped != len(ids):
             raise BatchConflict(f"vendor batch {day}: {len(ids)} rows taken but {stamped} stamped; retry the batch")
     msg, result = _compose(cfg=cfg, day=day, now=now, templates=templates, rows=rows, ledger_lines=ledger_lines,
-                           ledger_since=since, batch_id=batch.id, forced=forced)
+                           ledger_since=since, batch_id=batch.id, forced=forced, forms=forms)
     queued = outbox.enqueue(session, msg, purpose=PURPOSE, now=now)
     batch.outbox_id = queued.id
     session.flush()
     log.info("vendor batch %s (#%d): %d row(s), %d ledger row(s), outbox %d %s", day, batch.id, len(rows),
              len(ledger_lines), queued.id, queued.message_id)
-    return replace(result, outbox_id=queued.id)
+    return replace(result, outbox_id=queued.id,
+                   held_back=tuple((r.id, r.customer_code, why) for r, why in failed))
 
 
 def preview_batch(
@@ -622,10 +638,13 @@ def preview_batch(
     since = _previous_batch_at(session)
     if not rows and not _ledger_changes(session, since):
         return None
+    forms, failed = form_pdfs(session, cfg, rows)
+    held = {r.id for r, _why in failed}
+    rows = [r for r in rows if r.id is None or r.id not in held]
     ledger_lines = _ledger_changes(session, _share_since(since))
     _msg, result = _compose(cfg=cfg, day=day, now=now, templates=templates, rows=rows, ledger_lines=ledger_lines,
-                            ledger_since=since, batch_id=None, forced=len(forced_rows))
-    return result
+                            ledger_since=since, batch_id=None, forced=len(forced_rows), forms=forms)
+    return replace(result, held_back=tuple((r.id, r.customer_code, why) for r, why in failed))
 
 
 def run_vendor_batch(
@@ -808,6 +827,11 @@ def _describe(result: BatchResult | None, *, day: dt.date, send: bool, encoding:
     lines.append(f"内訳 / by 区分: {counts or '-'}")
     lines.append(f"宛先 / To: {', '.join(result.recipients) or '（未設定 / not configured: [vendor] to）'}")
     lines.append(f"件名 / Subject: {result.subject}")
+    for name in result.form_names:
+        lines.append(f"添付 申込書 / scanned form attached: {name}（暗号化 / encrypted: [vendor] pdf_password）")
+    for row_id, code, why in result.held_back:
+        lines.append(f"送らずに保留 / held back: 行 {row_id} 顧客CD {code}: 申込書PDFを添付できません / "
+                     f"form pages not attachable: {why}")
     if result.replacements:
         lines.append(f"置換した文字 / replaced characters: {len(result.replacements)}")
         for r in result.replacements:
@@ -838,6 +862,8 @@ TEMPLATE_SAMPLE: Mapping[str, Any] = {
     "replacement_char": REPLACEMENT_CHAR,
     "encoding": "Shift_JIS・CP932",
     "forced_count": 1,
+    "forms": [{"name": "申込書_988776656.pdf", "customer_code": "988776656", "line": 3,
+               "cells": ["設置先住所", "メールアドレス"]}],
 }
 
 register_sample(TEMPLATE, TEMPLATE_SAMPLE)

@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 from bot import ledger
 from bot.calendar import BusinessCalendar
 from bot.checks.base import Facts
-from bot.checks.units import unit_counts
 from bot.checks.mail_address import DOMAIN, normalise_local
+from bot.checks.units import unit_counts
 from bot.models import VendorRow
+from bot.vendor_forms import scanned_payload
 
 NEW = "新規"
 CHILD = "子機"
@@ -52,6 +53,12 @@ def queue_new_install(
         "arrival_from": arrive_from.isoformat(),
         "arrival_to": arrive_to.isoformat(),
     }
+    # A scanned form: what the reader is not sure of (handwriting) is 申込書参照 for the vendor,
+    # who gets the form's pages with the batch (bot/vendor_forms.py).
+    payload, refer = scanned_payload(f, payload)
+    known = {k: ("" if k in refer else v) for k, v in payload.items()}
+    if known["parent_units"] == "" or known["child_units"] == "":
+        known["parent_units"] = known["child_units"] = None
     row = VendorRow(
         mail_id=mail_id, customer_code=f.code, category=NEW, payload=payload, received_at=f.received_at,
         batch_date=n_day, ship_date=ship, created_at=now,
@@ -60,11 +67,13 @@ def queue_new_install(
     ledger.apply(
         session, f.code, "order", now=now, mail_id=mail_id,
         detail={"vendor_row": "new", "batch_date": n_day.isoformat()},
-        updates={"shop_name": payload["shop_name"], "plus": fields.plus, "ssid": fields.ssid or None,
-                 "parent_units": payload["parent_units"], "child_units": payload["child_units"],
+        updates={"shop_name": (as_written(f.body.written("店舗名")) or None) if "shop_name" in refer
+                 else payload["shop_name"],
+                 "plus": fields.plus, "ssid": known["ssid"] or None,
+                 "parent_units": known["parent_units"], "child_units": known["child_units"],
                  # Kept so later rows for this customer (子機, 移設, 解約 …) carry the same details.
-                 "data": {k: payload[k] for k in ("shop_address", "shop_phone", "line_kind", "line_type",
-                                                  "mail_address")}},
+                 "data": {k: known[k] for k in ("shop_address", "shop_phone", "line_kind", "line_type",
+                                                "mail_address")}},
     )
     session.flush()
     return row

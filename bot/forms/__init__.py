@@ -32,9 +32,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from bot.forms import termination as _termination
 from bot.forms.fillable import _from_acro
 from bot.forms.normalise import _units
-from bot.forms import termination as _termination
 from bot.forms.termination import parse_date
 from bot.forms.text import _has_text
 from bot.forms.typed import _parse_typed
@@ -135,7 +135,10 @@ def read_termination_form(data: bytes, *, password: str, limits: Limits = DEFAUL
 
 def _scanned(doc: _Document, notes: list[str], limits: Limits) -> FormReading:
     """The scanned branch: the page image read by :mod:`bot.forms.scanned` (OCR, marks)."""
-    from bot.forms import ocr, scanned  # OpenCV and Tesseract load only when a scan comes
+    from bot.forms import (  # OpenCV and Tesseract load only when a scan comes
+        ocr,
+        scanned,
+    )
 
     def done(fields: FormFields | None, *, readings: tuple = (), unsure: tuple[str, ...] = (),
              limit: str | None = None, form_page: int | None = None) -> FormReading:
