@@ -81,7 +81,7 @@ def run_demo(*, keep: bool = False, out=sys.stdout) -> int:  # noqa: ANN001 - a 
                                       now=dt.datetime.now(dt.UTC))
             for path in mails:
                 imap.append(path.read_bytes())
-            print(f"USEN SPOT office bot — demo", file=out)
+            print("USEN SPOT office bot — demo", file=out)
             print(f"  IMAP  {imap.host}:{imap.port} (pymap, in-process)   SMTP {smtp.host}:{smtp.port} (aiosmtpd)",
                   file=out)
             print(f"  DB    {cfg.database.url}", file=out)

@@ -32,7 +32,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -233,6 +233,24 @@ class Mailbox:
             # (measured: an empty result right after another client's APPEND).
             client.noop()
             return sorted(int(uid) for uid in client.search(["UNDELETED"]))
+
+    def list_uids_from(self, start: int, *, also: Iterable[int] = ()) -> list[int]:
+        """UIDs from ``start`` up, plus those of ``also`` still there, ascending, without mails
+        flagged ``\\Deleted``: what a pass asks for when it already knows the older mails
+        (one ``UID SEARCH UID start:*,also UNDELETED``, plain IMAP4rev1, so every server has it).
+        """
+        client = self._require()
+        extra = sorted({int(uid) for uid in also if int(uid) < start})
+        wanted = "%d:*" % max(start, 1)
+        if extra:
+            wanted = _uid_set(extra) + "," + wanted
+        with self._errors("UID SEARCH"):
+            client.noop()  # see list_uids: mails delivered by others are announced here
+            found = client.search(["UID", wanted, "UNDELETED"])
+        # `n:*` with n above the highest UID still names the highest mail (RFC 3501: `*` is
+        # the highest UID, and `n:*` is the range between): keep only what was asked for.
+        keep = set(extra)
+        return sorted(uid for uid in {int(u) for u in found} if uid >= start or uid in keep)
 
     def fetch(self, uids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
         """Yield ``(uid, raw mail)`` in the order given (see :meth:`fetch_messages`)."""

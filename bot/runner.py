@@ -1,20 +1,31 @@
 """One pass over the mailbox: the glue between IMAP intake and the pipeline.
 
-For every UID in the watched folder:
+For every mail in the watched folder:
   1. not recorded yet → FETCH (BODY.PEEK[]) and store the raw bytes, committed;
   2. stored, not decided → decide and act (one transaction);
   3. decided → MOVE to its folder, then mark it filed.
 A crash between any two steps is finished by the next pass; nothing is answered twice
 because a mail's decision and its reply are committed together, before the move.
+
+A pass costs what is new, not what the folder holds (issue 8: a folder of 50,000 processed
+mails). The runner remembers, per (folder, UIDVALIDITY), the highest UID it has listed and the
+UIDs still open (stored, decided or quarantined but not filed; not stored because storing
+failed). A pass then asks the server only for UIDs above that mark plus the open ones
+(``UID SEARCH UID n:*,open UNDELETED``) and loads from the database only those rows. The
+first pass of a runner (a restart), the first after a failed pass, and one every
+:attr:`MailboxRunner.full_sync_seconds` compare the whole folder with the database instead:
+one UID listing, the database's UIDs of the folder (an index-only read) and the unfinished
+rows queried by status, so a crash at any point is still finished and no old mail is fetched.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import OperationalError
 
 from bot.intake import Mailbox
@@ -24,6 +35,8 @@ from bot.pipeline import FOLDERS, Outcome, Processor, folder_for
 log = logging.getLogger("bot.runner")
 
 DUPLICATE_FOLDER = FOLDERS["ignored"]
+# SQLite allows 32,766 bound parameters per statement; stay well under for `uid IN (...)`.
+_IN_CHUNK = 500
 
 
 @dataclass
@@ -34,30 +47,58 @@ class PassReport:
     duplicates: int = 0
     filed: int = 0
     store_failures: int = 0
+    full_sync: bool = False  # this pass compared the whole folder with the database
+
+
+@dataclass
+class _FolderState:
+    """What the runner knows of one (folder, UIDVALIDITY) between passes."""
+
+    high: int  # every UID up to this one was listed by an earlier pass
+    open: set[int]  # UIDs listed but not finished (not stored, or stored and not filed)
+    synced_at: float  # monotonic time of the last full comparison
 
 
 @dataclass
 class MailboxRunner:
     processor: Processor
     folder: str = "INBOX"
+    # A full comparison of folder and database this often even when nothing failed: a safety
+    # net (another bot process, a person's moves) for a few hundred ms on a 50,000-mail folder.
+    full_sync_seconds: float = 15 * 60.0
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    _states: dict[int, _FolderState] = field(default_factory=dict, init=False, repr=False)
 
     def handle(self, mbox: Mailbox) -> PassReport:
-        report = PassReport()
         uidvalidity = mbox.uidvalidity
-        uids = mbox.list_uids()
+        try:
+            return self._handle(mbox, uidvalidity)
+        except BaseException:
+            # Whatever the pass did not finish is found again by a full comparison next time.
+            self._states.pop(uidvalidity, None)
+            raise
+
+    def _handle(self, mbox: Mailbox, uidvalidity: int) -> PassReport:
+        report = PassReport()
+        state = self._states.get(uidvalidity)
+        if state is not None and self.clock() - state.synced_at >= self.full_sync_seconds:
+            state = None
+        if state is None:
+            # Other UIDVALIDITYs of this folder are gone for good (the server renumbered it).
+            self._states.clear()
+            report.full_sync = True
+            uids, known, finished = self._full_listing(mbox, uidvalidity)
+            high = uids[-1] if uids else 0
+            synced_at = self.clock()
+        else:
+            uids, known, finished = self._delta_listing(mbox, uidvalidity, state)
+            high = max(state.high, uids[-1] if uids else 0)
+            synced_at = state.synced_at
         report.seen = len(uids)
-        factory = self.processor.factory
-        with factory() as session:
-            known = {
-                uid: (mail_id, status)
-                for uid, mail_id, status in session.execute(
-                    select(Mail.uid, Mail.id, Mail.status).where(
-                        Mail.folder == self.folder, Mail.uidvalidity == uidvalidity
-                    )
-                )
-            }
-        self._reconcile_moved(known, set(uids))
-        new = [u for u in uids if u not in known]
+        present = set(uids)
+        self._reconcile_moved(known, present)
+        new = [u for u in uids if u not in known and u not in finished]
+        not_stored: set[int] = set()
         duplicates: list[int] = []
         for message in mbox.fetch_messages(new):
             uid = message.uid
@@ -71,6 +112,7 @@ class MailboxRunner:
                 log.exception("uid %s: could not store the mail; it stays in %s and is retried next pass",
                               uid, self.folder)
                 report.store_failures += 1
+                not_stored.add(uid)
                 continue
             report.stored += int(stored.is_new)
             if stored.duplicate:
@@ -81,30 +123,65 @@ class MailboxRunner:
             log.info("filing %d duplicate mail(s) to %s: %s", len(duplicates), DUPLICATE_FOLDER, duplicates)
             mbox.file_away_many(duplicates, DUPLICATE_FOLDER)
             report.duplicates = len(duplicates)
-        stored = [known[uid][0] for uid in uids if uid in known and known[uid][1] == STORED]
+        # Only what may still need work: stored, decided or quarantined and not filed.
+        todo = [uid for uid in uids if uid in known and known[uid][1] != FILED]
+        stored_ids = [known[uid][0] for uid in todo if known[uid][1] == STORED]
         # The next mails' PDFs are read on the other reader processes while one is decided
         # (bot/prefetch.py); deciding stays one mail at a time, in arrival order.
-        with self.processor.prefetch(stored) as ahead:
-            for uid in uids:
-                if uid not in known:
-                    continue
+        with self.processor.prefetch(stored_ids) as ahead:
+            for uid in todo:
                 mail_id, status = known[uid]
                 if status == STORED:
                     outcome = self.processor.process(mail_id, ahead.get(mail_id))
                     if outcome is not None:
                         report.outcomes.append(outcome)
-                self._file(mbox, mail_id, uid, report)
+                if not self._file(mbox, mail_id, uid, report):
+                    not_stored.add(uid)  # still open (another process holds it): look again next pass
+        self._states[uidvalidity] = _FolderState(high=high, open=not_stored, synced_at=synced_at)
         return report
 
-    def _file(self, mbox: Mailbox, mail_id: int, uid: int, report: PassReport) -> None:
+    # -- listing ---------------------------------------------------------------------------
+    def _full_listing(self, mbox: Mailbox, uidvalidity: int) -> tuple[list[int], dict[int, tuple[int, str]], set[int]]:
+        """Every UID in the folder; the unfinished rows of the folder (by status, also when their
+        mail is gone); and the UIDs whose rows are finished (never fetched again)."""
+        uids = mbox.list_uids()
+        where = (Mail.folder == self.folder, Mail.uidvalidity == uidvalidity)
+        with self.processor.factory() as session:
+            known = {uid: (mail_id, status) for uid, mail_id, status in session.execute(
+                select(Mail.uid, Mail.id, Mail.status).where(*where, _unfinished()))}
+            # Index-only (uq_mails_location): which UIDs have a row at all.
+            finished = set(session.scalars(select(Mail.uid).where(*where)))
+        finished.difference_update(known)
+        return uids, known, finished
+
+    def _delta_listing(self, mbox: Mailbox, uidvalidity: int,
+                       state: _FolderState) -> tuple[list[int], dict[int, tuple[int, str]], set[int]]:
+        """UIDs above the mark plus the open ones still there; the rows of those UIDs and of
+        the open ones (an open row whose mail left the folder is reconciled)."""
+        uids = mbox.list_uids_from(state.high + 1, also=state.open)
+        wanted = sorted(set(uids) | state.open)
+        known: dict[int, tuple[int, str]] = {}
+        with self.processor.factory() as session:
+            for chunk in _chunks(wanted, _IN_CHUNK):
+                rows = session.execute(select(Mail.uid, Mail.id, Mail.status).where(
+                    Mail.folder == self.folder, Mail.uidvalidity == uidvalidity, Mail.uid.in_(chunk)))
+                known.update((uid, (mail_id, status)) for uid, mail_id, status in rows)
+        return uids, known, set()
+
+    # -- doing -----------------------------------------------------------------------------
+    def _file(self, mbox: Mailbox, mail_id: int, uid: int, report: PassReport) -> bool:
+        """MOVE a decided mail; False when the row is not finished (not decided yet)."""
         with self.processor.factory() as session:
             row = session.get(Mail, mail_id)
-            if row is None or row.status not in (DECIDED, QUARANTINED, FILED) or row.filed_at is not None:
-                return
+            if row is None or row.filed_at is not None:
+                return True
+            if row.status not in (DECIDED, QUARANTINED, FILED):
+                return False
             target = folder_for(row)
         mbox.file_away(uid, target)
         self.processor.mark_filed(mail_id, target)
         report.filed += 1
+        return True
 
     def _reconcile_moved(self, known: dict[int, tuple[int, str]], present: set[int]) -> None:
         """Rows whose UID left the folder without the bot moving it (as far as the DB knows).
@@ -124,6 +201,16 @@ class MailboxRunner:
                     self.processor.mark_filed(mail_id, folder)
             elif status == STORED:
                 self.processor.hold_vanished(mail_id)
+
+
+def _unfinished():  # noqa: ANN202 - an SQL condition
+    """Rows a pass may still have to decide or file (what :meth:`MailboxRunner._file` files)."""
+    return or_(Mail.status.in_((STORED, DECIDED)), and_(Mail.status == QUARANTINED, Mail.filed_at.is_(None)))
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
 
 
 def summarise(outcomes: Sequence[Outcome]) -> dict[str, int]:
