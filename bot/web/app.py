@@ -26,7 +26,7 @@ from bot.config import Config, ConfigError
 from bot.web.csrf import CsrfMiddleware
 from bot.web.pages import Console
 from bot.web.queries import branch_directory
-from bot.web.views import audit, login, mails, manual
+from bot.web.views import audit, ledger, login, mails, manual, vendor
 
 log = logging.getLogger("bot.web")
 
@@ -79,6 +79,12 @@ def routes() -> list[Any]:
         Route("/manual/{mail_id:int}/reject", manual.reject_mail, methods=["POST"]),
         Route("/manual/{mail_id:int}/refile", manual.refile_mail, methods=["POST"]),
         Route("/manual/refile", manual.refile_all, methods=["POST"]),
+        Route("/ledger", ledger.ledger_search_page),
+        Route("/ledger/{code}", ledger.ledger_customer),
+        Route("/vendor", vendor.vendor_home),
+        Route("/vendor/batches/{batch_id:int}", vendor.vendor_batch),
+        Route("/vendor/batches/{batch_id:int}/csv", vendor.vendor_csv),
+        Route("/vendor/batches/{batch_id:int}/ledger-csv", vendor.vendor_ledger_csv),
         Route("/audit", audit.audit_log),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
