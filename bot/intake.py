@@ -11,8 +11,9 @@ The flow a mail takes here (DESIGN.md, "Architecture"; paperless-ngx ``Processed
    and a human looking at the mailbox would lose the "unread" cue) in batches.
 3. The caller stores the raw mail and commits, decides, commits the decision, and only then
    calls :meth:`Mailbox.file_away` (MOVE, or COPY + ``\\Deleted`` + EXPUNGE where MOVE is
-   missing). A crash between the commits and the MOVE leaves the mail in the folder, where the
-   database key makes the next pass skip straight to filing it.
+   missing), once per target folder for a whole chunk of decided mails. A crash between the
+   commits and the MOVE leaves the mail in the folder, where the database key makes the next
+   pass skip straight to filing it.
 
 :func:`watch` is the daemon loop around that: IDLE (poll where IDLE is missing), and reconnect
 with exponential backoff after anything goes wrong, so one broken connection or one bad pass
@@ -305,9 +306,13 @@ class Mailbox:
 
     # -- filing ---------------------------------------------------------------------------
 
-    def file_away(self, uid: int, folder: str) -> None:
-        """Move one mail to ``folder`` (created when missing)."""
-        self.file_away_many([uid], folder)
+    def file_away(self, uids: int | Sequence[int], folder: str) -> None:
+        """Move one mail, or several in one command, to ``folder`` (created when missing).
+
+        The runner files a whole chunk of a pass per target folder through here (one UID
+        SEARCH and one MOVE for all of them, see :meth:`file_away_many`).
+        """
+        self.file_away_many([uids] if isinstance(uids, int) else uids, folder)
 
     def file_away_many(self, uids: Sequence[int], folder: str) -> None:
         """Move mails to ``folder`` in one command (MOVE, else COPY + ``\\Deleted`` + EXPUNGE).

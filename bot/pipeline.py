@@ -13,14 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import classify, db, intake
@@ -50,6 +51,10 @@ log = logging.getLogger("bot.pipeline")
 
 # IMAP folder per decision (intake owns the names); a quarantined mail goes to Quarantine.
 FOLDERS = {**intake.FOLDERS, QUARANTINED: intake.QUARANTINE}
+# Mails whose attempts are counted in one transaction before the first of them is read ahead.
+ATTEMPT_BLOCK = 8
+# SQLite allows 32,766 bound parameters per statement; stay well under for `id IN (...)`.
+_IN_CHUNK = 500
 
 @dataclass(frozen=True)
 class Outcome:
@@ -95,6 +100,9 @@ class Processor:
         self.calendar = self.settings.calendar
         # PDFs are read in reader processes bounded in memory and time (bot/workers.py).
         self.reader = PdfReader(self.cfg.pdf.password, self.cfg.limits, pool=shared_pool(self.cfg.limits))
+        # Attempts counted by a read-ahead block and not yet taken by process(): mail id → number.
+        self._counted: dict[int, int] = {}
+        self._counted_lock = threading.Lock()
 
     # -- store ---------------------------------------------------------------------------
     def store(
@@ -166,10 +174,14 @@ class Processor:
     # -- decide + act --------------------------------------------------------------------
     # -- read ahead ------------------------------------------------------------------------
     def prefetch(self, mail_ids: Sequence[int]) -> Prefetcher:
-        """Read these stored mails' PDFs ahead of deciding them, on the other reader processes."""
+        """Read these stored mails' PDFs ahead of deciding them, on the other reader processes.
+
+        Before a mail is read ahead, its attempt is counted and committed, for a block of the
+        next :data:`ATTEMPT_BLOCK` mails of the list in one transaction (see :meth:`process`).
+        """
         pool = self.reader.pool
         size = pool.size if pool is not None else 0
-        return Prefetcher(self.read_ahead, mail_ids, window=size, threads=size)
+        return _CountingPrefetcher(self, mail_ids, window=size, threads=size, block=max(ATTEMPT_BLOCK, size))
 
     def read_ahead(self, mail_id: int) -> ReadAhead | None:
         with self.factory() as session:
@@ -187,14 +199,21 @@ class Processor:
         """Decide a stored mail and act, in one transaction. None when it was not ours to do
         (already decided, or another process holds it).
 
-        Each attempt is counted (and committed) before the mail's PDFs are read. A reader that
-        crashes or overruns its limits is tried again at once, and the mail is quarantined when
-        `reader_attempts` attempts failed, so also when the daemon itself died while reading it
-        (a mail that kills the bot is tried twice across restarts, never for ever).
+        Each attempt is counted (and committed) before the mail's PDFs are read: by
+        :meth:`prefetch` for a block of mails read ahead (one commit for the block, before the
+        first of them is read), else here, alone. A reader that crashes or overruns its limits
+        is tried again at once, and the mail is quarantined when `reader_attempts` attempts
+        failed, so also when the daemon itself died while reading it (a mail that kills the bot
+        is tried twice across restarts, never for ever). A daemon that dies counts an attempt
+        for each mail of the block it was in; the runner decides such mails (attempts > 0)
+        alone, without reading ahead, so an innocent neighbour of a mail that kills the bot is
+        never blamed twice.
         """
         allowed = self.cfg.limits.reader_attempts
+        attempt = self._take_counted(mail_id)
         while True:
-            attempt = self._count_attempt(mail_id)
+            if attempt is None:
+                attempt = self._count_attempt(mail_id)
             if attempt is None:
                 return None
             if attempt > allowed:
@@ -203,7 +222,7 @@ class Processor:
                     f"(limit reader_attempts={allowed}): the bot stopped while reading it"))
             try:
                 return self._process_once(mail_id, ahead)
-            except OperationalError:
+            except (OperationalError, InterfaceError):
                 self._refund_attempt(mail_id)  # the database's fault, not the mail's
                 raise
             except ReaderFailed as err:
@@ -211,22 +230,44 @@ class Processor:
                 if attempt >= allowed:
                     return self._quarantine(mail_id, err)
             ahead = None  # a second attempt reads the mail again itself
+            attempt = None
+
+    def suspects(self, mail_ids: Iterable[int]) -> set[int]:
+        """Of these stored mails, those with an attempt counted already: the bot stopped (or a
+        pass failed) while they were being read or about to be. The runner decides them alone."""
+        ids = list(mail_ids)
+        found: set[int] = set()
+        with self.factory() as session:
+            for start in range(0, len(ids), _IN_CHUNK):
+                found.update(session.scalars(select(Mail.id).where(
+                    Mail.id.in_(ids[start:start + _IN_CHUNK]), Mail.status == STORED, Mail.attempts > 0)))
+        return found
+
+    def count_attempts(self, mail_ids: Sequence[int]) -> dict[int, int]:
+        """Count one attempt for each of these mails still stored, in one committed transaction;
+        their attempt numbers now."""
+        if not mail_ids:
+            return {}
+        with self.factory() as session, session.begin():
+            rows = session.execute(
+                update(Mail).where(Mail.id.in_(list(mail_ids)), Mail.status == STORED)
+                .values(attempts=Mail.attempts + 1).returning(Mail.id, Mail.attempts),
+                execution_options={"synchronize_session": False})
+            return {mail_id: attempts for mail_id, attempts in rows}
 
     def _count_attempt(self, mail_id: int) -> int | None:
-        with self.factory() as session, session.begin():
-            done = session.execute(
-                update(Mail).where(Mail.id == mail_id, Mail.status == STORED).values(attempts=Mail.attempts + 1)
-            )
-            if done.rowcount != 1:  # type: ignore[attr-defined]
-                return None
-            return session.scalar(select(Mail.attempts).where(Mail.id == mail_id))
+        return self.count_attempts([mail_id]).get(mail_id)
+
+    def _take_counted(self, mail_id: int) -> int | None:
+        with self._counted_lock:
+            return self._counted.pop(mail_id, None)
 
     def _refund_attempt(self, mail_id: int) -> None:
         try:
             with self.factory() as session, session.begin():
                 session.execute(update(Mail).where(Mail.id == mail_id, Mail.status == STORED, Mail.attempts > 0)
                                 .values(attempts=Mail.attempts - 1))
-        except OperationalError:
+        except (OperationalError, InterfaceError):
             pass  # still away: the count stays one high, which costs at most one retry
 
     def _process_once(self, mail_id: int, ahead: ReadAhead | None = None) -> Outcome | None:
@@ -238,7 +279,7 @@ class Processor:
                 if row is None or row.status != STORED:
                     return None
                 return self._decide_and_act(session, row, ahead)
-        except (OperationalError, ReaderFailed):
+        except (OperationalError, InterfaceError, ReaderFailed):
             # The database is locked or gone: not this mail's fault. The pass ends, the watcher
             # backs off and the mail is decided on a later pass instead of being quarantined.
             # A reader failure is counted by the caller.
@@ -357,13 +398,86 @@ class Processor:
             log.warning("mail %s left %s before it was decided: held for a person", mail_id, row.folder)
 
     def mark_filed(self, mail_id: int, folder: str) -> None:
+        self.mark_filed_many({mail_id: folder})
+
+    def mark_filed_many(self, folders: Mapping[int, str]) -> None:
+        """Mark these mails filed (mail id → the folder it was moved to), in one commit."""
+        if not folders:
+            return
+        by_folder: dict[str, list[int]] = {}
+        for mail_id, folder in folders.items():
+            by_folder.setdefault(folder, []).append(mail_id)
+        now = self.clock()
         with self.factory() as session, session.begin():
-            row = session.get(Mail, mail_id)
-            if row is not None:
-                if row.status == DECIDED:
-                    row.status = FILED
-                row.filed_at = self.clock()
-                row.filed_folder = folder
+            for folder, ids in by_folder.items():
+                for start in range(0, len(ids), _IN_CHUNK):
+                    session.execute(
+                        update(Mail).where(Mail.id.in_(ids[start:start + _IN_CHUNK]))
+                        .values(status=case((Mail.status == DECIDED, FILED), else_=Mail.status),
+                                filed_at=now, filed_folder=folder),
+                        execution_options={"synchronize_session": False})
+
+    def filing_targets(self, mail_ids: Iterable[int]) -> dict[int, str | None]:
+        """Where each of these mails is to be filed: its folder; None when it is not finished
+        (not decided yet). Mails already filed, or without a row, are left out."""
+        ids = list(mail_ids)
+        targets: dict[int, str | None] = {}
+        with self.factory() as session:
+            for start in range(0, len(ids), _IN_CHUNK):
+                rows = session.execute(select(Mail.id, Mail.status, Mail.decision, Mail.filed_at)
+                                       .where(Mail.id.in_(ids[start:start + _IN_CHUNK])))
+                for mail_id, status, decision, filed_at in rows:
+                    if filed_at is not None:
+                        continue
+                    targets[mail_id] = _folder(status, decision) if status in (DECIDED, QUARANTINED, FILED) \
+                        else None
+        return targets
+
+
+class _CountingPrefetcher(Prefetcher):
+    """A :class:`Prefetcher` that counts attempts before reading: when a read starts on a mail
+    not counted yet, the attempts of it and the next `block` - 1 mails of the list are counted
+    in one committed transaction (so a daemon killed by a mail's reading has counted it). At
+    the end, attempts counted for mails that were never decided (the pass failed, and this
+    process lives on to know no reading killed it) are given back."""
+
+    def __init__(self, processor: Processor, ids: Sequence[int], *, window: int, threads: int, block: int) -> None:
+        super().__init__(self._read_one_counted, ids, window=window, threads=threads)
+        self._processor = processor
+        self._list = list(ids)
+        self._index = {mail_id: i for i, mail_id in enumerate(self._list)}
+        self._block = max(block, 1)
+        self._done: set[int] = set()  # counted (or found not stored) by a block of this list
+        self._lock = threading.Lock()
+
+    def _read_one_counted(self, mail_id: int) -> ReadAhead | None:
+        p = self._processor
+        with self._lock:
+            if mail_id not in self._done:
+                start = self._index[mail_id]
+                block = [i for i in self._list[start:start + self._block] if i not in self._done]
+                counted = p.count_attempts(block)
+                self._done.update(block)
+                with p._counted_lock:
+                    p._counted.update(counted)
+        with p._counted_lock:
+            if mail_id not in p._counted:
+                return None  # not stored any more (another process decided it): nothing to read
+        return p.read_ahead(mail_id)
+
+    def close(self) -> None:
+        super().close()  # waits for the reads under way
+        p = self._processor
+        with p._counted_lock:
+            left = [mail_id for mail_id in self._done if p._counted.pop(mail_id, None) is not None]
+        if left:
+            try:
+                with p.factory() as session, session.begin():
+                    session.execute(update(Mail).where(Mail.id.in_(left), Mail.status == STORED, Mail.attempts > 0)
+                                    .values(attempts=Mail.attempts - 1),
+                                    execution_options={"synchronize_session": False})
+            except (OperationalError, InterfaceError):
+                pass  # the database is away: the counts stay one high (those mails are decided alone)
 
 
 def reader_reason(err: ReaderFailed, attempts: int) -> str:
@@ -381,9 +495,13 @@ def _fit(value: str | None, length: int | None) -> str | None:
 
 
 def folder_for(row: Mail) -> str:
-    if row.status == QUARANTINED:
+    return _folder(row.status, row.decision)
+
+
+def _folder(status: str, decision: str | None) -> str:
+    if status == QUARANTINED:
         return FOLDERS[QUARANTINED]
-    return FOLDERS[row.decision or deciding.MANUAL]
+    return FOLDERS[decision or deciding.MANUAL]
 
 
 def _outcome(row: Mail, reason: str, reply_rcpts: tuple[str, ...]) -> Outcome:

@@ -11,6 +11,7 @@ The window is small, so at most a few raw mails are held in memory.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -64,7 +65,12 @@ class Prefetcher:
         try:
             return self._read_one(mail_id)
         except Exception:  # noqa: BLE001 - reading ahead is an optimisation: the decision reads again
-            log.warning("mail %s: reading ahead failed; it is read when decided", mail_id, exc_info=True)
+            # One line (the database being away is the usual cause: the pass itself then says
+            # so); the traceback only when debugging.
+            err = sys.exc_info()[1]
+            log.warning("mail %s: reading ahead failed (%s: %s); it is read when decided", mail_id,
+                        type(err).__name__, " ".join(str(err).split())[:200])
+            log.debug("reading ahead failed", exc_info=True)
             return None
 
     def get(self, mail_id: int) -> ReadAhead | None:

@@ -3,7 +3,8 @@
 For every mail in the watched folder:
   1. not recorded yet → FETCH (BODY.PEEK[]) and store the raw bytes, committed;
   2. stored, not decided → decide and act (one transaction);
-  3. decided → MOVE to its folder, then mark it filed.
+  3. decided → MOVE to its folder, then mark it filed (in chunks of a pass: one MOVE per
+     target folder, then one commit marking the chunk filed).
 A crash between any two steps is finished by the next pass; nothing is answered twice
 because a mail's decision and its reply are committed together, before the move.
 
@@ -24,13 +25,14 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.intake import Mailbox
 from bot.models import DECIDED, FILED, QUARANTINED, STORED, Mail
-from bot.pipeline import FOLDERS, Outcome, Processor, folder_for
+from bot.pipeline import FOLDERS, Outcome, Processor
 
 log = logging.getLogger("bot.runner")
 
@@ -66,6 +68,10 @@ class MailboxRunner:
     # A full comparison of folder and database this often even when nothing failed: a safety
     # net (another bot process, a person's moves) for a few hundred ms on a 50,000-mail folder.
     full_sync_seconds: float = 15 * 60.0
+    # Decided mails are filed (one MOVE per target folder, one commit) once this many are
+    # waiting, or once the first of them has waited this long (a backlog of slow scans).
+    file_chunk: int = 100
+    file_seconds: float = 5.0
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     _states: dict[int, _FolderState] = field(default_factory=dict, init=False, repr=False)
 
@@ -106,7 +112,7 @@ class MailboxRunner:
                 stored = self.processor.store(message.raw, folder=self.folder, uidvalidity=uidvalidity,
                                               uid=uid, arrived_at=message.internal_date,
                                               oversize=message.size if message.truncated else None)
-            except OperationalError:
+            except (OperationalError, InterfaceError):
                 raise  # the database is away: end the pass, the watcher retries after a backoff
             except Exception:  # noqa: BLE001 - one mail that cannot be stored never blocks the others
                 log.exception("uid %s: could not store the mail; it stays in %s and is retried next pass",
@@ -125,18 +131,27 @@ class MailboxRunner:
             report.duplicates = len(duplicates)
         # Only what may still need work: stored, decided or quarantined and not filed.
         todo = [uid for uid in uids if uid in known and known[uid][1] != FILED]
-        stored_ids = [known[uid][0] for uid in todo if known[uid][1] == STORED]
-        # The next mails' PDFs are read on the other reader processes while one is decided
-        # (bot/prefetch.py); deciding stays one mail at a time, in arrival order.
-        with self.processor.prefetch(stored_ids) as ahead:
-            for uid in todo:
-                mail_id, status = known[uid]
-                if status == STORED:
-                    outcome = self.processor.process(mail_id, ahead.get(mail_id))
-                    if outcome is not None:
-                        report.outcomes.append(outcome)
-                if not self._file(mbox, mail_id, uid, report):
-                    not_stored.add(uid)  # still open (another process holds it): look again next pass
+        # Mails with an attempt counted already (the bot stopped, or a pass failed, while they
+        # were read or about to be) are decided alone, each attempt counted on its own, with
+        # nothing read ahead beside them; the others in runs, their PDFs read ahead on the
+        # other reader processes (bot/prefetch.py). Deciding stays one mail at a time, in
+        # arrival order.
+        suspects = self.processor.suspects(known[uid][0] for uid in todo if known[uid][1] == STORED)
+        filer = _Filer(self.processor, mbox, report, self.clock, self.file_chunk, self.file_seconds)
+        for alone, run in groupby(todo, key=lambda uid: known[uid][0] in suspects):
+            run = list(run)
+            stored_ids = [] if alone else [known[uid][0] for uid in run if known[uid][1] == STORED]
+            with self.processor.prefetch(stored_ids) as ahead:
+                for uid in run:
+                    mail_id, status = known[uid]
+                    if status == STORED:
+                        outcome = self.processor.process(mail_id, ahead.get(mail_id))
+                        if outcome is not None:
+                            report.outcomes.append(outcome)
+                    filer.add(uid, mail_id)
+        filer.flush()
+        # Still open (not decided: another process holds it): look again next pass.
+        not_stored |= filer.open
         self._states[uidvalidity] = _FolderState(high=high, open=not_stored, synced_at=synced_at)
         return report
 
@@ -169,42 +184,67 @@ class MailboxRunner:
         return uids, known, set()
 
     # -- doing -----------------------------------------------------------------------------
-    def _file(self, mbox: Mailbox, mail_id: int, uid: int, report: PassReport) -> bool:
-        """MOVE a decided mail; False when the row is not finished (not decided yet)."""
-        with self.processor.factory() as session:
-            row = session.get(Mail, mail_id)
-            if row is None or row.filed_at is not None:
-                return True
-            if row.status not in (DECIDED, QUARANTINED, FILED):
-                return False
-            target = folder_for(row)
-        mbox.file_away(uid, target)
-        self.processor.mark_filed(mail_id, target)
-        report.filed += 1
-        return True
-
     def _reconcile_moved(self, known: dict[int, tuple[int, str]], present: set[int]) -> None:
         """Rows whose UID left the folder without the bot moving it (as far as the DB knows).
 
-        Decided: the move happened and only its mark was lost. Stored but never decided (the
-        bot stopped in between and a person then moved or deleted the mail): held for a person,
-        so it shows in the digest instead of waiting for ever.
+        Decided: the move happened and only its mark was lost (all such marks in one commit).
+        Stored but never decided (the bot stopped in between and a person then moved or
+        deleted the mail): held for a person, so it shows in the digest instead of waiting for
+        ever.
         """
-        for uid, (mail_id, status) in known.items():
-            if uid in present:
-                continue
-            if status == DECIDED:
-                with self.processor.factory() as session:
-                    row = session.get(Mail, mail_id)
-                    folder = folder_for(row) if row is not None else None
-                if folder is not None:
-                    self.processor.mark_filed(mail_id, folder)
-            elif status == STORED:
+        gone = [(uid, mail_id, status) for uid, (mail_id, status) in known.items() if uid not in present]
+        decided = [mail_id for _, mail_id, status in gone if status == DECIDED]
+        if decided:
+            targets = self.processor.filing_targets(decided)
+            self.processor.mark_filed_many({m: f for m, f in targets.items() if f is not None})
+        for _, mail_id, status in gone:
+            if status == STORED:
                 self.processor.hold_vanished(mail_id)
 
 
+class _Filer:
+    """Files the mails of a pass in chunks: one MOVE per target folder, then one commit that
+    marks them all filed. A crash between the MOVE and the mark leaves decided rows whose UID
+    left the folder: the next pass marks them (:meth:`MailboxRunner._reconcile_moved`)."""
+
+    def __init__(self, processor: Processor, mbox: Mailbox, report: PassReport, clock: Callable[[], float],
+                 chunk: int, seconds: float) -> None:
+        self.processor, self.mbox, self.report, self.clock = processor, mbox, report, clock
+        self.chunk, self.seconds = max(chunk, 1), seconds
+        self.pending: list[tuple[int, int]] = []  # (uid, mail id)
+        self.open: set[int] = set()  # UIDs found not decided: still open
+        self.since = 0.0
+
+    def add(self, uid: int, mail_id: int) -> None:
+        if not self.pending:
+            self.since = self.clock()
+        self.pending.append((uid, mail_id))
+        if len(self.pending) >= self.chunk or self.clock() - self.since >= self.seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        targets = self.processor.filing_targets(mail_id for _, mail_id in pending)
+        by_folder: dict[str, list[tuple[int, int]]] = {}
+        for uid, mail_id in pending:
+            if mail_id not in targets:
+                continue  # filed already (or no row): nothing to do
+            folder = targets[mail_id]
+            if folder is None:
+                self.open.add(uid)
+            else:
+                by_folder.setdefault(folder, []).append((uid, mail_id))
+        for folder, items in by_folder.items():
+            self.mbox.file_away([uid for uid, _ in items], folder)
+        self.processor.mark_filed_many({mail_id: folder for folder, items in by_folder.items()
+                                        for _, mail_id in items})
+        self.report.filed += sum(len(items) for items in by_folder.values())
+
+
 def _unfinished():  # noqa: ANN202 - an SQL condition
-    """Rows a pass may still have to decide or file (what :meth:`MailboxRunner._file` files)."""
+    """Rows a pass may still have to decide or file (what :class:`_Filer` files)."""
     return or_(Mail.status.in_((STORED, DECIDED)), and_(Mail.status == QUARANTINED, Mail.filed_at.is_(None)))
 
 
