@@ -68,6 +68,9 @@ class Mail(Base):
     __table_args__ = (
         UniqueConstraint("folder", "uidvalidity", "uid", name="uq_mails_location"),
         Index("ix_mails_decision", "decision"),
+        # The runner's restart query (unfinished rows of a folder, by status) reads this index
+        # instead of walking every row's raw mail (overflow pages in SQLite).
+        Index("ix_mails_folder_status", "folder", "uidvalidity", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
