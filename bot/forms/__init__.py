@@ -32,10 +32,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from bot.forms import termination as _termination
 from bot.forms.fillable import _from_acro
 from bot.forms.normalise import _units
-from bot.forms.termination import parse_date
+from bot.forms.termination import parse_date, read_termination_form
 from bot.forms.text import _has_text
 from bot.forms.typed import _parse_typed
 from bot.forms.unlock import FormReadError, _Document, _one_line, open_pdf
@@ -99,38 +98,6 @@ def _build_fields(values: Mapping[str, object]) -> FormFields:
     kwargs = {name: merged[name] for name in FIELD_NAMES if name in merged}
     kwargs["plus"] = bool(merged.get("plus", False))
     return FormFields(**kwargs)  # type: ignore[arg-type]
-
-
-def read_termination_form(data: bytes, *, password: str, limits: Limits = DEFAULT) -> TerminationReading:
-    """Read a 解約申請書 PDF: 顧客CD and 解約日 (see :mod:`bot.forms.termination`).  A scan is
-    read by OCR (:mod:`bot.forms.scan_text`): a value the reader is not sure of is None and
-    named in ``unsure``; over ``ocr_page_seconds`` the reading names that limit."""
-    reading = _termination.read_termination_form(data, password=password, limits=limits)
-    if reading.shape != SHAPE_SCANNED:
-        return reading
-    from dataclasses import replace
-
-    from bot.forms import ocr, scan_text
-
-    try:
-        doc = open_pdf(data, password, limits=limits)
-        scan = scan_text.read_termination_scan(doc.plain, limits)
-    except ocr.OcrTimeout:
-        return replace(reading, detail=f"{reading.detail}; reading the scan took over "
-                       f"{limits.ocr_page_seconds:g} s a page (limit ocr_page_seconds)", limit="ocr_page_seconds")
-    except ocr.OcrUnavailable as err:
-        log.error("scanned termination form not read: %s", err)
-        return replace(reading, detail=f"{reading.detail}; OCR is not available: {err}")
-    except MemoryError:
-        raise
-    except Exception as err:  # noqa: BLE001 - contract: never raise for bad input
-        log.exception("unexpected failure reading a scanned termination form")
-        return replace(reading, detail=f"{reading.detail}; the scan could not be read: {_one_line(err)}")
-    notes = [reading.detail, *scan.notes]
-    if scan.unsure:
-        notes.append("unsure: " + ", ".join(scan.unsure))
-    return replace(reading, customer_code=scan.customer_code, termination_date=scan.termination_date,
-                   readings=scan.readings, unsure=scan.unsure, detail="; ".join(notes))
 
 
 def _scanned(doc: _Document, notes: list[str], limits: Limits) -> FormReading:

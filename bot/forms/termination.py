@@ -10,7 +10,7 @@ from types import MappingProxyType
 
 from bot.forms.normalise import _customer_code, _fold_with_map, _nfkc
 from bot.forms.text import _has_text
-from bot.forms.unlock import FormReadError, _one_line, open_pdf
+from bot.forms.unlock import FormReadError, _Document, _one_line, open_pdf
 from bot.forms.vocabulary import (
     PDF_UNREADABLE,
     SHAPE_FILLABLE,
@@ -58,7 +58,8 @@ def parse_date(text: str | None) -> dt.date | None:
 def read_termination_form(
     data: bytes, *, password: str, limits: Limits = DEFAULT
 ) -> TerminationReading:
-    """Read a 解約申請書 PDF: 顧客CD and 解約日.  Never raises for bad input.
+    """Read a 解約申請書 PDF: 顧客CD and 解約日 (a scan by OCR, see :func:`_read_scan`).  Never
+    raises for bad input.
 
     A missing or unreadable date gives ``termination_date=None`` without a defect: the
     caller turns that into TERMINATION_DATE_MISSING.
@@ -122,7 +123,39 @@ def read_termination_form(
     elif date is None and shape in {SHAPE_TYPED, SHAPE_FILLABLE}:
         seen_label = date_label_seen or acro_date is not None
         notes.append("解約日 is empty or not a date" if seen_label else "no 解約日 label")
-    return TerminationReading(
+    reading = TerminationReading(
         shape=shape, customer_code=code, termination_date=date, defects=doc.defects,
         detail="; ".join(notes) if notes else f"read as {shape} form", encrypted=doc.encrypted,
     )
+    return _read_scan(doc, reading, limits) if shape == SHAPE_SCANNED else reading
+
+
+def _read_scan(doc: _Document, reading: TerminationReading, limits: Limits) -> TerminationReading:
+    """A scan is read by OCR (:mod:`bot.forms.scan_text`) from the document already unlocked: a
+    value the reader is not sure of is None and named in ``unsure``; over
+    ``ocr_page_seconds`` the reading names that limit."""
+    from dataclasses import replace
+
+    from bot.forms import (  # OpenCV and Tesseract load only when a scan comes
+        ocr,
+        scan_text,
+    )
+
+    try:
+        scan = scan_text.read_termination_scan(doc.plain, limits)
+    except ocr.OcrTimeout:
+        return replace(reading, detail=f"{reading.detail}; reading the scan took over "
+                       f"{limits.ocr_page_seconds:g} s a page (limit ocr_page_seconds)", limit="ocr_page_seconds")
+    except ocr.OcrUnavailable as err:
+        log.error("scanned termination form not read: %s", err)
+        return replace(reading, detail=f"{reading.detail}; OCR is not available: {err}")
+    except MemoryError:
+        raise
+    except Exception as err:  # noqa: BLE001 - contract: never raise for bad input
+        log.exception("unexpected failure reading a scanned termination form")
+        return replace(reading, detail=f"{reading.detail}; the scan could not be read: {_one_line(err)}")
+    notes = [reading.detail, *scan.notes]
+    if scan.unsure:
+        notes.append("unsure: " + ", ".join(scan.unsure))
+    return replace(reading, customer_code=scan.customer_code, termination_date=scan.termination_date,
+                   readings=scan.readings, unsure=scan.unsure, detail="; ".join(notes))
