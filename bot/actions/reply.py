@@ -13,6 +13,8 @@ from bot import classify
 from bot.checks.sender import domain_allowed
 from bot.decide import UNKNOWN_KIND, Decision
 from bot.mail import InboundMail
+from bot.mail.fields import valid_message_id as is_message_id
+from bot.mail.headers import single_line
 from bot.models import OutboxMessage
 from bot.outbox import enqueue, new_message_id
 from bot.templating import Templates
@@ -20,10 +22,6 @@ from bot.templating import Templates
 KIND_LABELS = {kind: prefix for prefix, kind in classify.PREFIXES}
 
 
-# Every kind of line break a header folder or a mail client may honour (str.splitlines() splits
-# on all of these), and the other control characters: none may reach a header we write.
-_BREAKS_AND_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,200}@[!-;=?-~]{1,200}>", re.ASCII)
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?",
                       re.ASCII)
 
@@ -33,15 +31,15 @@ def header_text(value: str, *, limit: int = 500) -> str:
     character becomes a space, runs of spaces one, cut to `limit` characters, and ``=?`` split:
     the stdlib's header policy decodes RFC 2047 words in a value it is given, so a literal
     ``=?utf-8?q?=0D=0ABcc:...?=`` would turn back into a line break when the reply is written."""
-    return " ".join(_BREAKS_AND_CONTROLS.sub(" ", value).replace("=?", "= ?").split())[:limit]
+    # single_line: every line break (str.splitlines() splits on all of them) and control
+    # character, the parser's own rule, applied again: defence in depth at the writing end.
+    return " ".join(single_line(value).replace("=?", "= ?").split())[:limit]
 
 
 def valid_message_id(value: str | None) -> str | None:
-    """``<left@right>`` in printable ASCII without spaces, angle brackets or an encoded word
-    (``=?``, which the stdlib would decode on output) inside, else None."""
-    if value and _MESSAGE_ID.fullmatch(value) and "=?" not in value:
-        return value
-    return None
+    """The value when it is a message id the parser would keep (``bot.mail.fields``: ``<left@right>``
+    printable ASCII, no spaces, angle brackets or ``=?`` inside, at most 250 characters), else None."""
+    return value if value and is_message_id(value) else None
 
 
 def valid_address(value: str | None) -> str | None:
