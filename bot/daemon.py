@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot import db, outbox
 from bot.config import Config
@@ -67,7 +66,7 @@ class Daemon:
     def handle(self, mbox: Mailbox) -> PassReport:
         try:
             report = self.runner.handle(mbox)
-        except (OperationalError, InterfaceError) as err:
+        except db.UNAVAILABLE as err:
             raise HandlerUnavailable(f"database unavailable ({_first_line(err)}); the mails wait in "
                                      f"{self.cfg.mailbox.folder}") from err
         self.last_fetch_at = dt.datetime.now(dt.UTC)
@@ -96,7 +95,7 @@ class Daemon:
         with self._flush_lock:
             try:
                 return outbox.flush(self.factory, self.cfg.smtp, now=dt.datetime.now(dt.UTC))
-            except DBAPIError as err:
+            except db.UNAVAILABLE as err:
                 # The database is away (the watcher says so too): one line, the rows wait.
                 log.warning("outbox flush: database unavailable (%s); replies wait", _first_line(err))
                 return None

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import case, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import classify, db, intake
@@ -222,7 +222,7 @@ class Processor:
                     f"(limit reader_attempts={allowed}): the bot stopped while reading it"))
             try:
                 return self._process_once(mail_id, ahead)
-            except (OperationalError, InterfaceError):
+            except db.UNAVAILABLE:
                 self._refund_attempt(mail_id)  # the database's fault, not the mail's
                 raise
             except ReaderFailed as err:
@@ -267,7 +267,7 @@ class Processor:
             with self.factory() as session, session.begin():
                 session.execute(update(Mail).where(Mail.id == mail_id, Mail.status == STORED, Mail.attempts > 0)
                                 .values(attempts=Mail.attempts - 1))
-        except (OperationalError, InterfaceError):
+        except db.UNAVAILABLE:
             pass  # still away: the count stays one high, which costs at most one retry
 
     def _process_once(self, mail_id: int, ahead: ReadAhead | None = None) -> Outcome | None:
@@ -279,7 +279,7 @@ class Processor:
                 if row is None or row.status != STORED:
                     return None
                 return self._decide_and_act(session, row, ahead)
-        except (OperationalError, InterfaceError, ReaderFailed):
+        except (*db.UNAVAILABLE, ReaderFailed):
             # The database is locked or gone: not this mail's fault. The pass ends, the watcher
             # backs off and the mail is decided on a later pass instead of being quarantined.
             # A reader failure is counted by the caller.
@@ -476,7 +476,7 @@ class _CountingPrefetcher(Prefetcher):
                     session.execute(update(Mail).where(Mail.id.in_(left), Mail.status == STORED, Mail.attempts > 0)
                                     .values(attempts=Mail.attempts - 1),
                                     execution_options={"synchronize_session": False})
-            except (OperationalError, InterfaceError):
+            except db.UNAVAILABLE:
                 pass  # the database is away: the counts stay one high (those mails are decided alone)
 
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from itertools import groupby
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import InterfaceError, OperationalError
 
+from bot import db
 from bot.intake import Mailbox
 from bot.models import DECIDED, FILED, QUARANTINED, STORED, Mail
 from bot.pipeline import FOLDERS, Outcome, Processor
@@ -112,7 +112,7 @@ class MailboxRunner:
                 stored = self.processor.store(message.raw, folder=self.folder, uidvalidity=uidvalidity,
                                               uid=uid, arrived_at=message.internal_date,
                                               oversize=message.size if message.truncated else None)
-            except (OperationalError, InterfaceError):
+            except db.UNAVAILABLE:
                 raise  # the database is away: end the pass, the watcher retries after a backoff
             except Exception:  # noqa: BLE001 - one mail that cannot be stored never blocks the others
                 log.exception("uid %s: could not store the mail; it stays in %s and is retried next pass",
