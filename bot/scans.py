@@ -119,5 +119,9 @@ def unread_needed(f: Facts) -> tuple[str, ...]:
     needed = list(NEEDED)
     if form.fields is not None and form.fields.line_kind == "b_flets":
         needed.append("line_type")
-    return tuple(n for n in needed if not _known(form, n, _PRESENT)) + tuple(
-        n for n in form.unsure if n not in needed and n in ("line_type",))
+    unread = tuple(n for n in needed if not _known(form, n, _PRESENT))
+    # An unsure ファミリー/マンション mark beside フレッツ光ネクスト may mean the kind was misread:
+    # not accepted either.
+    if "line_type" in form.unsure and "line_type" not in needed:
+        unread += ("line_type",)
+    return unread
