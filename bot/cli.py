@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 
+from bot import __version__
 from bot.config import Config, ConfigError, load_config
 
 log = logging.getLogger("bot.cli")
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="bot", description="USEN SPOT 事務センター メールボット")
     p.add_argument("--config", help="config TOML (else $BOT_CONFIG, else ./config.toml, else defaults)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--version", action="version", version=f"bot (USEN SPOT office bot) {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("run", help="the daemon: intake + scheduled jobs until SIGTERM")
     demo = sub.add_parser("demo", help="embedded IMAP + SMTP + SQLite with sample mails; one pass")
@@ -88,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.commands.scan_values import add_parser as add_scan_values_parser
 
     add_scan_values_parser(sub, _Parser)
+    from bot.commands import reprocess, status
+
+    status.add_parser(sub, _Parser)
+    reprocess.add_parser(sub, _Parser)
     return p
 
 
@@ -284,6 +290,18 @@ def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
     return EXIT_OK
 
 
+def cmd_status(args: argparse.Namespace, cfg: Config) -> int:
+    from bot.commands.status import cli_status
+
+    return cli_status(args, cfg)
+
+
+def cmd_reprocess(args: argparse.Namespace, cfg: Config) -> int:
+    from bot.commands.reprocess import cli_reprocess
+
+    return cli_reprocess(args, cfg)
+
+
 def cmd_demo(args: argparse.Namespace, cfg: Config) -> int:
     from bot.demo import run_demo
 
@@ -304,6 +322,8 @@ COMMANDS = {
     "web": cmd_web,
     "users": cmd_users,
     "scan-values": cmd_scan_values,
+    "status": cmd_status,
+    "reprocess": cmd_reprocess,
 }
 
 
@@ -318,10 +338,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"bot: 設定エラー / config error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    from bot.logs import configure
+
+    try:
+        configure(cfg, logging.getLogger().level)
+    except OSError as err:
+        print(f"bot: 設定エラー / config error: [log] file: {cfg.log.file}: {err.strerror}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return COMMANDS[args.command](args, cfg)
     except UsageError as err:
         print(f"bot: エラー / error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as err:  # found by a command (e.g. the database path), not at load
+        print(f"bot: 設定エラー / config error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_ERROR

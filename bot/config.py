@@ -3,14 +3,18 @@
 Where the file comes from: ``--config PATH``, else ``$BOT_CONFIG``, else ``./config.toml``,
 else the built-in defaults (enough for ``bot process --dry-run`` and the demo).
 Every key can be set as ``BOT_<SECTION>_<KEY>`` (``BOT_PDF_PASSWORD=uspot``) so no secret has
-to sit in a file. An unknown section or key, or a value of the wrong type, is a
-:class:`ConfigError` that names it; the command line turns it into exit code 2.
+to sit in a file. An unknown section or key, a value of the wrong type, a number outside its
+key's range (:data:`RANGES`), a file that is not UTF-8 (:func:`read_config_text`) or a database
+URL this installation cannot open (:func:`bot.db.check_url`) is a :class:`ConfigError` that
+names it; the command line turns it into exit code 2.
 """
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import datetime as dt
+import logging
 import os
 import tomllib
 import typing
@@ -19,7 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.limits import RANGES as LIMIT_RANGES
 from bot.limits import Limits
+
+log = logging.getLogger("bot.config")
 
 
 class ConfigError(Exception):
@@ -187,6 +194,24 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    """[health]: `bot run` serves /healthz and Prometheus /metrics on this port (0: off)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """[log]: "text" (one readable line per event) or "json" (one JSON object per line, for a
+    log shipper); `file` appends there instead of stderr (rotation is the system's: logrotate
+    with copytruncate, or journald when the file is empty)."""
+
+    format: str = "text"
+    file: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     mailbox: MailboxConfig = field(default_factory=MailboxConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -201,6 +226,8 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     scans: ScansConfig = field(default_factory=ScansConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     source: str = "(defaults)"
 
     def replace(self, **sections: object) -> Config:
@@ -210,6 +237,52 @@ class Config:
 _SECTIONS: dict[str, type] = {
     f.name: typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config) if f.name != "source"
 }
+
+PORT = (1, 65535, "port")
+# Every numeric key and the values it accepts, checked when the config is loaded: a port of
+# 99999 or a poll of 0 seconds is a typo, and a typo found at start-up costs a minute, one found
+# by the daemon at three in the morning costs a day's mail. The bounds stop the impossible and
+# the absurd, not the unusual. tests/test_config.py fails when a numeric key is missing here.
+RANGES: dict[tuple[str, str], tuple[float, float, str]] = {
+    ("mailbox", "port"): PORT,
+    ("mailbox", "batch_size"): (1, 1_000, "mails"),  # one FETCH of BODY.PEEK[]; bigger = one huge reply
+    ("mailbox", "poll_seconds"): (1, 3_600, "seconds"),
+    ("smtp", "port"): PORT,
+    ("smtp", "timeout"): (1, 600, "seconds"),
+    ("smtp", "max_attempts"): (1, 1_000, "attempts"),
+    # 0 would turn every 差戻 into 保留 without saying so in the config.
+    ("senders", "max_replies_per_hour"): (1, 100_000, "replies"),
+    ("senders", "max_reply_recipients"): (1, 100, "addresses"),
+    ("web", "port"): PORT,
+    ("health", "port"): (0, 65535, "port (0: off)"),
+    ("web", "session_minutes"): (1, 43_200, "minutes"),  # 30 days
+    ("web", "idle_minutes"): (1, 43_200, "minutes"),
+    ("web", "login_window_minutes"): (1, 1_440, "minutes"),
+    ("web", "login_failures_per_user"): (1, 1_000, "failures"),
+    ("web", "login_failures_per_ip"): (1, 100_000, "failures"),
+    **{("limits", name): bounds for name, bounds in LIMIT_RANGES.items()},
+}
+
+
+def _number(value: float) -> str:
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:g}"
+    return f"{int(value):,}" if abs(value) >= 10_000 else str(int(value))
+
+
+def _check_range(value: object, written: object, section: str, key: str, where: str) -> None:
+    """Refuse a number outside its key's range, naming the key and the value as written:
+    ``[smtp] port: 99999 is not a port (1–65535)``. NaN and infinity (TOML allows both) are
+    out of every range."""
+    bounds = RANGES.get((section, key))
+    if bounds is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    low, high, unit = bounds
+    if low <= value <= high:
+        return
+    if bounds is PORT:
+        raise ConfigError(f"{where}: {written} is not a port ({low}–{high})")
+    raise ConfigError(f"{where}: {written} is out of range ({_number(low)}–{_number(high)} {unit})")
 
 
 def _coerce(value: object, hint: object, where: str) -> object:
@@ -270,12 +343,16 @@ def _build_section(name: str, raw: Mapping[str, object], env: Mapping[str, str],
         env_name = f"BOT_{name.upper()}_{key.upper()}"
         if env_name in env:
             values[key] = _coerce(env[env_name], hints[key], f"${env_name}")
+            _check_range(values[key], env[env_name].strip(), name, key, f"${env_name} ([{name}] {key})")
         elif key in raw:
             values[key] = _coerce(raw[key], hints[key], f"{source}: [{name}] {key}")
+            _check_range(values[key], raw[key], name, key, f"{source}: [{name}] {key}")
     return cls(**values)
 
 
-def _validate(cfg: Config) -> None:
+def _validate(cfg: Config, env: Mapping[str, str]) -> None:
+    if cfg.log.format not in ("text", "json"):
+        raise ConfigError(f"{cfg.source}: [log] format: \"text\" or \"json\", got {cfg.log.format!r}")
     try:
         cfg.office.tz
     except (ZoneInfoNotFoundError, ValueError) as err:
@@ -309,16 +386,15 @@ def _validate(cfg: Config) -> None:
     if cfg.senders.authentication != "off" and not cfg.senders.authserv_id.strip():
         raise ConfigError(f"{cfg.source}: [senders] authserv_id: required when authentication is "
                           f"{cfg.senders.authentication!r} (the authserv-id our MTA writes in Authentication-Results)")
-    if cfg.senders.max_reply_recipients < 1:
-        raise ConfigError(f"{cfg.source}: [senders] max_reply_recipients: must be at least 1")
-    for f in dataclasses.fields(Limits):
-        value = getattr(cfg.limits, f.name)
-        if value < 0 or (value == 0 and f.name != "workers"):
-            raise ConfigError(f"{cfg.source}: [limits] {f.name}: must be greater than 0, got {value!r}")
-    for name in ("port", "session_minutes", "idle_minutes", "login_window_minutes", "login_failures_per_user",
-                 "login_failures_per_ip"):
-        if getattr(cfg.web, name) < 1:
-            raise ConfigError(f"{cfg.source}: [web] {name}: must be at least 1, got {getattr(cfg.web, name)!r}")
+    # Numbers were range-checked as they were read (RANGES), where it is known whether the value
+    # came from the file or the environment.
+    from bot.db import DatabaseUrlError, check_url
+
+    try:
+        check_url(cfg.database.url)
+    except DatabaseUrlError as err:
+        origin = "$BOT_DATABASE_URL" if "BOT_DATABASE_URL" in env else cfg.source
+        raise ConfigError(f"{origin}: {err}") from err
     try:
         "テスト".encode(cfg.vendor.encoding)
     except LookupError as err:
@@ -345,11 +421,9 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
     if chosen is not None:
         source = str(chosen)
         try:
-            data = tomllib.loads(chosen.read_text(encoding="utf-8"))
+            data = tomllib.loads(read_config_text(chosen))
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{source}: not valid TOML: {err}") from err
-        except UnicodeDecodeError as err:
-            raise ConfigError(f"{source}: not UTF-8 text: {err}") from err
 
     for section in data:
         if section not in _SECTIONS:
@@ -366,8 +440,52 @@ def load_config(path: str | os.PathLike[str] | None = None, *, env: Mapping[str,
         name: _build_section(name, typing.cast(dict, data.get(name, {})), env, source) for name in _SECTIONS
     }
     cfg = Config(**sections, source=source)  # type: ignore[arg-type]
-    _validate(cfg)
+    _validate(cfg, env)
     return cfg
+
+
+def read_config_text(path: Path) -> str:
+    """The config file as text. TOML is UTF-8 by its spec, and so is this file: with or
+    without the BOM that Windows Notepad's 「UTF-8 (BOM付き)」 writes, or UTF-16 with its BOM
+    (Notepad's 「Unicode」), both of which say what they are. Anything else, above all a file
+    saved as Shift_JIS/CP932 (Notepad's 「ANSI」 on a Japanese Windows), is refused with the line
+    of the first bad byte and how to save it right, never decoded by a guess: bytes that decode
+    as CP932 need not be CP932 (EUC-JP does too, as different characters), and a wrong guess
+    would silently change a password or a UNIS column name instead of stopping at start-up."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{path}: 設定ファイルを読めません / cannot read the config file: {err.strerror} "
+                          "(the bot's user needs read access)") from err
+    for bom, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                          (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if raw.startswith(bom):
+            body, label = raw[len(bom):], f"{encoding} with BOM"
+            break
+    else:
+        body, encoding, label = raw, "utf-8", "utf-8"
+    try:
+        text = body.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = body.count(b"\n", 0, err.start) + 1
+        hint = convert = ""
+        if encoding == "utf-8":
+            try:
+                body.decode("cp932")
+                hint = "; it looks like Shift_JIS (CP932)"
+                convert = f", or convert it: iconv -f CP932 -t UTF-8 {path} > {path}.utf8 && mv {path}.utf8 {path}"
+            except UnicodeDecodeError:
+                pass
+        raise ConfigError(
+            f"{path}: 文字コードがUTF-8ではありません / not UTF-8 text (line {line}: byte 0x{body[err.start]:02x}"
+            f"{hint}). TOML files are UTF-8: save it as UTF-8 (メモ帳: 名前を付けて保存 → 文字コード「UTF-8」)"
+            f"{convert}") from err
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ConfigError(f"{path}: NUL文字があります / contains a NUL character (line {line}): UTF-16 without a BOM? "
+                          "Save it as UTF-8")
+    log.debug("config %s read as %s", path, label)
+    return text
 
 
 def _check_env_name(env_name: str) -> None:

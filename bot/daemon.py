@@ -1,9 +1,15 @@
 """`bot run`: the mailbox watcher plus the scheduled jobs, until SIGTERM.
 
 The watcher (IDLE, poll fallback, reconnect with backoff) runs in the main thread; APScheduler
-runs the outbox flush in the background (and the pass itself flushes right after deciding so
-replies go out within seconds). Stopping is graceful: the current mail finishes its
-transaction, the scheduler waits for a running flush.
+runs the jobs in the background, and a flusher thread sends the outbox (woken right after a
+pass decided something, so replies go out within seconds).
+
+- Started while the database is down: waits and retries with backoff (one log line per change).
+- Jobs run once per period across restarts and processes (bot/jobs.py): a vendor batch or a
+  digest missed while the bot was down runs once after the restart.
+- A heartbeat row says what this process is doing (`bot status`, bot/health.py).
+- SIGTERM: the mail in hand and the SMTP send in flight finish, then it exits (seconds, not
+  the backlog: the rest waits in the folder and the outbox for the next start).
 """
 
 from __future__ import annotations
@@ -11,12 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot import db, outbox
+from bot import db, health, jobs, metrics, outbox
 from bot.config import Config
 from bot.intake import HandlerUnavailable, Mailbox, MailboxSettings, watch
 from bot.pipeline import Processor
@@ -29,6 +36,9 @@ log = logging.getLogger("bot.daemon")
 
 BATCH_DELAY = dt.timedelta(minutes=5)
 FLUSH_EVERY = 60.0  # seconds between outbox flushes when nothing asks for one
+HEARTBEAT_EVERY = 60.0  # seconds between heartbeats when nothing changes
+STOP_SECONDS = 8.0  # how long the stop waits for the flusher's send in flight
+JOBS = (jobs.VENDOR_BATCH, jobs.DIGEST)
 
 
 def _utcnow() -> dt.datetime:
@@ -53,7 +63,6 @@ class Daemon:
     last_fetch_at: dt.datetime | None = field(default=None)
 
     def __post_init__(self) -> None:
-        db.upgrade(self.cfg.database.url)
         self.engine = db.make_engine(self.cfg.database.url)
         self.factory = db.session_factory(self.engine)
         self.processor = Processor(self.cfg, self.factory, Templates.from_config(self.cfg))
@@ -62,6 +71,15 @@ class Daemon:
         self._flush_wanted = threading.Event()
         self._flusher: threading.Thread | None = None
         self._scheduler: BackgroundScheduler | None = None
+        self.owner = outbox.process_token()
+        self.started_at = _utcnow()
+        self.idle = False
+        self.state, self.state_detail = health.RUNNING, None
+        self._beat_at = 0.0
+        self._beat_fetch_at: dt.datetime | None = None
+        self._stop = threading.Event()
+        self.metrics = metrics.Metrics(metrics.health_reader(self.factory, self.cfg.office.tz, JOBS))
+        self._http: object | None = None
 
     def handle(self, mbox: Mailbox) -> PassReport:
         try:
@@ -70,9 +88,63 @@ class Daemon:
             raise HandlerUnavailable(f"database unavailable ({_first_line(err)}); the mails wait in "
                                      f"{self.cfg.mailbox.folder}") from err
         self.last_fetch_at = dt.datetime.now(dt.UTC)
+        self.idle = mbox.has_idle
+        for o in report.outcomes:
+            self.metrics.mails.labels(o.kind or "unknown", o.decision).inc()
+        for stage, seconds in report.stages.items():
+            self.metrics.stage.labels(stage).observe(seconds)
         if report.outcomes:
             self.request_flush()
         return report
+
+    # -- heartbeat ---------------------------------------------------------------------------
+    def on_state(self, problem: str | None) -> None:
+        """The watcher's state: a problem (IMAP or the database away), or None (working)."""
+        state = health.RUNNING if problem is None else health.WAITING
+        changed = (state, problem) != (self.state, self.state_detail)
+        self.state, self.state_detail = state, problem
+        first_fetch = self.last_fetch_at is not None and self._beat_fetch_at is None
+        if changed or first_fetch or time.monotonic() - self._beat_at >= HEARTBEAT_EVERY / 2:
+            self.beat()
+
+    def beat(self, state: str | None = None) -> None:
+        """Write this process's heartbeat; the database being away costs one debug line."""
+        next_jobs: dict[str, str] = {}
+        if self._scheduler is not None and self._scheduler.running:
+            for job in self._scheduler.get_jobs():
+                when = getattr(job, "next_run_time", None)
+                if when is not None and job.id in ("vendor-batch", "digest"):
+                    next_jobs[job.id] = when.astimezone(dt.UTC).isoformat()
+        try:
+            health.beat(self.factory, self.owner, now=_utcnow(), state=state or self.state,
+                        started_at=self.started_at, last_fetch_at=self.last_fetch_at, idle=self.idle,
+                        detail=self.state_detail, next_jobs=next_jobs)
+            self._beat_at, self._beat_fetch_at = time.monotonic(), self.last_fetch_at
+        except db.UNAVAILABLE as err:
+            log.debug("heartbeat not written: %s", _first_line(err))
+        except Exception:
+            log.exception("heartbeat not written")
+
+    def wait_for_database(self, stop: threading.Event, *, initial: float = 1.0, maximum: float = 60.0) -> bool:
+        """Bring the schema to head, waiting (with backoff) while the database is away: a bot
+        started before its database must not exit. One log line when it starts waiting, one
+        when the database is back. False when stopped while waiting."""
+        delay, since = initial, None
+        while not stop.is_set():
+            try:
+                db.upgrade(self.cfg.database.url)
+            except db.UNAVAILABLE as err:
+                if since is None:
+                    since = time.monotonic()
+                    log.warning("database unavailable at start (%s); waiting for it, retrying with backoff",
+                                _first_line(err))
+                stop.wait(delay)
+                delay = min(delay * 2, maximum)
+                continue
+            if since is not None:
+                log.info("database available after %.0f s", time.monotonic() - since)
+            return True
+        return False
 
     def request_flush(self) -> None:
         """Send new replies now, on the flusher thread: a slow or unreachable SMTP server must
@@ -89,17 +161,22 @@ class Daemon:
             self._flush_wanted.wait(timeout=FLUSH_EVERY)
             self._flush_wanted.clear()
             if not stop.is_set():
-                self.flush_outbox()
+                result = self.flush_outbox()
+                if result is not None and result.remaining and result.sent:
+                    # A flush takes at most a few hundred rows: go on at once while the server
+                    # takes them (a backlog after a restart), not a minute later.
+                    self._flush_wanted.set()
 
     def flush_outbox(self) -> outbox.FlushResult | None:
         with self._flush_lock:
             try:
-                return outbox.flush(self.factory, self.cfg.smtp, now=dt.datetime.now(dt.UTC))
+                with self.metrics.stage.labels("flush").time():
+                    return outbox.flush(self.factory, self.cfg.smtp, now=dt.datetime.now(dt.UTC), stop=self._stop)
             except db.UNAVAILABLE as err:
                 # The database is away (the watcher says so too): one line, the rows wait.
                 log.warning("outbox flush: database unavailable (%s); replies wait", _first_line(err))
                 return None
-            except Exception:  # noqa: BLE001 - the flusher must survive a broken SMTP server
+            except Exception:
                 log.exception("outbox flush failed; rows stay pending")
                 return None
 
@@ -109,7 +186,7 @@ class Daemon:
         try:
             import_drop_folder(self.factory, drop_dir=Path(self.cfg.unis.drop_dir), columns=self.cfg.unis.columns,
                                now=dt.datetime.now(dt.UTC))
-        except Exception:  # noqa: BLE001 - a scheduled job must never take the daemon down
+        except Exception:
             log.exception("UNIS drop-folder import failed")
 
     def refile(self) -> None:
@@ -118,13 +195,35 @@ class Daemon:
 
         try:
             refile_pending(self.cfg, self.factory, now=_utcnow())
-        except Exception:  # noqa: BLE001 - a scheduled job must never take the daemon down
+        except Exception:
             log.exception("moving mails decided in the console failed; retried in 5 minutes")
 
     def vendor_batch(self) -> None:
-        from bot.vendor import vendor_batch_job
+        """Today's batch (at its time), and the batch of every earlier business day the bot
+        missed (down at its time), oldest first: each day's batch once, across restarts and
+        processes (bot/jobs.py). Rows are due by their batch day, so a late batch carries
+        exactly that day's rows. Never raises."""
+        from bot.vendor import run_vendor_batch
 
-        vendor_batch_job(self.factory, self.cfg, self.processor.templates, _utcnow)
+        try:
+            with self.factory() as session:
+                days = jobs.missed_days(session, jobs.VENDOR_BATCH, self.processor.calendar, now=_utcnow(),
+                                        at=self.vendor_batch_time)
+            for day in days:
+                def work(day: dt.date = day) -> str:
+                    result = run_vendor_batch(self.factory, cfg=self.cfg, day=day, now=_utcnow(),
+                                              templates=self.processor.templates, send=True)
+                    if result is None:
+                        return "nothing to send"
+                    return (f"batch #{result.batch_id}: {result.row_count} row(s), {result.ledger_count} ledger "
+                            f"row(s), delivered={result.delivered}")
+
+                self._count(jobs.run_once(self.factory, jobs.VENDOR_BATCH, day.isoformat(), work, now_fn=_utcnow),
+                            jobs.VENDOR_BATCH)
+        except db.UNAVAILABLE as err:
+            log.warning("vendor batch: database unavailable (%s); tried again at the next trigger", _first_line(err))
+        except Exception:
+            log.exception("vendor batch job failed")
 
     @property
     def vendor_batch_time(self) -> dt.time:
@@ -134,20 +233,37 @@ class Daemon:
         moment = dt.datetime.combine(dt.date(2000, 1, 3), self.cfg.office.cutoff_time) + BATCH_DELAY
         return moment.time()
 
-    def catch_up(self, scheduler: BackgroundScheduler, now: dt.datetime) -> None:
-        """Started after today's batch time (a restart, a late boot): run the batch once now.
-        It only carries rows not yet sent, so if the batch did run today this sends nothing new."""
-        local = now.astimezone(self.cfg.office.tz)
-        if self.processor.calendar.is_business_day(local.date()) and local.time() >= self.vendor_batch_time:
-            scheduler.add_job(self.vendor_batch, id="vendor-batch-catch-up", replace_existing=True)
+    def _count(self, result: jobs.RunResult, job: str) -> None:
+        if result.ran and result.status:
+            self.metrics.jobs.labels(job, result.status).inc()
+
+    def catch_up(self, scheduler: BackgroundScheduler) -> None:
+        """At start: the jobs whose time passed while the bot was down run once now (each
+        checks for itself what is missing, so nothing runs twice)."""
+        scheduler.add_job(self.vendor_batch, id="vendor-batch-catch-up", replace_existing=True)
+        scheduler.add_job(self.digest, id="digest-catch-up", replace_existing=True)
 
     def digest(self) -> None:
+        """The office digest, once per business morning (not on holidays or company days off);
+        a morning missed while the bot was down is sent once after the restart, the same day.
+        The digest itself covers every day not yet reported. Never raises."""
         from bot.digest import digest_job
 
-        if not self.processor.calendar.is_business_day(dt.datetime.now(self.cfg.office.tz).date()):
-            return  # nobody reads it on a holiday; the next business morning covers these days
-
-        digest_job(self.factory, self.cfg, self.processor.templates, _utcnow, lambda: self.last_fetch_at)
+        try:
+            with self.factory() as session:
+                days = jobs.missed_days(session, jobs.DIGEST, self.processor.calendar, now=_utcnow(),
+                                        at=self.cfg.office.digest_time_of_day)
+            today = self.processor.calendar.local(_utcnow()).date()
+            if today not in days:
+                return  # a holiday, before its time, or done already; an older morning is covered by the next
+            self._count(jobs.run_once(self.factory, jobs.DIGEST, today.isoformat(),
+                                      lambda: digest_job(self.factory, self.cfg, self.processor.templates, _utcnow,
+                                                         lambda: self.last_fetch_at),
+                                      now_fn=_utcnow), jobs.DIGEST)
+        except db.UNAVAILABLE as err:
+            log.warning("digest: database unavailable (%s); tried again at the next trigger", _first_line(err))
+        except Exception:
+            log.exception("digest job failed")
 
     def schedule(self, scheduler: BackgroundScheduler) -> None:
         """The daemon's jobs (DESIGN.md "Architecture"). Times are office (Japan) time."""
@@ -171,10 +287,23 @@ class Daemon:
                           id="digest", max_instances=1, coalesce=True, misfire_grace_time=3600)
 
     def run(self, stop: threading.Event) -> None:
+        self._stop = stop
+        if not self.wait_for_database(stop):
+            self.engine.dispose()
+            return
+        self.runner.stop = stop
         scheduler = BackgroundScheduler(timezone=self.cfg.office.timezone)
         self.schedule(scheduler)
+        scheduler.add_job(self.beat, "interval", seconds=HEARTBEAT_EVERY, id="heartbeat", max_instances=1,
+                          coalesce=True)
         scheduler.start()
         self._scheduler = scheduler
+        self.beat()
+        if self.cfg.health.port:
+            try:
+                self._http = metrics.serve(self.metrics, self.cfg.health.host, self.cfg.health.port)
+            except OSError as err:  # the port is taken: the bot still works, the operator is told
+                log.error("[health] port %s: cannot serve /healthz and /metrics: %s", self.cfg.health.port, err)
         # Flush at once on start-up: replies queued (or claimed by a process that died) before a
         # restart go out now, not at the first tick.
         self._flush_wanted.set()
@@ -183,16 +312,20 @@ class Daemon:
         if self.cfg.senders.authentication == "off":
             log.warning("sender authentication is off ([senders] authentication): the From domain is "
                         "trusted as written; set it to \"hold\" with our MTA's authserv_id")
-        self.catch_up(scheduler, dt.datetime.now(dt.UTC))
+        self.catch_up(scheduler)
         log.info("bot running: mailbox %s@%s:%s/%s", self.cfg.mailbox.user, self.cfg.mailbox.host,
                  self.cfg.mailbox.port, self.cfg.mailbox.folder)
         try:
-            watch(mailbox_settings(self.cfg), self.handle, stop=stop)
+            watch(mailbox_settings(self.cfg), self.handle, stop=stop, on_state=self.on_state)
         finally:
-            scheduler.shutdown(wait=True)
+            # Graceful and prompt: running jobs are not waited for beyond their current step,
+            # the flusher finishes the send in flight (it checks `stop` between mails).
+            scheduler.shutdown(wait=False)
             self._flush_wanted.set()  # wake the flusher so it sees `stop` and ends
             if self._flusher is not None:
-                self._flusher.join(timeout=60)
-            self.flush_outbox()
+                self._flusher.join(timeout=STOP_SECONDS)
+            self.beat(health.STOPPED)
+            if self._http is not None:
+                self._http.shutdown()  # type: ignore[attr-defined]
             self.engine.dispose()
             log.info("bot stopped")

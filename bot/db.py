@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import ConfigError
 
 log = logging.getLogger("bot.db")
 
@@ -22,13 +27,140 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
 
+class DatabaseUrlError(ConfigError):
+    """``[database] url`` names a database this installation cannot open: an unknown scheme, a
+    driver that is not installed, a SQLite file in a folder that does not exist. The message
+    names the key and the fix; the command line reports it as a config error."""
+
+
+class SqliteLocationError(DatabaseUrlError, OperationalError):
+    """The SQLite file cannot be opened where ``[database] url`` puts it (no such folder, not
+    writable). Raised when a connection is opened, in place of SQLite's bare "unable to open
+    database file". It stays an OperationalError, so the daemon still treats a folder that goes
+    away while it runs (an unmounted disk) as the database being away: the mails wait, none is
+    quarantined."""
+
+    def __init__(self, message: str, orig: BaseException) -> None:
+        OperationalError.__init__(self, None, None, orig)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# psycopg 3 is the driver the bot installs (pyproject.toml); plain postgresql:// would make
+# SQLAlchemy ask for psycopg2, and postgres:// (Heroku, many hosting panels, libpq docs) is
+# no SQLAlchemy dialect name at all.
+_POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+DRIVER_FIXES = {
+    "psycopg": "pip install 'psycopg[binary]' (the bot's default dependencies include it; "
+               "reinstall the bot with pip install usen-spot-bot)",
+    "psycopg2": "pip install psycopg2-binary, or write the URL as postgresql://… to use psycopg 3, "
+                "which the bot installs",
+}
+_URL_FORMS = "sqlite:///PATH (SQLite) or postgresql://USER:PASSWORD@HOST:PORT/DBNAME (PostgreSQL)"
+
+
+def normalise_url(url: str) -> str:
+    """The URL SQLAlchemy is given: postgres:// and postgresql:// become postgresql+psycopg://."""
+    for prefix in _POSTGRES_PREFIXES:
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    if url.startswith("postgres+"):
+        return "postgresql+" + url[len("postgres+"):]
+    return url
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(normalise_url(url))
+    except ArgumentError as err:
+        raise DatabaseUrlError(f"[database] url: データベースURLとして読めません / not a database URL "
+                               f"(expected {_URL_FORMS})") from err
+
+
+def _driver_error(parsed: URL, err: ImportError) -> DatabaseUrlError:
+    module = (err.name or parsed.get_driver_name() or "").split(".")[0]
+    fix = DRIVER_FIXES.get(module, f"install the Python package of the {parsed.get_driver_name()} driver")
+    return DatabaseUrlError(
+        f"[database] url: {parsed.get_backend_name()} のドライバ {module} がインストールされていません / "
+        f"the {parsed.get_backend_name()} driver {module!r} is not installed ({err}): {fix}")
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL this installation cannot open before anything connects: not a URL, not
+    SQLite or PostgreSQL, or the driver missing (the message names the package to install).
+    Does not connect, and does not look at a SQLite file's folder: a command that only reads
+    (``process --dry-run``) runs without a database; a connection names a missing folder."""
+    parsed = _parse(url)
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise DatabaseUrlError(f"[database] url: {backend}: 対応していないデータベースです / not a supported "
+                               f"database (expected {_URL_FORMS})")
+    try:
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError as err:
+        raise DatabaseUrlError(f"[database] url: {parsed.drivername}: 不明なドライバです / unknown driver "
+                               f"(expected {_URL_FORMS})") from err
+    except ImportError as err:
+        raise _driver_error(parsed, err) from err
+
+
+def sqlite_location_problem(database: str) -> str | None:
+    """Why SQLite cannot open ``database`` (the path in a sqlite:/// URL), or None.
+
+    The bot never creates the folder: a typo in the path would silently start a new, empty
+    database somewhere else, and the mails already decided would be decided again."""
+    path = Path(database)
+    if not path.is_absolute():
+        path = Path.cwd() / path  # SQLite opens a relative path from the working directory
+    folder = path.parent
+    if not folder.is_dir():
+        return (f"[database] url: フォルダがありません / the folder {folder} does not exist (SQLite file {path}). "
+                "Create it (owned by the bot's user) or correct the path; the bot does not create it, "
+                "so that a typo cannot start an empty database in the wrong place")
+    if path.is_dir():
+        return f"[database] url: {path} はフォルダです / is a folder, not a SQLite file"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return (f"[database] url: {path} を読み書きできません / this user cannot read and write the SQLite file "
+                f"{path}: check its owner and mode")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return (f"[database] url: フォルダに書き込めません / this user cannot write in the folder {folder} "
+                "(SQLite keeps its journal files beside the database; under systemd the folder must be in "
+                "ReadWritePaths=)")
+    return None
+
+
+def _is_sqlite_file(parsed: URL) -> bool:
+    """A plain file path (not in-memory, not a file: URI whose path is SQLite's to interpret)."""
+    return bool(parsed.database) and parsed.database != ":memory:" and not parsed.query.get("uri")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the settings the bot relies on (SQLite: foreign keys, WAL, busy wait)."""
-    if url.startswith("postgresql://"):
-        # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    engine = create_engine(url, **kwargs)
+    """An engine with the settings the bot relies on (SQLite: foreign keys, WAL, busy wait).
+
+    A URL the installation cannot open raises :class:`DatabaseUrlError`; opening a connection to
+    a SQLite file in a missing or read-only folder raises :class:`SqliteLocationError`."""
+    parsed = _parse(url)
+    url = normalise_url(url)
+    try:
+        engine = create_engine(url, **kwargs)
+    except NoSuchModuleError as err:
+        raise DatabaseUrlError(f"[database] url: {parsed.drivername}: 不明なデータベースです / unknown database "
+                               f"or driver (expected {_URL_FORMS})") from err
+    except ImportError as err:
+        raise _driver_error(parsed, err) from err
     if engine.dialect.name == "sqlite":
+        database = parsed.database or ""
+        if _is_sqlite_file(parsed):
+
+            @event.listens_for(engine, "handle_error")
+            def _sqlite_location(ctx: Any) -> None:
+                # Only a failed connect (no connection yet), and only when the path explains it.
+                if ctx.connection is None and isinstance(ctx.original_exception, sqlite3.OperationalError):
+                    problem = sqlite_location_problem(database)
+                    if problem:
+                        raise SqliteLocationError(problem, ctx.original_exception) from ctx.original_exception
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -93,7 +225,14 @@ def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema to `revision` (``bot db upgrade``)."""
     from alembic import command
 
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    command.upgrade(alembic_config(url), revision)
+    check_url(url)
+    # A SQLite file that cannot be where the URL says is refused here, before anything connects,
+    # as a plain DatabaseUrlError: the daemon waits at start for a database that is *away*
+    # (UNAVAILABLE), and a typo in the path must stop it instead of keeping it waiting forever.
+    parsed = _parse(url)
+    if parsed.get_backend_name() == "sqlite" and _is_sqlite_file(parsed):
+        problem = sqlite_location_problem(parsed.database or "")
+        if problem:
+            raise DatabaseUrlError(problem)
+    command.upgrade(alembic_config(normalise_url(url)), revision)
     log.info("database upgraded to %s", revision)

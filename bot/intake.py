@@ -522,7 +522,8 @@ class Mailbox:
 def watch(settings: MailboxSettings, handle: Callable[[Mailbox], None], *,
           stop: threading.Event, backoff_initial: float = 1.0, backoff_max: float = 300.0,
           wait_timeout: float | None = None,
-          sleep: Callable[[float], object] | None = None) -> None:
+          sleep: Callable[[float], object] | None = None,
+          on_state: Callable[[str | None], None] | None = None) -> None:
     """Run the intake loop until ``stop`` is set.
 
     Connect, ``handle(mailbox)`` at once (mail may have arrived while we were away), then
@@ -531,47 +532,74 @@ def watch(settings: MailboxSettings, handle: Callable[[Mailbox], None], *,
     missed notification and a check that the connection is still alive.
 
     Any failure — connection drop, IntakeError, OSError, or an unexpected exception out of
-    ``handle`` — is logged, the connection closed, and the loop reconnects after an
-    exponential backoff with jitter (``backoff_initial`` doubling up to ``backoff_max``),
-    reset after every successful ``handle``. ``sleep`` defaults to ``stop.wait`` so a
-    backoff ends at once on stop; tests pass their own.
+    ``handle`` — closes the connection, and the loop reconnects after an exponential backoff
+    with jitter (``backoff_initial`` doubling up to ``backoff_max``), reset after every
+    successful ``handle``. ``sleep`` defaults to ``stop.wait`` so a backoff ends at once on
+    stop; tests pass their own.
+
+    An outage is logged once per change of state (the first failure, a different error, the
+    recovery), with the error's class, not once per retry; an unexpected exception gets its
+    traceback the first time only. ``on_state`` hears the same: a description of what is
+    wrong, or None once a pass succeeded again (the daemon's heartbeat, `bot status`).
     """
     pause: Callable[[float], object] = sleep if sleep is not None else stop.wait
     timeout = settings.poll_seconds if wait_timeout is None else wait_timeout
     failures = 0
+    outage: _Outage | None = None
+
+    def recovered() -> None:
+        nonlocal outage
+        if outage is not None:
+            log.info("IMAP %s:%s folder %s: working again after %.0f s (%s)", settings.host, settings.port,
+                     settings.folder, time.monotonic() - outage.since, outage.what)
+            outage = None
+        if on_state is not None:
+            on_state(None)
+
     while not stop.is_set():
         mailbox = Mailbox(settings)
         try:
             mailbox.connect()
             handle(mailbox)
             failures = 0
+            recovered()
             while not stop.is_set():
                 mailbox.wait(timeout, stop)
                 if stop.is_set():
                     break
                 handle(mailbox)
                 failures = 0
+                recovered()
         except IntakeError as err:
             # Expected in a long-running daemon (server restart, network blip): no traceback.
             # A refused login will not heal by itself, so it is an error for the operator.
             # Our errors already name host, port and folder.
             delay = _backoff(failures, backoff_initial, backoff_max)
-            log.log(logging.ERROR if isinstance(err, IntakeLoginError) else logging.WARNING,
-                    "%s; reconnecting in %.1f s", err, delay)
+            level = logging.ERROR if isinstance(err, IntakeLoginError) else logging.WARNING
+            outage = _report(outage, type(err).__name__, f"{err}", level, delay, on_state)
         except (OSError, imaplib.IMAP4.error) as err:
             delay = _backoff(failures, backoff_initial, backoff_max)
-            log.warning("IMAP %s:%s folder %s: %s; reconnecting in %.1f s",
-                        settings.host, settings.port, settings.folder, err, delay)
+            outage = _report(outage, type(err).__name__, f"IMAP {settings.host}:{settings.port} folder "
+                             f"{settings.folder}: {type(err).__name__}: {err}", logging.WARNING, delay, on_state)
         except HandlerUnavailable as err:
-            # The database is away (stopped, full disk): one line per retry, no traceback; the
-            # mails wait in the folder and are decided once it is back.
+            # The database is away (stopped, full disk): the mails wait in the folder and are
+            # decided once it is back.
             delay = _backoff(failures, backoff_initial, backoff_max)
-            log.warning("%s; retrying in %.1f s", err, delay)
-        except Exception:
-            # A bug or a failing database inside handle: keep the daemon alive, but loudly.
+            cause = type(err.__cause__).__name__ if err.__cause__ is not None else "database"
+            outage = _report(outage, f"database:{cause}", str(err), logging.WARNING, delay, on_state)
+        except Exception as err:
+            # A bug or a failing database inside handle: keep the daemon alive, but loudly
+            # (the traceback once per kind of failure).
             delay = _backoff(failures, backoff_initial, backoff_max)
-            log.exception("IMAP %s:%s folder %s: intake pass failed; retrying in %.1f s",
-                          settings.host, settings.port, settings.folder, delay)
+            what = f"intake pass failed: {type(err).__name__}: {err}"
+            if outage is None or outage.key != type(err).__name__:
+                log.exception("IMAP %s:%s folder %s: %s; retrying in %.1f s", settings.host, settings.port,
+                              settings.folder, what, delay)
+                outage = _Outage(type(err).__name__, what, time.monotonic())
+                if on_state is not None:
+                    on_state(what)
+            else:
+                log.debug("%s; retrying in %.1f s", what, delay)
         else:
             break  # left the inner loop because stop was set
         finally:
@@ -582,6 +610,26 @@ def watch(settings: MailboxSettings, handle: Callable[[Mailbox], None], *,
         pause(delay)
     log.info("IMAP %s:%s folder %s: intake stopped", settings.host, settings.port,
              settings.folder)
+
+
+@dataclass
+class _Outage:
+    key: str  # the kind of failure: a new kind is logged again
+    what: str
+    since: float
+
+
+def _report(outage: _Outage | None, key: str, what: str, level: int, delay: float,
+            on_state: Callable[[str | None], None] | None) -> _Outage:
+    """One log line when an outage starts or changes kind; the retries after it at debug level."""
+    if outage is None or outage.key != key:
+        log.log(level, "%s; %s in %.1f s (then backing off; logged again when this changes)", what,
+                "retrying" if key.startswith("database:") else "reconnecting", delay)
+        if on_state is not None:
+            on_state(what)
+        return _Outage(key, what, time.monotonic() if outage is None else outage.since)
+    log.debug("%s; retrying in %.1f s", what, delay)
+    return outage
 
 
 def _by_size(uids: list[int], sizes: dict[int, int], max_bytes: int, max_mail: int) -> Iterator[list[int]]:

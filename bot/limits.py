@@ -53,6 +53,35 @@ class Limits:
 
 DEFAULT = Limits()
 
+# The values [limits] accepts, checked when the config is loaded (bot/config.py): a limit of 0
+# would refuse every mail, a limit of 10**12 is no limit at all, and either is a typo rather
+# than a choice. The bounds are wide: they stop the impossible, not the unusual.
+GIB = 1024 * MIB
+RANGES: dict[str, tuple[float, float, str]] = {
+    # name: (lowest, highest, unit as the message says it)
+    "mail_bytes": (64 * 1024, 1 * GIB, "bytes"),
+    "attachments": (1, 1_000, "attachments"),
+    "mime_parts": (1, 100_000, "parts"),
+    "mime_depth": (1, 100, "levels"),
+    "header_bytes": (4 * 1024, 16 * MIB, "bytes"),
+    "pdf_bytes": (16 * 1024, 1 * GIB, "bytes"),
+    "pdf_pages": (1, 10_000, "pages"),
+    "pdf_objects": (100, 10_000_000, "objects"),
+    "pdf_stream_bytes": (64 * 1024, 16 * GIB, "bytes"),
+    "pdf_document_bytes": (64 * 1024, 64 * GIB, "bytes"),
+    "pdf_field_nodes": (1, 1_000_000, "nodes"),
+    "pdf_image_pixels": (100_000, 2_000_000_000, "pixels"),
+    "pdf_seconds": (1, 3_600, "seconds"),
+    "mail_seconds": (1, 3_600, "seconds"),
+    # Below ~256 MiB a reader cannot even load pikepdf, OpenCV and Tesseract: every mail would
+    # crash its reader and end in quarantine.
+    "worker_memory_mb": (256, 1024 * 1024, "MiB"),
+    "reader_attempts": (1, 10, "attempts"),
+    "workers": (0, 256, "processes (0 = one per CPU core)"),
+    "ocr_page_seconds": (0.5, 600, "seconds"),
+    "ocr_pages": (1, 100, "pages"),
+}
+
 
 class LimitExceeded(Exception):
     """Input over one of :class:`Limits`; ``limit`` is the field name, ``detail`` says by how much."""

@@ -104,6 +104,13 @@ class Mail(Base):
     # Times deciding this mail was started (committed before the PDFs are read): a mail whose
     # reader crashed or timed out `[limits] reader_attempts` times is quarantined.
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The claim on this mail's IMAP MOVE (host:pid:start, when): of several bot processes on one
+    # mailbox, only the holder moves it (migration 0008; bot/runner.py).
+    filing_by: Mapped[str | None] = mapped_column(String(200))
+    filing_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # The claim on reading and deciding it: attempts are counted only by the holder (bot/claims.py).
+    reading_by: Mapped[str | None] = mapped_column(String(200))
+    reading_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class OutboxMessage(Base):
@@ -293,3 +300,59 @@ class AuditEntry(Base):
 
 # The console's mail list pages newest first over every mail (migration 0005).
 Index("ix_mails_received", Mail.received_at, Mail.id)
+
+
+class JobRun(Base):
+    """One run of a scheduled job for one period (a day's vendor batch, a morning's digest).
+
+    The unique (job, period) row is the claim: of several processes, the one whose INSERT
+    commits runs the job; the others see the row and skip. A restart looks here for periods
+    that have no finished run (migration 0008)."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "period", name="uq_job_runs_period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(40))
+    period: Mapped[str] = mapped_column(String(40))  # e.g. "2026-11-24"
+    status: Mapped[str] = mapped_column(String(20))  # running / done / failed / skipped
+    owner: Mapped[str] = mapped_column(String(200))  # host:pid:start of the process running it
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Heartbeat(Base):
+    """What one running bot process last did (`bot status`, /healthz): one row per process."""
+
+    __tablename__ = "heartbeats"
+
+    owner: Mapped[str] = mapped_column(String(200), primary_key=True)  # host:pid:start
+    version: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_fetch_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    idle: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    state: Mapped[str] = mapped_column(String(20))  # starting / running / waiting / stopped
+    detail: Mapped[str | None] = mapped_column(Text)  # why waiting (database / IMAP away)
+    next_jobs: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # job id → ISO time of its next run
+
+
+class TemplateVersion(Base):
+    """One saved version of an admin mail template (the console's テンプレート page,
+    bot/template_store.py); never changed afterwards. A revert is a new row carrying an old
+    body (``reverted_from``); action ``builtin`` removed the override (its body: the built-in
+    text of that day). Migration 0007."""
+
+    __tablename__ = "template_versions"
+    __table_args__ = (Index("ix_template_versions_name", "name", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))  # e.g. "reject.txt.j2"
+    action: Mapped[str] = mapped_column(String(20))  # save / revert / builtin
+    body: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))  # console login, or "cli:NAME"
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reverted_from: Mapped[int | None] = mapped_column(ForeignKey("template_versions.id"))

@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -182,9 +183,11 @@ def _due(factory: sessionmaker[Session], now: dt.datetime, limit: int = 200) -> 
 
 
 async def flush_async(
-    factory: sessionmaker[Session], smtp: SmtpConfig, *, now: dt.datetime
+    factory: sessionmaker[Session], smtp: SmtpConfig, *, now: dt.datetime, stop: threading.Event | None = None
 ) -> FlushResult:
     """Send every due row over one SMTP connection. Safe to run again at any time.
+
+    `stop` set (SIGTERM): the send in flight finishes, no further row is claimed.
 
     When the server cannot be reached, the flush stops at once: the row it was on goes back
     to pending (its attempt not counted: the server's absence is not the message's fault) and
@@ -200,6 +203,8 @@ async def flush_async(
     client: aiosmtplib.SMTP | None = None
     try:
         for row_id, dead_owner in due:
+            if stop is not None and stop.is_set():
+                break
             # The claim is stamped with the time it is taken, not when the flush began: a long
             # flush must not hand out claims that already look expired to other senders.
             claimed_at = now + dt.timedelta(seconds=_monotonic() - started)
@@ -294,8 +299,9 @@ def _mark_failed(factory: sessionmaker[Session], row_id: int, now: dt.datetime, 
                         row.id, row.message_id, row.attempts, row.next_attempt_at, error)
 
 
-def flush(factory: sessionmaker[Session], smtp: SmtpConfig, *, now: dt.datetime) -> FlushResult:
-    return asyncio.run(flush_async(factory, smtp, now=now))
+def flush(factory: sessionmaker[Session], smtp: SmtpConfig, *, now: dt.datetime,
+          stop: threading.Event | None = None) -> FlushResult:
+    return asyncio.run(flush_async(factory, smtp, now=now, stop=stop))
 
 
 def requeue(session: Session, row_id: int, *, now: dt.datetime) -> OutboxMessage:

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import classify, db, intake
+from bot import claims, classify, db, intake
 from bot import decide as deciding
 from bot.actions.reply import build_reply, queue_reply, reply_recipient
 from bot.actions.requests import act
@@ -42,6 +42,7 @@ from bot.models import (
     Mail,
     ReplyCount,
 )
+from bot.outbox import process_token
 from bot.prefetch import Prefetcher, ReadAhead
 from bot.reading import PdfReader
 from bot.templating import Templates
@@ -103,6 +104,7 @@ class Processor:
         # Attempts counted by a read-ahead block and not yet taken by process(): mail id → number.
         self._counted: dict[int, int] = {}
         self._counted_lock = threading.Lock()
+        self.owner = process_token()  # who holds this process's claims (bot/claims.py)
 
     # -- store ---------------------------------------------------------------------------
     def store(
@@ -249,11 +251,8 @@ class Processor:
         if not mail_ids:
             return {}
         with self.factory() as session, session.begin():
-            rows = session.execute(
-                update(Mail).where(Mail.id.in_(list(mail_ids)), Mail.status == STORED)
-                .values(attempts=Mail.attempts + 1).returning(Mail.id, Mail.attempts),
-                execution_options={"synchronize_session": False})
-            return {mail_id: attempts for mail_id, attempts in rows}
+            # Mails another live bot process is reading are left out: not ours to do.
+            return claims.claim_reading(session, mail_ids, self.owner, dt.datetime.now(dt.UTC))
 
     def _count_attempt(self, mail_id: int) -> int | None:
         return self.count_attempts([mail_id]).get(mail_id)
@@ -265,8 +264,7 @@ class Processor:
     def _refund_attempt(self, mail_id: int) -> None:
         try:
             with self.factory() as session, session.begin():
-                session.execute(update(Mail).where(Mail.id == mail_id, Mail.status == STORED, Mail.attempts > 0)
-                                .values(attempts=Mail.attempts - 1))
+                claims.release_reading(session, [mail_id], self.owner, refund=True)
         except db.UNAVAILABLE:
             pass  # still away: the count stays one high, which costs at most one retry
 
@@ -286,6 +284,11 @@ class Processor:
             raise
         except Exception as err:  # noqa: BLE001 - one bad mail never blocks the others
             return self._quarantine(mail_id, err)
+
+    def decide_row(self, session: Session, row: Mail) -> Outcome:
+        """Decide `row` (locked by the caller, set back to stored) and act, in the caller's
+        transaction: an operator's redo of a quarantined mail (bot/actions/reprocess.py)."""
+        return self._decide_and_act(session, row)
 
     def _decide_and_act(self, session: Session, row: Mail, ahead: ReadAhead | None = None) -> Outcome:
         now = self.clock()
@@ -336,7 +339,9 @@ class Processor:
         row.error = None
         log.info("mail %s uid %s: %s %s %s defects=%s warnings=%s %s", row.id, row.uid, decision.kind,
                  decision.customer_code, decision.decision, decision.defect_codes, decision.warning_codes,
-                 decision.reason)
+                 decision.reason, extra={"mail_id": row.id, "uid": row.uid, "kind": decision.kind,
+                                         "customer_code": decision.customer_code, "decision": decision.decision,
+                                         "defects": list(decision.defect_codes)})
         return _outcome(row, decision.reason or note, reply_rcpts)
 
     def _hold(self, row: Mail, mail: InboundMail, now: dt.datetime, reason: str) -> Outcome:
@@ -473,9 +478,7 @@ class _CountingPrefetcher(Prefetcher):
         if left:
             try:
                 with p.factory() as session, session.begin():
-                    session.execute(update(Mail).where(Mail.id.in_(left), Mail.status == STORED, Mail.attempts > 0)
-                                    .values(attempts=Mail.attempts - 1),
-                                    execution_options={"synchronize_session": False})
+                    claims.release_reading(session, left, p.owner, refund=True)
             except db.UNAVAILABLE:
                 pass  # the database is away: the counts stay one high (those mails are decided alone)
 

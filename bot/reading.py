@@ -41,7 +41,7 @@ class PdfReader:
                 continue
             left = deadline - time.monotonic()
             if left <= 0:
-                raise ReaderTimedOut(f"reading the mail's PDFs took over {self.limits.mail_seconds:.0f} s",
+                raise ReaderTimedOut(f"reading the mail's PDFs took over {self.limits.mail_seconds:g} s",
                                      limit="mail_seconds")
             per_pdf = min(self.limits.pdf_seconds, left)
             try:

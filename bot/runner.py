@@ -21,17 +21,21 @@ rows queried by status, so a crash at any point is still finished and no old mai
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db
+from bot import claims, db
 from bot.intake import Mailbox
 from bot.models import DECIDED, FILED, QUARANTINED, STORED, Mail
+from bot.outbox import process_token
 from bot.pipeline import FOLDERS, Outcome, Processor
 
 log = logging.getLogger("bot.runner")
@@ -50,6 +54,7 @@ class PassReport:
     filed: int = 0
     store_failures: int = 0
     full_sync: bool = False  # this pass compared the whole folder with the database
+    stages: dict[str, float] = field(default_factory=dict)  # seconds: fetch_store, decide, file
 
 
 @dataclass
@@ -73,6 +78,10 @@ class MailboxRunner:
     file_chunk: int = 100
     file_seconds: float = 5.0
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    # Set on SIGTERM: the pass finishes the mail in hand, files what is decided, and ends; the
+    # rest waits in the folder for the next start (a graceful stop within seconds, whatever
+    # the backlog).
+    stop: threading.Event | None = field(default=None, repr=False)
     _states: dict[int, _FolderState] = field(default_factory=dict, init=False, repr=False)
 
     def handle(self, mbox: Mailbox) -> PassReport:
@@ -106,7 +115,10 @@ class MailboxRunner:
         new = [u for u in uids if u not in known and u not in finished]
         not_stored: set[int] = set()
         duplicates: list[int] = []
+        started = time.monotonic()
         for message in mbox.fetch_messages(new):
+            if self._stopping():
+                break
             uid = message.uid
             try:
                 stored = self.processor.store(message.raw, folder=self.folder, uidvalidity=uidvalidity,
@@ -114,7 +126,7 @@ class MailboxRunner:
                                               oversize=message.size if message.truncated else None)
             except db.UNAVAILABLE:
                 raise  # the database is away: end the pass, the watcher retries after a backoff
-            except Exception:  # noqa: BLE001 - one mail that cannot be stored never blocks the others
+            except Exception:
                 log.exception("uid %s: could not store the mail; it stays in %s and is retried next pass",
                               uid, self.folder)
                 report.store_failures += 1
@@ -129,6 +141,8 @@ class MailboxRunner:
             log.info("filing %d duplicate mail(s) to %s: %s", len(duplicates), DUPLICATE_FOLDER, duplicates)
             mbox.file_away_many(duplicates, DUPLICATE_FOLDER)
             report.duplicates = len(duplicates)
+        report.stages["fetch_store"] = time.monotonic() - started
+        started = time.monotonic()
         # Only what may still need work: stored, decided or quarantined and not filed.
         todo = [uid for uid in uids if uid in known and known[uid][1] != FILED]
         # Mails with an attempt counted already (the bot stopped, or a pass failed, while they
@@ -139,21 +153,30 @@ class MailboxRunner:
         suspects = self.processor.suspects(known[uid][0] for uid in todo if known[uid][1] == STORED)
         filer = _Filer(self.processor, mbox, report, self.clock, self.file_chunk, self.file_seconds)
         for alone, run in groupby(todo, key=lambda uid: known[uid][0] in suspects):
+            if self._stopping():
+                break
             run = list(run)
             stored_ids = [] if alone else [known[uid][0] for uid in run if known[uid][1] == STORED]
             with self.processor.prefetch(stored_ids) as ahead:
                 for uid in run:
                     mail_id, status = known[uid]
+                    if status == STORED and self._stopping():
+                        break
                     if status == STORED:
                         outcome = self.processor.process(mail_id, ahead.get(mail_id))
                         if outcome is not None:
                             report.outcomes.append(outcome)
                     filer.add(uid, mail_id)
         filer.flush()
+        report.stages["file"] = filer.seconds_spent
+        report.stages["decide"] = time.monotonic() - started - filer.seconds_spent
         # Still open (not decided: another process holds it): look again next pass.
         not_stored |= filer.open
         self._states[uidvalidity] = _FolderState(high=high, open=not_stored, synced_at=synced_at)
         return report
+
+    def _stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
     # -- listing ---------------------------------------------------------------------------
     def _full_listing(self, mbox: Mailbox, uidvalidity: int) -> tuple[list[int], dict[int, tuple[int, str]], set[int]]:
@@ -214,6 +237,8 @@ class _Filer:
         self.pending: list[tuple[int, int]] = []  # (uid, mail id)
         self.open: set[int] = set()  # UIDs found not decided: still open
         self.since = 0.0
+        self.seconds_spent = 0.0  # in MOVEs and their commits (the report's "file" stage)
+        self.owner = process_token()
 
     def add(self, uid: int, mail_id: int) -> None:
         if not self.pending:
@@ -223,6 +248,13 @@ class _Filer:
             self.flush()
 
     def flush(self) -> None:
+        started = time.monotonic()
+        try:
+            self._flush()
+        finally:
+            self.seconds_spent += time.monotonic() - started
+
+    def _flush(self) -> None:
         pending, self.pending = self.pending, []
         if not pending:
             return
@@ -236,6 +268,16 @@ class _Filer:
                 self.open.add(uid)
             else:
                 by_folder.setdefault(folder, []).append((uid, mail_id))
+        claimed = _claim_filing(self.processor.factory, [m for items in by_folder.values() for _, m in items],
+                                self.owner)
+        for folder in list(by_folder):
+            mine = [(uid, mail_id) for uid, mail_id in by_folder[folder] if mail_id in claimed]
+            # Another process is moving the rest: look again next pass (gone by then: reconciled).
+            self.open.update(uid for uid, mail_id in by_folder[folder] if mail_id not in claimed)
+            if mine:
+                by_folder[folder] = mine
+            else:
+                del by_folder[folder]
         for folder, items in by_folder.items():
             self.mbox.file_away([uid for uid, _ in items], folder)
         self.processor.mark_filed_many({mail_id: folder for folder, items in by_folder.items()
@@ -243,7 +285,16 @@ class _Filer:
         self.report.filed += sum(len(items) for items in by_folder.values())
 
 
-def _unfinished():  # noqa: ANN202 - an SQL condition
+def _claim_filing(factory: sessionmaker[Session], mail_ids: list[int], owner: str) -> set[int]:
+    """Of several bot processes listing the same decided mail, only one moves it (two MOVEs of
+    one UID from two sessions can leave two copies in the target folder): bot/claims.py."""
+    if not mail_ids:
+        return set()
+    with db.transaction(factory) as session:
+        return claims.claim_filing(session, mail_ids, owner, dt.datetime.now(dt.UTC))
+
+
+def _unfinished():
     """Rows a pass may still have to decide or file (what :class:`_Filer` files)."""
     return or_(Mail.status.in_((STORED, DECIDED)), and_(Mail.status == QUARANTINED, Mail.filed_at.is_(None)))
 

@@ -85,18 +85,7 @@ def scanned_payload(f: Facts, payload: dict[str, Any]) -> tuple[dict[str, Any], 
     form = f.form
     if form is None or form.shape != SHAPE_SCANNED:
         return payload, ()
-    refer: list[str] = []
-    for key, sources in FORM_SOURCES.items():
-        if key == "line_type" and payload.get("line_kind") == "フレッツ光ネクスト" and _sure(form, "line_kind"):
-            continue  # 光ネクスト has no line type
-        if key in ("parent_units", "child_units"):
-            if all(_sure(form, n) for n in ("parent_units", "child_units")):
-                continue
-            if any(v is not None for v in parse_units("\n".join(f.body.lines))):
-                continue  # the counts came from the mail body (親N台 子N台)
-        elif all(_sure(form, n) for n in sources):
-            continue
-        refer.append(key)
+    refer = refer_keys_of(form, f.body.lines)
     out = dict(payload)
     for key in refer:
         out[key] = REFER
@@ -106,6 +95,24 @@ def scanned_payload(f: Facts, payload: dict[str, Any]) -> tuple[dict[str, Any], 
                         "filename": (pdfs[attachment].filename or "") if len(pdfs) > attachment else ""}
     out["form_refer"] = refer
     return out, tuple(refer)
+
+
+def refer_keys_of(form: Any, body_lines: Sequence[str]) -> list[str]:
+    """The payload keys a scanned form's reading leaves 申込書参照 (the console shows them before
+    the form is accepted, from the reading stored with the mail)."""
+    refer: list[str] = []
+    for key, sources in FORM_SOURCES.items():
+        if key == "line_type" and _sure(form, "line_kind") and form.reading("line_kind").value == "hikari_next":
+            continue  # 光ネクスト has no line type
+        if key in ("parent_units", "child_units"):
+            if all(_sure(form, n) for n in ("parent_units", "child_units")):
+                continue
+            if any(v is not None for v in parse_units("\n".join(body_lines))):
+                continue  # the counts came from the mail body (親N台 子N台)
+        elif all(_sure(form, n) for n in sources):
+            continue
+        refer.append(key)
+    return refer
 
 
 # -- the form's pages -------------------------------------------------------------------------
@@ -294,7 +301,7 @@ def set_value(session: Session, code: str, name: str, value: str, *, now: dt.dat
     """Type a value into the unsent vendor row of customer `code`'s scanned form, in the caller's
     transaction. Refused once the row went out (a batch stamped it) or was cancelled."""
     key = field_key(name)
-    checked = validate(key, value)
+    validate(key, value)  # a wrong value is refused before any lock is taken
     db.serialise(session, "vendor-batch")  # a batch being built now finishes first; its rows stay sent
     rows = [r for r in session.scalars(
         select(VendorRow).where(VendorRow.customer_code == code).order_by(VendorRow.id.desc())
@@ -308,6 +315,16 @@ def set_value(session: Session, code: str, name: str, value: str, *, now: dt.dat
         why = (f"便 #{last.batch_id} で送信済み / already sent in batch #{last.batch_id}" if last.batch_id is not None
                else "取消済み / cancelled")
         raise PermissionError(f"顧客CD {code}: {why}; 変更はベンダーへ直接連絡してください / tell the vendor directly")
+    return set_row_value(session, row, key, value, now=now, by=by)
+
+
+def set_row_value(session: Session, row: VendorRow, name: str, value: str, *, now: dt.datetime,
+                  by: str = "") -> SetResult:
+    """Type a value into this unsent row (the caller found it unsent, under the "vendor-batch"
+    lock, in its transaction); the ledger follows. ScanValueError for a value the checks refuse."""
+    key = field_key(name)
+    checked = validate(key, value)
+    code = row.customer_code
     payload = dict(row.payload or {})
     before = payload.get(key)
     payload[key] = checked

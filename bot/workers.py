@@ -125,7 +125,7 @@ class ReaderPool:
                 raise ReaderFailed(f"{worker.death()} before it took the job ({err})") from err
             if not worker.conn.poll(timeout):
                 log.warning("reader %s: no answer within %.0f s: killed", worker.process.pid, timeout)
-                raise ReaderTimedOut(f"reading took over {timeout:.0f} s", limit="pdf_seconds")
+                raise ReaderTimedOut(f"reading took over {timeout:g} s", limit="pdf_seconds")
             try:
                 status, payload = worker.conn.recv()
             except (EOFError, OSError) as err:

@@ -6,7 +6,8 @@
 - accept: the facts are gathered as the pipeline gathers them (``gather`` with the PDFs read
   in a reader process), the kind's check chain must find no defect, and
   :func:`bot.actions.requests.act` does what an accepted decision of that kind and variant
-  does. What a person would have to type in (a scan's values) is refused, not guessed.
+  does. A scan: no defect the bot is sure of, and the values the person typed replace
+  申込書参照 in the vendor row (:mod:`bot.actions.scan_values`); nothing is guessed.
 - reject: the defects the person chose go out as a 差戻 built by ``build_reply`` from the same
   template, recipients and threading as the pipeline's, through the outbox.
 
@@ -23,15 +24,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import classify, db
+from bot import classify, db, scans
 from bot import decide as deciding
+from bot.actions import scan_values
 from bot.actions.reply import build_reply, queue_reply
 from bot.actions.requests import act
 from bot.calendar import BusinessCalendar
@@ -99,6 +101,7 @@ class Done:
     note: str
     outbox_id: int | None = None
     reply_to: tuple[str, ...] = ()
+    typed: tuple[tuple[str, Any], ...] = ()  # a scan's values typed in: (payload key, value as stored)
 
 
 class Detail(dict[str, Any]):
@@ -150,8 +153,9 @@ def read_for_accept(tools: Tools, raw: bytes) -> Attachments:
 
 
 def accept(session: Session, mail_id: int, *, tools: Tools, attachments: Attachments, by: str,
-           now: dt.datetime) -> Done:
-    """What the pipeline does for an accepted decision of this kind and variant."""
+           now: dt.datetime, typed: Mapping[str, str] | None = None) -> Done:
+    """What the pipeline does for an accepted decision of this kind and variant. `typed`: a
+    scan's values typed in by the person (payload key → text, checked by the caller)."""
     row = locked_held(session, mail_id)
     if (row.facts or {}).get("oversize"):
         raise ResolveError("メールが大きすぎて本文と添付を取り込んでいないため、ここでは受付できません。")
@@ -172,28 +176,35 @@ def accept(session: Session, mail_id: int, *, tools: Tools, attachments: Attachm
     _refuse_unread(facts)
     checks, warning_checks = chain
     defects = deciding.run_checks(checks, facts)
-    if defects:
-        raise ResolveError("不備があるため受付できません（" + "、".join(d.code for d in defects)
-                           + "）。差戻すか、対応済みにしてください。")
-    decision = Decision(c.kind, c.customer_code, deciding.ACCEPTED,
-                        warnings=deciding.run_checks(warning_checks, facts), variant=variant)
+    warnings = deciding.run_checks(warning_checks, facts)
     try:
+        if scans.scanned_form(facts) is not None:
+            warnings = scan_values.vouch(facts, checks, defects, warnings, variant=variant)
+        elif defects:
+            raise ResolveError("不備があるため受付できません（" + "、".join(d.code for d in defects)
+                               + "）。差戻すか、対応済みにしてください。")
+        elif typed:
+            raise ResolveError("値の入力はスキャン画像の申込書を受付するときだけ使えます。")
+        decision = Decision(c.kind, c.customer_code, deciding.ACCEPTED, warnings=warnings, variant=variant)
         note = act(session, facts, decision, mail_id=row.id, calendar=tools.calendar, now=now)
+        results = scan_values.apply_typed(session, row.id, typed or {}, now=now, by=by)
     except LedgerError as err:
         raise ResolveError(f"管理台帳の状態と合わないため受付できません（{err}）。") from err
+    except scan_values.ScanRefused as err:
+        raise ResolveError(str(err)) from err
     _close(row, decision, by=by, now=now, resolution=f"受付（{note}）",
            facts={"schedule": note, "variant": variant})
     log.info("mail %s: accepted by %s: %s", row.id, by, note)
-    return Done(row.id, deciding.ACCEPTED, note)
+    return Done(row.id, deciding.ACCEPTED, note, typed=tuple((r.key, r.after) for r in results))
 
 
 def _refuse_unread(facts: Facts) -> None:
-    """A value the bot did not read surely would have to be typed in by the person: not here
-    (yet), and never guessed."""
-    if any(r.shape == "scanned" for r in (*facts.forms, *facts.termination_forms)):
-        raise ResolveError("添付がスキャン画像です。読み取った値を人が確認・入力する受付はまだできません。"
+    """A value the bot did not read is never guessed: a scanned application form (the first
+    PDF) is vouched for by the person (:func:`scan_values.vouch`); any other scan is refused."""
+    if any(r.shape == "scanned" for r in (*facts.forms[1:], *facts.termination_forms)):
+        raise ResolveError("添付がスキャン画像です（解約申請書、または2通目以降のPDF）。ここでは受付できません。"
                            "差戻すか、従来の手順で対応して「対応済みにする」を使ってください。")
-    if any(r.fields is None and not r.defects for r in facts.forms):
+    if any(r.fields is None and not r.defects and r.shape != "scanned" for r in facts.forms):
         raise ResolveError("申込書の項目を読み取れていないため受付できません。差戻すか、対応済みにしてください。")
 
 

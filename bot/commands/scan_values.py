@@ -3,8 +3,9 @@ the reader could not read (申込書参照 in the vendor CSV), typed in by staff
 
 ``set`` changes the vendor row not sent yet (refused once a batch carried it), with the value
 checked as the checks would check it (a mail local part valid, an SSID half-width …). FIELD is
-a payload key (``mail_address``) or the CSV header (``メールアドレス``). The console will act
-through the same :func:`bot.vendor_forms.set_value`.
+a payload key (``mail_address``) or the CSV header (``メールアドレス``). The console does the same
+on a mail's page (/manual/ID: at 受付 and after it, :mod:`bot.actions.scan_values`), with the same
+check (:func:`bot.vendor_forms.validate`) and storage (:func:`bot.vendor_forms.set_row_value`).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from bot.config import Config, ConfigError
 from bot.web.csrf import CsrfMiddleware
 from bot.web.pages import Console
 from bot.web.queries import branch_directory
-from bot.web.views import audit, ledger, login, mails, manual, vendor
+from bot.web.views import audit, ledger, login, mails, manual, scan_review, templates, vendor
 
 log = logging.getLogger("bot.web")
 
@@ -78,6 +78,8 @@ def routes() -> list[Any]:
         Route("/manual/{mail_id:int}/accept", manual.accept_mail, methods=["POST"]),
         Route("/manual/{mail_id:int}/reject", manual.reject_mail, methods=["POST"]),
         Route("/manual/{mail_id:int}/refile", manual.refile_mail, methods=["POST"]),
+        Route("/manual/{mail_id:int}/values", manual.set_values, methods=["POST"]),
+        Route("/manual/{mail_id:int}/scan.png", scan_review.scan_png),
         Route("/manual/refile", manual.refile_all, methods=["POST"]),
         Route("/ledger", ledger.ledger_search_page),
         Route("/ledger/{code}", ledger.ledger_customer),
@@ -86,6 +88,13 @@ def routes() -> list[Any]:
         Route("/vendor/batches/{batch_id:int}/csv", vendor.vendor_csv),
         Route("/vendor/batches/{batch_id:int}/ledger-csv", vendor.vendor_ledger_csv),
         Route("/audit", audit.audit_log),
+        Route("/templates", templates.template_list),
+        Route("/templates/{name}", templates.template_edit),
+        Route("/templates/{name}/preview", templates.template_preview, methods=["POST"]),
+        Route("/templates/{name}/frame", templates.template_frame, methods=["GET", "POST"]),
+        Route("/templates/{name}/save", templates.template_save, methods=["POST"]),
+        Route("/templates/{name}/revert", templates.template_revert, methods=["POST"]),
+        Route("/templates/{name}/builtin", templates.template_builtin, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

@@ -2,16 +2,20 @@
 with one: 受付 (accept), 差戻 (reject with the defects they choose) or 対応済み (dismiss with a
 note). Accept and reject run the pipeline's own action code (:mod:`bot.actions.resolve`), in
 one transaction with the resolution and its audit row; the IMAP mail is filed after the
-commit, and a filing IMAP refused is retried from here (the decision stands meanwhile)."""
+commit, and a filing IMAP refused is retried from here (the decision stands meanwhile).
+A scanned form is reviewed on its page image (:mod:`bot.web.views.scan_review`); its values
+are typed in with 受付, or afterwards until the vendor row is sent (:mod:`bot.actions.scan_values`)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from bot.actions import scan_values
 from bot.actions.resolve import (
     DEFECT_CODES,
     Filing,
@@ -32,12 +36,15 @@ from bot.mail import parse_mail
 from bot.manual import ManualQueueError, resolve
 from bot.models import QUARANTINED, Mail
 from bot.pipeline import folder_for
+from bot.vendor_forms import HEADERS, refer_keys
 from bot.web import audit
 from bot.web.pages import Page, client_ip, page
 from bot.web.queries import held_rows
 from bot.web.views.mails import render_mail
+from bot.web.views.scan_review import is_scan, review
 
 MAX_NOTE = 2000
+SCAN_VALUES = "scan_values_set"  # audit action: values typed into an accepted scan's vendor row
 _tools_lock = threading.Lock()
 
 
@@ -69,7 +76,24 @@ def _pending_ids(p: Page, *, limit: int = 50) -> list[int]:
 def queue(p: Page) -> Response:
     rows = held_rows(p.db, cfg=p.cfg, now=p.now, directory=p.console.directory)
     notice, filing = _notice(p)
-    return p.render("manual.html", title="保留", rows=rows, notice=notice, filing=filing, pending=_pending_ids(p))
+    return p.render("manual.html", title="保留", rows=rows, notice=notice, filing=filing, pending=_pending_ids(p),
+                    scan_left=_scan_left(p))
+
+
+def _scan_left(p: Page) -> tuple[int, list[str]] | None:
+    """An accepted scan's vendor cells still 申込書参照 (to type in before the batch), read back."""
+    try:
+        mail_id = int(p.request.query_params.get("done", ""))
+    except ValueError:
+        return None
+    row = p.db.get(Mail, mail_id)
+    if row is None or row.decision != "accepted" or not is_scan(row):
+        return None
+    vendor_row = scan_values.open_row(p.db, mail_id)
+    if vendor_row is None or vendor_row.batch_id is not None or vendor_row.cancelled_at is not None:
+        return None
+    left = [HEADERS[k] for k in refer_keys(vendor_row)]
+    return (mail_id, left) if left else None
 
 
 def _notice(p: Page) -> tuple[str, str]:
@@ -97,9 +121,16 @@ def _notice(p: Page) -> tuple[str, str]:
 
 @page()
 def held_mail(p: Page) -> Response:
+    return show(p)
+
+
+def show(p: Page, *, typed: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None,
+         status: int = 200) -> Response:
+    """/manual/ID; `typed` and `errors`: a scan's values sent back to the person with why."""
     mail_id = _mail_id(p)
     row = p.db.get(Mail, mail_id)
-    extra: dict[str, object] = {"choices": [], "accept_hint": "", "filing_pending": ""}
+    extra: dict[str, object] = {"choices": [], "accept_hint": "", "filing_pending": "", "scan": None}
+    facts = None
     if row is not None and row.resolved_at is None and row.decision == "manual" and row.status != QUARANTINED:
         tools = _tools(p.request)
         facts = light_facts(p.db, row, parse_mail(row.raw, p.cfg.limits), tools.cfg, tools.settings)
@@ -107,7 +138,11 @@ def held_mail(p: Page) -> Response:
         extra["accept_hint"] = _accept_hint(row)
     elif row is not None and mail_id in _pending_ids(p, limit=1000):
         extra["filing_pending"] = row.filed_folder or ""
-    return render_mail(p, queue=True, defect_codes=DEFECT_CODES, **extra)
+    if row is not None and is_scan(row):
+        extra["scan"] = review(p, row, light=facts, typed=typed, errors=errors)
+    response = render_mail(p, queue=True, defect_codes=DEFECT_CODES, **extra)
+    response.status_code = status if response.status_code == 200 else response.status_code
+    return response
 
 
 def _accept_hint(row: Mail) -> str:
@@ -117,8 +152,6 @@ def _accept_hint(row: Mail) -> str:
         return "メールが大きすぎて取り込んでいないため、受付できません。"
     if not row.kind or not row.customer_code:
         return "件名から依頼の種類または顧客コードが分からないため、受付できません。"
-    if facts.get("form_shape") == "scanned":
-        return "申込書がスキャン画像です：読み取った値を確認・入力しての受付は次の更新で対応します。"
     return ""
 
 
@@ -139,15 +172,21 @@ def accept_mail(p: Page) -> Response:
     if row is None:
         return p.error(404, "指定のメールは見つかりません。")
     try:
+        typed = scan_values.typed_from(p.form)  # a scan's values: checked before anything is read
+    except scan_values.TypedValueErrors as err:
+        return show(p, typed=err.typed, errors=err.errors, status=422)
+    try:
         # A quick look first: a stale page must not cost a PDF reading.
         if row.resolved_at is not None or row.status == QUARANTINED or row.decision != "manual":
             with p.console.transaction() as w:
                 locked_held(w, mail_id)
         attachments = read_for_accept(tools, row.raw)
         with p.console.transaction() as w:
-            done = accept(w, mail_id, tools=tools, attachments=attachments, by=p.user.username, now=p.now)
+            done = accept(w, mail_id, tools=tools, attachments=attachments, by=p.user.username, now=p.now,
+                          typed=typed)
             audit.record(w, action=audit.MANUAL_ACCEPT, at=p.now, username=p.user.username, user_id=p.user.id,
-                         mail_id=mail_id, ip=client_ip(p.request), detail={"note": done.note})
+                         mail_id=mail_id, ip=client_ip(p.request),
+                         detail={"note": done.note, **({"typed": dict(done.typed)} if done.typed else {})})
     except ResolveError as err:
         return _refused(p, err, mail_id)
     return _finish(p, mail_id)
@@ -189,6 +228,26 @@ def dismiss(p: Page) -> Response:
     except ManualQueueError as err:
         return _refused(p, StaleError(f"このメールは対応済みにできません（{err}）。"), mail_id)
     return RedirectResponse(f"/manual?done={mail_id}", status_code=303)
+
+
+@page()
+def set_values(p: Page) -> Response:
+    """Values typed into an accepted scan's unsent vendor row (``bot scan-values set``)."""
+    assert p.user is not None
+    mail_id = _mail_id(p)
+    try:
+        typed = scan_values.typed_from(p.form)
+    except scan_values.TypedValueErrors as err:
+        return show(p, typed=err.typed, errors=err.errors, status=422)
+    try:
+        with p.console.transaction() as w:
+            results = scan_values.type_values(w, mail_id, typed, now=p.now, by=p.user.username)
+            audit.record(w, action=SCAN_VALUES, at=p.now, username=p.user.username, user_id=p.user.id,
+                         mail_id=mail_id, ip=client_ip(p.request),
+                         detail={"vendor_row": results[0].row_id, "values": {r.key: r.after for r in results}})
+    except scan_values.ScanRefused as err:
+        return _refused(p, ResolveError(str(err)), mail_id)
+    return RedirectResponse(f"/manual/{mail_id}#scan", status_code=303)
 
 
 @page()

@@ -1,0 +1,183 @@
+"""Is the bot healthy? What `bot status`, /healthz, /metrics and the console's 状態 page show.
+
+Every running bot process writes a heartbeat row (:func:`beat`): its state (running, or
+waiting for the database / IMAP and why), its last successful fetch, whether IDLE is live,
+and when each of its jobs runs next. :func:`collect` reads those rows with the work queues
+(outbox, quarantine, manual queue, vendor rows) into a :class:`Health`, pure values: the
+callers render them (JSON, Japanese text, Prometheus).
+
+Unhealthy (exit code 1 of `bot status`): no bot process alive; no successful fetch for
+:data:`FETCH_STALE`; a reply waiting longer than :data:`OUTBOX_STUCK`; outbox mails given up;
+the last run of a job failed. Quarantined and held mails are shown, but are work for a person,
+not a fault of the bot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import __version__, db
+from bot.models import QUARANTINED, Heartbeat, JobRun, Mail, OutboxMessage, VendorRow
+
+log = logging.getLogger("bot.health")
+
+# A process whose heartbeat is older than this is taken to be gone.
+HEARTBEAT_STALE = dt.timedelta(minutes=10)
+# The watcher passes at least every poll_seconds (IDLE included): a fetch this old means stuck.
+FETCH_STALE = dt.timedelta(hours=1)
+OUTBOX_STUCK = dt.timedelta(minutes=30)
+
+RUNNING, WAITING, STOPPED = "running", "waiting", "stopped"
+
+
+def beat(factory: sessionmaker[Session], owner: str, *, now: dt.datetime, state: str, started_at: dt.datetime,
+         last_fetch_at: dt.datetime | None = None, idle: bool = False, detail: str | None = None,
+         next_jobs: dict[str, str] | None = None) -> None:
+    """Write this process's heartbeat (one row per process, replaced each time)."""
+    values: dict[str, Any] = {"owner": owner, "version": __version__, "started_at": started_at, "updated_at": now,
+                              "last_fetch_at": last_fetch_at, "idle": idle, "state": state, "detail": detail,
+                              "next_jobs": next_jobs}
+    with db.transaction(factory) as session:
+        insert = postgres_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(Heartbeat).values(**values)
+        session.execute(stmt.on_conflict_do_update(index_elements=["owner"],
+                                                   set_={k: stmt.excluded[k] for k in values if k != "owner"}))
+
+
+@dataclass(frozen=True)
+class Process:
+    owner: str
+    version: str
+    state: str
+    started_at: dt.datetime
+    updated_at: dt.datetime
+    last_fetch_at: dt.datetime | None
+    idle: bool
+    detail: str | None
+    alive: bool
+
+
+@dataclass(frozen=True)
+class JobState:
+    job: str
+    last_period: str | None
+    last_status: str | None
+    last_finished_at: dt.datetime | None
+    detail: str | None
+    next_run: str | None
+
+
+@dataclass(frozen=True)
+class Health:
+    version: str
+    now: dt.datetime
+    processes: list[Process]
+    last_fetch_at: dt.datetime | None
+    idle: bool
+    decisions_today: dict[str, dict[str, int]]  # kind → decision → count (office day)
+    outbox_backlog: int
+    outbox_oldest_at: dt.datetime | None
+    outbox_failed: int
+    quarantined: int
+    held: int
+    vendor_rows_waiting: int
+    jobs: list[JobState]
+    problems: list[str] = field(default_factory=list)  # why unhealthy (Japanese)
+    notices: list[str] = field(default_factory=list)  # worth a look, not a fault
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def as_json(self) -> dict[str, Any]:
+        def plain(value: Any) -> Any:
+            if isinstance(value, dt.datetime):
+                return value.isoformat()
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [plain(v) for v in value]
+            return value
+
+        data = plain(asdict(self))
+        data["healthy"] = self.healthy
+        data["outbox_oldest_age_seconds"] = (
+            int((self.now - self.outbox_oldest_at).total_seconds()) if self.outbox_oldest_at else None)
+        data["last_fetch_age_seconds"] = (
+            int((self.now - self.last_fetch_at).total_seconds()) if self.last_fetch_at else None)
+        return data
+
+
+def collect(session: Session, *, now: dt.datetime, tz: dt.tzinfo, jobs: tuple[str, ...] = ()) -> Health:
+    """Everything `bot status` shows, read in one session (no writes)."""
+    beats = list(session.scalars(select(Heartbeat).order_by(Heartbeat.updated_at.desc())))
+    processes = [Process(b.owner, b.version, b.state, b.started_at, b.updated_at, b.last_fetch_at, bool(b.idle),
+                         b.detail, alive=b.state != STOPPED and now - b.updated_at < HEARTBEAT_STALE)
+                 for b in beats]
+    live = [p for p in processes if p.alive]
+    fetches = [p.last_fetch_at for p in live if p.last_fetch_at is not None]
+    last_fetch = max(fetches) if fetches else None
+    midnight = dt.datetime.combine(now.astimezone(tz).date(), dt.time(0), tzinfo=tz)
+    decisions: dict[str, dict[str, int]] = {}
+    for kind, decision, count in session.execute(
+            select(Mail.kind, Mail.decision, func.count()).where(Mail.decided_at >= midnight)
+            .group_by(Mail.kind, Mail.decision)):
+        decisions.setdefault(kind or "unknown", {})[decision or "quarantined"] = count
+    unsent = (OutboxMessage.status.in_(("pending", "sending")))
+    backlog, oldest = session.execute(select(func.count(), func.min(OutboxMessage.created_at)).where(unsent)).one()
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    failed = session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "failed"))
+    quarantined = session.scalar(select(func.count()).select_from(Mail).where(
+        Mail.status == QUARANTINED, Mail.resolved_at.is_(None)))
+    held = session.scalar(select(func.count()).select_from(Mail).where(
+        Mail.decision == "manual", Mail.resolved_at.is_(None)))
+    vendor_waiting = session.scalar(select(func.count()).select_from(VendorRow).where(
+        VendorRow.batch_id.is_(None), VendorRow.cancelled_at.is_(None)))
+    next_jobs: dict[str, str] = {}
+    for b in beats:
+        if b.state != STOPPED and now - b.updated_at < HEARTBEAT_STALE:
+            for job, when in (b.next_jobs or {}).items():
+                next_jobs[job] = min(next_jobs.get(job, when), when)
+    job_states = [_job_state(session, job, next_jobs.get(job)) for job in sorted(set(jobs) | set(next_jobs))]
+    health = Health(__version__, now, processes, last_fetch, any(p.idle for p in live), decisions, backlog,
+                    oldest, failed or 0, quarantined or 0, held or 0, vendor_waiting or 0, job_states)
+    _judge(health)
+    return health
+
+
+def _job_state(session: Session, job: str, next_run: str | None) -> JobState:
+    last = session.scalar(select(JobRun).where(JobRun.job == job).order_by(JobRun.started_at.desc()).limit(1))
+    if last is None:
+        return JobState(job, None, None, None, None, next_run)
+    return JobState(job, last.period, last.status, last.finished_at, last.detail, next_run)
+
+
+def _judge(h: Health) -> None:
+    if not any(p.alive for p in h.processes):
+        h.problems.append("稼働中のボットがありません（`bot run` が動いていないか、10分以上応答がありません）")
+    for p in h.processes:
+        if p.alive and p.state == WAITING:
+            h.problems.append(f"{p.owner}: 待機中: {p.detail or '接続待ち'}")
+    if any(p.alive for p in h.processes) and (h.last_fetch_at is None or h.now - h.last_fetch_at > FETCH_STALE):
+        h.problems.append("1時間以上メールを取得できていません")
+    if h.outbox_oldest_at is not None and h.now - h.outbox_oldest_at > OUTBOX_STUCK:
+        minutes = int((h.now - h.outbox_oldest_at).total_seconds() // 60)
+        h.problems.append(f"送信箱に {minutes} 分以上送れていないメールがあります（{h.outbox_backlog} 通）")
+    if h.outbox_failed:
+        h.problems.append(f"送信をあきらめたメールが {h.outbox_failed} 通あります（`bot outbox list`）")
+    for j in h.jobs:
+        if j.last_status == "failed":
+            h.problems.append(f"ジョブ {j.job}（{j.last_period}）が失敗しました: {j.detail or ''}".rstrip(": "))
+    if h.quarantined:
+        h.notices.append(f"隔離中のメール {h.quarantined} 通（`bot reprocess --quarantined`）")
+    if h.held:
+        h.notices.append(f"担当者の確認待ち（保留）{h.held} 通")
