@@ -45,6 +45,14 @@ class MailboxConfig:
     folder: str = "INBOX"
     batch_size: int = 50
     poll_seconds: float = 60.0
+    # A mailbox with history: mails delivered before `since` (YYYY-MM-DD) or more than
+    # `max_age_days` ago are left where they are, never fetched, never answered ("", 0: all).
+    since: str = ""
+    max_age_days: int = 0
+
+    @property
+    def since_date(self) -> dt.date | None:
+        return dt.date.fromisoformat(self.since) if self.since else None
 
 
 @dataclass(frozen=True)
@@ -191,6 +199,8 @@ class WebConfig:
     login_window_minutes: int = 15
     login_failures_per_user: int = 5
     login_failures_per_ip: int = 20
+    # `bot run` also serves the console (same host/port/key) from a thread of the daemon.
+    in_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -247,6 +257,7 @@ RANGES: dict[tuple[str, str], tuple[float, float, str]] = {
     ("mailbox", "port"): PORT,
     ("mailbox", "batch_size"): (1, 1_000, "mails"),  # one FETCH of BODY.PEEK[]; bigger = one huge reply
     ("mailbox", "poll_seconds"): (1, 3_600, "seconds"),
+    ("mailbox", "max_age_days"): (0, 36_500, "days (0: no limit)"),
     ("smtp", "port"): PORT,
     ("smtp", "timeout"): (1, 600, "seconds"),
     ("smtp", "max_attempts"): (1, 1_000, "attempts"),
@@ -351,6 +362,10 @@ def _build_section(name: str, raw: Mapping[str, object], env: Mapping[str, str],
 
 
 def _validate(cfg: Config, env: Mapping[str, str]) -> None:
+    try:
+        cfg.mailbox.since_date
+    except ValueError as err:
+        raise ConfigError(f"{cfg.source}: [mailbox] since: expected YYYY-MM-DD, got {cfg.mailbox.since!r}") from err
     if cfg.log.format not in ("text", "json"):
         raise ConfigError(f"{cfg.source}: [log] format: \"text\" or \"json\", got {cfg.log.format!r}")
     try:

@@ -39,6 +39,8 @@ FLUSH_EVERY = 60.0  # seconds between outbox flushes when nothing asks for one
 HEARTBEAT_EVERY = 60.0  # seconds between heartbeats when nothing changes
 STOP_SECONDS = 8.0  # how long the stop waits for the flusher's send in flight
 JOBS = (jobs.VENDOR_BATCH, jobs.DIGEST)
+WATCHDOG_EVERY = 300.0  # seconds between health checks of the daemon itself
+WATCHDOG_REPEAT = 3600.0  # a problem that lasts is logged again this often
 
 
 def _utcnow() -> dt.datetime:
@@ -54,7 +56,8 @@ def _first_line(err: BaseException) -> str:
 def mailbox_settings(cfg: Config) -> MailboxSettings:
     m = cfg.mailbox
     return MailboxSettings(host=m.host, port=m.port, user=m.user, password=m.password, ssl=m.ssl, folder=m.folder,
-                           batch_size=m.batch_size, poll_seconds=m.poll_seconds, max_mail_bytes=cfg.limits.mail_bytes)
+                           batch_size=m.batch_size, poll_seconds=m.poll_seconds, max_mail_bytes=cfg.limits.mail_bytes,
+                           since=m.since_date, max_age_days=m.max_age_days)
 
 
 @dataclass
@@ -74,12 +77,14 @@ class Daemon:
         self.owner = outbox.process_token()
         self.started_at = _utcnow()
         self.idle = False
+        self.left_alone: int | None = None
         self.state, self.state_detail = health.RUNNING, None
         self._beat_at = 0.0
         self._beat_fetch_at: dt.datetime | None = None
         self._stop = threading.Event()
         self.metrics = metrics.Metrics(metrics.health_reader(self.factory, self.cfg.office.tz, JOBS))
         self._http: object | None = None
+        self._told: dict[str, float] = {}  # health problems logged: problem → when (monotonic)
 
     def handle(self, mbox: Mailbox) -> PassReport:
         try:
@@ -89,6 +94,8 @@ class Daemon:
                                      f"{self.cfg.mailbox.folder}") from err
         self.last_fetch_at = dt.datetime.now(dt.UTC)
         self.idle = mbox.has_idle
+        if report.left_alone is not None:
+            self.left_alone = report.left_alone
         for o in report.outcomes:
             self.metrics.mails.labels(o.kind or "unknown", o.decision).inc()
         for stage, seconds in report.stages.items():
@@ -118,7 +125,7 @@ class Daemon:
         try:
             health.beat(self.factory, self.owner, now=_utcnow(), state=state or self.state,
                         started_at=self.started_at, last_fetch_at=self.last_fetch_at, idle=self.idle,
-                        detail=self.state_detail, next_jobs=next_jobs)
+                        detail=self.state_detail, next_jobs=next_jobs, left_alone=self.left_alone)
             self._beat_at, self._beat_fetch_at = time.monotonic(), self.last_fetch_at
         except db.UNAVAILABLE as err:
             log.debug("heartbeat not written: %s", _first_line(err))
@@ -233,6 +240,37 @@ class Daemon:
         moment = dt.datetime.combine(dt.date(2000, 1, 3), self.cfg.office.cutoff_time) + BATCH_DELAY
         return moment.time()
 
+    def watchdog(self) -> None:
+        """Say loudly (ERROR) when the bot is unhealthy as `bot status` sees it (no fetch for an
+        hour, the outbox stuck, a job failed, ...): once when a problem appears, again every
+        hour while it lasts, and once when it is gone."""
+        try:
+            problems = set(self.metrics.health().problems)
+        except db.UNAVAILABLE:
+            return  # the watcher and the flusher say so already
+        now = time.monotonic()
+        for problem in sorted(problems):
+            if now - self._told.get(problem, -WATCHDOG_REPEAT) >= WATCHDOG_REPEAT:
+                log.error("health: %s", problem)
+                self._told[problem] = now
+        for problem in [p for p in self._told if p not in problems]:
+            log.info("health: resolved: %s", problem)
+            del self._told[problem]
+
+    def _start_console(self) -> object | None:
+        """`[web] in_run`: the office console served from this process too (a small site
+        with one machine); a console that cannot start is logged, the bot goes on."""
+        if not self.cfg.web.in_run:
+            return None
+        from bot.config import ConfigError
+        from bot.web.app import serve_in_thread  # the console is a layer above: only when asked for
+
+        try:
+            return serve_in_thread(self.cfg)
+        except (ConfigError, OSError) as err:
+            log.error("[web] in_run: the console is not served: %s", err)
+            return None
+
     def _count(self, result: jobs.RunResult, job: str) -> None:
         if result.ran and result.status:
             self.metrics.jobs.labels(job, result.status).inc()
@@ -296,6 +334,8 @@ class Daemon:
         self.schedule(scheduler)
         scheduler.add_job(self.beat, "interval", seconds=HEARTBEAT_EVERY, id="heartbeat", max_instances=1,
                           coalesce=True)
+        scheduler.add_job(self.watchdog, "interval", seconds=WATCHDOG_EVERY, id="watchdog", max_instances=1,
+                          coalesce=True)
         scheduler.start()
         self._scheduler = scheduler
         self.beat()
@@ -304,6 +344,7 @@ class Daemon:
                 self._http = metrics.serve(self.metrics, self.cfg.health.host, self.cfg.health.port)
             except OSError as err:  # the port is taken: the bot still works, the operator is told
                 log.error("[health] port %s: cannot serve /healthz and /metrics: %s", self.cfg.health.port, err)
+        console = self._start_console()
         # Flush at once on start-up: replies queued (or claimed by a process that died) before a
         # restart go out now, not at the first tick.
         self._flush_wanted.set()
@@ -327,5 +368,7 @@ class Daemon:
             self.beat(health.STOPPED)
             if self._http is not None:
                 self._http.shutdown()  # type: ignore[attr-defined]
+            if console is not None:
+                console.stop()
             self.engine.dispose()
             log.info("bot stopped")

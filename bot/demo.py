@@ -141,8 +141,20 @@ def run_demo(*, keep: bool = False, out=sys.stdout) -> int:  # noqa: ANN001 - a 
                   file=out)
             if keep:
                 print(f"kept: {tmp}", file=out)
+            _console_hint(out, cfg.database.url if keep else None)
     finally:
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
+
+def _console_hint(out, url: str | None) -> None:  # noqa: ANN001 - a text stream
+    """How to open the office console on this demo's data (issue 7)."""
+    print("\n事務センター コンソールでこの結果を見る / open the office console on this demo's data:", file=out)
+    if url is None:
+        print("  python3 -m bot demo --keep      # keeps the demo's SQLite file, then follow the lines it prints", file=out)
+        return
+    print(f"  export BOT_DATABASE_URL={url}", file=out)
+    print("  export BOT_WEB_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')", file=out)
+    print("  python3 -m bot users add kanri --role admin --name 管理      # asks for a password", file=out)
+    print("  python3 -m bot web                                          # → http://127.0.0.1:8080/", file=out)

@@ -40,11 +40,11 @@ RUNNING, WAITING, STOPPED = "running", "waiting", "stopped"
 
 def beat(factory: sessionmaker[Session], owner: str, *, now: dt.datetime, state: str, started_at: dt.datetime,
          last_fetch_at: dt.datetime | None = None, idle: bool = False, detail: str | None = None,
-         next_jobs: dict[str, str] | None = None) -> None:
+         next_jobs: dict[str, str] | None = None, left_alone: int | None = None) -> None:
     """Write this process's heartbeat (one row per process, replaced each time)."""
     values: dict[str, Any] = {"owner": owner, "version": __version__, "started_at": started_at, "updated_at": now,
                               "last_fetch_at": last_fetch_at, "idle": idle, "state": state, "detail": detail,
-                              "next_jobs": next_jobs}
+                              "next_jobs": next_jobs, "left_alone": left_alone}
     with db.transaction(factory) as session:
         insert = postgres_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         stmt = insert(Heartbeat).values(**values)
@@ -90,6 +90,7 @@ class Health:
     held: int
     vendor_rows_waiting: int
     jobs: list[JobState]
+    left_alone: int | None = None  # history older than [mailbox] since / max_age_days, never fetched
     problems: list[str] = field(default_factory=list)  # why unhealthy (Japanese)
     notices: list[str] = field(default_factory=list)  # worth a look, not a fault
 
@@ -148,8 +149,11 @@ def collect(session: Session, *, now: dt.datetime, tz: dt.tzinfo, jobs: tuple[st
             for job, when in (b.next_jobs or {}).items():
                 next_jobs[job] = min(next_jobs.get(job, when), when)
     job_states = [_job_state(session, job, next_jobs.get(job)) for job in sorted(set(jobs) | set(next_jobs))]
+    left = [b.left_alone for b in beats if b.left_alone is not None and b.state != STOPPED
+            and now - b.updated_at < HEARTBEAT_STALE]
     health = Health(__version__, now, processes, last_fetch, any(p.idle for p in live), decisions, backlog,
-                    oldest, failed or 0, quarantined or 0, held or 0, vendor_waiting or 0, job_states)
+                    oldest, failed or 0, quarantined or 0, held or 0, vendor_waiting or 0, job_states,
+                    left_alone=max(left) if left else None)
     _judge(health)
     return health
 

@@ -85,6 +85,17 @@ class MailboxSettings:
     max_mail_bytes: int = 30 * 1024 * 1024
     # Bytes fetched per FETCH command at most (a batch of big mails is split).
     max_batch_bytes: int = 64 * 1024 * 1024
+    # A mailbox with years of history: mails delivered before this date, or more than
+    # max_age_days ago, are left where they are (never fetched, never answered).
+    since: dt.date | None = None
+    max_age_days: int = 0
+
+    def oldest_date(self, today: dt.date | None = None) -> dt.date | None:
+        """The first delivery date the bot works on (IMAP SINCE), or None for every mail."""
+        dates = [self.since] if self.since else []
+        if self.max_age_days:
+            dates.append((today or dt.date.today()) - dt.timedelta(days=self.max_age_days))
+        return max(dates) if dates else None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -136,6 +147,8 @@ class Mailbox:
         self._uidvalidity: int | None = None
         self._capabilities: frozenset[bytes] = frozenset()
         self._known_folders: set[str] = set()
+        # UIDs of mails older than MailboxSettings.oldest_date (found by the last full listing).
+        self.old_uids: set[int] = set()
         # Set once the connection failed: close() then skips LOGOUT, which on a half-dead
         # link would only wait out another socket timeout.
         self._broken = False
@@ -233,7 +246,13 @@ class Mailbox:
             # command. Without it, mails that arrived since the last command are missed
             # (measured: an empty result right after another client's APPEND).
             client.noop()
-            return sorted(int(uid) for uid in client.search(["UNDELETED"]))
+            oldest = self._settings.oldest_date()
+            if oldest is None:
+                self.old_uids = set()
+                return sorted(int(uid) for uid in client.search(["UNDELETED"]))
+            # History left alone: listed (so that it counts as present), never fetched.
+            self.old_uids = {int(uid) for uid in client.search(["UNDELETED", "BEFORE", oldest])}
+            return sorted(int(uid) for uid in client.search(["UNDELETED", "SINCE", oldest]))
 
     def list_uids_from(self, start: int, *, also: Iterable[int] = ()) -> list[int]:
         """UIDs from ``start`` up, plus those of ``also`` still there, ascending, without mails
@@ -245,9 +264,17 @@ class Mailbox:
         wanted = "%d:*" % max(start, 1)
         if extra:
             wanted = _uid_set(extra) + "," + wanted
+        oldest = self._settings.oldest_date()
         with self._errors("UID SEARCH"):
             client.noop()  # see list_uids: mails delivered by others are announced here
-            found = client.search(["UID", wanted, "UNDELETED"])
+            if oldest is None:
+                found = client.search(["UID", wanted, "UNDELETED"])
+            elif extra:
+                # The open ones whatever their age (stored already); new ones only when recent.
+                found = client.search(["UNDELETED", "OR", ["UID", _uid_set(extra)],
+                                       ["UID", "%d:*" % max(start, 1), "SINCE", oldest]])
+            else:
+                found = client.search(["UID", wanted, "UNDELETED", "SINCE", oldest])
         # `n:*` with n above the highest UID still names the highest mail (RFC 3501: `*` is
         # the highest UID, and `n:*` is the range between): keep only what was asked for.
         keep = set(extra)

@@ -1,22 +1,19 @@
 """The queue of mails held for a person (保留 manual, 隔離 quarantined) and closing them.
 
 The digest lists every held mail until a person marks it done with
-``bot manual resolve ID --note "…"``; the resolution is kept on the mail's row.
+``bot manual resolve ID --note "…"`` (bot/commands/manual.py) or in the console; the
+resolution is kept on the mail's row.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import getpass
-import sys
 from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot.config import Config
 from bot.models import QUARANTINED, Mail
 
 
@@ -77,33 +74,3 @@ def resolve(session: Session, mail_id: int, *, by: str, note: str, now: dt.datet
         raise ManualQueueError(f"mail {mail_id}: already resolved by {row.resolved_by} at {row.resolved_at:%Y-%m-%d %H:%M}")
     row.resolved_at, row.resolved_by, row.resolution = now, by, note
     return row
-
-
-def cli_manual(args: argparse.Namespace, cfg: Config) -> int:
-    from bot import db
-
-    engine = db.make_engine(cfg.database.url)
-    factory = db.session_factory(engine)
-    tz = cfg.office.tz
-    try:
-        if args.manual_command == "list":
-            with factory() as session:
-                items = open_items(session)
-            if not items:
-                print("保留中のメールはありません / nothing held for a person")
-            for item in items:
-                label = "隔離" if item.status == QUARANTINED else "保留"
-                print(f"{item.id}\t{label}\t{item.received_at.astimezone(tz):%Y/%m/%d %H:%M}\t"
-                      f"{item.from_addr or '-'}\t{item.subject}\t{item.reason}")
-            return 0
-        by = args.by or getpass.getuser()
-        try:
-            with db.transaction(factory) as session:
-                resolve(session, args.id, by=by, note=args.note or "", now=dt.datetime.now(dt.UTC))
-        except ManualQueueError as err:
-            print(f"bot manual resolve: {err}", file=sys.stderr)
-            return 2
-        print(f"mail {args.id}: 対応済み / resolved by {by}")
-        return 0
-    finally:
-        engine.dispose()

@@ -336,6 +336,8 @@ class Heartbeat(Base):
     state: Mapped[str] = mapped_column(String(20))  # starting / running / waiting / stopped
     detail: Mapped[str | None] = mapped_column(Text)  # why waiting (database / IMAP away)
     next_jobs: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # job id → ISO time of its next run
+    # Mails older than [mailbox] since / max_age_days left in the folder (migration 0010).
+    left_alone: Mapped[int | None] = mapped_column(Integer)
 
 
 class TemplateVersion(Base):
@@ -356,3 +358,32 @@ class TemplateVersion(Base):
     created_by: Mapped[str] = mapped_column(String(100))  # console login, or "cli:NAME"
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reverted_from: Mapped[int | None] = mapped_column(ForeignKey("template_versions.id"))
+
+
+class UnisFinding(Base):
+    """One UNIS registration finding (bot/unis_audit.py, manual §VIII and FAQ 4–8) on one UNIS
+    line: open while the extracts still show it; ``resolved_at`` once a later import no longer
+    does; ``first_seen_at`` starts again if it comes back. Migration 0009."""
+
+    __tablename__ = "unis_findings"
+    __table_args__ = (
+        UniqueConstraint("rule", "customer_code", "contract_no", "line_no", name="uq_unis_findings_line"),
+        Index("ix_unis_findings_open", "resolved_at", "branch"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule: Mapped[str] = mapped_column(String(40))  # e.g. UNIS_SERIAL_FORMAT
+    customer_code: Mapped[str] = mapped_column(String(9))  # 顧客番号
+    contract_no: Mapped[str] = mapped_column(String(20))  # 契約番号
+    line_no: Mapped[str] = mapped_column(String(20))  # 明細番号
+    branch: Mapped[str | None] = mapped_column(Text)  # 管轄支店
+    shop_name: Mapped[str | None] = mapped_column(Text)
+    item_code: Mapped[str | None] = mapped_column(String(20))
+    item_name: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="")  # 契約状態 when last seen
+    value: Mapped[str] = mapped_column(Text, default="")  # the offending value
+    problem: Mapped[str] = mapped_column(Text, default="")  # what is wrong (Japanese)
+    fix: Mapped[str] = mapped_column(Text, default="")  # what to fix, in the manual's words
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

@@ -55,6 +55,8 @@ class PassReport:
     store_failures: int = 0
     full_sync: bool = False  # this pass compared the whole folder with the database
     stages: dict[str, float] = field(default_factory=dict)  # seconds: fetch_store, decide, file
+    # Mails older than [mailbox] since / max_age_days left in the folder (a full listing's count).
+    left_alone: int | None = None
 
 
 @dataclass
@@ -110,7 +112,8 @@ class MailboxRunner:
             high = max(state.high, uids[-1] if uids else 0)
             synced_at = state.synced_at
         report.seen = len(uids)
-        present = set(uids)
+        present = set(uids) | mbox.old_uids  # history left alone is there, just not ours
+        report.left_alone = len(mbox.old_uids) if report.full_sync else None
         self._reconcile_moved(known, present)
         new = [u for u in uids if u not in known and u not in finished]
         not_stored: set[int] = set()

@@ -1,84 +1,90 @@
-"""Sample data for every template, so `bot templates check` can render each one, and the
-commands that use them (``bot templates check`` / ``bot templates preview``).
+"""The sample data of every mail template, and the check that renders each template with
+it: ``bot templates check`` / ``preview`` (bot/commands/templates.py), the digest's look at
+the admin folder, the console's template editor (bot/template_store.py).
 
-A module that adds a template registers its sample with :func:`register_sample` (or adds it
-to :data:`SAMPLES`); a template without a sample is reported as an error naming its file, so
-a new template cannot slip past the check unrendered. A sample may be a callable returning
-the context, for samples built from objects of modules that import this one.
+Each module that owns a template keeps its sample beside it and registers it with
+:func:`register_sample`: bot/actions/reply_samples.py (``reject.txt.j2``, and the
+``_defects.j2`` it shows), bot/digest/samples.py (``digest.txt.j2``, ``digest.html.j2``),
+bot/vendor/samples.py (``vendor_batch.txt.j2``). They import this module, never the reverse
+at import time (nothing here imports the digest or the vendor batch): they are named in
+:data:`SAMPLE_OWNERS` and imported on the first look-up. A template without
+a sample is reported as an error naming its file, so a new template cannot slip past the
+check unrendered. A sample may be a callable returning the context, built when needed.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import sys
-import tempfile
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot import classify
-from bot.checks.base import Defect
 from bot.config import Config
-from bot.templating import BUILTIN_DIR, TemplateRenderError, Templates, make_environment, render_in
-
-ALL_DEFECT_CODES = (
-    "UNKNOWN_KIND", "CUSTOMER_CODE_MISSING", "CUSTOMER_CODE_MISMATCH", "ATTACHMENT_MISSING", "PDF_NOT_ENCRYPTED",
-    "PDF_WRONG_PASSWORD", "PDF_UNREADABLE", "UNIS_ORDER_MISSING", "LINE_KIND_MISSING", "LINE_TYPE_MISSING",
-    "MAIL_ADDRESS_MISSING", "MAIL_ADDRESS_INVALID", "MAIL_ADDRESS_READING_MISMATCH", "SSID_NOT_HALFWIDTH",
-    "UNIT_COUNT_MISSING", "BODY_FIELD_MISSING", "PLUS_FLAG_MISMATCH", "CC_MANAGER_MISSING", "REASON_MISSING",
-    "TERMINATION_DATE_MISSING", "WITHDRAWAL_TOO_LATE", "CUSTOMER_NOT_FOUND", "DESTINATION_LINE_MISSING",
-    "STATE_CONFLICT",
+from bot.templating import (
+    BUILTIN_DIR,
+    Rendered,
+    TemplateRenderError,
+    Templates,
+    describe_error,
+    make_environment,
+    render_in,
 )
-
-_DETAIL = {
-    "codes": "件名 988776654、本文 988776655", "code": "988776654", "address": "c-aoya@uspot.jp",
-    "reading": "シーハイフンエー", "spelled": "c-a", "ssid": "ｋｉｔｓｕｎｅ", "chars": "ｋｉ", "labels": "店舗名、担当者名",
-    "body": "有", "form": "無", "manager": "shitencho@usen.co.jp", "termination_date": "2026/11/25",
-    "deadline": "2026/11/19", "state": "設置済", "request": "キャンセル申請",
-}
 
 SampleData = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
 
-SAMPLES: dict[str, SampleData] = {
-    "reject.txt.j2": {
-        "sender_name": "内田 太郎",
-        "kind_label": "器材発注依頼",
-        "original_subject": "USEN SPOT 器材発注依頼_988776654",
-        "customer_code": "988776654",
-        "received_at": "2026/11/24 10:15",
-        "defects_list": [Defect(code, _DETAIL) for code in ALL_DEFECT_CODES],
-        "show_subjects": True,
-        "prefixes": [prefix for prefix, _ in classify.PREFIXES],
-    },
-}
+# The sample modules of the templates' owners; each registers its samples when imported.
+SAMPLE_OWNERS = ("bot.actions.reply_samples", "bot.digest.samples", "bot.vendor.samples")
 
 
-def _digest_sample() -> Mapping[str, Any]:
-    # bot.digest imports this module (to check admin templates for the digest), so its
-    # sample is built on first use rather than at import.
-    from bot.digest import sample_context
+class _Registry(MutableMapping[str, SampleData]):
+    """Template name → sample; reading it first imports the :data:`SAMPLE_OWNERS`."""
 
-    return sample_context()
+    def __init__(self) -> None:
+        self._data: dict[str, SampleData] = {}
+        self._lock = threading.RLock()  # the daemon's threads may ask first at the same time
+        self._loaded = False
+        self._loading = False
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        with self._lock:
+            if self._loaded or self._loading:  # an owner being imported registers, it does not read
+                return
+            self._loading = True
+            try:
+                for module in SAMPLE_OWNERS:
+                    try:
+                        importlib.import_module(module)
+                    except ModuleNotFoundError as err:
+                        if err.name != module:  # a module that exists but fails to import is a real error
+                            raise
+                self._loaded = True
+            finally:
+                self._loading = False
+
+    def __getitem__(self, name: str) -> SampleData:
+        self._load()
+        return self._data[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self._load()
+        return iter(dict(self._data))
+
+    def __len__(self) -> int:
+        self._load()
+        return len(self._data)
+
+    def __setitem__(self, name: str, data: SampleData) -> None:
+        self._data[name] = data
+
+    def __delitem__(self, name: str) -> None:
+        del self._data[name]
 
 
-SAMPLES["digest.txt.j2"] = _digest_sample
-SAMPLES["digest.html.j2"] = _digest_sample
-
-
-# Modules that register samples for their templates when imported. They import this module,
-# so they are loaded here on first need rather than at import.
-SAMPLE_MODULES = ("bot.digest", "bot.vendor")
-
-
-def _load_sample_modules() -> None:
-    for module in SAMPLE_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:  # a module that exists but fails to import is a real error
-                raise
+SAMPLES: MutableMapping[str, SampleData] = _Registry()
 
 
 def register_sample(name: str, data: SampleData) -> None:
@@ -88,7 +94,6 @@ def register_sample(name: str, data: SampleData) -> None:
 
 
 def sample_for(name: str) -> Mapping[str, Any] | None:
-    _load_sample_modules()
     data = SAMPLES.get(name)
     if data is None:
         return None
@@ -153,8 +158,6 @@ def check_directory(directory: Path, *, overlay: bool) -> list[TemplateProblem]:
 
 
 def _problem(err: Exception, name: str, dirs: list[Path]) -> TemplateProblem:
-    from bot.templating import describe_error
-
     where, message = describe_error(err, name, dirs)
     return TemplateProblem(where, message)
 
@@ -192,61 +195,80 @@ def check_admin(templates: Templates) -> list[TemplateProblem]:
     return [p for p in check_directory(templates.admin_dir, overlay=True) if not p.no_sample]
 
 
-# -- command line (wired by bot/cli.py) ---------------------------------------------------
+@dataclass(frozen=True)
+class CheckReport:
+    """What ``bot templates check`` found: the problems, and how many files it looked at."""
 
-def cli_templates_check(args: argparse.Namespace, cfg: Config) -> int:
-    """`bot templates check`: exit 0 when every template renders, 1 (naming file:line) if not."""
+    problems: tuple[TemplateProblem, ...]
+    files: int  # mails and partials in the folders checked
+    directories: tuple[Path, ...]  # the built-in folder, then the admin's when configured
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def render_all(cfg: Config) -> CheckReport:
+    """Compile every template and render every mail with its sample (built-in, and the
+    admin's where present)."""
     dirs = [BUILTIN_DIR] + ([Path(cfg.templates.dir)] if cfg.templates.dir else [])
     problems = check_problems(cfg)
-    for p in problems:
-        print(f"NG {p}", file=sys.stderr)
-    checked = sum(len(template_names(d)) + len(partial_names(d)) for d in dirs if d.is_dir())
-    if problems:
-        print(f"templates: {len(problems)} 件のエラー / error(s) in {', '.join(map(str, dirs))}", file=sys.stderr)
-        return 1
-    print(f"templates OK: {checked} files in {', '.join(map(str, dirs))}")
-    return 0
+    files = sum(len(template_names(d)) + len(partial_names(d)) for d in dirs if d.is_dir())
+    return CheckReport(tuple(problems), files, tuple(dirs))
 
 
-def cli_templates_preview(args: argparse.Namespace, cfg: Config) -> int:
-    """`bot templates preview NAME [--out FILE]`: render NAME with its sample data, the way the
-    bot would (the admin's override when there is one), write it to a file, print the path.
+class UnknownTemplate(LookupError):
+    """No mail template of that name (built-in or the admin's)."""
 
-    A broken template is an error here (exit 1, naming file:line), not a silent fallback:
-    the admin previews to see their own template.
+    def __init__(self, given: str, available: list[str]) -> None:
+        super().__init__(given)
+        self.given = given
+        self.available = available
+
+
+class NoSample(LookupError):
+    """The template exists but nobody registered sample data for it."""
+
+
+@dataclass(frozen=True)
+class Preview:
+    name: str  # the template's file name, e.g. reject.txt.j2
+    rendered: Rendered
+
+    @property
+    def suffix(self) -> str:
+        return ".html" if self.name.endswith((".html.j2", ".html")) else ".txt"
+
+    @property
+    def filename(self) -> str:
+        """A file name for the rendered mail: ``reject.txt``, ``digest.html``."""
+        return self.name.removesuffix(".j2").rsplit(".", 1)[0] + self.suffix
+
+
+def available_templates(templates: Templates) -> list[str]:
+    """The mails a preview can render: built-in, and the admin's own."""
+    admin = templates.admin_dir
+    return sorted(set(template_names(BUILTIN_DIR))
+                  | (set(template_names(admin)) if admin and admin.is_dir() else set()))
+
+
+def preview(templates: Templates, given: str) -> Preview:
+    """Render the mail `given` (``digest.html.j2``, ``digest.html``, an unambiguous ``reject``)
+    with its sample, the way the bot would: the admin's override when there is one.
+
+    A broken template raises :class:`TemplateRenderError` (naming file:line) rather than
+    falling back: the admin previews to see their own template. :class:`UnknownTemplate`,
+    :class:`NoSample` otherwise.
     """
-    templates = Templates.from_config(cfg)
-    available = sorted(set(template_names(BUILTIN_DIR))
-                       | (set(template_names(templates.admin_dir)) if templates.admin_dir and
-                          templates.admin_dir.is_dir() else set()))
-    name = _resolve_name(str(args.name), available)
+    available = available_templates(templates)
+    name = _resolve_name(given, available)
     if name is None:
-        print(f"bot templates preview: テンプレートがありません / unknown template {args.name!r} "
-              f"(available: {', '.join(available)})", file=sys.stderr)
-        return 2
+        raise UnknownTemplate(given, available)
     sample = sample_for(name)
     if sample is None:
-        print(f"bot templates preview: {name}: サンプルデータがありません / no sample data", file=sys.stderr)
-        return 1
+        raise NoSample(name)
     dirs = [templates.admin_dir, BUILTIN_DIR] if templates.admin_dir else [BUILTIN_DIR]
-    try:
-        rendered = render_in(make_environment(*dirs), name, sample, dirs)
-    except TemplateRenderError as err:
-        print(f"NG {err.where}: {err.message}", file=sys.stderr)
-        return 1
-    suffix = ".html" if name.endswith((".html.j2", ".html")) else ".txt"
-    out = getattr(args, "out", None)
-    if out:
-        path = Path(out)
-    else:
-        path = Path(tempfile.mkdtemp(prefix="bot-preview-")) / (name.removesuffix(".j2").rsplit(".", 1)[0] + suffix)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(rendered.text, encoding="utf-8")
-    subject = rendered.exports.get("subject")
-    if subject:
-        print(f"件名 / subject: {subject}", file=sys.stderr)
-    print(path)
-    return 0
+    return Preview(name, render_in(make_environment(*dirs), name, sample, dirs))
 
 
 def _resolve_name(given: str, available: list[str]) -> str | None:

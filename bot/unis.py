@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.models import UnisOrder
+from bot.unis_audit import refresh_after_import
 
 log = logging.getLogger("bot.unis")
 
@@ -250,6 +251,9 @@ def import_extract(
         "UNIS import %s (%s): %d inserted, %d updated, %d unchanged, %d refused",
         name, encoding, report.inserted, report.updated, report.unchanged, len(report.refused),
     )
+    # The registration audit (manual §VIII) reads the rows as this import leaves them; its
+    # findings commit with them, in this transaction (import_drop_folder's too).
+    refresh_after_import(session, now)
     return report
 
 
@@ -269,32 +273,81 @@ def import_drop_folder(
     A file that imported is moved to ``done/``; a file that could not be imported at all is
     moved to ``failed/`` with a ``.error.txt`` beside it naming why, so it is never retried in
     a loop and never silently forgotten. Bad rows inside a good file are in its report.
+
+    Several bot processes may share the folder: a file is claimed first by renaming it into
+    ``processing/`` under a name that carries the process (an atomic rename: of two processes
+    exactly one gets it, the other goes on with the next file). A file left there by a process
+    that died is put back and imported again (its transaction never committed).
     """
     from sqlalchemy.orm import sessionmaker
+
+    from bot.outbox import owner_alive, process_token
 
     assert isinstance(session_factory, sessionmaker)
     reports: list[ImportReport] = []
     if not drop_dir.is_dir():
         log.warning("UNIS drop folder %s does not exist", drop_dir)
         return reports
-    done, failed = drop_dir / "done", drop_dir / "failed"
-    files = sorted((p for p in drop_dir.iterdir() if p.is_file() and p.suffix.lower() == ".csv"),
-                   key=lambda p: (p.stat().st_mtime, p.name))
-    for path in files:
+    done, failed, processing = drop_dir / "done", drop_dir / "failed", drop_dir / "processing"
+    _recover_abandoned(processing, drop_dir, owner_alive)
+    owner = process_token()
+    for path in _dropped_csvs(drop_dir):
+        processing.mkdir(exist_ok=True)
+        claimed = processing / f"{path.name}{CLAIM_SEP}{owner}"
+        try:
+            path.rename(claimed)
+        except FileNotFoundError:
+            continue  # another process took it
         try:
             with session_factory() as session, session.begin():
-                report = import_file(session, path, now=now, columns=columns)
+                report = import_file(session, claimed, now=now, columns=columns)
         except UnisImportError as err:
             failed.mkdir(exist_ok=True)
             target = failed / path.name
-            path.replace(target)
-            target.with_name(target.name + ".error.txt").write_text(str(err) + "\n", encoding="utf-8")
-            log.error("UNIS drop file refused: %s", err)
+            claimed.replace(target)
+            target.with_name(target.name + ".error.txt").write_text(
+                str(err).replace(str(claimed), str(path)) + "\n", encoding="utf-8")
+            log.error("UNIS drop file refused: %s", str(err).replace(str(claimed), str(path)))
             continue
+        except BaseException:
+            claimed.replace(path)  # not imported (the database is away, a bug): back in the queue
+            raise
         done.mkdir(exist_ok=True)
-        path.replace(done / path.name)
+        claimed.replace(done / path.name)
         if report.refused:
             (done / (path.name + ".refused.txt")).write_text(
                 "".join(f"{p}\n" for p in report.refused), encoding="utf-8")
         reports.append(report)
     return reports
+
+
+CLAIM_SEP = ".claimed-by."
+
+
+def _dropped_csvs(drop_dir: Path) -> list[Path]:
+    """The CSVs waiting, oldest first; one that vanishes meanwhile (taken by another process)
+    is left out."""
+    found: list[tuple[float, str, Path]] = []
+    for p in drop_dir.iterdir():
+        if p.suffix.lower() != ".csv":
+            continue
+        try:
+            if p.is_file():
+                found.append((p.stat().st_mtime, p.name, p))
+        except FileNotFoundError:
+            continue
+    return [p for _, _, p in sorted(found)]
+
+
+def _recover_abandoned(processing: Path, drop_dir: Path, owner_alive: Callable[[str], bool]) -> None:
+    if not processing.is_dir():
+        return
+    for p in processing.iterdir():
+        name, sep, owner = p.name.rpartition(CLAIM_SEP)
+        if not sep or owner_alive(owner):
+            continue
+        try:
+            p.rename(drop_dir / name)
+            log.warning("UNIS drop file %s was left by a process that stopped: imported again", name)
+        except FileNotFoundError:
+            continue

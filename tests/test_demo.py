@@ -105,3 +105,26 @@ def test_bot_demo_command_runs() -> None:
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert f"返信 replies: {5 if OCR else 4}" in proc.stdout
+
+
+def test_demo_with_keep_says_how_to_open_the_console_on_its_data() -> None:
+    """The printed commands point at the demo's own SQLite file, which exists and has the mails."""
+    import re
+    import shutil
+
+    from sqlalchemy import create_engine, text
+
+    out = io.StringIO()
+    assert run_demo(keep=True, out=out) == 0
+    printed = out.getvalue()
+    kept = re.search(r"^kept: (.+)$", printed, re.M)
+    url = re.search(r"export BOT_DATABASE_URL=(sqlite:///\S+)", printed)
+    try:
+        assert kept and url and "python3 -m bot web" in printed and "users add" in printed
+        engine = create_engine(url.group(1))
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM mails")).scalar() == 10
+        engine.dispose()
+    finally:
+        if kept:
+            shutil.rmtree(kept.group(1), ignore_errors=True)

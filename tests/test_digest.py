@@ -28,13 +28,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
+from bot.commands.digest import cli_digest
 from bot.config import Config, OfficeConfig, TemplatesConfig
 from bot.db import PROJECT_ROOT
 from bot.digest import (
     DigestError,
     branch_of,
     build_digest,
-    cli_digest,
     digest_job,
     digest_message,
     send_digest,
@@ -52,6 +52,7 @@ from bot.models import (
 )
 from bot.templating import Templates
 from tests.support.app import make_config
+from tests.support.browser import chromium as find_chromium
 
 JST = dt.timezone(dt.timedelta(hours=9))
 DAY = dt.date(2026, 11, 24)  # a Tuesday
@@ -322,15 +323,6 @@ def test_admin_digest_template_sets_the_subject(seeded: sessionmaker[Session], c
 
 # -- the HTML part in a browser ------------------------------------------------------------
 
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.fail("chromium is not installed: run scripts/test.sh (it installs the test dependencies), "
-                "or apt-get install -y chromium")
-
-
 def _png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG file"
     assert data[12:16] == b"IHDR"
@@ -341,7 +333,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
 def test_html_renders_on_a_phone_sized_screen(seeded: sessionmaker[Session], cfg: Config, tmp_path: Path) -> None:
     """Given the digest HTML, when headless Chromium renders it 420 px wide, then we get a real
     screenshot; the HTML carries the counts and nothing external."""
-    chromium = _chromium()
+    chromium = find_chromium()
     digest = build(seeded, cfg)
     html = tmp_path / "digest.html"
     html.write_text(digest.html, encoding="utf-8")

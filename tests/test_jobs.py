@@ -5,6 +5,7 @@ holiday, never as an empty mail). The clock is controlled; the database is real.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import datetime as dt
 import subprocess
 from collections.abc import Iterator
@@ -187,3 +188,81 @@ def test_digest_time_config_is_honoured(sqlite_url: str, monkeypatch: pytest.Mon
         with d.factory() as s:
             assert s.scalar(select(func.count()).select_from(JobRun)) == 0
         d.engine.dispose()
+
+
+def test_the_watchdog_says_once_when_the_outbox_is_stuck_and_once_when_it_is_not(
+        sqlite_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    from bot import health
+
+    d = Daemon(make_config(sqlite_url))
+    now = dt.datetime.now(dt.UTC)
+    health.beat(d.factory, d.owner, now=now, state=health.RUNNING, started_at=now, last_fetch_at=now)
+    with db.transaction(d.factory) as s:
+        s.add(OutboxMessage(purpose="reply", message_id="<stuck@bot>", mail_from="bot@usen.example", rcpt_to=["a@usen.co.jp"],
+                            subject="x", raw=b"x", status="pending", attempts=0,
+                            created_at=now - dt.timedelta(hours=2), next_attempt_at=now))
+    caplog.set_level(logging.INFO, logger="bot.daemon")
+    d.watchdog()
+    d.watchdog()  # the same problem: not logged again within the hour
+    stuck = [r for r in caplog.records if r.levelno == logging.ERROR and "送れていないメール" in r.getMessage()]
+    assert len(stuck) == 1
+    with db.transaction(d.factory) as s:
+        s.execute(OutboxMessage.__table__.update().values(status="sent"))
+    d.watchdog()
+    assert [r for r in caplog.records if "resolved" in r.getMessage() and "送れていないメール" in r.getMessage()]
+    d.engine.dispose()
+
+
+def test_two_processes_importing_one_drop_folder_import_each_file_once(tmp_path, sqlite_url: str) -> None:  # noqa: ANN001
+    """Two real processes run the drop-folder import at once on five files: each file is
+    imported by exactly one of them, neither stops on a file the other took, all end in done/."""
+    import sys
+    import textwrap
+
+    from bot.models import UnisOrder
+    from tests.fixtures.demo_mails import UNIS_CSV
+
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    lines = UNIS_CSV.splitlines()
+    for i in range(5):  # five extracts, each one line of its own customer
+        row = lines[1].split(",")
+        row[0] = f"98877{i:04d}"
+        (drop / f"unis_{i}.csv").write_bytes(("\r\n".join([lines[0], ",".join(row)]) + "\r\n").encode("cp932"))
+    script = textwrap.dedent(f"""
+        import datetime as dt, sys
+        from pathlib import Path
+        from bot import db
+        from bot.config import UnisConfig
+        from bot.unis import import_drop_folder
+        factory = db.session_factory(db.make_engine({sqlite_url!r}))
+        reports = import_drop_folder(factory, drop_dir=Path({str(drop)!r}), columns=UnisConfig().columns,
+                                     now=dt.datetime.now(dt.UTC))
+        print(len(reports))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    assert sum(int(out.strip()) for out, _ in outs) == 5
+    assert sorted(p.name for p in (drop / "done").iterdir()) == [f"unis_{i}.csv" for i in range(5)]
+    assert not list((drop / "processing").iterdir())
+    engine = db.make_engine(sqlite_url)
+    with db.session_factory(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(UnisOrder)) == 5
+    engine.dispose()
+
+
+def test_a_drop_file_left_by_a_dead_process_is_imported_again(tmp_path, sqlite_url: str) -> None:  # noqa: ANN001
+    from bot.config import UnisConfig
+    from bot.unis import CLAIM_SEP, import_drop_folder
+    from tests.fixtures.demo_mails import UNIS_CSV
+
+    drop = tmp_path / "drop"
+    (drop / "processing").mkdir(parents=True)
+    (drop / "processing" / f"unis_1.csv{CLAIM_SEP}{_dead_owner()}").write_bytes(UNIS_CSV.encode("cp932"))
+    engine = db.make_engine(sqlite_url)
+    reports = import_drop_folder(db.session_factory(engine), drop_dir=drop, columns=UnisConfig().columns,
+                                 now=dt.datetime.now(dt.UTC))
+    engine.dispose()
+    assert len(reports) == 1 and (drop / "done" / "unis_1.csv").exists()

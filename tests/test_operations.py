@@ -56,9 +56,10 @@ def test_run_started_while_postgres_is_down_waits_then_works_and_status_says_so(
             config = write_config(tmp_path / "config.toml", db_url=url, imap_host=imap.host, imap_port=imap.port,
                                   imap_user=imap.user, imap_password=imap.password, smtp_port=smtp.port,
                                   poll_seconds=2.0)
-            health_port = free_port()
+            health_port, web_port = free_port(), free_port()
             with config.open("a", encoding="utf-8") as f:
-                f.write(f"[health]\nport = {health_port}\n[log]\nformat = \"json\"\n")
+                f.write(f"[health]\nport = {health_port}\n[log]\nformat = \"json\"\n"
+                        f"[web]\nin_run = true\nport = {web_port}\nsecret_key = \"{'k' * 40}\"\n")
             server.pause()
             imap.append(defective_mail(1, tag="waited"))
             bot = BotProcess(config, tmp_path / "bot.log")
@@ -81,6 +82,8 @@ def test_run_started_while_postgres_is_down_waits_then_works_and_status_says_so(
                 assert scraped[("bot_healthy", ())] == 1
                 with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=10) as r:
                     assert r.status == 200
+                with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/login", timeout=10) as r:
+                    assert r.status == 200 and "ログイン" in r.read().decode()  # [web] in_run: the console too
             finally:
                 assert bot.stop(timeout=15) == 0
             log = bot.output()

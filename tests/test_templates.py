@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from bot import template_samples
+from bot.commands.templates import cli_templates_check, cli_templates_preview
 from bot.config import Config, TemplatesConfig, load_config
-from bot.template_samples import SAMPLES, check_all, cli_templates_check, cli_templates_preview, register_sample
+from bot.template_samples import SAMPLES, check_all, register_sample
 from bot.templating import BUILTIN_DIR, TemplateRenderError, Templates
 
 REJECT = "reject.txt.j2"

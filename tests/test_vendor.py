@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db, ledger, outbox, vendor
+from bot.commands.vendor_batch import cli_vendor_batch
 from bot.config import Config, VendorConfig
 from bot.embedded import EmbeddedSmtp, ReceivedMessage
 from bot.models import OutboxMessage, UnisOrder, VendorBatch, VendorRow
@@ -577,18 +578,18 @@ def test_cli_previews_and_sends(
 ) -> None:
     cfg = config(sqlite_url, smtp=smtp_sink)
     seed(factory, CODES)
-    assert vendor.cli_vendor_batch(argparse.Namespace(send=False, date="2026-11-24"), cfg) == 0
+    assert cli_vendor_batch(argparse.Namespace(send=False, date="2026-11-24"), cfg) == 0
     out = capsys.readouterr().out
     assert "preview (not sent)" in out and "区分,顧客CD,店舗名" in out and CODES[2] in out
     assert smtp_sink.messages == []
-    assert vendor.cli_vendor_batch(argparse.Namespace(send=False, date="24/11/2026"), cfg) == 2
-    assert vendor.cli_vendor_batch(argparse.Namespace(send=True, date="2026-11-24"),
+    assert cli_vendor_batch(argparse.Namespace(send=False, date="24/11/2026"), cfg) == 2
+    assert cli_vendor_batch(argparse.Namespace(send=True, date="2026-11-24"),
                                    cfg.replace(vendor=VendorConfig())) == 2
-    assert vendor.cli_vendor_batch(argparse.Namespace(send=True, date="2026-11-24"), cfg) == 0
+    assert cli_vendor_batch(argparse.Namespace(send=True, date="2026-11-24"), cfg) == 0
     out = capsys.readouterr().out
     assert "sent" in out and "送信済" in out
     assert_each_row_once(smtp_sink, CODES)
-    assert vendor.cli_vendor_batch(argparse.Namespace(send=True, date="2026-11-24"), cfg) == 0
+    assert cli_vendor_batch(argparse.Namespace(send=True, date="2026-11-24"), cfg) == 0
     assert "nothing to send" in capsys.readouterr().out
 
 

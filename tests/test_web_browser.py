@@ -5,20 +5,13 @@ screenshots office staff will see: docs/console.png (desktop) and docs/console-p
 
 from __future__ import annotations
 
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.browser import CHROMIUM_ARGS, chromium, serve, sign_in
 from tests.test_web_support import ROOT, STAFF, populate, web_config
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
 
 _URLS: dict[str, str] = {}  # server base → its database, for tests that add mails
 
@@ -27,36 +20,15 @@ def _database_url(base: str) -> str:
     return _URLS[base]
 
 
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.fail("chromium is not installed: run scripts/test.sh (it installs the test dependencies)")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, int]]]:
-    import uvicorn
-
     from bot.web.app import create_app
 
     url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'bot.sqlite3'}"
     ids = populate(url)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(web_config(url)), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    _URLS[f"http://127.0.0.1:{port}"] = url
-    yield f"http://127.0.0.1:{port}", ids
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(web_config(url))) as base:
+        _URLS[base] = url
+        yield f"{base}", ids
 
 
 def test_sign_in_work_the_queue_and_open_a_mail(server: tuple[str, dict[str, int]], tmp_path: Path) -> None:
@@ -64,7 +36,7 @@ def test_sign_in_work_the_queue_and_open_a_mail(server: tuple[str, dict[str, int
 
     base, ids = server
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="ja-JP")
             page.goto(f"{base}/manual")
@@ -122,13 +94,10 @@ def test_reject_a_held_mail_with_two_defects(server: tuple[str, dict[str, int]])
                               uid=900).mail_id
     assert processor.process(mail_id).decision == "manual"  # type: ignore[union-attr]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="ja-JP")
-            page.goto(f"{base}/login")
-            page.fill("input[name=username]", STAFF[0])
-            page.fill("input[name=password]", STAFF[1])
-            page.click("button.primary")
+            sign_in(page, base, STAFF)
             page.goto(f"{base}/manual")
             before = int(page.inner_text("#held-count"))
             page.click(f"a[href='/manual/{mail_id}']")

@@ -5,9 +5,6 @@ leaves the queue. Saves docs/console-scan-review.png: the screen office staff wo
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +13,7 @@ from sqlalchemy import select
 from bot.forms import ocr
 from bot.models import Mail, VendorRow
 from bot.vendor_forms import REFER
-from tests.test_web_browser import CHROMIUM_ARGS, _chromium
+from tests.support.browser import CHROMIUM_ARGS, chromium, serve, sign_in
 from tests.test_web_scan_review import held_scan
 from tests.test_web_support import ROOT, STAFF
 
@@ -26,25 +23,12 @@ SCREENSHOT = ROOT / "docs" / "console-scan-review.png"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object, int, dict]]:
-    import uvicorn
-
     from bot.web.app import create_app
 
     url = f"sqlite:///{tmp_path_factory.mktemp('scan-browser') / 'bot.sqlite3'}"
     cfg, factory, mail_id, truth = held_scan(url)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", factory, mail_id, truth
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(cfg)) as base:
+        yield f"{base}", factory, mail_id, truth
     factory.kw["bind"].dispose()
 
 
@@ -59,14 +43,10 @@ def test_open_a_held_scan_type_a_value_and_accept(server: tuple[str, object, int
     base, factory, mail_id, truth = server
     local = truth["fields"]["mail_local"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="ja-JP")
-            page.goto(f"{base}/login")
-            page.fill("input[name=username]", STAFF[0])
-            page.fill("input[name=password]", STAFF[1])
-            page.click("button.primary")
-            page.wait_for_url(f"{base}/manual")
+            sign_in(page, base, STAFF)
             before = int(page.inner_text("#held-count"))
             page.click(f"a[href='/manual/{mail_id}']")
             page.wait_for_url(f"{base}/manual/{mail_id}")

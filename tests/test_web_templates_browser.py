@@ -6,16 +6,13 @@ docs/console-templates.png (the editor as admins see it)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.config import TemplatesConfig
-from tests.test_web_browser import CHROMIUM_ARGS, _chromium
+from tests.support.browser import CHROMIUM_ARGS, chromium, serve, sign_in
 from tests.test_web_support import ADMIN, ROOT, web_config
 from tests.test_web_templates import database_with_users
 
@@ -25,35 +22,14 @@ TYPED = "本日はブラウザから編集しています。"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    import uvicorn
-
     from bot.web.app import create_app
 
     where = tmp_path_factory.mktemp("templates-browser")
     admin_dir = where / "admin-templates"
     cfg = web_config(database_with_users(f"sqlite:///{where / 'bot.sqlite3'}"))
     cfg = cfg.replace(templates=TemplatesConfig(dir=str(admin_dir)))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", admin_dir
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-def _sign_in(page: object, base: str, target: str) -> None:
-    page.goto(f"{base}{target}")  # type: ignore[attr-defined]
-    page.fill("input[name=username]", ADMIN[0])  # type: ignore[attr-defined]
-    page.fill("input[name=password]", ADMIN[1])  # type: ignore[attr-defined]
-    page.click("button.primary")  # type: ignore[attr-defined]
-    page.wait_for_url(f"{base}{target}")  # type: ignore[attr-defined]
+    with serve(create_app(cfg)) as base:
+        yield f"{base}", admin_dir
 
 
 def test_edit_a_template_and_see_the_preview_change(server: tuple[str, Path]) -> None:
@@ -64,14 +40,14 @@ def test_edit_a_template_and_see_the_preview_change(server: tuple[str, Path]) ->
 
     base, admin_dir = server
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="ja-JP")
             errors: list[str] = []  # script errors and failed requests (the browser's own favicon aside)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
                     if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
-            _sign_in(page, base, "/templates")
+            sign_in(page, base, ADMIN, "/templates")
             page.click("a[href='/templates/reject.txt.j2']")
             page.wait_for_url(f"{base}/templates/reject.txt.j2")
             preview = page.locator("#preview-text")
@@ -125,10 +101,10 @@ def test_the_html_preview_frame_shows_the_draft_and_runs_no_script(server: tuple
 
     base, _admin_dir = server
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="ja-JP")
-            _sign_in(page, base, "/templates/digest.html.j2")
+            sign_in(page, base, ADMIN, "/templates/digest.html.j2")
             frame = page.frame_locator("#preview-frame")
             expect(frame.locator("body")).to_contain_text("日次レポート", timeout=10_000)
             page.locator("#body").fill("<p>フレームの確認</p><script>document.body.textContent = 'pwned';"

@@ -35,6 +35,7 @@ from bot import classify, db, scans
 from bot import decide as deciding
 from bot.actions import scan_values
 from bot.actions.reply import build_reply, queue_reply
+from bot.actions.reply_samples import ALL_DEFECT_CODES
 from bot.actions.requests import act
 from bot.calendar import BusinessCalendar
 from bot.checks.base import Defect, Facts, RuleSettings
@@ -48,7 +49,6 @@ from bot.mail import InboundMail, content_fingerprint, parse_mail
 from bot.models import FILED, QUARANTINED, Mail
 from bot.pipeline import FOLDERS, folder_for
 from bot.reading import PdfReader
-from bot.template_samples import ALL_DEFECT_CODES
 from bot.templating import Templates
 from bot.workers import ReaderFailed, shared_pool
 

@@ -57,6 +57,8 @@ def render(h: Health, tz: dt.tzinfo) -> str:
         lines.append(f"  {p.owner}  {state}{'（' + p.detail + '）' if p.detail else ''}  IDLE {'あり' if p.idle else 'なし'}  "
                      f"最終応答 {_when(p.updated_at, tz, h.now)}")
     lines.append(f"最終メール取得: {_when(h.last_fetch_at, tz, h.now)}")
+    if h.left_alone:
+        lines.append(f"取得しない過去のメール（[mailbox] since / max_age_days より前）: {h.left_alone} 通")
     lines.append("本日の判定:" + ("" if h.decisions_today else " なし"))
     for kind, counts in sorted(h.decisions_today.items()):
         parts = "  ".join(f"{DECISION_LABELS.get(d, d)} {n}" for d, n in sorted(counts.items()))

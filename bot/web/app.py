@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,19 @@ from bot.config import Config, ConfigError
 from bot.web.csrf import CsrfMiddleware
 from bot.web.pages import Console
 from bot.web.queries import branch_directory
-from bot.web.views import audit, ledger, login, mails, manual, scan_review, templates, vendor
+from bot.web.views import (
+    audit,
+    ledger,
+    login,
+    mails,
+    manual,
+    outbox,
+    quarantine,
+    scan_review,
+    status,
+    templates,
+    vendor,
+)
 
 log = logging.getLogger("bot.web")
 
@@ -88,6 +102,11 @@ def routes() -> list[Any]:
         Route("/vendor/batches/{batch_id:int}/csv", vendor.vendor_csv),
         Route("/vendor/batches/{batch_id:int}/ledger-csv", vendor.vendor_ledger_csv),
         Route("/audit", audit.audit_log),
+        Route("/status", status.status),
+        Route("/outbox", outbox.outbox_list),
+        Route("/outbox/{row_id:int}/requeue", outbox.requeue, methods=["POST"]),
+        Route("/quarantine", quarantine.quarantine_list),
+        Route("/quarantine/{mail_id:int}/reprocess", quarantine.reprocess_mail, methods=["POST"]),
         Route("/templates", templates.template_list),
         Route("/templates/{name}", templates.template_edit),
         Route("/templates/{name}/preview", templates.template_preview, methods=["POST"]),
@@ -131,6 +150,9 @@ def create_app(cfg: Config, *, clock: Callable[[], dt.datetime] | None = None) -
         Middleware(SecurityHeaders), Middleware(CsrfMiddleware, secret=cfg.web.secret_key, https=cfg.web.https)])
     app.state.console = console
     app.state.engines = (write_engine, reads)
+    # The header's 「異常」 badge (base.html): the last verdict of bot.health, reused a while.
+    app.state.health_badge = status.HealthBadge(console.read, console.clock, cfg.office.tz)
+    console.env.globals["health_badge"] = app.state.health_badge
     return app
 
 
@@ -148,3 +170,59 @@ def serve(cfg: Config, *, host: str | None = None, port: int | None = None) -> i
     for engine in app.state.engines:
         engine.dispose()
     return 0
+
+
+class ConsoleThread:
+    """The console served by uvicorn in a daemon thread (``[web] in_run``: inside ``bot run``).
+    :meth:`stop` ends it gracefully (open requests finish) and closes its database engines."""
+
+    def __init__(self, server: Any, thread: threading.Thread, app: Starlette) -> None:
+        self.server, self.thread, self.app = server, thread, app
+
+    @property
+    def url(self) -> str:
+        config = self.server.config
+        return f"http://{config.host}:{config.port}/"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=timeout)
+        if self.thread.is_alive():
+            log.warning("console: still stopping after %.0f s; leaving it to the process exit", timeout)
+            self.server.force_exit = True
+            self.thread.join(timeout=2.0)
+        for engine in self.app.state.engines:
+            engine.dispose()
+
+
+def serve_in_thread(cfg: Config, *, start_timeout: float = 20.0) -> ConsoleThread:
+    """Serve the console from a thread of the calling process (the daemon), on ``[web] host``
+    and ``port``. Installs no signal handler (the daemon owns SIGINT/SIGTERM: it calls
+    :meth:`ConsoleThread.stop`) and leaves the process's logging as it is. Returns once the
+    port is listening; raises :class:`ConfigError` without a secret key, and ``OSError`` when
+    the port cannot be opened. The database must be migrated already (the daemon does it)."""
+    import contextlib
+
+    import uvicorn
+
+    app = create_app(cfg)
+    config = uvicorn.Config(app, host=cfg.web.host, port=cfg.web.port, log_config=None, access_log=False,
+                            proxy_headers=True, server_header=False, lifespan="off")
+    server = uvicorn.Server(config)
+    # Signals belong to the daemon (uvicorn skips them off the main thread; make sure anyway).
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # uvicorn < 0.29
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.run, name="bot-web", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            thread.join(timeout=5.0)
+            for engine in app.state.engines:
+                engine.dispose()
+            raise OSError(f"[web] {cfg.web.host}:{cfg.web.port}: the console did not start "
+                          "(port in use or not allowed? see the log)")
+        time.sleep(0.05)
+    log.info("console serving on http://%s:%s/", cfg.web.host, cfg.web.port)
+    return ConsoleThread(server, thread, app)

@@ -21,11 +21,17 @@ LOGIN, LOGIN_FAILED, LOGIN_LIMITED, LOGOUT = "login", "login_failed", "login_lim
 MANUAL_DISMISS = "manual_dismiss"
 MANUAL_ACCEPT, MANUAL_REJECT, MANUAL_REFILE = "manual_accept", "manual_reject", "manual_refile"
 USER_ADD, USER_PASSWD, USER_DISABLE = "user_add", "user_passwd", "user_disable"
+OUTBOX_REQUEUE, MAIL_REPROCESS = "outbox_requeue", "mail_reprocess"
+# Downloads of what a mail or a vendor batch carried: who took a copy of customer data.
+ATTACHMENT_DOWNLOAD, VENDOR_CSV_DOWNLOAD = "attachment_download", "vendor_csv_download"
 LABELS = {
     LOGIN: "ログイン", LOGIN_FAILED: "ログイン失敗", LOGIN_LIMITED: "ログイン拒否（試行回数超過）",
     LOGOUT: "ログアウト", MANUAL_DISMISS: "保留を対応済みにする", USER_ADD: "ユーザー追加",
     USER_PASSWD: "パスワード変更", USER_DISABLE: "ユーザー無効化",
     MANUAL_ACCEPT: "保留を受付", MANUAL_REJECT: "保留を差戻", MANUAL_REFILE: "IMAPの振り分けを再試行",
+    "scan_values_set": "スキャンの値を入力",  # bot.web.views.manual.SCAN_VALUES
+    OUTBOX_REQUEUE: "送信箱のメールを再送", MAIL_REPROCESS: "隔離メールを再処理",
+    ATTACHMENT_DOWNLOAD: "添付ファイルをダウンロード", VENDOR_CSV_DOWNLOAD: "ベンダーCSVをダウンロード",
 }
 
 

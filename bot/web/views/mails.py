@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from bot.web import audit
 from bot.web.detail import attachment, mail_detail
-from bot.web.pages import Page, page
+from bot.web.pages import Page, client_ip, page
 from bot.web.pdfpages import PdfOutline, outline, render_page
 from bot.web.queries import MailFilter, day_label, mail_page
 from bot.workers import ReaderFailed, shared_pool
@@ -103,10 +103,17 @@ def _attachment(p: Page):
 
 @page()
 def attachment_download(p: Page) -> Response:
-    _row, att = _attachment(p)
-    if att is None:
+    row, att = _attachment(p)
+    if row is None or att is None:
         return p.error(404, "指定の添付ファイルは見つかりません。")
     name = (att.filename or "attachment").replace("\r", "").replace("\n", "")
+    # Who took a copy of what a customer sent (a page view is not audited; a file leaving is).
+    assert p.user is not None
+    with p.console.transaction() as w:
+        audit.record(w, action=audit.ATTACHMENT_DOWNLOAD, at=p.now, username=p.user.username, user_id=p.user.id,
+                     mail_id=row.id, ip=client_ip(p.request),
+                     detail={"attachment": int(p.request.path_params["index"]), "filename": name[:200],
+                             "bytes": len(att.data)})
     ascii_name = "".join(c if c.isascii() and c.isalnum() or c in ".-_" else "_" for c in name) or "attachment"
     return Response(att.data, media_type="application/octet-stream", headers={
         "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}",

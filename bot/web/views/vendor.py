@@ -2,17 +2,17 @@
 mail carried them (download), and the rows waiting for the next batch (申込書参照 marked).
 
 The downloads are the attachment bytes of the stored outbox message (what SMTP was given),
-never rebuilt from the rows: a later change to a row or the template cannot alter them.
-No audit row: the audit log records sign-ins and actions, and :mod:`bot.web.audit` has no
-read/download action (pages read through a read-only session).
+never rebuilt from the rows: a later change to a row or the template cannot alter them. Each
+download is an audit row (who took which batch's file); page views are not audited.
 """
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
+from bot.web import audit
 from bot.web.ledger_queries import batch_file, batch_view, batches, pending_rows
-from bot.web.pages import Page, page
+from bot.web.pages import Page, client_ip, page
 
 FILE_KINDS = {"csv": "発注データ", "ledger": "管理台帳 日次共有"}
 
@@ -47,6 +47,12 @@ def _download(p: Page, kind: str) -> Response:
         return p.error(404, "この便のCSVは見つかりません（送信箱にメールがありません）。")
     # The name is the bot's own (usen_spot_YYYYMMDD.csv): ASCII, no quoting needed.
     name = "".join(c for c in found.filename if c.isascii() and (c.isalnum() or c in "._-")) or "vendor.csv"
+    assert p.user is not None
+    with p.console.transaction() as w:
+        audit.record(w, action=audit.VENDOR_CSV_DOWNLOAD, at=p.now, username=p.user.username, user_id=p.user.id,
+                     ip=client_ip(p.request), detail={"batch": int(p.request.path_params["batch_id"]),
+                                                      "file": FILE_KINDS.get(kind, kind), "filename": name,
+                                                      "bytes": len(found.data)})
     return Response(found.data, media_type=found.content_type, headers={
         "Content-Disposition": f'attachment; filename="{name}"', "X-Content-Type-Options": "nosniff",
         "Cache-Control": "private, no-store", "Content-Security-Policy": "default-src 'none'; sandbox"})

@@ -1,0 +1,42 @@
+"""Sample data of the 差戻 reply (``reject.txt.j2``, and through it ``_defects.j2``) for
+``bot templates check`` / ``preview`` and the console's template editor: every defect code
+the partial explains, with details filled in. Registered with bot/template_samples.py, which
+loads this module by name (:data:`bot.template_samples.SAMPLE_OWNERS`)."""
+
+from __future__ import annotations
+
+from bot import classify
+from bot.checks.base import Defect
+from bot.template_samples import register_sample
+
+TEMPLATE = "reject.txt.j2"
+
+# Every code _defects.j2 explains (the console offers them when a person rejects by hand).
+ALL_DEFECT_CODES = (
+    "UNKNOWN_KIND", "CUSTOMER_CODE_MISSING", "CUSTOMER_CODE_MISMATCH", "ATTACHMENT_MISSING", "PDF_NOT_ENCRYPTED",
+    "PDF_WRONG_PASSWORD", "PDF_UNREADABLE", "UNIS_ORDER_MISSING", "LINE_KIND_MISSING", "LINE_TYPE_MISSING",
+    "MAIL_ADDRESS_MISSING", "MAIL_ADDRESS_INVALID", "MAIL_ADDRESS_READING_MISMATCH", "SSID_NOT_HALFWIDTH",
+    "UNIT_COUNT_MISSING", "BODY_FIELD_MISSING", "PLUS_FLAG_MISMATCH", "CC_MANAGER_MISSING", "REASON_MISSING",
+    "TERMINATION_DATE_MISSING", "WITHDRAWAL_TOO_LATE", "CUSTOMER_NOT_FOUND", "DESTINATION_LINE_MISSING",
+    "STATE_CONFLICT",
+)
+
+_DETAIL = {
+    "codes": "件名 988776654、本文 988776655", "code": "988776654", "address": "c-aoya@uspot.jp",
+    "reading": "シーハイフンエー", "spelled": "c-a", "ssid": "ｋｉｔｓｕｎｅ", "chars": "ｋｉ", "labels": "店舗名、担当者名",
+    "body": "有", "form": "無", "manager": "shitencho@usen.co.jp", "termination_date": "2026/11/25",
+    "deadline": "2026/11/19", "state": "設置済", "request": "キャンセル申請",
+}
+
+SAMPLE = {
+    "sender_name": "内田 太郎",
+    "kind_label": "器材発注依頼",
+    "original_subject": "USEN SPOT 器材発注依頼_988776654",
+    "customer_code": "988776654",
+    "received_at": "2026/11/24 10:15",
+    "defects_list": [Defect(code, _DETAIL) for code in ALL_DEFECT_CODES],
+    "show_subjects": True,
+    "prefixes": [prefix for prefix, _ in classify.PREFIXES],
+}
+
+register_sample(TEMPLATE, SAMPLE)
