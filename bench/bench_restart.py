@@ -8,7 +8,9 @@ counter `body_count`: only the new mails may be fetched). With --compare, also o
 pass of the runner as it was before (git HEAD's bot/runner.py, when it differs) and of today's,
 over the same folder.
 
-Run: nice python -m bench.bench_restart [N] [--compare]   (needs dovecot-imapd)
+Run: nice python -m bench.bench_restart [N] [--compare] [--history]   (needs dovecot-imapd)
+--history: the N mails are of 2023, not in the database, and `[mailbox] since` leaves them alone
+(issue 12: a first start on a mailbox with years of history).
 """
 
 from __future__ import annotations
@@ -48,6 +50,21 @@ def new_mail(tag: str) -> bytes:
     return (f"From: outsider@example.com\r\nTo: spot@usen.co.jp\r\nSubject: hello {tag}\r\n"
             f"Message-ID: <new-{tag}@example.com>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0900\r\n"
             f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nA new mail.\r\n").encode()
+
+
+HISTORY_DATE = dt.datetime(2023, 4, 3, 10, 0, tzinfo=dt.UTC)
+
+
+def fill_history(dove: Dovecot, url: str, n: int) -> None:
+    """--history: a first start on a mailbox with years of mail: N mails delivered in 2023
+    (INTERNALDATE), no rows in the database, and `[mailbox] since` set after them."""
+    t0 = time.perf_counter()
+    with dove.client() as c:
+        for start in range(0, n, APPEND_CHUNK):
+            c.multiappend("INBOX", [{"msg": old_mail(i), "date": HISTORY_DATE}
+                                    for i in range(start, min(n, start + APPEND_CHUNK))])
+    db.upgrade(url)
+    print(f"filled: {n} mails of 2023 APPENDed in {time.perf_counter() - t0:.1f} s; no database rows")
 
 
 def fill(dove: Dovecot, url: str, n: int) -> int:
@@ -117,9 +134,13 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def run_daemon(dove: Dovecot, smtp_port: int, tmp: Path, url: str, db_path: Path) -> dict[str, float]:
+def run_daemon(dove: Dovecot, smtp_port: int, tmp: Path, url: str, db_path: Path, *,
+               since: str = "") -> dict[str, float]:
     config = write_config(tmp / "config.toml", db_url=url, imap_host=dove.host, imap_port=dove.port,
                           imap_user=dove.user, imap_password=dove.password, smtp_port=smtp_port, poll_seconds=60.0)
+    if since:
+        text = config.read_text(encoding="utf-8").replace("[smtp]\n", f'since = "{since}"\n[smtp]\n', 1)
+        config.write_text(text, encoding="utf-8")
     log_before = dove.log_path.read_text(errors="replace") if dove.log_path.exists() else ""
     dove.append(new_mail("first"))  # delivered while the bot was down
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
@@ -195,7 +216,7 @@ def old_runner():  # noqa: ANN201
     return module
 
 
-def main(n: int, compare: bool) -> None:
+def main(n: int, compare: bool, history: bool = False) -> None:
     from bot import runner
     from bot.embedded import EmbeddedSmtp
 
@@ -203,10 +224,14 @@ def main(n: int, compare: bool) -> None:
         tmp = Path(tmp_name)
         db_path = tmp / "bot.sqlite3"
         url = f"sqlite:///{db_path}"
-        fill(dove, url, n)
+        if history:
+            fill_history(dove, url, n)
+        else:
+            fill(dove, url, n)
         print(f"database: {db_path.stat().st_size / 1e6:.0f} MB")
-        r = run_daemon(dove, smtp.port, tmp, url, db_path)
-        print(f"bot run, {n} processed mails in INBOX: start → first new mail decided {r['first']:.2f} s "
+        r = run_daemon(dove, smtp.port, tmp, url, db_path, since="2026-01-01" if history else "")
+        what = f"{n} mails of 2023 left alone ([mailbox] since)" if history else f"{n} processed mails"
+        print(f"bot run, {what} in INBOX: start → first new mail decided {r['first']:.2f} s "
               f"(process start, imports, DB upgrade check, connect, full comparison, fetch+decide)")
         print(f"  then idle in IDLE: delivery → decided {r['second']:.2f} s (Dovecot's IDLE notice is ~0.5 s)")
         print(f"  daemon peak RSS (VmHWM) {r['rss_mb']:.0f} MB; {r['kids']} child process(es), "
@@ -223,4 +248,4 @@ def main(n: int, compare: bool) -> None:
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    main(int(args[0]) if args else 50_000, "--compare" in sys.argv)
+    main(int(args[0]) if args else 50_000, "--compare" in sys.argv, "--history" in sys.argv)

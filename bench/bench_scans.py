@@ -1,6 +1,7 @@
 """The scanned-form reader over the generated corpus (issue 10).  Not a test: it prints figures.
 
     nice python3 -m bench.bench_scans [--n 300] [--seed 20251130] [--json out.json]
+                                      [--only 14 92 …] [--where dpi=150 --where color=gray]
 
 Forms are generated here (tests/fixtures/scans) and read in a separate reader process, as the
 daemon's workers do (one Tesseract thread, ``OMP_THREAD_LIMIT=1``), so its peak RSS is the
@@ -45,6 +46,16 @@ SCAN_CODES = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "MAIL_ADDRESS_MISSING", 
 OUTCOMES = ("reject", "accept", "held", "FALSE_REJ", "MISSED")
 NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
 ACCEPT_SWITCH = "[scans] accept = false"  # the reason of a clean scan held only by the switch
+
+
+def _defaults() -> tuple[tuple[str, ...], bool]:
+    from bot.config import load_config
+
+    cfg = load_config(env={})
+    return tuple(cfg.scans.reject_codes), bool(cfg.scans.accept)
+
+
+DEFAULT_CODES, DEFAULT_ACCEPT = _defaults()
 
 
 def _reader(conn) -> None:  # type: ignore[no-untyped-def]
@@ -187,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--first", type=int, default=0, help="start at this form of the plan")
     ap.add_argument("--json", help="write per-form results here")
+    ap.add_argument("--only", type=int, nargs="*", help="read only these indexes of the plan")
+    ap.add_argument("--where", action="append", default=[], metavar="TRAIT=VALUE",
+                    help="read only forms of this spec trait, e.g. dpi=150 or mark_style=circle (repeatable)")
     args = ap.parse_args(argv)
 
     ctx = mp.get_context("spawn")
@@ -202,7 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     wrong: list[str] = []
     bad_decisions: list[str] = []
     started = time.perf_counter()
-    for spec in plan(args.n, args.seed)[args.first:]:
+    specs = plan(args.n, args.seed)[args.first:]
+    if args.only:
+        specs = [s for s in specs if s.index in set(args.only)]
+    for cond in args.where:
+        key, _, want = cond.partition("=")
+        specs = [s for s in specs if str(getattr(s, key)) == want]
+    for spec in specs:
         pdf, truth = make(spec)
         parent.send(pdf)
         reading, secs = parent.recv()
@@ -273,8 +293,9 @@ def report(stats, per_page, per_form, rss, total, wrong, bad_decisions) -> None:
               f"{pct(s['mail_local_exact'], s['mail_local_typed'])} {pct(s['shop_name_exact'], s['shop_name_typed'])} "
               f"{pct(*phone)} {pct(*units)}")
     for name in ("default", "all_codes+accept"):
-        print(f"\nDECISION ({name}: " + ("reject_codes = LINE_KIND/LINE_TYPE/PLUS, accept = false; 'accept' = an "
-                                        "accept candidate held only by the switch)" if name == "default" else
+        print(f"\nDECISION ({name}: " + (f"reject_codes = {'/'.join(c.rsplit('_', 1)[0] for c in DEFAULT_CODES)}, "
+                                        f"accept = {str(DEFAULT_ACCEPT).lower()}; 'accept' = an accept candidate "
+                                        "held only by the switch)" if name == "default" else
                                         "reject_codes = all four scan codes, accept = true)"))
         print(f"{'trait':11s} {'value':9s} {'forms':>5s} {'auto':>7s} " + " ".join(f"{o:>9s}" for o in OUTCOMES))
         for (trait, value), s in order:
@@ -283,6 +304,9 @@ def report(stats, per_page, per_form, rss, total, wrong, bad_decisions) -> None:
                   + " ".join(f"{int(s[f'{name}:{o}']):9d}" for o in OUTCOMES))
     a = stats[("all", "all")]
     print()
+    print(f"decided without a person, default config (rejects only; accept candidates wait for a person): "
+          f"{pct(a['default:reject'] + (a['default:accept'] if DEFAULT_ACCEPT else 0), a['forms'])}")
+    print(f"decided without a person, all_codes+accept: {pct(a['all_codes+accept:reject'] + a['all_codes+accept:accept'], a['forms'])}")
     for name in ("default", "all_codes+accept"):
         print(f"machine-printed values at >= 200 dpi ({name}): {int(a['typed200'])} forms, decided without a person "
               f"{pct(a[f'typed200:{name}:auto'], a['typed200'])}")

@@ -24,9 +24,12 @@ __all__ = [
     "ALIASES",
     "CANCELLATION",
     "CONTRACT_CHANGE",
+    "CORPORATE_ORDER",
+    "CORPORATE_PREFIX",
     "Classification",
     "EQUIPMENT_ORDER",
     "KINDS",
+    "LABELS",
     "PREFIXES",
     "RELOCATION",
     "ROUTER_NOT_REMOVED",
@@ -43,6 +46,7 @@ TERMINATION = "termination"  # 解約申請
 ROUTER_NOT_REMOVED = "router_not_removed"  # ルーター未撤去
 RELOCATION = "relocation"  # 移設依頼
 TERMINATION_WITHDRAWAL = "termination_withdrawal"  # 解約キャンセル依頼
+CORPORATE_ORDER = "corporate_order"  # 法人一括発注依頼 (manual §IX, 法人営業 only)
 
 KINDS: tuple[str, ...] = (
     EQUIPMENT_ORDER,
@@ -52,6 +56,7 @@ KINDS: tuple[str, ...] = (
     ROUTER_NOT_REMOVED,
     RELOCATION,
     TERMINATION_WITHDRAWAL,
+    CORPORATE_ORDER,
 )
 
 #: The seven subject prefixes of manual §II, longest first (解約キャンセル依頼 before
@@ -77,10 +82,17 @@ ALIASES: tuple[tuple[str, str], ...] = (
     ("解約/キャンセル依頼", TERMINATION_WITHDRAWAL),
 )
 
+#: 法人営業's bulk order (manual §IX). Not one of the branches' subjects (never offered in a
+#: reply); its prefix is configurable ([corporate] prefix), passed by the callers that know it.
+CORPORATE_PREFIX = "法人一括発注依頼"
+
+#: Kind → its subject prefix as people read it, every kind (the seven of §II and 法人一括発注依頼).
+LABELS: dict[str, str] = {**{kind: prefix for prefix, kind in PREFIXES}, CORPORATE_ORDER: CORPORATE_PREFIX}
+
 # Longest first over prefixes and aliases together: 解約キャンセル依頼 (9) is tried before
 # キャンセル依頼 (7), so a withdrawal is never read as a cancellation.
 _MATCH_ORDER: tuple[tuple[str, str], ...] = tuple(
-    sorted(PREFIXES + ALIASES, key=lambda item: len(item[0]), reverse=True)
+    sorted(PREFIXES + ALIASES + ((CORPORATE_PREFIX, CORPORATE_ORDER),), key=lambda item: len(item[0]), reverse=True)
 )
 
 _SPOT = re.compile(r"U\s*S\s*E\s*N[\s_\-・･]*S\s*P\s*O\s*T", re.I)
@@ -130,7 +142,7 @@ def _is_word_char(ch: str) -> bool:
     return unicodedata.category(ch)[0] == "L" or ch in "ー々〆"
 
 
-def _find_prefix(spaced: str) -> tuple[str, int] | None:
+def _find_prefix(spaced: str, order: tuple[tuple[str, str], ...] = _MATCH_ORDER) -> tuple[str, int] | None:
     """(kind, end index in ``spaced``) of the longest prefix with word boundaries.
 
     Matching is done on a copy without spaces (``器材 発注依頼`` is still 器材発注依頼);
@@ -143,7 +155,7 @@ def _find_prefix(spaced: str) -> tuple[str, int] | None:
             compact_chars.append(ch)
             index_map.append(i)
     compact = "".join(compact_chars)
-    for prefix, kind in _MATCH_ORDER:
+    for prefix, kind in order:
         start = compact.find(prefix)
         while start != -1:
             end = start + len(prefix)
@@ -175,23 +187,29 @@ def _boundary_after(spaced: str, compact: str, index_map: list[int], end: int) -
     return not _is_word_char(compact[end])
 
 
-def classify_subject(subject: str) -> Classification:
+def classify_subject(subject: str, *, corporate_prefix: str | None = None) -> Classification:
     """Kind and 9-digit customer code of a (decoded) subject.  Never raises.
 
     The code is a run of exactly nine digits: preferably the one right after the
     prefix's ``_``, else the first anywhere in the subject; 8 or 10 digits are no code.
+    `corporate_prefix`: the configured ([corporate] prefix) subject of a 法人一括発注依頼, when it
+    is not the default one.
     """
     try:
-        return _classify(subject)
+        return _classify(subject, corporate_prefix)
     except Exception:  # defensive: a subject must never stop the pipeline
         log.exception("classify_subject failed on %r", subject)
         return Classification(kind=None, customer_code=None, names_spot=False, normalised="")
 
 
-def _classify(subject: str) -> Classification:
+def _classify(subject: str, corporate_prefix: str | None = None) -> Classification:
     spaced = normalise_subject(subject if isinstance(subject, str) else str(subject or ""))
     names_spot = "USEN SPOT" in spaced
-    found = _find_prefix(spaced)
+    order = _MATCH_ORDER
+    extra = unicodedata.normalize("NFKC", corporate_prefix or "").replace(" ", "")
+    if extra and extra != CORPORATE_PREFIX:
+        order = tuple(sorted(order + ((extra, CORPORATE_ORDER),), key=lambda item: len(item[0]), reverse=True))
+    found = _find_prefix(spaced, order)
     kind = None
     code = None
     if found is not None:

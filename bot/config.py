@@ -222,6 +222,24 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class CorporateConfig:
+    """[corporate]: 法人一括発注依頼 (manual §IX), the corporate sales' bulk order with a customer
+    list (.xlsx or .csv): who may send it, where the list goes for UNIS registration (登録G), how
+    the vendor batch keeps its routers apart, and the caps on reading the list."""
+
+    prefix: str = "法人一括発注依頼"
+    # Addresses (taro@hojin.usen.co.jp) or domains (hojin.usen.co.jp, subdomains too) of 法人営業;
+    # a corporate order from anyone else is held for a person, never acted on. Empty: nobody.
+    senders: tuple[str, ...] = ()
+    registration_to: tuple[str, ...] = ()  # 登録G: gets the list with the management numbers
+    vendor_separate: str = "csv"  # "csv": its own CSV in the batch mail; "section": after the district rows
+    max_bytes: int = 5_000_000  # the list as attached
+    max_rows: int = 2_000  # rows of the list (one per site)
+    # An .xlsx is a zip of XML: the sum of its members' declared sizes (a zip bomb declares a lot).
+    max_unzipped_bytes: int = 50_000_000
+
+
+@dataclass(frozen=True)
 class Config:
     mailbox: MailboxConfig = field(default_factory=MailboxConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -238,6 +256,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    corporate: CorporateConfig = field(default_factory=CorporateConfig)
     source: str = "(defaults)"
 
     def replace(self, **sections: object) -> Config:
@@ -271,6 +290,9 @@ RANGES: dict[tuple[str, str], tuple[float, float, str]] = {
     ("web", "login_window_minutes"): (1, 1_440, "minutes"),
     ("web", "login_failures_per_user"): (1, 1_000, "failures"),
     ("web", "login_failures_per_ip"): (1, 100_000, "failures"),
+    ("corporate", "max_bytes"): (1024, 1 * 1024 * 1024 * 1024, "bytes"),
+    ("corporate", "max_rows"): (1, 100_000, "rows"),
+    ("corporate", "max_unzipped_bytes"): (64 * 1024, 4 * 1024 * 1024 * 1024, "bytes"),
     **{("limits", name): bounds for name, bounds in LIMIT_RANGES.items()},
 }
 
@@ -410,6 +432,11 @@ def _validate(cfg: Config, env: Mapping[str, str]) -> None:
     except DatabaseUrlError as err:
         origin = "$BOT_DATABASE_URL" if "BOT_DATABASE_URL" in env else cfg.source
         raise ConfigError(f"{origin}: {err}") from err
+    if cfg.corporate.vendor_separate not in ("csv", "section"):
+        raise ConfigError(f"{cfg.source}: [corporate] vendor_separate: \"csv\" or \"section\", "
+                          f"got {cfg.corporate.vendor_separate!r}")
+    if not cfg.corporate.prefix.strip():
+        raise ConfigError(f"{cfg.source}: [corporate] prefix: must not be empty")
     try:
         "テスト".encode(cfg.vendor.encoding)
     except LookupError as err:

@@ -18,6 +18,7 @@ from bot.checks import (
     authentication,
     body_fields,
     cc_manager,
+    corporate,
     customer,
     customer_code,
     line,
@@ -139,6 +140,11 @@ TERMINATION_WITHDRAWAL: tuple[Check, ...] = (
     termination.withdrawal_in_time,  # 解約日の3営業日前まで
     cc_manager.manager_in_cc,
 )
+CORPORATE_ORDER: tuple[Check, ...] = (  # 法人一括発注依頼 (manual §IX): no customer code in the subject
+    corporate.list_usable,  # 顧客リスト (.xlsx/.csv): 添付あり・読める・必須の列
+    corporate.rows_valid,  # 全行: 必須項目・台数・Enterprise・SSID半角・重複（リスト内・管理台帳）
+    # no unis_order.order_exists: 法人営業案件 is registered in UNIS by 登録G afterwards (FAQ 3)
+)
 
 CHAINS: dict[str, tuple[tuple[Check, ...], tuple[Check, ...]]] = {
     NEW_INSTALL: (EQUIPMENT_ORDER_NEW, (shop_name.same_as_unis,)),
@@ -149,6 +155,7 @@ CHAINS: dict[str, tuple[tuple[Check, ...], tuple[Check, ...]]] = {
     classify.ROUTER_NOT_REMOVED: (ROUTER_NOT_REMOVED, ()),
     classify.RELOCATION: (RELOCATION, ()),
     classify.TERMINATION_WITHDRAWAL: (TERMINATION_WITHDRAWAL, ()),
+    classify.CORPORATE_ORDER: (CORPORATE_ORDER, ()),
 }
 
 _CHILD_UNIT_RE = re.compile(r"子機.{0,20}?(追加|交換)|(追加|交換).{0,10}?子機")
@@ -193,6 +200,19 @@ def screen(mail: InboundMail, c: Classification, settings: RuleSettings, auth: V
     return None
 
 
+def corporate_gate(mail: InboundMail, c: Classification, settings: RuleSettings) -> Decision | None:
+    """A 法人一括発注依頼 is 法人営業's alone ([corporate] senders): from anyone else it is held for
+    a person, never acted on nor answered; and it needs 登録G's address to be acted on."""
+    cs = settings.corporate
+    if cs is None or not cs.is_corporate_sender(mail.from_addr):
+        return Decision(c.kind, None, MANUAL, reason=f"法人一括発注依頼の送信者 {mail.from_addr or '(なし)'} は法人営業"
+                        "（[corporate] senders）ではありません：自動処理していません（返信していません）")
+    if not cs.registration_to:
+        return Decision(c.kind, None, MANUAL, reason="法人一括発注依頼：登録Gの宛先（[corporate] registration_to）が"
+                        "未設定のため自動処理していません")
+    return None
+
+
 def decide(f: Facts) -> Decision:
     mail = f.mail
     c = f.classification
@@ -204,6 +224,10 @@ def decide(f: Facts) -> Decision:
         if c.names_spot or c.customer_code:
             return Decision(None, c.customer_code, REJECTED, defects=(Defect(UNKNOWN_KIND),))
         return Decision(None, None, MANUAL, reason="件名にUSEN SPOTも顧客コードもありません（自動判定の対象外）")
+    if c.kind == classify.CORPORATE_ORDER:
+        held = corporate_gate(mail, c, f.settings)
+        if held is not None:
+            return held
     if c.kind == classify.EQUIPMENT_ORDER:
         variant = equipment_variant(f)
     else:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import classify, forms
+from bot import classify, db, forms, ledger
 from bot import decide as deciding
 from bot.body import parse_body
 from bot.branches import load_directory
@@ -23,8 +23,12 @@ from bot.checks import authentication
 from bot.checks.authentication import Verdict
 from bot.checks.base import Branch, Facts, LedgerState, RuleSettings, UnisLine
 from bot.config import Config
+from bot.corporate import CorporateSettings, numbers
+from bot.corporate.reading import Known, ListReading, find_list, read_list
+from bot.corporate.rows import site_key
+from bot.corporate.sheet import Caps
 from bot.mail import InboundMail
-from bot.models import LedgerEntry, LedgerEvent, UnisOrder, VendorRow
+from bot.models import CorporateSite, LedgerEntry, LedgerEvent, UnisOrder, VendorRow
 from bot.reading import APPLICATION, TERMINATION, PdfReader
 
 # Kinds whose PDF is the application form (申込書) / the termination form (解約申請書).
@@ -41,7 +45,10 @@ def branches_from(cfg: Config) -> Mapping[str, Branch]:
 def settings_from(cfg: Config) -> RuleSettings:
     return RuleSettings(allowed_domains=cfg.senders.allowed_domains, calendar=calendar_from(cfg),
                         branches=branches_from(cfg), authentication=cfg.senders.authentication,
-                        scan_reject_codes=cfg.scans.reject_codes, scan_accept=cfg.scans.accept)
+                        scan_reject_codes=cfg.scans.reject_codes, scan_accept=cfg.scans.accept,
+                        corporate=CorporateSettings(senders=cfg.corporate.senders,
+                                                    registration_to=cfg.corporate.registration_to,
+                                                    from_addr=cfg.smtp.from_addr))
 
 
 def calendar_from(cfg: Config) -> BusinessCalendar:
@@ -63,6 +70,7 @@ class Attachments:
 
     forms: tuple[forms.FormReading, ...] = ()
     terminations: tuple[forms.TerminationReading, ...] = ()
+    corporate: ListReading | None = None  # a 法人一括発注依頼's customer list
 
 
 def read_attachments(mail: InboundMail, *, cfg: Config, settings: RuleSettings,
@@ -70,16 +78,43 @@ def read_attachments(mail: InboundMail, *, cfg: Config, settings: RuleSettings,
     """The PDFs the mail's kind needs, read inside the limits; nothing at all for a mail the
     sender, loop, authentication or limit checks settle (an outsider costs nothing).
     Raises ReaderFailed when a reader process dies or overruns."""
-    c = classify.classify_subject(mail.subject)
+    c = classify.classify_subject(mail.subject, corporate_prefix=cfg.corporate.prefix)
     if deciding.screen(mail, c, settings, authenticate(mail, cfg)) is not None:
         return Attachments()
     reader = reader or PdfReader(cfg.pdf.password, cfg.limits)
+    if c.kind == classify.CORPORATE_ORDER:
+        if deciding.corporate_gate(mail, c, settings) is not None:
+            return Attachments()  # not 法人営業: its list is never opened
+        return Attachments(corporate=read_corporate_list(mail, cfg=cfg, reader=reader))
     pdfs = mail.pdf_attachments()
     if c.kind in FORM_KINDS and pdfs:
         return Attachments(forms=reader.read(pdfs, APPLICATION))  # type: ignore[arg-type]
     if c.kind in TERMINATION_FORM_KINDS and pdfs:
         return Attachments(terminations=reader.read(pdfs, TERMINATION))  # type: ignore[arg-type]
     return Attachments()
+
+
+def read_corporate_list(mail: InboundMail, *, cfg: Config, reader: PdfReader) -> ListReading:
+    """The customer list, read in a reader process when there is a pool (a hostile .xlsx costs
+    that process, bounded by its memory limit and `pdf_seconds`), inside [corporate]'s caps."""
+    found = find_list(mail.attachments)
+    if found is None:
+        return ListReading()
+    caps = Caps(max_bytes=cfg.corporate.max_bytes, max_rows=cfg.corporate.max_rows,
+                max_unzipped_bytes=cfg.corporate.max_unzipped_bytes)
+    args = (found.data, found.filename or "", found.content_type, caps)
+    if reader.pool is None:
+        return read_list(*args)
+    return reader.pool.call(read_list, *args, timeout=cfg.limits.pdf_seconds)
+
+
+def known_to_ledger(session: Session) -> Known:
+    """Live customer codes of the 管理台帳 and the sites of earlier corporate lists."""
+    live = session.scalars(select(LedgerEntry.customer_code).where(
+        LedgerEntry.state.not_in((ledger.CANCELLED, ledger.TERMINATED))))
+    keys = {site_key(name, address) for name, address in session.execute(
+        select(CorporateSite.shop_name, CorporateSite.address))}
+    return Known(codes=frozenset(live), site_keys=frozenset(keys))
 
 
 def gather(
@@ -93,7 +128,7 @@ def gather(
     read ahead (bot/prefetch.py), so they are not read twice.
     """
     settings = settings or settings_from(cfg)
-    c = classify.classify_subject(mail.subject)
+    c = classify.classify_subject(mail.subject, corporate_prefix=cfg.corporate.prefix)
     body = parse_body(mail.body_text)
     auth = authenticate(mail, cfg)
     if attachments is None:
@@ -126,8 +161,14 @@ def gather(
             ledger_state = LedgerState(entry.customer_code, entry.state, entry.plus, entry.termination_date,
                                        sent_to_vendor=sent is not None, ship_date=sent.ship_date if sent else None,
                                        has_order=ordered is not None)
+    corporate = attachments.corporate
+    if corporate is not None and session is not None:
+        # Held until the mail's transaction ends: two lists decided at once (two bot processes)
+        # cannot both pass the duplicate check before either records its sites.
+        db.serialise(session, numbers.LOCK)
+        corporate = corporate.with_known(known_to_ledger(session))
     return Facts(
         mail=mail, classification=c, body=body, forms=form_readings,
         termination_forms=termination_readings, unis=unis, ledger=ledger_state, received_at=received_at,
-        settings=settings, auth=auth,
+        settings=settings, auth=auth, corporate=corporate,
     )

@@ -387,3 +387,43 @@ class UnisFinding(Base):
     first_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class CorporateSite(Base):
+    """One site (設置先) of an accepted 法人一括発注依頼 (manual §IX, bot/corporate/): the corporate
+    part of the 管理台帳. ``customer_code`` once known (in the list, or from a UNIS line carrying
+    one of its management numbers). Migration 0011."""
+
+    __tablename__ = "corporate_sites"
+    __table_args__ = (Index("ix_corporate_sites_key", "site_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mail_id: Mapped[int | None] = mapped_column(ForeignKey("mails.id"))
+    list_row: Mapped[int] = mapped_column(Integer)  # row in the customer list as a spreadsheet shows it
+    customer_code: Mapped[str | None] = mapped_column(String(9), index=True)
+    site_key: Mapped[str] = mapped_column(Text)  # normalised 店舗名 + 住所: duplicates across lists
+    shop_name: Mapped[str] = mapped_column(Text)
+    address: Mapped[str] = mapped_column(Text)
+    phone: Mapped[str] = mapped_column(Text, default="")
+    parent_units: Mapped[int] = mapped_column(Integer)
+    child_units: Mapped[int] = mapped_column(Integer)
+    enterprise: Mapped[bool] = mapped_column(Boolean, default=False)
+    ssid: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class CorporateNumber(Base):
+    """A 6-digit management number (管理番号), one per router of a corporate site; unique and
+    never reused (rows are never deleted). ``serial`` once a confirmed UNIS line carries it."""
+
+    __tablename__ = "corporate_numbers"
+
+    number: Mapped[str] = mapped_column(String(6), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("corporate_sites.id"), index=True)
+    role: Mapped[str] = mapped_column(String(10))  # 親機 / 子機
+    vendor_row_id: Mapped[int | None] = mapped_column(ForeignKey("vendor_rows.id"))
+    serial: Mapped[str | None] = mapped_column(String(40))
+    unis_contract_no: Mapped[str | None] = mapped_column(String(20))
+    unis_line_no: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    linked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

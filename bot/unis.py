@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.corporate.serials import link_serials
 from bot.models import UnisOrder
 from bot.unis_audit import refresh_after_import
 
@@ -254,6 +255,7 @@ def import_extract(
     # The registration audit (manual §VIII) reads the rows as this import leaves them; its
     # findings commit with them, in this transaction (import_drop_folder's too).
     refresh_after_import(session, now)
+    link_serials(session, now)  # 法人 routers: management number → serial (bot/corporate/serials.py)
     return report
 
 

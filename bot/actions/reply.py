@@ -19,7 +19,7 @@ from bot.models import OutboxMessage
 from bot.outbox import enqueue, new_message_id
 from bot.templating import Templates
 
-KIND_LABELS = {kind: prefix for prefix, kind in classify.PREFIXES}
+KIND_LABELS = classify.LABELS
 
 
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?",

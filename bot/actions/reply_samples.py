@@ -18,7 +18,7 @@ ALL_DEFECT_CODES = (
     "MAIL_ADDRESS_MISSING", "MAIL_ADDRESS_INVALID", "MAIL_ADDRESS_READING_MISMATCH", "SSID_NOT_HALFWIDTH",
     "UNIT_COUNT_MISSING", "BODY_FIELD_MISSING", "PLUS_FLAG_MISMATCH", "CC_MANAGER_MISSING", "REASON_MISSING",
     "TERMINATION_DATE_MISSING", "WITHDRAWAL_TOO_LATE", "CUSTOMER_NOT_FOUND", "DESTINATION_LINE_MISSING",
-    "STATE_CONFLICT",
+    "STATE_CONFLICT", "CORPORATE_LIST_INVALID", "CORPORATE_ROW_INVALID",
 )
 
 _DETAIL = {
@@ -26,6 +26,7 @@ _DETAIL = {
     "reading": "シーハイフンエー", "spelled": "c-a", "ssid": "ｋｉｔｓｕｎｅ", "chars": "ｋｉ", "labels": "店舗名、担当者名",
     "body": "有", "form": "無", "manager": "shitencho@usen.co.jp", "termination_date": "2026/11/25",
     "deadline": "2026/11/19", "state": "設置済", "request": "キャンセル申請",
+    "row": "5", "column": "SSID", "problem": "「ｓｈｏｐ」に半角以外の文字（ｓｈｏｐ）があります",
 }
 
 SAMPLE = {

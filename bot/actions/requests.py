@@ -235,6 +235,14 @@ def termination_withdrawal(session: Session, f: Facts, *, mail_id: int, calendar
     return "解約撤回" + ("（ベンダーへ連絡）" if sent is not None else "（未送信の解約を取消）")
 
 
+def corporate_order(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar,
+                    now: dt.datetime) -> str:
+    """法人一括発注依頼 (manual §IX): numbers, sites, vendor rows kept apart, the list to 登録G."""
+    from bot.corporate.act import accept
+
+    return accept(session, f, mail_id=mail_id, calendar=calendar, now=now)
+
+
 Action = Callable[..., str]
 ACTIONS: dict[str, Action] = {
     NEW_INSTALL: new_install,
@@ -245,6 +253,7 @@ ACTIONS: dict[str, Action] = {
     classify.ROUTER_NOT_REMOVED: router_not_removed,
     classify.RELOCATION: relocation,
     classify.TERMINATION_WITHDRAWAL: termination_withdrawal,
+    classify.CORPORATE_ORDER: corporate_order,
 }
 
 

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from bot.calendar import BusinessCalendar
     from bot.checks.authentication import Verdict
     from bot.classify import Classification
+    from bot.corporate import CorporateSettings
+    from bot.corporate.reading import ListReading
     from bot.forms import FormReading, TerminationReading
     from bot.mail import InboundMail
 
@@ -79,6 +81,7 @@ class RuleSettings:
     scan_reject_codes: tuple[str, ...] = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "MAIL_ADDRESS_MISSING",
                                           "PLUS_FLAG_MISMATCH")
     scan_accept: bool = False
+    corporate: CorporateSettings | None = None  # [corporate]: 法人一括発注依頼 (bot/corporate/)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class Facts:
     received_at: dt.datetime
     settings: RuleSettings
     auth: Verdict | None = None  # sender authentication; None when the policy is off
+    corporate: ListReading | None = None  # a 法人一括発注依頼's customer list (bot/corporate/)
 
     @property
     def form(self) -> FormReading | None:

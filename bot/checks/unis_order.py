@@ -7,6 +7,7 @@ cannot know (missing from the subject) is left to CUSTOMER_CODE_MISSING.
 from __future__ import annotations
 
 from bot.checks.base import Defect, Facts
+from bot.classify import CORPORATE_ORDER
 
 UNIS_ORDER_MISSING = "UNIS_ORDER_MISSING"
 LIVE = ("受注", "確定")
@@ -14,6 +15,8 @@ LIVE = ("受注", "確定")
 
 def order_exists(f: Facts) -> list[Defect]:
     if not f.code:
+        return []
+    if f.classification.kind == CORPORATE_ORDER:  # 法人一括発注依頼: 登録G registers it afterwards
         return []
     if any(line.acquisition == "法人" for line in f.unis):
         return []

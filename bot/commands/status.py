@@ -12,7 +12,7 @@ from bot.commands.common import EXIT_ERROR, EXIT_OK, CommandError, database, fai
 from bot.config import Config
 from bot.health import Health, collect
 
-KIND_LABELS = {kind: prefix for prefix, kind in classify.PREFIXES}
+KIND_LABELS = classify.LABELS
 DECISION_LABELS = {"accepted": "受付", "rejected": "差戻", "manual": "保留", "ignored": "対象外",
                    "quarantined": "隔離"}
 STATUS_LABELS = {"done": "完了", "failed": "失敗", "running": "実行中", None: "未実行"}

@@ -153,7 +153,8 @@ def collect(
         .group_by(Mail.kind, Mail.decision)
     ):
         per_kind[kind if kind in KIND_LABELS else ""][str(decision)] += n
-    kinds = list(KIND_ORDER) + ([""] if "" in per_kind else [])
+    # Corporate bulk orders (manual §IX) come from 法人営業, rarely: a row only on days with one.
+    kinds = list(KIND_ORDER) + [k for k in per_kind if k and k not in KIND_ORDER] + ([""] if "" in per_kind else [])
     counts = tuple(
         KindCount(kind or "unknown", KIND_LABELS.get(kind, UNKNOWN_KIND_LABEL), *(
             per_kind[kind].get(d, 0) for d in ("accepted", "rejected", "manual", "ignored")))

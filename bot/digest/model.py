@@ -19,7 +19,7 @@ KIND_ORDER = (
     classify.EQUIPMENT_ORDER, classify.CONTRACT_CHANGE, classify.CANCELLATION, classify.TERMINATION,
     classify.ROUTER_NOT_REMOVED, classify.RELOCATION, classify.TERMINATION_WITHDRAWAL,
 )
-KIND_LABELS = {kind: prefix for prefix, kind in classify.PREFIXES}
+KIND_LABELS = classify.LABELS
 UNKNOWN_KIND_LABEL = "種別不明"
 
 # How far back the manual queue lists mails one by one; older unresolved ones are counted, not

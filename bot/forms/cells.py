@@ -58,15 +58,16 @@ class Text:
     area: Box | None = None
 
 
-def cell_ink(page: Page, box: Box, *, lenient: bool = False, wide: bool = False) -> np.ndarray:
-    """Ink of a cell without the ruling lines; ``lenient``: at the lenient threshold; ``wide``:
-    the rules taken away with their grey edges (lighter than the rule itself)."""
+def cell_ink(page: Page, box: Box, *, lenient: bool = False, wide: bool = False, faint: bool = False) -> np.ndarray:
+    """Ink of a cell without the ruling lines; ``lenient``: at the lenient threshold; ``faint``:
+    at a fainter one still (a thin printed box at 150 dpi in grey blurs to a light grey line);
+    ``wide``: the rules taken away with their grey edges (lighter than the rule itself)."""
     x0, y0, x1, y1 = box
     up, tab = page.up, page.table
     lines_ = tab.h_lines[y0:y1, x0:x1] | tab.v_lines[y0:y1, x0:x1]
-    if lenient:
+    if lenient or faint:
         lv = up.levels
-        ink = up.image[y0:y1, x0:x1] < lv.paper - 0.3 * lv.contrast
+        ink = up.image[y0:y1, x0:x1] < lv.paper - (0.15 if faint else 0.3) * lv.contrast
     else:
         ink = up.ink[y0:y1, x0:x1].copy()
     grow = 2 if wide else 0
@@ -83,22 +84,35 @@ def cell_ink(page: Page, box: Box, *, lenient: bool = False, wide: bool = False)
     return ink
 
 
+def _without_streak_lines(ink: np.ndarray) -> np.ndarray:
+    """``ink`` without a scanner's streak crossing the cell: a line about a pixel wide (it may
+    lean by a few) running through at least 70 % of the cell's height; a pen's stroke is wider,
+    and no writing is a lone line that long."""
+    n, lab, st, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    line = np.zeros(n, bool)
+    h = st[1:, cv2.CC_STAT_HEIGHT]
+    line[1:] = (st[1:, cv2.CC_STAT_WIDTH] <= 6) & (h >= 0.7 * ink.shape[0]) & (st[1:, cv2.CC_STAT_AREA] <= 1.6 * h)
+    return ink & ~line[lab] if line.any() else ink
+
+
 def writing(page: Page, area: Box) -> tuple[str, float]:
     """filled | empty | unsure of a writing area, against the cell's own ink at both thresholds."""
-    state, conf, _ = marks.writing(cell_ink(page, area))
+    state, conf, _ = marks.writing(_without_streak_lines(cell_ink(page, area)))
     if state == STATE_FILLED:
         return state, conf
-    lstate, lconf, _ = marks.writing(cell_ink(page, area, lenient=True, wide=True))
+    lstate, lconf, _ = marks.writing(_without_streak_lines(cell_ink(page, area, lenient=True, wide=True)))
     if state == STATE_EMPTY and lstate == STATE_EMPTY:
         return STATE_EMPTY, min(conf, lconf)
     return STATE_UNSURE, 0.5  # light writing, or specks: a person looks
 
 
-def read_ocr(page: Page, box: Box, *, lang: str, whitelist: str = "",
-             scale: float = 1.0) -> tuple[ocr.OcrResult, tuple[int, int], float]:
-    """OCR of a cell: (result, origin of its symbols in upright pixels, scale)."""
+def read_ocr(page: Page, box: Box, *, lang: str, whitelist: str = "", scale: float = 1.0,
+             min_px: int = 4) -> tuple[ocr.OcrResult, tuple[int, int], float]:
+    """OCR of a cell: (result, origin of its symbols in upright pixels, scale).  Ink smaller
+    than ``min_px`` is a speck and left out; a value whose dots matter (the full stop of an
+    address, the dot of an i, the ゛/゜ of a kana) is read with a smaller one."""
     crop = table.clean_crop(page.up, page.table, box)
-    img, (ox, oy) = table.tighten_at(crop, scale=scale)
+    img, (ox, oy) = table.tighten_at(crop, scale=scale, min_px=min_px)
     res = ocr.recognise(img, lang=lang, whitelist=whitelist, seconds=page.left(), psm=ocr.PSM_SINGLE_LINE)
     return res, (box[0] + ox, box[1] + oy), scale
 
@@ -120,11 +134,21 @@ def clusters(ink: np.ndarray, gap_pt: float) -> list[tuple[int, int]]:
     return out
 
 
+def _without_streaks(ink: np.ndarray) -> np.ndarray:
+    """``ink`` without the pieces of a scanner's streak: ink 1–2 px wide and five times as
+    high, above, below or between the print (no printed digit is that thin at 200 dpi)."""
+    n, lab, st, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    thin = np.zeros(n, bool)
+    w, h = st[:, cv2.CC_STAT_WIDTH], st[:, cv2.CC_STAT_HEIGHT]
+    thin[1:] = (w[1:] <= 2) & (h[1:] >= 5 * w[1:])
+    return ink & ~thin[lab] if thin.any() else ink
+
+
 def printed(ink: np.ndarray) -> bool:
     """Machine print, told from handwriting by its regularity: a printer's digits all have one
     height and sit on one baseline; a hand's vary by a pixel or more at 200 dpi (the corpus
     measures <= 1.0 px for print, >= 1.4 px for handwriting; docs/scans.md)."""
-    clean = marks._despeckle(ink, max(3, int(1.5 * PT))).astype(np.uint8)
+    clean = _without_streaks(marks._despeckle(ink, max(3, int(1.5 * PT)))).astype(np.uint8)
     n, _, st, _ = cv2.connectedComponentsWithStats(clean, connectivity=8)
     if n < 6:
         return False
@@ -259,6 +283,13 @@ def read_plain(page: Page, row: Row, *, lang: str, whitelist: str = "", area: Bo
         res, _, _ = read_ocr(page, box, lang=lang, whitelist=whitelist)
         t.value, t.value_conf = tidy_jpn(res.text) if lang == "jpn" else res.text.strip(), res.conf
         t.hand = res.conf < NAME_OCR
+        if lang == "jpn" and not t.hand:
+            # Read again with the small ink kept: the ゜ of パ is a few pixels, and a speck
+            # taken away reads パン as バン, confidently.  The value stands only when both reads
+            # say the same (a speck kept may read as ー: then they differ too).
+            res2, _, _ = read_ocr(page, box, lang=lang, whitelist=whitelist, min_px=2)
+            t.value_conf = min(res.conf, res2.conf) if tidy_jpn(res2.text) == t.value else 0.5
+            t.hand = t.value_conf < NAME_OCR
         if t.hand:
             t.value_conf = min(t.value_conf, 0.5)
     return t

@@ -21,6 +21,7 @@ and the cell's own printed words (``（9桁）``, ``@uspot.jp``, ``姓``/``名``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import cv2
 import numpy as np
@@ -37,6 +38,13 @@ EMPTY = "empty"
 INSIDE_EMPTY = 0.025
 # … at least this is a mark.
 INSIDE_MARK = 0.045
+# Ink inside the box that belongs to a stroke (a component at least STROKE_PT long: no speck,
+# no JPEG ringing) is a mark from this share of INSIDE_MARK: a tick that only grazes the box
+# leaves ~4 % of its interior inked; an empty box in the corpus has at most 0.5 % raw ink.
+STROKE_SHARE = 2 / 3
+STROKE_PT = 2.0
+# Printed boxes of one row share their middle within this many pixels (the page is deskewed).
+LINE_PX = 2
 # Halo ink, in ink pixels per pixel of label width (a circle leaves ~2 stroke widths per column).
 HALO_EMPTY = 0.25
 HALO_MARK = 0.6
@@ -106,8 +114,10 @@ def find_boxes(ink: np.ndarray, cy_hint: float) -> list[tuple[float, tuple[int, 
     out: list[tuple[float, tuple[int, int, int, int]]] = []
     for score, x, y, side in found:
         b = (x, y, x + side, y + side)
-        # one candidate per place: the best size and position of a box wins
-        if any(_overlap(b, o) > 0.4 for _, o in out):
+        # one candidate per place and size: the best position of a box of about this size wins.
+        # A smaller ring inside a marked box (a tick's stroke and two of the box's sides) must
+        # not take the place of the box itself: the form's size is chosen later (box_side).
+        if any(abs((o[2] - o[0]) - side) <= 3 and _overlap(b, o) > 0.4 for _, o in out):
             continue
         out.append((score, b))
     return out
@@ -143,10 +153,66 @@ def box_side(rows: list[tuple[np.ndarray, list[tuple[float, tuple[int, int, int,
 def row_boxes(ink: np.ndarray, cands: list[tuple[float, tuple[int, int, int, int]]], side: int,
               n: int) -> list[tuple[int, int, int, int]] | None:
     """The ``n`` printed boxes of a row, left to right, or None when the row does not show
-    exactly ``n`` boxes of the form's size, each followed by its label."""
+    exactly ``n`` boxes of the form's size, each followed by its label.
+
+    A circle drawn round a label makes rings of the box's size out of its glyphs (門 of 開,
+    書 and a bracket): when the row shows more such rings than options, those that sit inside
+    a word (print right against their left side, on the text's line) are left out, then those
+    off the line most rings share; the row is read only when exactly ``n`` clear winners remain,
+    on one line, with room for a label between each two."""
+    boxes = _pick(ink, cands, side, n, skip_in_word=False)
+    if boxes is None:
+        boxes = _pick(ink, cands, side, n, skip_in_word=True)
+    if boxes is None:
+        # printed boxes sit on one line; a ring the circle makes with a glyph sits a few
+        # pixels above or below it: keep the rings on the line most of them share
+        line = _box_line(ink, cands, side)
+        if line is not None:
+            boxes = _pick(ink, cands, side, n, skip_in_word=True, line=line)
+    if boxes is None or len(boxes) != n:
+        return None
+    if any(b[0] - a[2] < side for a, b in pairwise(boxes)):
+        return None  # two options' boxes with no room for a label between them
+    middles = [(b[1] + b[3]) / 2 for b in boxes]
+    if max(middles) - min(middles) > 2 * LINE_PX:
+        return None  # printed boxes sit on one line: one of these is no box
+    return boxes
+
+
+def rings(cands: list[tuple[float, tuple[int, int, int, int]]], side: int) -> int:
+    """How many separate rings of the form's box size a row shows (boxes, and rings in words)."""
+    seen: list[tuple[int, int, int, int]] = []
+    for score, b in cands:
+        if abs((b[2] - b[0]) - side) <= 2 and score >= 1.0 and all(b[2] <= o[0] or b[0] >= o[2] for o in seen):
+            seen.append(b)
+    return len(seen)
+
+
+def _in_word(ink: np.ndarray, b: tuple[int, int, int, int], side: int) -> bool:
+    """Print right against the ring's left side on the text's line: a ring inside a word."""
+    x0, yc = b[0], (b[1] + b[3]) // 2
+    left = ink[max(0, yc - side // 4): yc + side // 4, max(0, x0 - int(2 * PT)): max(0, x0 - 2)]
+    return int(left.sum()) >= 3
+
+
+def _box_line(ink: np.ndarray, cands: list[tuple[float, tuple[int, int, int, int]]], side: int) -> float | None:
+    """The middle (y) that most rings of the box's size outside words share, within 2 px."""
+    ys = [(b[1] + b[3]) / 2 for score, b in cands
+          if abs((b[2] - b[0]) - side) <= 2 and score >= 1.0 and not _in_word(ink, b, side)]
+    if not ys:
+        return None
+    votes = [(sum(abs(y2 - y) <= LINE_PX for y2 in ys), y) for y in ys]
+    best = max(v for v, _ in votes)
+    return float(np.median([y for v, y in votes if v == best]))
+
+
+def _pick(ink: np.ndarray, cands: list[tuple[float, tuple[int, int, int, int]]], side: int, n: int, *,
+          skip_in_word: bool, line: float | None = None) -> list[tuple[int, int, int, int]] | None:
     picked: list[tuple[float, tuple[int, int, int, int]]] = []
     for score, b in cands:
         if abs((b[2] - b[0]) - side) > 2 or score < 1.0:
+            continue
+        if line is not None and abs((b[1] + b[3]) / 2 - line) > LINE_PX:
             continue
         if any(not (b[2] <= o[0] or b[0] >= o[2]) for _, o in picked):
             continue
@@ -155,14 +221,15 @@ def row_boxes(ink: np.ndarray, cands: list[tuple[float, tuple[int, int, int, int
         after = ink[max(0, yc - side // 3): yc + side // 3, x1 + int(1 * PT): x1 + int(8 * PT)]
         if not after.any():
             continue
+        if skip_in_word and _in_word(ink, b, side):
+            continue
         picked.append((score, b))
     picked.sort(key=lambda sb: -sb[0])
     if len(picked) > n and picked[n][0] > picked[n - 1][0] - 0.02:
         return None  # more boxes than options and no clear winners
-    boxes = sorted(b for _, b in picked[:n])
-    if len(boxes) != n:
+    if len(picked) < n:
         return None
-    return boxes
+    return sorted(b for _, b in picked[:n])
 
 
 def _solid_ring(ink: np.ndarray, box: tuple[int, int, int, int]) -> bool:
@@ -179,6 +246,7 @@ def judge(ink: np.ndarray, boxes: list[tuple[int, int, int, int]], *, top: int, 
     edges in the same pixels)."""
     h, w = ink.shape
     clean = _despeckle(ink, max(3, int(0.9 * PT)))
+    strokes = _despeckle(ink, int(STROKE_PT * PT))
     out: list[OptionMark] = []
     for i, (x0, y0, x1, y1) in enumerate(boxes):
         side = x1 - x0
@@ -186,6 +254,8 @@ def judge(ink: np.ndarray, boxes: list[tuple[int, int, int, int]], *, top: int, 
         shrink = max(3, int(round(side * 0.2)))
         inner = ink[y0 + shrink: y1 - shrink, x0 + shrink: x1 - shrink]
         inside = float(inner.mean()) if inner.size else 0.0
+        inner_strokes = strokes[y0 + shrink: y1 - shrink, x0 + shrink: x1 - shrink]
+        stroke_inside = float(inner_strokes.mean()) if inner_strokes.size else 0.0
         # the label: from the box to the next box, ending where a gap of 7 pt begins
         limit = boxes[i + 1][0] - int(4 * PT) if i + 1 < len(boxes) else cell_right
         zone_top, zone_bottom = int(cy - 0.62 * side), int(cy + 0.62 * side) + 1
@@ -209,17 +279,17 @@ def judge(ink: np.ndarray, boxes: list[tuple[int, int, int, int]], *, top: int, 
         region[max(0, y0 - 2 - top): y1 + 3 - top, max(0, x0 - 2 - left_edge): x1 + 3 - left_edge] = False
         region[max(0, zone_top - top): zone_bottom - top, max(0, x1 - left_edge): end - left_edge] = False
         halo = float(region.sum()) / float(label_w + side)
-        state, conf = _decide(inside, halo)
+        state, conf = _decide(inside, halo, stroke_inside)
         out.append(OptionMark(state, conf, (x0, y0, x1, y1), (left_edge, top, right_edge, bottom), inside, halo))
     return out
 
 
-def _decide(inside: float, halo: float) -> tuple[str, float]:
+def _decide(inside: float, halo: float, stroke_inside: float = 0.0) -> tuple[str, float]:
     def grade(v: float, lo: float, hi: float) -> float:
         return max(0.0, min(1.0, (v - lo) / (hi - lo)))
 
     g = max(grade(inside, INSIDE_EMPTY, INSIDE_MARK), grade(halo, HALO_EMPTY, HALO_MARK))
-    if inside >= INSIDE_MARK or halo >= HALO_MARK:
+    if inside >= INSIDE_MARK or halo >= HALO_MARK or stroke_inside >= STROKE_SHARE * INSIDE_MARK:
         return MARKED, round(0.9 + 0.1 * min(1.0, max(inside / (2 * INSIDE_MARK), halo / (2 * HALO_MARK))), 3)
     if inside <= INSIDE_EMPTY and halo <= HALO_EMPTY:
         return UNMARKED, round(1.0 - 0.1 * g, 3)

@@ -120,24 +120,67 @@ def find_form(plain: bytes, limits: Limits, accept: Callable[[Table], bool]) -> 
 
 
 def _read_marks(page: Page, rows: dict[str, Row]) -> dict[str, list[marks.OptionMark] | None]:
-    data: dict[str, tuple[np.ndarray, np.ndarray, list, Row]] = {}
-    for fld, _ in CHOICES:
+    """Every choice row's options judged, or None for a row whose boxes are not found.
+
+    Boxes are looked for at the lenient threshold and, in a row short of boxes, at the faint
+    one (a thin □ at 150 dpi grey blurs lighter than the lenient threshold).  The form's box
+    size is the one with which the most rows show exactly their options (a glyph's ring, 門 of
+    開 or a part of 親, comes in another size and does not fit the rows); the vote of
+    :func:`marks.box_side` only breaks a tie."""
+    data: dict[str, tuple[np.ndarray, list, Row, int]] = {}
+    for fld, keys in CHOICES:
         row = rows.get(fld)
         if row is None:
             continue
         x0, y0, x1, y1 = row.value_box
-        ink = cell_ink(page, row.value_box)
         boxink = cell_ink(page, row.value_box, lenient=True)
-        data[fld] = (ink, boxink, marks.find_boxes(boxink, (y1 - y0) / 2), row)
-    side = marks.box_side([(d[1], d[2]) for d in data.values()])
+        data[fld] = (boxink, marks.find_boxes(boxink, (y1 - y0) / 2), row, len(keys))
+    faint: dict[str, tuple[np.ndarray, list]] = {}  # made only for rows that need it (slow)
+
+    def faint_of(fld: str) -> tuple[np.ndarray, list]:
+        if fld not in faint:
+            box = data[fld][2].value_box
+            ink = cell_ink(page, box, faint=True)
+            faint[fld] = (ink, marks.find_boxes(ink, (box[3] - box[1]) / 2))
+        return faint[fld]
+
+    def boxes_of(fld: str, side: int, *, look_faint: bool) -> list[tuple[int, int, int, int]] | None:
+        boxink, cands, _, n = data[fld]
+        boxes = marks.row_boxes(boxink, cands, side, n)
+        if boxes is None and look_faint and marks.rings(cands, side) < n:
+            boxes = marks.row_boxes(*faint_of(fld), side, n)
+        return boxes
+
+    def choose(look_faint: bool) -> tuple[int | None, int]:
+        for fld in data if look_faint else ():
+            faint_of(fld)  # every row's faint rings vote too
+        groups = [(d[0], d[1]) for d in data.values()] + list(faint.values())
+        voted = marks.box_side(groups)
+        sizes = sorted({b[2] - b[0] for _, cands in groups for sc, b in cands if sc >= 1.0})
+        fits = {side: sum(boxes_of(fld, side, look_faint=look_faint) is not None for fld in data)
+                for side in sizes}
+        best = max(fits.values(), default=0)
+        if best == 0:
+            return None, 0
+        # neighbouring sizes fit the same rows (a box is found at 26 and 28 px): one size
+        winners = [s for s, f in fits.items() if f == best]
+        near = [s for s in winners if voted is not None and abs(s - voted) <= 2]
+        if near:
+            return min(near, key=lambda s: abs(s - voted)), best  # type: ignore[operator]
+        return (winners[len(winners) // 2] if max(winners) - min(winners) <= 4 else None), best
+
+    side, fit = choose(look_faint=False)
+    if side is None or fit < len(data):
+        side, fit = choose(look_faint=True)
     out: dict[str, list[marks.OptionMark] | None] = {}
-    for fld, keys in CHOICES:
+    for fld, _ in CHOICES:
         if fld not in data or side is None:
             out[fld] = None
             continue
-        ink, boxink, cands, row = data[fld]
+        row = data[fld][2]
         x0, y0, x1, y1 = row.value_box
-        boxes = marks.row_boxes(boxink, cands, side, len(keys))
+        boxes = boxes_of(fld, side, look_faint=True)
+        ink = cell_ink(page, row.value_box)
         out[fld] = None if boxes is None else marks.judge(ink, boxes, top=0, bottom=y1 - y0, cell_right=x1 - x0)
     return out
 

@@ -265,6 +265,10 @@ def match_block(text: str) -> tuple[str | None, float]:
     return best
 
 
+# Second and third reads of a label that read poorly: (scale, speck size, page segmentation).
+_LABEL_RETRIES = ((2.0, 2, ocr.PSM_SINGLE_LINE), (1.0, 4, ocr.PSM_SINGLE_BLOCK))
+
+
 def read_table(up: Upright, *, deadline: float) -> Table | None:
     """The table of an upright page with every row's label read, or None (no ruled table)."""
     import time
@@ -296,8 +300,19 @@ def read_table(up: Upright, *, deadline: float) -> Table | None:
         lx = left + (int(full.max()) if full.size else 0)
         label_box = (lx + 4, y0, label_x - 3, y1)
         value_box = (label_x + 4, y0, right - 3, y1)
-        crop = tighten(clean_crop(up, table, label_box))
-        res = ocr.recognise(crop, psm=ocr.PSM_SINGLE_LINE, seconds=deadline - time.monotonic())
+        crop = clean_crop(up, table, label_box)
+        res = ocr.recognise(tighten(crop), psm=ocr.PSM_SINGLE_LINE, seconds=deadline - time.monotonic())
         key, score = match_label(res.text)
+        for scale, min_px, psm in _LABEL_RETRIES:
+            if score >= 0.75:
+                break
+            # read poorly (a row read so is not trusted): once more larger with the small ink
+            # kept (the ゛ of ご and ド, a thin stroke of 顧 are a few pixels in a blurred scan),
+            # then as a block (a speck of dust above the line leaves a single line unread)
+            res2 = ocr.recognise(tighten(crop, scale=scale, min_px=min_px), psm=psm,
+                                 seconds=deadline - time.monotonic())
+            key2, score2 = match_label(res2.text)
+            if score2 > score:
+                res, key, score = res2, key2, score2
         rows.append(Row(y0, y1, label_box, value_box, res.text, key if score >= 0.5 else None, score))
     return Table(box=box, label_x=label_x, rows=tuple(rows), h_lines=h_mask, v_lines=v_mask, bands=bands)

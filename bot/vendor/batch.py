@@ -18,6 +18,7 @@ from bot.config import Config
 from bot.models import LedgerEntry, LedgerEvent, OutboxMessage, VendorBatch, VendorRow
 from bot.templating import Templates
 from bot.vendor.csvfiles import (
+    CORPORATE_EXTRA,
     REPLACEMENT_CHAR,
     _encodable,
     _encoding_label,
@@ -27,8 +28,11 @@ from bot.vendor.csvfiles import (
     _text,
     _vendor_line,
     _write_csv,
+    corporate_csv_name,
     csv_name,
+    is_corporate,
     ledger_csv_name,
+    with_corporate_cells,
 )
 from bot.vendor.model import (
     CATEGORIES,
@@ -112,8 +116,25 @@ def _compose(
     encoding = cfg.vendor.encoding
     name, lname = csv_name(day), ledger_csv_name(day)
     calendar = _calendar(cfg.office)
-    vendor_lines = [_vendor_line(r, tz, day=day, calendar=calendar) for r in rows]
-    csv_bytes, replaced = _write_csv(name, COLUMNS, vendor_lines, encoding)
+    # Corporate rows are kept apart (manual §IX ⑤ 分別): their own CSV, or after the district rows.
+    corporate = [r for r in rows if is_corporate(r)]
+    separate = cfg.corporate.vendor_separate == "csv"
+    if corporate:
+        rows = [r for r in rows if not is_corporate(r)] + corporate
+    main_rows = [r for r in rows if not (separate and is_corporate(r))]
+    vendor_lines = [_vendor_line(r, tz, day=day, calendar=calendar) for r in main_rows]
+    header = COLUMNS
+    if corporate and not separate:
+        header = (*COLUMNS, *(h for h, _k in CORPORATE_EXTRA))
+        vendor_lines = [with_corporate_cells(line, r) for line, r in zip(vendor_lines, main_rows, strict=True)]
+    csv_bytes, replaced = _write_csv(name, header, vendor_lines, encoding)
+    corporate_file: tuple[str, bytes] | None = None
+    if corporate and separate:
+        cname = corporate_csv_name(day)
+        clines = [with_corporate_cells(_vendor_line(r, tz, day=day, calendar=calendar), r) for r in corporate]
+        cbytes, creplaced = _write_csv(cname, (*COLUMNS, *(h for h, _k in CORPORATE_EXTRA)), clines, encoding)
+        replaced = [*replaced, *creplaced]
+        corporate_file = (cname, cbytes)
     ledger_bytes, ledger_replaced = _write_csv(lname, LEDGER_COLUMNS, (_ledger_line(ln, tz) for ln in ledger_lines),
                                                encoding)
     replacements = (*replaced, *ledger_replaced)
@@ -123,7 +144,7 @@ def _compose(
     counts += tuple((c, sum(1 for r in rows if r.category == c)) for c in others)
     notes = [
         {"line": number, "customer_code": r.customer_code, "category": r.category, "note": _text(r.payload.get("note"))}
-        for number, r in enumerate(rows, start=2)
+        for number, r in enumerate(main_rows, start=2)
         if (r.payload or {}).get("note")
     ]
     context = {
@@ -144,7 +165,10 @@ def _compose(
         "replacement_char": REPLACEMENT_CHAR if _encodable(REPLACEMENT_CHAR, encoding) else "?",
         "encoding": _encoding_label(encoding),
         "forced_count": forced,
-        "forms": forms_context(forms, rows),
+        "forms": forms_context(forms, main_rows),
+        # 法人営業 rows (manual §IX): how many, and the file that carries them.
+        "corporate": {"count": len(corporate), "file": corporate_file[0] if corporate_file else name,
+                      "separate": corporate_file is not None},
     }
     rendered = templates.render_mail(TEMPLATE, context, required=("subject",))
     subject = " ".join(str(rendered.exports["subject"]).split())  # one header line, whatever the admin wrote
@@ -164,6 +188,9 @@ def _compose(
     charset = _mime_charset(encoding)
     msg.add_attachment(csv_bytes, maintype="text", subtype="csv", filename=name, params={"charset": charset})
     msg.add_attachment(ledger_bytes, maintype="text", subtype="csv", filename=lname, params={"charset": charset})
+    if corporate_file is not None:
+        msg.add_attachment(corporate_file[1], maintype="text", subtype="csv", filename=corporate_file[0],
+                           params={"charset": charset})
     for form in forms:
         msg.add_attachment(form.data, maintype="application", subtype="pdf", filename=form.name)
     result = BatchResult(

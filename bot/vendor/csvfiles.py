@@ -144,6 +144,28 @@ def _ledger_line(line: _LedgerLine, tz: dt.tzinfo) -> _CsvLine:
     return _CsvLine(None, e.customer_code, cells)
 
 
+# Corporate orders (法人営業, manual §IX ⑤: 地区営業の依頼と分別) carry three more columns: in
+# their own file ([corporate] vendor_separate = "csv") or after the district rows of the one
+# file ("section"). A batch without corporate rows is written exactly as before.
+CORPORATE_EXTRA: tuple[tuple[str, str], ...] = (("管理番号", "management_no"), ("親機/子機", "role"),
+                                                 ("Enterprise", "enterprise"))
+
+
+def is_corporate(row: VendorRow) -> bool:
+    return bool((row.payload or {}).get("corporate"))
+
+
+def with_corporate_cells(line: _CsvLine, row: VendorRow) -> _CsvLine:
+    """The line with the corporate columns (empty for a district row)."""
+    payload = row.payload or {}
+    extra = tuple(_text(payload.get(key)) if is_corporate(row) else "" for _h, key in CORPORATE_EXTRA)
+    return _CsvLine(line.row_id, line.customer_code, (*line.cells, *extra))
+
+
+def corporate_csv_name(day: dt.date) -> str:
+    return f"usen_spot_houjin_{day:%Y%m%d}.csv"
+
+
 def csv_name(day: dt.date) -> str:
     return f"usen_spot_{day:%Y%m%d}.csv"
 

@@ -26,7 +26,9 @@ RELOCATE = "移設"
 CHANGE = "変更"
 FORCED_TERMINATION = "強制解約"
 CATEGORIES = (NEW, CHILD, CANCEL, TERMINATE, RELOCATE, CHANGE, FORCED_TERMINATION)
-ORDER_CATEGORIES = (NEW, CHILD)  # what a キャンセル申請 cancels
+CORPORATE_NEW = "法人新規"  # a router of a corporate bulk order (bot/corporate), kept apart in the batch
+# What a キャンセル申請 cancels: a corporate site's routers too (a cancelled site must not ship).
+ORDER_CATEGORIES = (NEW, CHILD, CORPORATE_NEW)
 TERMINATION_CATEGORIES = (TERMINATE, FORCED_TERMINATION)
 
 UNIS_TERMINATED = "解約"  # UnisOrder.status (契約状態)
