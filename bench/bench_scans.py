@@ -89,7 +89,9 @@ class Decider:
         from bot.config import load_config
         from bot.gather import settings_from
 
-        self.cfg = load_config(env={})
+        # The default config of a deployment: [scans] accept is on, and it takes effect once
+        # [vendor] pdf_password is set (an accepted scan travels to the vendor encrypted).
+        self.cfg = load_config(env={"BOT_VENDOR_PDF_PASSWORD": "vendor-secret"})
         default = settings_from(self.cfg)
         self.settings = {
             "default": default,

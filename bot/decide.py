@@ -310,5 +310,5 @@ def _decide_scan(f: Facts, checks: Sequence[Check], defects: tuple[Defect, ...],
     if not f.settings.scan_accept:
         return Decision(c.kind, c.customer_code, MANUAL, warnings=warnings, variant=variant,
                         reason="申込書（スキャン）に不備は見つかりませんでした：受付前に目視で確認してください"
-                               "（[scans] accept = false）")
+                               f"（{f.settings.scan_hold_reason}）")
     return _after_checks(f, warnings, variant)

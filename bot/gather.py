@@ -45,7 +45,10 @@ def branches_from(cfg: Config) -> Mapping[str, Branch]:
 def settings_from(cfg: Config) -> RuleSettings:
     return RuleSettings(allowed_domains=cfg.senders.allowed_domains, calendar=calendar_from(cfg),
                         branches=branches_from(cfg), authentication=cfg.senders.authentication,
-                        scan_reject_codes=cfg.scans.reject_codes, scan_accept=cfg.scans.accept,
+                        scan_reject_codes=cfg.scans.reject_codes,
+                        scan_accept=cfg.scans.accept and bool(cfg.vendor.pdf_password),
+                        scan_hold_reason=("[scans] accept = false" if not cfg.scans.accept else
+                                          "[vendor] pdf_password が未設定のため受付できません"),
                         corporate=CorporateSettings(senders=cfg.corporate.senders,
                                                     registration_to=cfg.corporate.registration_to,
                                                     from_addr=cfg.smtp.from_addr))

@@ -14,7 +14,7 @@ import pytest
 
 from bot.forms import ocr, read_form
 from bot.forms.address import agree
-from tests.fixtures.scans import DEFAULT_PASSWORD, DEFAULT_SEED, plan
+from tests.fixtures.scans import DEFAULT_PASSWORD, DEFAULT_SEED, FormSpec, plan
 from tests.fixtures.scans.corpus import make
 
 pytestmark = pytest.mark.skipif(not ocr.available("jpn"), reason="tesseract-ocr-jpn is not installed")
@@ -84,6 +84,90 @@ def test_rings_off_the_boxes_line_are_left_out(index: int) -> None:
     reading, truth = corpus_form(index)
     assert truth["marks"]["check_method.bill"]["style"] == "circle"
     assert_options(reading, truth, "check_method")
+
+
+# Forms of a circle sweep (FormSpec across seeds, dpi and colours, not the bench's corpus) whose
+# marks were read sure and wrong before the halo was measured at the lenient threshold too and
+# ink coming over a row's rule was kept apart: three circled options read unmarked (a light
+# pen's arcs break into specks at the page's threshold, or pass through the label's print and
+# are taken away with it) and one empty option read marked (the arc of the circle in the row
+# above comes over the rule into its halo).
+SWEEP_SURE_WRONG = [
+    FormSpec(index=0, seed=45, fill="hand", mark_style="circle", dpi=150, color="gray"),
+    FormSpec(index=9, seed=5063, fill="hand", mark_style="circle", variant="v4", dpi=150, color="gray"),
+    FormSpec(index=112, seed=5784, fill="mixed", mark_style="circle", variant="v3", dpi=200, color="color"),
+    FormSpec(index=236, seed=6652, fill="hand", mark_style="circle", variant="v3", dpi=300, color="gray"),
+]
+
+
+@pytest.mark.parametrize("spec", SWEEP_SURE_WRONG, ids=lambda s: f"seed{s.seed}")
+def test_a_circled_form_is_never_read_sure_and_wrong(spec: FormSpec) -> None:
+    """Given a form marked with hand-drawn circles that was read sure and wrong (see
+    SWEEP_SURE_WRONG), when it is read, then every option is either unsure or read right."""
+    pdf, truth = make(spec)
+    reading = read_form(pdf, password=truth["password"])
+    for key, mark in truth["marks"].items():
+        got = reading.reading(key)
+        assert got is not None, key
+        if got.sure:
+            assert got.state == ("marked" if mark["marked"] else "unmarked"), (key, got, mark)
+
+
+def test_a_light_circle_through_its_label_is_not_read_unmarked() -> None:
+    """Given 開通通知書 circled tightly in a light grey pen at 150 dpi grey (the circle's top arc
+    breaks into specks at the page's threshold, its bottom arc runs through the label's print),
+    when it is read, then the option is marked or unsure (before: unmarked, sure, conf 1.0)."""
+    pdf, truth = make(SWEEP_SURE_WRONG[0])
+    assert truth["marks"]["check_method.notice"]["marked"]
+    got = read_form(pdf, password=truth["password"]).reading("check_method.notice")
+    assert got is not None and (got.state == "unsure" or (got.sure and got.state == "marked")), got
+
+
+def _row_with_boxes(h: int = 60, w: int = 400):  # type: ignore[no-untyped-def]
+    """A synthetic choice row: two empty printed boxes, each with a label; (ink, boxes)."""
+    import numpy as np
+
+    from bot.forms.raster import PT
+
+    side = round(9.5 * PT)
+    ink = np.zeros((h, w), bool)
+    boxes = [(20, 17, 20 + side, 17 + side), (220, 17, 220 + side, 17 + side)]
+    for x0, y0, x1, y1 in boxes:
+        ink[y0:y0 + 2, x0:x1] = ink[y1 - 2:y1, x0:x1] = ink[y0:y1, x0:x0 + 2] = ink[y0:y1, x1 - 2:x1] = True
+        ink[y0 + 6:y1 - 6, x1 + 8: x1 + 60] = True  # the label
+    return ink, boxes
+
+
+def test_light_ink_around_a_label_makes_it_unsure_not_unmarked() -> None:
+    """Given an empty box whose label has a circle round it that only the lenient threshold
+    sees (a light pen), when it is judged, then it is unsure (before: unmarked, sure)."""
+    from bot.forms import marks
+
+    ink, boxes = _row_with_boxes()
+    light = ink.copy()
+    x1 = boxes[0][2]
+    light[4:6, x1 - 10: x1 + 80] = light[52:54, x1 - 10: x1 + 80] = True  # the arcs above and below
+    judged = marks.judge(ink, boxes, top=0, bottom=60, cell_right=400, lenient=light)
+    assert judged[0].state == marks.UNSURE, judged[0]
+    assert judged[1].state == marks.UNMARKED, judged[1]
+
+
+def test_ink_over_the_rule_from_the_next_row_is_never_a_mark() -> None:
+    """Given an empty option with a long arc along the top of its cell that comes over the
+    rule (the circle of the row above), when it is judged, then it is unsure, not marked; a
+    circle of its own that crosses the rule but comes down its label's sides is marked."""
+    from bot.forms import marks
+
+    ink, boxes = _row_with_boxes()
+    x0, _, x1, _ = boxes[0]
+    ink[0:3, x0: x1 + 70] = True  # the row above's arc, cut by the rule
+    bx0, _, bx1, by1 = boxes[1]
+    ink[0:3, bx0 - 8: bx1 + 75] = True  # the own circle's top arc, cut by the rule …
+    ink[0:by1 + 6, bx0 - 8: bx0 - 6] = ink[0:by1 + 6, bx1 + 73: bx1 + 75] = True  # … and its sides
+    ink[by1 + 6: by1 + 8, bx0 - 8: bx1 + 75] = True  # … and its bottom
+    judged = marks.judge(ink, boxes, top=0, bottom=60, cell_right=400)
+    assert judged[0].state == marks.UNSURE, judged[0]
+    assert judged[1].state == marks.MARKED, judged[1]
 
 
 # =========================================================================== mail address

@@ -142,8 +142,11 @@ def test_accepted_handwritten_scan_reaches_the_vendor_whole(sqlite_url: str, cap
 
 @needs_ocr
 def test_a_batch_with_a_scanned_form_is_refused_without_a_vendor_password(sqlite_url: str) -> None:
+    """A scan accepted while the vendor password was set, and the password removed before the
+    batch: the batch is refused (never sent with the form unencrypted) and nothing is stamped."""
+    accept_scan(scan_config(sqlite_url), FormSpec(index=0, seed=34, fill="hand", mark_style="cross", dpi=200,
+                                                  color="gray"))
     cfg = scan_config(sqlite_url, password="")
-    accept_scan(cfg, FormSpec(index=0, seed=34, fill="hand", mark_style="cross", dpi=200, color="gray"))
     engine = db.make_engine(sqlite_url)
     factory = db.session_factory(engine)
     with pytest.raises(vendor.VendorBatchError, match=r"\[vendor\] pdf_password"):
@@ -151,6 +154,25 @@ def test_a_batch_with_a_scanned_form_is_refused_without_a_vendor_password(sqlite
     with factory() as s:  # nothing was stamped: the row waits for a batch with the password set
         assert all(r.batch_id is None for r in s.scalars(select(VendorRow)))
     engine.dispose()
+
+
+@needs_ocr
+def test_without_a_vendor_password_a_clean_scan_is_held_naming_the_key(sqlite_url: str) -> None:
+    """[scans] accept is on by default, but a scan can only reach the vendor encrypted: without
+    [vendor] pdf_password a scan with no defect is held for a person, and the reason says why."""
+    cfg = make_config(sqlite_url)  # the defaults: accept = true, no vendor password
+    assert cfg.scans.accept and not cfg.vendor.pdf_password
+    pdf, truth = make(FormSpec(index=0, seed=34, fill="hand", mark_style="cross", dpi=200, color="gray"))
+    code = truth["fields"]["customer_code"]
+    processor, factory = make_processor(cfg, Clock(NOW))
+    with db.transaction(factory) as s:
+        line = (f"{code},1,1,Z100403,受注専用USEN SPOT 通常ルータ,受注,{truth['body']['店舗名']},"
+                f"{truth['body']['送付支店名']},01-99 新設 その他,地区,2026/12/04,,,,,\r\n")
+        import_extract(s, (UNIS_HEADER + line).encode("cp932"), name="unis.csv", now=NOW)
+    outcome = processor.process(processor.store(order_mail(pdf, truth), folder="INBOX", uidvalidity=1, uid=1).mail_id)
+    assert outcome is not None and outcome.decision == "manual"
+    assert "[vendor] pdf_password" in outcome.reason
+    assert rows_of(cfg) == []
 
 
 def test_reencrypt_uses_the_vendor_password(tmp_path: Path) -> None:

@@ -12,6 +12,11 @@ threshold (:class:`bot.forms.raster.Levels`):
   crossing it; the overshoot of a tick or an X).
 
 Both have a band where the reader is not sure; a value in it makes the option ``unsure``.
+``unmarked`` is sure only when the box and the label's surroundings are clean with margin at
+the page's threshold AND at the lenient one (a light pen's circle breaks into specks at the
+page's threshold, and its arcs through the label go with the label's print); ink that comes
+over the row's rule from the row above or below (its circle's arc) can make an option unsure,
+never marked.
 
 **Writing.**  A text cell is ``filled`` when it holds ink beyond specks, once the ruling lines
 and the cell's own printed words (``（9桁）``, ``@uspot.jp``, ``姓``/``名``) are taken away;
@@ -21,6 +26,7 @@ and the cell's own printed words (``（9桁）``, ``@uspot.jp``, ``姓``/``名``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from itertools import pairwise
 
 import cv2
@@ -60,7 +66,7 @@ class OptionMark:
     box: tuple[int, int, int, int]  # the printed check box (upright pixels)
     area: tuple[int, int, int, int]  # box + label: where the option is
     inside: float
-    halo: float
+    halo: float  # the larger of the halos at the page's and the lenient threshold
 
 
 def _despeckle(ink: np.ndarray, min_px: int) -> np.ndarray:
@@ -240,13 +246,69 @@ def _solid_ring(ink: np.ndarray, box: tuple[int, int, int, int]) -> bool:
     return outer.mean() > 0.6
 
 
+def _from_outside(lab: np.ndarray, stats: np.ndarray, margin: int, zone_top: int, zone_bottom: int) -> np.ndarray:
+    """The ink of the groups that touch the cell's top or bottom edge and stay away from the
+    label's text zone: a stroke of the row above or below that comes over the rule (the arc
+    of its circle, its tick's tail).  An option's own circle that crosses the rule reaches
+    down (up) its sides to the label's height and is kept."""
+    h = lab.shape[0]
+    top = stats[:, cv2.CC_STAT_TOP]
+    bottom = top + stats[:, cv2.CC_STAT_HEIGHT]
+    keep = ((top <= margin) & (bottom <= zone_top)) | ((bottom >= h - margin) & (top >= zone_bottom))
+    keep[0] = False
+    return keep[lab]
+
+
+def _label_end(clean: np.ndarray, x1: int, limit: int, zone_top: int, zone_bottom: int) -> int:
+    """Where the label right of a box (its right side at ``x1``) ends: from the box towards
+    ``limit``, where a gap of 7 pt begins in its text zone."""
+    cols = clean[zone_top:zone_bottom, x1 + 2: limit].any(axis=0)
+    end = x1 + 2
+    gap = 0
+    for j, has in enumerate(cols):
+        if has:
+            end, gap = x1 + 2 + j + 1, 0
+        else:
+            gap += 1
+            if gap > 7 * PT and end > x1 + 2 + 3 * PT:
+                break
+    return max(end, x1 + 1)
+
+
+def _halo(m: np.ndarray, *, rows: tuple[int, int], span: tuple[int, int], box: tuple[int, int, int, int],
+          label: tuple[int, int, int, int], width: int) -> float:
+    """Ink of ``m`` around an option (``rows`` × ``span``) but in its printed box and its
+    label's text zone, per pixel of the option's width."""
+    top, bottom = rows
+    region = m[top:bottom, span[0]:span[1]].copy()
+    region[max(0, box[1] - 2 - top): box[3] + 3 - top, max(0, box[0] - 2 - span[0]): box[2] + 3 - span[0]] = False
+    region[max(0, label[1] - top): label[3] - top, max(0, label[0] - span[0]): label[2] - span[0]] = False
+    return float(region.sum()) / float(width)
+
+
 def judge(ink: np.ndarray, boxes: list[tuple[int, int, int, int]], *, top: int, bottom: int,
-          cell_right: int) -> list[OptionMark]:
+          cell_right: int, lenient: np.ndarray | None = None) -> list[OptionMark]:
     """Judge each box of a row (``ink`` in row-cell pixels, ``top``/``bottom`` the rows' inner
-    edges in the same pixels)."""
-    h, w = ink.shape
+    edges in the same pixels; ``lenient`` the same cell at the lenient threshold).
+
+    "Unmarked" must be clean with margin: the halo is measured at the page's threshold and at
+    the lenient one (a light pen's circle breaks into specks at the page's threshold, and its
+    arcs that pass through the label are taken away with the label's print), and ink that
+    comes over the row's rule from the row above or below can make an option unsure, never
+    marked."""
+    w = ink.shape[1]
     clean = _despeckle(ink, max(3, int(0.9 * PT)))
     strokes = _despeckle(ink, int(STROKE_PT * PT))
+    light = clean if lenient is None else _despeckle(lenient, max(3, int(0.9 * PT)))
+    if lenient is not None and light.size:
+        # what the lenient threshold leaves of a rule (its grey edge) or a scanner's streak: a
+        # column (row) of ink through the whole cell, which no pen's circle makes
+        light[:, light.mean(axis=0) > 0.7] = False
+        light[light.mean(axis=1) > 0.7, :] = False
+    margin = max(2, int(0.8 * PT))
+    # strokes are judged by the lenient ink's groups: a light pen's circle broken at the page's
+    # threshold is one group there, from its arc over the rule down to its sides
+    groups = cv2.connectedComponentsWithStats(light.astype(np.uint8), connectivity=8)[1:3]
     out: list[OptionMark] = []
     for i, (x0, y0, x1, y1) in enumerate(boxes):
         side = x1 - x0
@@ -256,31 +318,26 @@ def judge(ink: np.ndarray, boxes: list[tuple[int, int, int, int]], *, top: int, 
         inside = float(inner.mean()) if inner.size else 0.0
         inner_strokes = strokes[y0 + shrink: y1 - shrink, x0 + shrink: x1 - shrink]
         stroke_inside = float(inner_strokes.mean()) if inner_strokes.size else 0.0
-        # the label: from the box to the next box, ending where a gap of 7 pt begins
         limit = boxes[i + 1][0] - int(4 * PT) if i + 1 < len(boxes) else cell_right
         zone_top, zone_bottom = int(cy - 0.62 * side), int(cy + 0.62 * side) + 1
-        cols = clean[zone_top:zone_bottom, x1 + 2: limit].any(axis=0)
-        end = x1 + 2
-        gap = 0
-        for j, has in enumerate(cols):
-            if has:
-                end, gap = x1 + 2 + j + 1, 0
-            else:
-                gap += 1
-                if gap > 7 * PT and end > x1 + 2 + 3 * PT:
-                    break
-        label_w = max(1, end - x1)
         left_edge = max(0, x0 - int(6 * PT))
         if i > 0:
             left_edge = max(left_edge, out[-1].area[2] + int(3 * PT))
+        end = _label_end(clean, x1, limit, zone_top, zone_bottom)
         right_edge = min(w, end + int(5 * PT), limit)
-        region = clean[top:bottom, left_edge:right_edge].copy()
-        # take away the printed box and the label's own text zone
-        region[max(0, y0 - 2 - top): y1 + 3 - top, max(0, x0 - 2 - left_edge): x1 + 3 - left_edge] = False
-        region[max(0, zone_top - top): zone_bottom - top, max(0, x1 - left_edge): end - left_edge] = False
-        halo = float(region.sum()) / float(label_w + side)
-        state, conf = _decide(inside, halo, stroke_inside)
-        out.append(OptionMark(state, conf, (x0, y0, x1, y1), (left_edge, top, right_edge, bottom), inside, halo))
+        box = (x0, y0, x1, y1)
+        around = partial(_halo, rows=(top, bottom), span=(left_edge, right_edge), box=box,
+                         label=(x1, zone_top, end, zone_bottom), width=end - x1 + side)
+        halo = around(clean)  # everything around the label, a neighbour's stroke too
+        own = around(clean & ~_from_outside(*groups, margin, zone_top, zone_bottom))
+        # the lenient ink's own label (its print is bolder, a light glyph is there in full)
+        light_end = _label_end(light, x1, limit, zone_top, zone_bottom)
+        light_halo = _halo(light, rows=(top, bottom), span=(left_edge, min(w, light_end + int(5 * PT), limit)),
+                           box=box, label=(x1, zone_top, light_end, zone_bottom), width=light_end - x1 + side)
+        state, conf = _decide(inside, own, stroke_inside)
+        if state == UNMARKED and (halo > HALO_EMPTY or light_halo > HALO_EMPTY):
+            state, conf = UNSURE, 0.5  # ink near the label the page's threshold does not show as a mark
+        out.append(OptionMark(state, conf, box, (left_edge, top, right_edge, bottom), inside, max(halo, light_halo)))
     return out
 
 

@@ -181,7 +181,8 @@ def _read_marks(page: Page, rows: dict[str, Row]) -> dict[str, list[marks.Option
         x0, y0, x1, y1 = row.value_box
         boxes = boxes_of(fld, side, look_faint=True)
         ink = cell_ink(page, row.value_box)
-        out[fld] = None if boxes is None else marks.judge(ink, boxes, top=0, bottom=y1 - y0, cell_right=x1 - x0)
+        out[fld] = None if boxes is None else marks.judge(ink, boxes, top=0, bottom=y1 - y0, cell_right=x1 - x0,
+                                                          lenient=data[fld][0])
     return out
 
 
