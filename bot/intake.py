@@ -250,9 +250,11 @@ class Mailbox:
             if oldest is None:
                 self.old_uids = set()
                 return sorted(int(uid) for uid in client.search(["UNDELETED"]))
-            # History left alone: listed (so that it counts as present), never fetched.
-            self.old_uids = {int(uid) for uid in client.search(["UNDELETED", "BEFORE", oldest])}
-            return sorted(int(uid) for uid in client.search(["UNDELETED", "SINCE", oldest]))
+            # History left alone: listed (so that it counts as present), never fetched. One date
+            # SEARCH, not two: the old ones are every UID less the recent ones.
+            recent = sorted(int(uid) for uid in client.search(["UNDELETED", "SINCE", oldest]))
+            self.old_uids = {int(uid) for uid in client.search(["UNDELETED"])}.difference(recent)
+            return recent
 
     def list_uids_from(self, start: int, *, also: Iterable[int] = ()) -> list[int]:
         """UIDs from ``start`` up, plus those of ``also`` still there, ascending, without mails
