@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.bench_restart import descendants, vm
 from tests.fixtures import pdfs
 from tests.fixtures.demo_mails import order_body
 from tests.support.dovecot import Dovecot
@@ -58,38 +59,13 @@ def scan_mails(m: int) -> list[tuple[str, bytes]]:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of `pid` and its children alive now (the reader processes)."""
     total = 0.0
-    for p in [pid, *children(pid)]:
+    for p in [pid, *descendants(pid)]:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / TICK
     return total
-
-
-def children(pid: int) -> list[int]:
-    """Every descendant (the forkserver and the reader processes it forks)."""
-    parent: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent[int(entry.name)] = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        kids = [p for p, pp in parent.items() if pp == current]
-        found += kids
-        todo += kids
-    return found
-
-
-def hwm_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def measure(imap: Dovecot, smtp: SmtpCapture, mails: list[tuple[str, bytes]]) -> tuple[list[float], int]:
@@ -147,9 +123,9 @@ def main() -> None:
             used = cpu_seconds(bot.pid) - c0
             print(f"idle: {used:.2f} s CPU over {time.monotonic() - t0:.0f} s = "
                   f"{100 * used / (time.monotonic() - t0):.2f}% of one core (daemon + readers)")
-            readers = children(bot.pid)
-            print(f"peak RSS: daemon {hwm_mb(bot.pid):.0f} MB; readers "
-                  + (", ".join(f"{hwm_mb(p):.0f} MB" for p in readers) or "none"))
+            readers = descendants(bot.pid)
+            print(f"peak RSS: daemon {vm(bot.pid, 'VmHWM') / 1024:.0f} MB; readers "
+                  + (", ".join(f"{vm(p, 'VmHWM') / 1024:.0f} MB" for p in readers) or "none"))
         finally:
             bot.stop()
 

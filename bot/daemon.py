@@ -47,12 +47,6 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _first_line(err: BaseException) -> str:
-    orig = getattr(err, "orig", None) or err
-    text = " ".join(str(orig).split())
-    return f"{type(orig).__name__}: {text[:200]}"
-
-
 def mailbox_settings(cfg: Config) -> MailboxSettings:
     m = cfg.mailbox
     return MailboxSettings(host=m.host, port=m.port, user=m.user, password=m.password, ssl=m.ssl, folder=m.folder,
@@ -90,7 +84,7 @@ class Daemon:
         try:
             report = self.runner.handle(mbox)
         except db.UNAVAILABLE as err:
-            raise HandlerUnavailable(f"database unavailable ({_first_line(err)}); the mails wait in "
+            raise HandlerUnavailable(f"database unavailable ({db.error_line(err)}); the mails wait in "
                                      f"{self.cfg.mailbox.folder}") from err
         self.last_fetch_at = dt.datetime.now(dt.UTC)
         self.idle = mbox.has_idle
@@ -128,7 +122,7 @@ class Daemon:
                         detail=self.state_detail, next_jobs=next_jobs, left_alone=self.left_alone)
             self._beat_at, self._beat_fetch_at = time.monotonic(), self.last_fetch_at
         except db.UNAVAILABLE as err:
-            log.debug("heartbeat not written: %s", _first_line(err))
+            log.debug("heartbeat not written: %s", db.error_line(err))
         except Exception:
             log.exception("heartbeat not written")
 
@@ -144,7 +138,7 @@ class Daemon:
                 if since is None:
                     since = time.monotonic()
                     log.warning("database unavailable at start (%s); waiting for it, retrying with backoff",
-                                _first_line(err))
+                                db.error_line(err))
                 stop.wait(delay)
                 delay = min(delay * 2, maximum)
                 continue
@@ -181,7 +175,7 @@ class Daemon:
                     return outbox.flush(self.factory, self.cfg.smtp, now=dt.datetime.now(dt.UTC), stop=self._stop)
             except db.UNAVAILABLE as err:
                 # The database is away (the watcher says so too): one line, the rows wait.
-                log.warning("outbox flush: database unavailable (%s); replies wait", _first_line(err))
+                log.warning("outbox flush: database unavailable (%s); replies wait", db.error_line(err))
                 return None
             except Exception:
                 log.exception("outbox flush failed; rows stay pending")
@@ -228,7 +222,7 @@ class Daemon:
                 self._count(jobs.run_once(self.factory, jobs.VENDOR_BATCH, day.isoformat(), work, now_fn=_utcnow),
                             jobs.VENDOR_BATCH)
         except db.UNAVAILABLE as err:
-            log.warning("vendor batch: database unavailable (%s); tried again at the next trigger", _first_line(err))
+            log.warning("vendor batch: database unavailable (%s); tried again at the next trigger", db.error_line(err))
         except Exception:
             log.exception("vendor batch job failed")
 
@@ -263,7 +257,9 @@ class Daemon:
         if not self.cfg.web.in_run:
             return None
         from bot.config import ConfigError
-        from bot.web.app import serve_in_thread  # the console is a layer above: only when asked for
+        from bot.web.app import (
+            serve_in_thread,  # the console is a layer above: only when asked for
+        )
 
         try:
             return serve_in_thread(self.cfg)
@@ -299,7 +295,7 @@ class Daemon:
                                                          lambda: self.last_fetch_at),
                                       now_fn=_utcnow), jobs.DIGEST)
         except db.UNAVAILABLE as err:
-            log.warning("digest: database unavailable (%s); tried again at the next trigger", _first_line(err))
+            log.warning("digest: database unavailable (%s); tried again at the next trigger", db.error_line(err))
         except Exception:
             log.exception("digest job failed")
 

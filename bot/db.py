@@ -12,7 +12,12 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import ConfigError
@@ -184,6 +189,23 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def error_line(err: BaseException) -> str:
+    """One line naming a database error: the driver's exception class and its first 200
+    characters (for "the database is away" log lines and messages, never a traceback)."""
+    orig = getattr(err, "orig", None) or err
+    return f"{type(orig).__name__}: {' '.join(str(orig).split())[:200]}"
+
+
+def dialect_insert(session: Session, table: Any) -> Any:
+    """INSERT for `table` with ``on_conflict_do_nothing``/``on_conflict_do_update``, in the
+    dialect of the session's database (SQLite or PostgreSQL)."""
+    from sqlalchemy.dialects.postgresql import insert as postgres_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    insert = postgres_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return insert(table)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -20,8 +20,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import __version__, db
@@ -46,8 +44,7 @@ def beat(factory: sessionmaker[Session], owner: str, *, now: dt.datetime, state:
                               "last_fetch_at": last_fetch_at, "idle": idle, "state": state, "detail": detail,
                               "next_jobs": next_jobs, "left_alone": left_alone}
     with db.transaction(factory) as session:
-        insert = postgres_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = insert(Heartbeat).values(**values)
+        stmt = db.dialect_insert(session, Heartbeat).values(**values)
         session.execute(stmt.on_conflict_do_update(index_elements=["owner"],
                                                    set_={k: stmt.excluded[k] for k in values if k != "owner"}))
 
@@ -120,9 +117,9 @@ class Health:
 def collect(session: Session, *, now: dt.datetime, tz: dt.tzinfo, jobs: tuple[str, ...] = ()) -> Health:
     """Everything `bot status` shows, read in one session (no writes)."""
     beats = list(session.scalars(select(Heartbeat).order_by(Heartbeat.updated_at.desc())))
+    fresh = [b for b in beats if b.state != STOPPED and now - b.updated_at < HEARTBEAT_STALE]
     processes = [Process(b.owner, b.version, b.state, b.started_at, b.updated_at, b.last_fetch_at, bool(b.idle),
-                         b.detail, alive=b.state != STOPPED and now - b.updated_at < HEARTBEAT_STALE)
-                 for b in beats]
+                         b.detail, alive=b in fresh) for b in beats]
     live = [p for p in processes if p.alive]
     fetches = [p.last_fetch_at for p in live if p.last_fetch_at is not None]
     last_fetch = max(fetches) if fetches else None
@@ -144,13 +141,11 @@ def collect(session: Session, *, now: dt.datetime, tz: dt.tzinfo, jobs: tuple[st
     vendor_waiting = session.scalar(select(func.count()).select_from(VendorRow).where(
         VendorRow.batch_id.is_(None), VendorRow.cancelled_at.is_(None)))
     next_jobs: dict[str, str] = {}
-    for b in beats:
-        if b.state != STOPPED and now - b.updated_at < HEARTBEAT_STALE:
-            for job, when in (b.next_jobs or {}).items():
-                next_jobs[job] = min(next_jobs.get(job, when), when)
+    for b in fresh:
+        for job, when in (b.next_jobs or {}).items():
+            next_jobs[job] = min(next_jobs.get(job, when), when)
     job_states = [_job_state(session, job, next_jobs.get(job)) for job in sorted(set(jobs) | set(next_jobs))]
-    left = [b.left_alone for b in beats if b.left_alone is not None and b.state != STOPPED
-            and now - b.updated_at < HEARTBEAT_STALE]
+    left = [b.left_alone for b in fresh if b.left_alone is not None]
     health = Health(__version__, now, processes, last_fetch, any(p.idle for p in live), decisions, backlog,
                     oldest, failed or 0, quarantined or 0, held or 0, vendor_waiting or 0, job_states,
                     left_alone=max(left) if left else None)

@@ -19,8 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
@@ -53,9 +51,8 @@ def claim(factory: sessionmaker[Session], job: str, period: str, *, now: dt.date
     """Take (job, period) for this process; False when it is done or another live run has it."""
     owner = owner or process_token()
     with db.transaction(factory) as session:
-        insert = postgres_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         inserted = session.execute(
-            insert(JobRun).values(job=job, period=period, status=RUNNING, owner=owner, started_at=now)
+            db.dialect_insert(session, JobRun).values(job=job, period=period, status=RUNNING, owner=owner, started_at=now)
             .on_conflict_do_nothing().returning(JobRun.id)).first()
         if inserted is not None:
             return True

@@ -19,8 +19,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import case, select, update
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -362,8 +360,7 @@ class Processor:
         hour = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
         # Create-if-missing without a race: two processes answering the same sender in the
         # same hour must not fail on the unique key (that would quarantine a plain rejection).
-        insert = postgres_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.execute(insert(ReplyCount).values(address=address, hour=hour, count=0).on_conflict_do_nothing())
+        session.execute(db.dialect_insert(session, ReplyCount).values(address=address, hour=hour, count=0).on_conflict_do_nothing())
         counter = session.scalar(
             select(ReplyCount).where(ReplyCount.address == address, ReplyCount.hour == hour).with_for_update()
         )

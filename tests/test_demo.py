@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot import db
-from bot.demo import DEMO_DIR, run_demo
 from bot.commands.process import dry_run
+from bot.demo import DEMO_DIR, run_demo
 from bot.forms import ocr
 from bot.unis import import_extract
 from tests.support.app import DEFAULT_NOW, make_config

@@ -25,7 +25,6 @@ from bot.intake import (
 )
 from tests.support.dovecot import Dovecot, free_port
 
-
 # Dovecot tells IDLE clients about new mail ~0.5 s after it lands (LAB-NOTES); 10 s is a
 # generous ceiling that is only reached when something is broken.
 NOTICE_TIMEOUT = 10.0

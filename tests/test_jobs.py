@@ -5,8 +5,8 @@ holiday, never as an empty mail). The clock is controlled; the database is real.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import datetime as dt
+import logging
 import subprocess
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo

@@ -14,6 +14,8 @@ from bot import db
 from bot.config import Config
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+DECISION_LABELS = {"accepted": "受付", "rejected": "差戻", "manual": "保留", "ignored": "対象外",
+                   "quarantined": "隔離"}
 
 
 class CommandError(Exception):
@@ -38,9 +40,8 @@ def database(cfg: Config, command: str, *tables: str) -> Iterator[sessionmaker[S
         try:
             missing = schema_missing(engine, *(tables or ("mails",)))
         except db.UNAVAILABLE as err:
-            orig = getattr(err, "orig", None) or err
             raise CommandError(f"bot {command}: データベースに接続できません / database unreachable "
-                               f"([database] url): {type(orig).__name__}: {' '.join(str(orig).split())[:200]}") from err
+                               f"([database] url): {db.error_line(err)}") from err
         if missing:
             raise CommandError(f"bot {command}: データベースが未作成か古い版です（{', '.join(missing)} がありません）。"
                                f"`bot db upgrade` を実行してください / the schema is missing or old: run `bot db upgrade`")

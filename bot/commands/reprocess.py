@@ -6,11 +6,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
-from bot.commands.common import EXIT_ERROR, EXIT_OK, CommandError, database, fail
+from bot.commands.common import (
+    DECISION_LABELS,
+    EXIT_ERROR,
+    EXIT_OK,
+    CommandError,
+    database,
+    fail,
+)
 from bot.config import Config
-
-DECISION_LABELS = {"accepted": "受付", "rejected": "差戻", "manual": "保留", "ignored": "対象外",
-                   "quarantined": "隔離"}
 
 
 def add_parser(sub: argparse._SubParsersAction, parser_class: type) -> None:  # type: ignore[type-arg]

@@ -8,13 +8,18 @@ import datetime as dt
 import json
 
 from bot import classify
-from bot.commands.common import EXIT_ERROR, EXIT_OK, CommandError, database, fail
+from bot.commands.common import (
+    DECISION_LABELS,
+    EXIT_ERROR,
+    EXIT_OK,
+    CommandError,
+    database,
+    fail,
+)
 from bot.config import Config
 from bot.health import Health, collect
 
 KIND_LABELS = classify.LABELS
-DECISION_LABELS = {"accepted": "受付", "rejected": "差戻", "manual": "保留", "ignored": "対象外",
-                   "quarantined": "隔離"}
 STATUS_LABELS = {"done": "完了", "failed": "失敗", "running": "実行中", None: "未実行"}
 JOBS = ("vendor-batch", "digest")
 

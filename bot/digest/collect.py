@@ -12,8 +12,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.health import collect as collect_health
-from bot.unis_audit import digest_findings
 from bot import ledger
 from bot.calendar import BusinessCalendar
 from bot.config import Config
@@ -39,6 +37,7 @@ from bot.digest.model import (
     ScanRowLine,
     _Detail,
 )
+from bot.health import collect as collect_health
 from bot.models import (
     QUARANTINED,
     STORED,
@@ -50,6 +49,7 @@ from bot.models import (
 )
 from bot.template_samples import check_admin
 from bot.templating import Templates
+from bot.unis_audit import digest_findings
 
 log = logging.getLogger("bot.digest")
 
