@@ -11,7 +11,6 @@ while the others carry on.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import threading
 import traceback
@@ -19,10 +18,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import case, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import claims, classify, db, intake
+from bot import store as storing
 from bot import decide as deciding
 from bot.actions.reply import build_reply, queue_reply, reply_recipient
 from bot.actions.requests import act
@@ -31,7 +30,7 @@ from bot.checks.cc_manager import find_branch
 from bot.config import Config
 from bot.decide import Decision
 from bot.gather import authenticate, gather, read_attachments, settings_from  # noqa: F401 - gather: a seam the tests patch
-from bot.mail import InboundMail, content_fingerprint, message_id_hash, parse_mail
+from bot.mail import InboundMail, parse_mail
 from bot.models import (
     DECIDED,
     FILED,
@@ -43,6 +42,7 @@ from bot.models import (
 from bot.outbox import process_token
 from bot.prefetch import Prefetcher, ReadAhead
 from bot.reading import PdfReader
+from bot.store import Incoming, StoredMail
 from bot.templating import Templates
 from bot.workers import ReaderFailed, shared_pool
 
@@ -52,6 +52,9 @@ log = logging.getLogger("bot.pipeline")
 FOLDERS = {**intake.FOLDERS, QUARANTINED: intake.QUARANTINE}
 # Mails whose attempts are counted in one transaction before the first of them is read ahead.
 ATTEMPT_BLOCK = 8
+# Mails read ahead per reader process: a buffer for the stretches where deciding is slower
+# than reading (a ledger write, a reply), so the readers never wait for the decider.
+READ_AHEAD = 3
 # SQLite allows 32,766 bound parameters per statement; stay well under for `id IN (...)`.
 _IN_CHUNK = 500
 
@@ -69,20 +72,6 @@ class Outcome:
     reason: str
     folder: str
     reply_to: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class StoredMail:
-    """What :meth:`Processor.store` made of a fetched mail."""
-
-    mail_id: int
-    is_new: bool
-    status: str  # the row's Mail.status now
-    duplicate: bool  # a second copy of a mail whose row sits elsewhere: file it to Ignored
-
-    @classmethod
-    def of(cls, row: Mail, *, is_new: bool, location: tuple[str, int, int]) -> StoredMail:
-        return cls(row.id, is_new, row.status, (row.folder, row.uidvalidity, row.uid) != location)
 
 
 @dataclass
@@ -122,54 +111,14 @@ class Processor:
         `oversize`: the mail was over the limit mail_bytes and `raw` is its header only; it is
         held for a person (the whole mail stays in IMAP).
         """
-        mail = parse_mail(raw, self.cfg.limits)  # never raises: a malformed mail still gets a row
-        digest = message_id_hash(raw, mail.message_id)
-        now = self.clock()
-        received = arrived_at.astimezone(dt.UTC) if arrived_at is not None else now
-        with self.factory() as session, session.begin():
-            existing = session.scalar(select(Mail).where(Mail.msgid_hash == digest))
-            if existing is not None and content_fingerprint(existing.raw) != content_fingerprint(raw):
-                log.warning("mail at %s/%s/%s reuses Message-ID %s of mail %s with other content: stored "
-                            "as a mail of its own", folder, uidvalidity, uid, mail.message_id, existing.id)
-                digest = hashlib.sha256(b"message-id-collision\0" + raw).hexdigest()
-                existing = session.scalar(select(Mail).where(Mail.msgid_hash == digest))
-            if existing is not None:
-                self._relocate(existing, folder=folder, uidvalidity=uidvalidity, uid=uid)
-                return StoredMail.of(existing, is_new=False, location=(folder, uidvalidity, uid))
-            row = Mail(
-                folder=folder, uidvalidity=uidvalidity, uid=uid, msgid_hash=digest,
-                message_id=_fit(mail.message_id, None), raw=raw, subject=_fit(mail.subject, 2000),
-                from_addr=_fit(mail.from_addr, 320), status=STORED, defects=[], warnings=[],
-                facts={"oversize": oversize} if oversize else {},
-                received_at=received,
-            )
-            try:
-                with session.begin_nested():
-                    session.add(row)
-            except IntegrityError:
-                # Another bot process stored it first (PostgreSQL with several processes).
-                other = session.scalar(select(Mail).where(Mail.msgid_hash == digest))
-                if other is None:
-                    raise
-                return StoredMail.of(other, is_new=False, location=(folder, uidvalidity, uid))
-            return StoredMail.of(row, is_new=True, location=(folder, uidvalidity, uid))
+        (result,) = self.store_many([Incoming(raw, folder, uidvalidity, uid, arrived_at, oversize)])
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-    @staticmethod
-    def _relocate(row: Mail, *, folder: str, uidvalidity: int, uid: int) -> None:
-        """Decide what a re-seen mail's row becomes (see :meth:`store`)."""
-        here = (folder, uidvalidity, uid)
-        if (row.folder, row.uidvalidity, row.uid) == here:
-            return
-        stale = (row.folder, row.uidvalidity) != (folder, uidvalidity)
-        if row.status in (STORED, DECIDED) and stale:
-            log.info("mail %s seen again at %s/%s/%s (was %s/%s/%s): taking the new location",
-                     row.id, folder, uidvalidity, uid, row.folder, row.uidvalidity, row.uid)
-            row.folder, row.uidvalidity, row.uid = here
-        elif row.status == QUARANTINED and row.filed_at is not None:
-            log.info("quarantined mail %s is back at %s/%s/%s: deciding it again", row.id, *here)
-            row.folder, row.uidvalidity, row.uid = here
-            row.status, row.error, row.filed_at, row.filed_folder = STORED, None, None, None
-            row.resolved_at = row.resolved_by = row.resolution = None
+    def store_many(self, mails: Sequence[Incoming]) -> list[StoredMail | Exception]:
+        """Several fetched mails stored in one commit, each as :meth:`store` would (bot/store.py)."""
+        return storing.store_many(self.factory, mails, limits=self.cfg.limits, now=self.clock)
 
     # -- decide + act --------------------------------------------------------------------
     # -- read ahead ------------------------------------------------------------------------
@@ -181,7 +130,8 @@ class Processor:
         """
         pool = self.reader.pool
         size = pool.size if pool is not None else 0
-        return _CountingPrefetcher(self, mail_ids, window=size, threads=size, block=max(ATTEMPT_BLOCK, size))
+        return _CountingPrefetcher(self, mail_ids, window=READ_AHEAD * size, threads=size,
+                                   block=max(ATTEMPT_BLOCK, READ_AHEAD * size))
 
     def read_ahead(self, mail_id: int) -> ReadAhead | None:
         with self.factory() as session:
@@ -484,14 +434,6 @@ def reader_reason(err: ReaderFailed, attempts: int) -> str:
     """Why a mail was quarantined by its reader, in words for the digest and the console."""
     limit = f"（上限 {err.limit}）" if err.limit else ""
     return f"添付PDFの読み取りが{attempts}回とも失敗しました{limit}: {err.detail}"
-
-
-def _fit(value: str | None, length: int | None) -> str | None:
-    """A header value cut to its column's size: PostgreSQL refuses an over-long value, and one
-    odd From line must not stop the mailbox."""
-    if value is None:
-        return None
-    return value[:length] if length else value
 
 
 def folder_for(row: Mail) -> str:

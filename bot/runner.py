@@ -37,6 +37,7 @@ from bot.intake import Mailbox
 from bot.models import DECIDED, FILED, QUARANTINED, STORED, Mail
 from bot.outbox import process_token
 from bot.pipeline import FOLDERS, Outcome, Processor
+from bot.store import Incoming
 
 log = logging.getLogger("bot.runner")
 
@@ -79,6 +80,8 @@ class MailboxRunner:
     # waiting, or once the first of them has waited this long (a backlog of slow scans).
     file_chunk: int = 100
     file_seconds: float = 5.0
+    # Fetched mails stored in one commit (each in its own savepoint).
+    store_chunk: int = 25
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     # Set on SIGTERM: the pass finishes the mail in hand, files what is decided, and ends; the
     # rest waits in the folder for the next start (a graceful stop within seconds, whatever
@@ -119,27 +122,41 @@ class MailboxRunner:
         not_stored: set[int] = set()
         duplicates: list[int] = []
         started = time.monotonic()
-        for message in mbox.fetch_messages(new):
-            if self._stopping():
-                break
-            uid = message.uid
+        batch: list[Incoming] = []
+
+        def store_batch() -> None:
+            # One commit for the batch, each mail in its own savepoint (bot/store.py).
             try:
-                stored = self.processor.store(message.raw, folder=self.folder, uidvalidity=uidvalidity,
-                                              uid=uid, arrived_at=message.internal_date,
-                                              oversize=message.size if message.truncated else None)
+                results = self.processor.store_many(batch)
             except db.UNAVAILABLE:
                 raise  # the database is away: end the pass, the watcher retries after a backoff
             except Exception:
-                log.exception("uid %s: could not store the mail; it stays in %s and is retried next pass",
-                              uid, self.folder)
-                report.store_failures += 1
-                not_stored.add(uid)
-                continue
-            report.stored += int(stored.is_new)
-            if stored.duplicate:
-                duplicates.append(uid)  # a second copy of a mail already handled: never answer it again
-            else:
-                known[uid] = (stored.mail_id, stored.status)
+                log.exception("could not store %d mail(s) (uids %s); they stay in %s and are retried next pass",
+                              len(batch), [m.uid for m in batch], self.folder)
+                results = [RuntimeError("not stored")] * len(batch)
+            for item, stored in zip(batch, results, strict=True):
+                if isinstance(stored, Exception):
+                    log.error("uid %s: could not store the mail (%s); it stays in %s and is retried next pass",
+                              item.uid, type(stored).__name__, self.folder)
+                    report.store_failures += 1
+                    not_stored.add(item.uid)
+                    continue
+                report.stored += int(stored.is_new)
+                if stored.duplicate:
+                    duplicates.append(item.uid)  # a second copy of a mail already handled: never answer it again
+                else:
+                    known[item.uid] = (stored.mail_id, stored.status)
+            batch.clear()
+
+        for message in mbox.fetch_messages(new):
+            if self._stopping():
+                break
+            batch.append(Incoming(message.raw, self.folder, uidvalidity, message.uid, message.internal_date,
+                                  message.size if message.truncated else None))
+            if len(batch) >= self.store_chunk:
+                store_batch()
+        if batch:
+            store_batch()
         if duplicates:
             log.info("filing %d duplicate mail(s) to %s: %s", len(duplicates), DUPLICATE_FOLDER, duplicates)
             mbox.file_away_many(duplicates, DUPLICATE_FOLDER)

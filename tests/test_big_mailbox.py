@@ -108,21 +108,25 @@ def test_restart_with_a_full_folder_fetches_only_the_new_mail(
 def test_a_mail_that_could_not_be_stored_is_retried_by_the_next_pass(
     full_folder, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:
-    """Given a pass that fails to store a new mail (and stores the one after it),
+    """Given a pass that fails to store a new mail and stores the one after it in the same
+    commit (one savepoint each: the failure rolls back that mail alone),
     when the next pass only looks above the highest UID seen,
     then it still fetches and stores the failed one."""
+    import bot.store
+
     cfg, processor, factory = full_folder
     dovecot.append_many([text_mail("new-1"), text_mail("new-2")])
-    real_store = type(processor).store
+    real_store = bot.store._store_in
     calls = {"n": 0}
 
-    def store_once_broken(self, raw: bytes, **kw):  # noqa: ANN001, ANN202
+    def store_once_broken(session, item, *args):  # noqa: ANN001, ANN202
         calls["n"] += 1
+        real = real_store(session, item, *args)  # the row is written, then the savepoint fails
         if calls["n"] == 1:
             raise RuntimeError("disk hiccup")
-        return real_store(self, raw, **kw)
+        return real
 
-    monkeypatch.setattr(type(processor), "store", store_once_broken)
+    monkeypatch.setattr(bot.store, "_store_in", store_once_broken)
     runner = MailboxRunner(processor)
     with Mailbox(mailbox_settings(cfg)) as mbox:
         first = runner.handle(mbox)

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from bot import db
 from bot.config import Config, WebConfig
-from bot.demo import DEMO_DIR
+from bot.demo import DEMO_CORPORATE, DEMO_DIR
 from bot.unis import import_extract
 from bot.web import users
 from bot.web.app import create_app
@@ -47,7 +47,7 @@ def populate(url: str) -> dict[str, int]:
     """Decide the demo mails (and the hostile one) with the real pipeline; add two users.
     Returns mail ids by the demo file's number ("01".."09") and "hostile"."""
     db.upgrade(url)
-    cfg = make_config(url)
+    cfg = make_config(url).replace(corporate=DEMO_CORPORATE)  # the demo's 法人営業 lists are accepted
     processor, factory = make_processor(cfg, Clock(DEFAULT_NOW))
     with db.transaction(factory) as s:
         import_extract(s, (DEMO_DIR / "unis.csv").read_bytes(), name="unis.csv", now=DEFAULT_NOW)

@@ -20,6 +20,11 @@ import cv2
 import numpy as np
 import pypdfium2 as pdfium
 
+# One thread per reader process: pages are read in parallel across the reader processes
+# (bot/workers.py), and OpenCV's own thread pool on top of them only fights for the same cores
+# (issue 8: a pool of two readers against one).
+cv2.setNumThreads(1)
+
 DPI = 200  # working resolution: 150 dpi scans are scaled up, 300 dpi scans down
 PT = DPI / 72  # pixels per point
 _SMALL = 4  # analysis of orientation and skew at DPI / 4

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pikepdf
 
-from bot.forms import guard
+from bot.forms import aes256, guard
 from bot.forms.fillable import acro_values
 from bot.forms.text import _Line, text_lines
 from bot.forms.vocabulary import PDF_NOT_ENCRYPTED, PDF_UNREADABLE, PDF_WRONG_PASSWORD
@@ -71,22 +71,13 @@ def _open_checked(data: bytes, password: str, limits: Limits) -> _Document:
 
     defects: list[str] = []
     notes: list[str] = []
-    # The empty password first: a PDF anyone can open is not password-protected in the manual's
-    # sense (§II ②), whether it has no encryption, an empty user password, or an empty OWNER
-    # password (qpdf tries a password as user, then as owner). It is still read, so every
-    # defect of the mail is reported at once.
-    pdf = _open(data, "")
+    # The usual form (AES-256, the configured user password) is unlocked by bot/forms/aes256.py
+    # in a third of the time; every other case takes qpdf's own path below.
+    pdf = aes256.open_with_user_password(data, password)
     if pdf is not None:
-        defects.append(PDF_NOT_ENCRYPTED)
-        notes.append("PDF opens without a password (its user or owner password is empty)"
-                     if pdf.is_encrypted else "PDF has no password")
-        encrypted = False
-    else:
-        pdf = _open(data, password)
-        if pdf is None:
-            raise FormReadError(PDF_WRONG_PASSWORD, "the configured password does not open the PDF",
-                                encrypted=True)
         encrypted = True
+    else:
+        pdf, encrypted = _open_general(data, password, defects, notes)
     with pdf:
         n_pages = 0
         try:
@@ -119,6 +110,29 @@ def _open_checked(data: bytes, password: str, limits: Limits) -> _Document:
         encrypted=encrypted, pages=n_pages, notes=tuple(notes), defects=tuple(defects),
         acro=acro, lines=lines, has_images=has_images, plain=plain,
     )
+
+
+def _open_general(data: bytes, password: str, defects: list[str], notes: list[str]) -> tuple[pikepdf.Pdf, bool]:
+    """qpdf's own path: the empty password first, then the configured one.
+
+    A PDF anyone can open is not password-protected in the manual's sense (§II ②), whether it
+    has no encryption, an empty user password, or an empty OWNER password (qpdf tries a
+    password as user, then as owner). It is still read, so every defect of the mail is
+    reported at once.
+    """
+    pdf = _open(data, "")
+    if pdf is not None:
+        defects.append(PDF_NOT_ENCRYPTED)
+        notes.append("PDF opens without a password (its user or owner password is empty)"
+                     if pdf.is_encrypted else "PDF has no password")
+        encrypted = False
+    else:
+        pdf = _open(data, password)
+        if pdf is None:
+            raise FormReadError(PDF_WRONG_PASSWORD, "the configured password does not open the PDF",
+                                encrypted=True)
+        encrypted = True
+    return pdf, encrypted
 
 
 def _open(data: bytes, password: str) -> pikepdf.Pdf | None:

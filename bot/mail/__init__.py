@@ -32,12 +32,20 @@ from __future__ import annotations
 from bot.mail.charsets import decode_bytes, decode_jis
 from bot.mail.headers import decode_header_text
 from bot.mail.html import html_to_text
-from bot.mail.parse import Attachment, InboundMail, content_fingerprint, message_id_hash, parse_mail
+from bot.mail.parse import (
+    Attachment,
+    InboundMail,
+    content_fingerprint,
+    message_id_hash,
+    parse_header_block,
+    parse_mail,
+)
 
 __all__ = [
     "Attachment",
     "InboundMail",
     "parse_mail",
+    "parse_header_block",
     "message_id_hash",
     "content_fingerprint",
     "decode_bytes",

@@ -270,6 +270,18 @@ def parse_mail(raw: bytes, limits: Limits = DEFAULT) -> InboundMail:
         return _empty(f"message: parse failed ({type(err).__name__}: {err}); nothing extracted")
 
 
+def parse_header_block(raw: bytes, limits: Limits = DEFAULT) -> InboundMail:
+    """The mail's header fields only (Message-ID, Subject, From …), as :func:`parse_mail`
+    reads them, without decoding the body and attachments: what storing a mail needs.
+
+    The header block ends at the first empty line at the latest, so parsing the bytes up to
+    it gives the same header values as parsing the whole mail.
+    """
+    data = bytes(raw or b"")
+    end = re.search(rb"\r?\n\r?\n", data)
+    return parse_mail(data[: end.start()] + b"\r\n\r\n" if end else data, limits)
+
+
 def _empty(problem: str) -> InboundMail:
     return InboundMail(
         message_id=None, subject="", from_addr=None, from_name=None, to=(), cc=(),

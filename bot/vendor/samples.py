@@ -27,6 +27,8 @@ TEMPLATE_SAMPLE: Mapping[str, Any] = {
     "replacement_char": REPLACEMENT_CHAR,
     "encoding": "Shift_JIS・CP932",
     "forced_count": 1,
+    # 法人営業の一括発注 (bot/corporate): its rows kept apart, here in their own file.
+    "corporate": {"count": 2, "file": "usen_spot_houjin_20261124.csv", "separate": True},
     "forms": [{"name": "申込書_988776656.pdf", "customer_code": "988776656", "line": 3,
                "cells": ["設置先住所", "メールアドレス"]}],
 }
