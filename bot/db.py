@@ -186,7 +186,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # whenever another thread or process wrote in between: the daemon's intake and its
             # scheduled jobs would quarantine good mails for it. Immediate transactions queue
             # instead, and a second bot process on the same file never decides a mail twice.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A session that only reads (:func:`reading`) begins a deferred transaction: in WAL
+            # mode it neither waits for the writer nor holds it up (the read-ahead threads read
+            # a stored mail while the main thread commits a decision).
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -210,6 +213,19 @@ def dialect_insert(session: Session, table: Any) -> Any:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+READ_ONLY = "bot_read_only"  # execution option: this connection's transactions only read
+
+
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reads only. On SQLite its transaction is deferred instead of taking the
+    write lock (see _sqlite_begin); a write in it is a programming error (SQLite may refuse it
+    with "database is locked" when another writer came first)."""
+    bind = factory.kw["bind"]
+    with factory(bind=bind.execution_options(**{READ_ONLY: True})) as session:
+        yield session
 
 
 @contextmanager

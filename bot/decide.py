@@ -21,6 +21,7 @@ from bot.checks import (
     corporate,
     customer,
     customer_code,
+    integrated,
     line,
     mail_address,
     plus,
@@ -84,6 +85,7 @@ EQUIPMENT_ORDER_NEW: tuple[Check, ...] = (
     ssid.half_width,  # Original SSID は半角のみ
     units.count_given,  # 複数台なら親〇台 子〇台
     plus.agreement,  # 本文 SPOT Plus該当 と申込書の Plus
+    integrated.spot_selected,  # 統合申込書の「USEN SPOT」欄にチェック
     unis_order.order_exists,  # UNIS受注登録 (法人は対象外)
     cc_manager.manager_in_cc,  # CCに支店長
 )

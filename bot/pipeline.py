@@ -134,7 +134,7 @@ class Processor:
                                    block=max(ATTEMPT_BLOCK, READ_AHEAD * size))
 
     def read_ahead(self, mail_id: int) -> ReadAhead | None:
-        with self.factory() as session:
+        with db.reading(self.factory) as session:
             row = session.get(Mail, mail_id)
             if row is None or row.status != STORED or (row.facts or {}).get("oversize"):
                 return None
@@ -187,7 +187,7 @@ class Processor:
         pass failed) while they were being read or about to be. The runner decides them alone."""
         ids = list(mail_ids)
         found: set[int] = set()
-        with self.factory() as session:
+        with db.reading(self.factory) as session:
             for start in range(0, len(ids), _IN_CHUNK):
                 found.update(session.scalars(select(Mail.id).where(
                     Mail.id.in_(ids[start:start + _IN_CHUNK]), Mail.status == STORED, Mail.attempts > 0)))
@@ -374,7 +374,7 @@ class Processor:
         (not decided yet). Mails already filed, or without a row, are left out."""
         ids = list(mail_ids)
         targets: dict[int, str | None] = {}
-        with self.factory() as session:
+        with db.reading(self.factory) as session:
             for start in range(0, len(ids), _IN_CHUNK):
                 rows = session.execute(select(Mail.id, Mail.status, Mail.decision, Mail.filed_at)
                                        .where(Mail.id.in_(ids[start:start + _IN_CHUNK])))
@@ -464,6 +464,7 @@ def _facts_summary(f: Facts, decision: Decision) -> dict[str, object]:
         summary["branch"] = branch
     if f.form is not None:
         summary["form_shape"] = f.form.shape
+        summary["form_kind"] = f.form.form  # dedicated | integrated (統合申込書)
         if f.form.fields is not None:
             summary["form"] = f.form.fields.as_dict()
         if f.form.readings:  # a scan: what the reader saw, per field (value/state, confidence, box)

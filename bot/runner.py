@@ -204,7 +204,7 @@ class MailboxRunner:
         mail is gone); and the UIDs whose rows are finished (never fetched again)."""
         uids = mbox.list_uids()
         where = (Mail.folder == self.folder, Mail.uidvalidity == uidvalidity)
-        with self.processor.factory() as session:
+        with db.reading(self.processor.factory) as session:
             known = {uid: (mail_id, status) for uid, mail_id, status in session.execute(
                 select(Mail.uid, Mail.id, Mail.status).where(*where, _unfinished()))}
             # Index-only (uq_mails_location): which UIDs have a row at all.
@@ -219,7 +219,7 @@ class MailboxRunner:
         uids = mbox.list_uids_from(state.high + 1, also=state.open)
         wanted = sorted(set(uids) | state.open)
         known: dict[int, tuple[int, str]] = {}
-        with self.processor.factory() as session:
+        with db.reading(self.processor.factory) as session:
             for chunk in _chunks(wanted, _IN_CHUNK):
                 rows = session.execute(select(Mail.uid, Mail.id, Mail.status).where(
                     Mail.folder == self.folder, Mail.uidvalidity == uidvalidity, Mail.uid.in_(chunk)))

@@ -142,3 +142,39 @@ def test_urls_the_installation_cannot_open_name_key_and_fix(url: str, named: str
     assert str(info.value).startswith("[database] url: ") and named in str(info.value)
     with pytest.raises(db.DatabaseUrlError):
         db.make_engine(url)
+
+
+def test_a_reading_session_does_not_wait_for_the_writer(tmp_path: Path) -> None:
+    """Given one session holding SQLite's write lock (a decision being committed),
+    when another thread reads through db.reading,
+    then the read finishes at once, while an ordinary session waits for the lock."""
+    import threading
+
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'locks.sqlite3'}"
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    factory = db.session_factory(engine)
+    counts: dict[str, int] = {}
+
+    def read(name: str, opener) -> None:  # noqa: ANN001
+        with opener(factory) as session:
+            counts[name] = session.execute(text("select count(*) from mails")).scalar_one()
+
+    def ordinary(f):  # noqa: ANN001, ANN202 - a session as the pipeline's writers open it
+        return f()
+
+    with factory() as writer, writer.begin():
+        writer.execute(text("select 1"))  # BEGIN IMMEDIATE: the write lock is held from here
+        reader = threading.Thread(target=read, args=("reading", db.reading))
+        reader.start()
+        reader.join(5)
+        assert not reader.is_alive() and counts["reading"] == 0
+        blocked = threading.Thread(target=read, args=("ordinary", ordinary))
+        blocked.start()
+        blocked.join(0.5)
+        assert blocked.is_alive(), "an ordinary session should queue behind the writer"
+    blocked.join(10)
+    assert counts["ordinary"] == 0
+    engine.dispose()

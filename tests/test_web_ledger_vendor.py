@@ -231,3 +231,19 @@ def test_csv_stays_as_sent_when_rows_change_later(demo: Demo, tmp_path_factory: 
     got = c.get(f"/vendor/batches/{result.batch_id}/csv")
     assert got.content == result.csv_bytes and "後から変えた店名" not in got.content.decode("utf-8")
     assert got.headers["content-type"] == "text/csv; charset=UTF-8"
+
+
+def test_the_corporate_csv_is_listed_and_downloads_as_mailed(staff: TestClient, demo: Demo) -> None:
+    """Given a batch that carries the 法人営業 list's routers in their own file,
+    then the batch page names that file as 法人一括発注データ (not as an encrypted form) and it
+    downloads byte for byte as the vendor mail carried it."""
+    name = f"usen_spot_houjin_{demo.batch.batch_date:%Y%m%d}.csv"
+    page = staff.get(f"/vendor/batches/{demo.batch.batch_id}").text
+    files = page.split("送ったファイル")[1].split("</ul>")[0]
+    assert name in files and "法人一括発注データ" in files and "暗号化PDF" not in files
+    assert f'href="/vendor/batches/{demo.batch.batch_id}/houjin-csv"' in files
+    mailed, charset = sent_attachment(demo.url, demo.batch.outbox_id, name)
+    got = staff.get(f"/vendor/batches/{demo.batch.batch_id}/houjin-csv")
+    assert got.status_code == 200 and got.content == mailed
+    assert got.headers["content-disposition"] == f'attachment; filename="{name}"'
+    assert "法人新規" in got.content.decode("cp932") and charset == "Shift_JIS"

@@ -113,6 +113,7 @@ def dry_run(
                 "customer_code": decision.customer_code, "decision": decision.decision,
                 "defects": decision.defect_codes, "warnings": decision.warning_codes,
                 "shape": facts.form.shape if facts.form is not None else None,
+                "form": facts.form.form if facts.form is not None else None,  # dedicated | integrated
                 "fields": facts.form.fields_json() if facts.form is not None else {},
             }
         )

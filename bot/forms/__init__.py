@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from bot.forms import integrated
 from bot.forms.fillable import _from_acro
 from bot.forms.normalise import _units
 from bot.forms.termination import parse_date, read_termination_form
@@ -108,10 +109,10 @@ def _scanned(doc: _Document, notes: list[str], limits: Limits) -> FormReading:
     )
 
     def done(fields: FormFields | None, *, readings: tuple = (), unsure: tuple[str, ...] = (),
-             limit: str | None = None, form_page: int | None = None) -> FormReading:
+             limit: str | None = None, form_page: int | None = None, **form: object) -> FormReading:
         return FormReading(shape=SHAPE_SCANNED, fields=fields, defects=doc.defects, detail="; ".join(notes),
                            encrypted=doc.encrypted, pages=doc.pages, readings=readings, unsure=unsure,
-                           limit=limit, form_page=form_page)
+                           limit=limit, form_page=form_page, **form)  # type: ignore[arg-type]
 
     try:
         result = scanned.read_scan(doc.plain, limits)
@@ -132,7 +133,8 @@ def _scanned(doc: _Document, notes: list[str], limits: Limits) -> FormReading:
     notes.extend(result.notes)
     if result.unsure:
         notes.append("unsure: " + ", ".join(result.unsure))
-    return done(result.fields, readings=result.readings, unsure=result.unsure, form_page=result.form_page)
+    return done(result.fields, readings=result.readings, unsure=result.unsure, form_page=result.form_page,
+                form=result.form, spot_selected=result.spot_selected, services=result.services)
 
 
 def read_form(
@@ -170,10 +172,10 @@ def read_form(
     mapped_present = [f for f in FIELD_NAMES if names.get(f, f) in doc.acro]
     mapped_filled = [f for f in mapped_present if doc.acro[names.get(f, f)] not in (None, "", "Off")]
 
-    def reading(shape: str, fields: FormFields | None) -> FormReading:
+    def reading(shape: str, fields: FormFields | None, **form: object) -> FormReading:
         detail = "; ".join(notes) if notes else f"read as {shape} form"
         return FormReading(shape=shape, fields=fields, defects=doc.defects, detail=detail,
-                           encrypted=doc.encrypted, pages=doc.pages)
+                           encrypted=doc.encrypted, pages=doc.pages, **form)  # type: ignore[arg-type]
 
     if mapped_filled or len(mapped_present) >= 3:
         values, acro_notes = _from_acro(doc.acro, names)
@@ -182,12 +184,22 @@ def read_form(
             notes.append("AcroForm fields are all empty")
         return reading(SHAPE_FILLABLE, _build_fields(values))
 
-    typed = _parse_typed(doc.lines)
+    # The 統合申込書: its services table taken out of the text, read by bot/forms/integrated.py.
+    services = integrated.typed_services(doc.lines)
+    typed = _parse_typed(services.rest if services is not None else doc.lines)
     typed_has_values = any(isinstance(v, str) and v for v in typed.values.values())
     filled_other = sorted(name for name, v in doc.acro.items() if v not in (None, "", "Off"))
     if typed.labels_found >= 2 and (typed_has_values or not filled_other):
         notes.extend(typed.notes)
-        return reading(SHAPE_TYPED, _build_fields(typed.values))
+        if services is None:
+            return reading(SHAPE_TYPED, _build_fields(typed.values))
+        if services.spot_selected is None:
+            notes.append("a services table (サービス名称/コース) without a USEN SPOT row: "
+                         "neither the ご加入申込書 nor the 統合申込書")
+            return reading(SHAPE_UNKNOWN, None)
+        return reading(SHAPE_TYPED, _build_fields({**typed.values, "plus": services.plus}),
+                       form=integrated.FORM_INTEGRATED, spot_selected=services.spot_selected,
+                       services=services.services)
     if filled_other:
         # Values exist but under names the config does not know: reading them as empty
         # would reject the branch's mail for our mapping problem.  Fields None: a person looks.

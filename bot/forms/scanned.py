@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.forms import marks, ocr, raster, table
+from bot.forms import integrated_scan, marks, ocr, raster, table
 from bot.forms.address import read_mail
 from bot.forms.cells import (
     SURE_OCR,
@@ -83,6 +83,9 @@ class ScanResult:
     notes: list[str] = field(default_factory=list)
     limit: str | None = None
     form_page: int | None = None
+    form: str = "dedicated"  # "integrated": a 統合申込書 (bot/forms/integrated_scan.py)
+    spot_selected: bool | None = None
+    services: tuple[str, ...] = ()
 
 
 # =========================================================================== pages
@@ -119,7 +122,8 @@ def find_form(plain: bytes, limits: Limits, accept: Callable[[Table], bool]) -> 
 # =========================================================================== marks
 
 
-def _read_marks(page: Page, rows: dict[str, Row]) -> dict[str, list[marks.OptionMark] | None]:
+def _read_marks(page: Page, rows: dict[str, Row],
+                choices: tuple[tuple[str, tuple[str, ...]], ...] = CHOICES) -> dict[str, list[marks.OptionMark] | None]:
     """Every choice row's options judged, or None for a row whose boxes are not found.
 
     Boxes are looked for at the lenient threshold and, in a row short of boxes, at the faint
@@ -128,7 +132,7 @@ def _read_marks(page: Page, rows: dict[str, Row]) -> dict[str, list[marks.Option
     開 or a part of 親, comes in another size and does not fit the rows); the vote of
     :func:`marks.box_side` only breaks a tie."""
     data: dict[str, tuple[np.ndarray, list, Row, int]] = {}
-    for fld, keys in CHOICES:
+    for fld, keys in choices:
         row = rows.get(fld)
         if row is None:
             continue
@@ -173,7 +177,7 @@ def _read_marks(page: Page, rows: dict[str, Row]) -> dict[str, list[marks.Option
     if side is None or fit < len(data):
         side, fit = choose(look_faint=True)
     out: dict[str, list[marks.OptionMark] | None] = {}
-    for fld, _ in CHOICES:
+    for fld, _ in choices:
         if fld not in data or side is None:
             out[fld] = None
             continue
@@ -196,7 +200,11 @@ def read_scan(plain: bytes, limits: Limits) -> ScanResult:
     if page is None:
         return ScanResult(fields=None, notes=notes + ["no page holds the application form"])
     try:
-        return _read_page(page, notes)
+        # A 統合申込書: its services table is read apart, its rows kept out of the shared reading.
+        services = integrated_scan.find_services(page)
+        if services is not None:
+            page = integrated_scan.without_services(page, services)
+        return _read_page(page, notes, services)
     except ocr.OcrTimeout as err:
         raise PageTimeout(page.index) from err
 
@@ -205,7 +213,7 @@ def read_scan(plain: bytes, limits: Limits) -> ScanResult:
 ROW_OF = {"contact_last": "contact", "contact_first": "contact", "parent_units": "units", "child_units": "units"}
 
 
-def _read_page(page: Page, notes: list[str]) -> ScanResult:
+def _read_page(page: Page, notes: list[str], services: integrated_scan.Services | None = None) -> ScanResult:
     rows = assign(page.table.rows)
     bad = untrusted(page.up, page.table, rows)
     for name, why in sorted(bad.items()):
@@ -217,7 +225,8 @@ def _read_page(page: Page, notes: list[str]) -> ScanResult:
     def trusted(name: str) -> bool:
         return ROW_OF.get(name, name) in rows and ROW_OF.get(name, name) not in bad
 
-    _choice_readings(page, rows, trusted, readings, values, unsure)
+    choices = CHOICES if services is None else tuple(c for c in CHOICES if c[0] != "plus")
+    _choice_readings(page, rows, trusted, readings, values, unsure, choices)
 
     def text_reading(name: str, t: Text | None, *, value_ok: Callable[[str], bool] = bool) -> None:
         if t is None or not trusted(name):
@@ -249,6 +258,12 @@ def _read_page(page: Page, notes: list[str]) -> ScanResult:
                  value_ok=lambda v: bool(re.fullmatch(r"\d{9}", v)))
     code = next((r for r in readings if r.name == "customer_code"), None)
     printed_form = code is not None and code.state == STATE_READ
+    svc = integrated_scan.read_services(page, services, printed_form=printed_form) if services else None
+    if svc is not None:
+        readings.extend(svc.readings)
+        values.update(svc.values)
+        unsure.extend(svc.unsure)
+        notes.extend(svc.notes)
     mail_row = rows.get("mail_local")
     if mail_row is not None:
         local, rd = read_mail(page, mail_row, rows.get("mail_reading"), printed_form=printed_form)
@@ -287,18 +302,20 @@ def _read_page(page: Page, notes: list[str]) -> ScanResult:
 
     fields = FormFields(**{k: v for k, v in values.items()})  # type: ignore[arg-type]
     return ScanResult(fields=fields, readings=tuple(readings), unsure=tuple(dict.fromkeys(unsure)), notes=notes,
-                      form_page=page.index)
+                      form_page=page.index, **({} if svc is None else {
+                          "form": "integrated", "spot_selected": svc.spot_selected, "services": svc.services}))
 
 
 def _choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], bool], readings: list[FieldReading],
-                     values: dict[str, object], unsure: list[str]) -> None:
+                     values: dict[str, object], unsure: list[str],
+                     choices: tuple[tuple[str, tuple[str, ...]], ...] = CHOICES) -> None:
     """Every option marked / unmarked / unsure, and each choice field's value when all its
     options are sure (on a trusted row)."""
     def off(b: tuple[int, int, int, int], row: Row) -> tuple[float, float, float, float]:
         return (row.value_box[0] + b[0], row.value_box[1] + b[1], row.value_box[0] + b[2], row.value_box[1] + b[3])
 
-    judged = _read_marks(page, rows)
-    for fld, keys in CHOICES:
+    judged = _read_marks(page, rows, choices)
+    for fld, keys in choices:
         row = rows.get(fld)
         opts = judged.get(fld)
         if opts is None or not trusted(fld):

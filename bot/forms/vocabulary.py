@@ -117,6 +117,11 @@ class FormReading:
     unsure: tuple[str, ...] = ()  # fields the reader could not read surely (FORM-SPEC names)
     limit: str | None = None  # a Limits field crossed while reading (e.g. "ocr_page_seconds")
     form_page: int | None = None  # index of the page that holds the form
+    # -- which form (manual §I): the dedicated ご加入申込書, or the 統合申込書 (bot/forms/integrated.py)
+    form: str = "dedicated"  # "dedicated" | "integrated"
+    # 統合申込書 only: its USEN SPOT row ticked (None: a dedicated form, or a scan not sure of the mark)
+    spot_selected: bool | None = None
+    services: tuple[str, ...] = ()  # 統合申込書: the service rows surely ticked (integrated.SERVICES keys)
 
     def reading(self, name: str) -> FieldReading | None:
         return next((r for r in self.readings if r.name == name), None)
@@ -132,7 +137,11 @@ class FormReading:
                     for r in self.readings}
         if self.fields is None:
             return {}
-        return {name: {"value": value, "confidence": 1.0} for name, value in self.fields.as_dict().items()}
+        out: dict[str, dict[str, object]] = {name: {"value": value, "confidence": 1.0}
+                                             for name, value in self.fields.as_dict().items()}
+        if self.form == "integrated":
+            out["spot_selected"] = {"value": self.spot_selected, "confidence": 1.0}
+        return out
 
 
 @dataclass(frozen=True)

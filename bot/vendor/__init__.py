@@ -35,7 +35,7 @@ from bot.vendor.batch import (
     vendor_batch_job,
 )
 from bot.vendor.cancel import COST, NONE, REMOVED, CancelOutcome, cancel_order
-from bot.vendor.csvfiles import REPLACEMENT_CHAR, csv_name, ledger_csv_name
+from bot.vendor.csvfiles import REPLACEMENT_CHAR, corporate_csv_name, csv_name, ledger_csv_name
 from bot.vendor.csvfiles import (
     _mime_charset as _mime_charset,  # bot/web/ledger_queries.py
 )
@@ -78,6 +78,7 @@ __all__ = [
     "FORCED_TERMINATION_BUSINESS_DAY", "LEDGER_COLUMNS", "LEDGER_SHARE_OVERLAP", "NEW", "NONE", "ORDER_CATEGORIES",
     "PAYLOAD_COLUMNS", "PURPOSE", "RELOCATE", "REMOVED", "REPLACEMENT_CHAR", "SAME_TERMINATION_WINDOW", "SENDER_NAME", "TEMPLATE",
     "TERMINATE", "TERMINATION_CATEGORIES", "UNIS_TERMINATED", "BatchConflict", "BatchResult", "CancelOutcome",
-    "Replacement", "VendorBatchError", "build_batch", "cancel_order", "csv_name", "forced_termination_day",
+    "Replacement", "VendorBatchError", "build_batch", "cancel_order", "corporate_csv_name", "csv_name",
+    "forced_termination_day",
     "ledger_csv_name", "preview_batch", "queue_forced_terminations", "run_vendor_batch", "vendor_batch_job",
 ]

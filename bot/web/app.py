@@ -101,6 +101,7 @@ def routes() -> list[Any]:
         Route("/vendor/batches/{batch_id:int}", vendor.vendor_batch),
         Route("/vendor/batches/{batch_id:int}/csv", vendor.vendor_csv),
         Route("/vendor/batches/{batch_id:int}/ledger-csv", vendor.vendor_ledger_csv),
+        Route("/vendor/batches/{batch_id:int}/houjin-csv", vendor.vendor_corporate_csv),
         Route("/audit", audit.audit_log),
         Route("/status", status.status),
         Route("/outbox", outbox.outbox_list),

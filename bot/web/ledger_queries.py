@@ -33,7 +33,7 @@ from bot.models import (
     VendorBatch,
     VendorRow,
 )
-from bot.vendor import EVENT_LABELS, PAYLOAD_COLUMNS, csv_name, ledger_csv_name
+from bot.vendor import EVENT_LABELS, PAYLOAD_COLUMNS, corporate_csv_name, csv_name, ledger_csv_name
 from bot.vendor_forms import REFER
 from bot.web.queries import MailRow, mail_row, time_label
 
@@ -257,7 +257,7 @@ def batches(session: Session, *, cfg: Config, page: int = 1) -> tuple[list[Batch
 
 @dataclass(frozen=True)
 class BatchFile:
-    kind: str  # "csv" (発注データ) | "ledger" (管理台帳 日次共有)
+    kind: str  # "csv" (発注データ) | "ledger" (管理台帳 日次共有) | "corporate" (法人一括発注データ)
     filename: str
     charset: str
     data: bytes
@@ -298,7 +298,8 @@ def batch_files(b: VendorBatch, o: OutboxMessage | None, cfg: Config) -> tuple[t
     """The two CSV files as the vendor mail carried them, and the other attachments' names."""
     if o is None:
         return (), ()
-    wanted = {csv_name(b.batch_date): "csv", ledger_csv_name(b.batch_date): "ledger"}
+    wanted = {csv_name(b.batch_date): "csv", ledger_csv_name(b.batch_date): "ledger",
+              corporate_csv_name(b.batch_date): "corporate"}
     files: list[BatchFile] = []
     others: list[str] = []
     for name, ctype, charset, data in _attachments(o.raw):
@@ -307,7 +308,8 @@ def batch_files(b: VendorBatch, o: OutboxMessage | None, cfg: Config) -> tuple[t
             others.append(name or ctype)
         else:
             files.append(BatchFile(kind, name, _charset(charset, cfg), data))
-    return tuple(sorted(files, key=lambda f: f.kind != "csv")), tuple(others)
+    order = {"csv": 0, "corporate": 1, "ledger": 2}
+    return tuple(sorted(files, key=lambda f: order[f.kind])), tuple(others)
 
 
 def batch_view(session: Session, batch_id: int, *, cfg: Config) -> BatchView | None:

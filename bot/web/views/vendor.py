@@ -14,7 +14,8 @@ from bot.web import audit
 from bot.web.ledger_queries import batch_file, batch_view, batches, pending_rows
 from bot.web.pages import Page, client_ip, page
 
-FILE_KINDS = {"csv": "発注データ", "ledger": "管理台帳 日次共有"}
+FILE_KINDS = {"csv": "発注データ", "corporate": "法人一括発注データ（地区営業分と別ファイル）", "ledger": "管理台帳 日次共有"}
+FILE_ROUTES = {"csv": "csv", "corporate": "houjin-csv", "ledger": "ledger-csv"}
 
 
 def _int(value: str, default: int = 1) -> int:
@@ -38,7 +39,7 @@ def vendor_batch(p: Page) -> Response:
     if view is None:
         return p.error(404, "指定の便は見つかりません。")
     return p.render("vendor_batch.html", title=f"業者便 #{view.line.id}（{view.line.day}）", v=view,
-                    kinds=FILE_KINDS)
+                    kinds=FILE_KINDS, routes=FILE_ROUTES)
 
 
 def _download(p: Page, kind: str) -> Response:
@@ -66,3 +67,8 @@ def vendor_csv(p: Page) -> Response:
 @page()
 def vendor_ledger_csv(p: Page) -> Response:
     return _download(p, "ledger")
+
+
+@page()
+def vendor_corporate_csv(p: Page) -> Response:
+    return _download(p, "corporate")
