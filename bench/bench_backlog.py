@@ -102,7 +102,12 @@ def bot_pass(dove: Dovecot, smtp: EmbeddedSmtp, tmp: Path, folder: str, *, worke
     t0 = time.perf_counter()
     with Mailbox(mailbox_settings(cfg)) as mbox:
         report = MailboxRunner(processor, folder=folder).handle(mbox)
-    sent = outbox.flush(factory, cfg.smtp, now=dt.datetime.now(dt.UTC)).sent
+    sent = 0
+    while True:  # one flush sends at most 200: flush until every reply is out, as the plain loop sends all
+        n = outbox.flush(factory, cfg.smtp, now=dt.datetime.now(dt.UTC)).sent
+        sent += n
+        if n == 0:
+            break
     seconds = time.perf_counter() - t0
     if profiler is not None:
         profiler.stop()

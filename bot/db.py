@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -272,5 +273,43 @@ def upgrade(url: str, revision: str = "head") -> None:
         problem = sqlite_location_problem(parsed.database or "")
         if problem:
             raise DatabaseUrlError(problem)
+    if revision == "head" and _at_head(url):
+        return  # nothing to do: alembic (~0.1 s to load and scan the migrations) is not started
     command.upgrade(alembic_config(normalise_url(url)), revision)
     log.info("database upgraded to %s", revision)
+
+
+_REVISION = re.compile(r"^revision(?:\s*:\s*str)?\s*=\s*['\"]([^'\"]+)['\"]", re.M)
+_DOWN = re.compile(r"^down_revision(?:\s*:[^=]+)?\s*=\s*(?:None|['\"]([^'\"]+)['\"])\s*$", re.M)
+
+
+def head_revision() -> str | None:
+    """The newest migration's id, read from the files of migrations/versions without importing
+    them; None when they do not read as one straight line of revisions (alembic decides then)."""
+    ids: set[str] = set()
+    downs: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        rev, down = _REVISION.search(source), _DOWN.search(source)
+        if rev is None or down is None:
+            return None
+        ids.add(rev.group(1))
+        if down.group(1):
+            downs.add(down.group(1))
+    heads = ids - downs
+    return heads.pop() if len(heads) == 1 and downs <= ids else None
+
+
+def _at_head(url: str) -> bool:
+    """Whether the database already carries the newest revision (a quick read; any doubt: no)."""
+    head = head_revision()
+    if head is None:
+        return False
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head]
+    except Exception:  # noqa: BLE001 - no table yet, or anything odd: alembic decides
+        return False
+    finally:
+        engine.dispose()
