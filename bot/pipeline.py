@@ -308,18 +308,18 @@ class Processor:
         """Cap replies per sender per hour: a misbehaving sender can never make the bot flood."""
         address = (reply_recipient(mail, self.cfg.senders.allowed_domains) or "").lower()
         hour = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
-        # Create-if-missing without a race: two processes answering the same sender in the
-        # same hour must not fail on the unique key (that would quarantine a plain rejection).
-        session.execute(db.dialect_insert(session, ReplyCount).values(address=address, hour=hour, count=0).on_conflict_do_nothing())
-        counter = session.scalar(
-            select(ReplyCount).where(ReplyCount.address == address, ReplyCount.hour == hour).with_for_update()
-        )
-        assert counter is not None
-        if counter.count >= self.cfg.senders.max_replies_per_hour:
+        cap = self.cfg.senders.max_replies_per_hour
+        if cap <= 0:
             return False
-        counter.count += 1
-        session.flush()
-        return True
+        # One statement, without a race: the hour's first reply creates the row, the next ones
+        # count up while under the cap (two processes answering the same sender in the same hour
+        # neither fail on the unique key nor both take the last reply). No row back: capped.
+        counted = db.dialect_insert(session, ReplyCount).values(address=address, hour=hour, count=1)
+        counted = counted.on_conflict_do_update(
+            index_elements=[ReplyCount.address, ReplyCount.hour], set_={"count": ReplyCount.count + 1},
+            where=ReplyCount.count < cap,
+        ).returning(ReplyCount.count)
+        return session.execute(counted).scalar() is not None
 
     def _quarantine(self, mail_id: int, err: BaseException) -> Outcome | None:
         if isinstance(err, ReaderFailed) or err.__traceback__ is None:

@@ -71,3 +71,34 @@ def test_an_over_long_header_is_stored_cut_not_refused(any_db_url: str) -> None:
     with factory() as s:
         row = s.get(Mail, mail_id)
         assert row is not None and row.from_addr is not None and len(row.from_addr) == 320
+
+
+def test_the_hourly_reply_cap_counts_in_one_statement_on_both_databases(any_db_url: str) -> None:
+    """Given [senders] max_replies_per_hour = 2, when three replies to one sender are counted in
+    one hour (each in its own transaction, as each decision is), then two are allowed and the
+    third is not; the next hour counts afresh; another sender has a count of its own."""
+    import dataclasses
+    import datetime as dt
+
+    from bot.mail import parse_mail
+    from bot.models import ReplyCount
+
+    cfg = make_config(any_db_url)
+    cfg = cfg.replace(senders=dataclasses.replace(cfg.senders, max_replies_per_hour=2))
+    processor, factory = make_processor(cfg, Clock())
+    uchida = parse_mail(build_mail("USEN SPOT 器材発注依頼_988776654", "本文\n", charset="utf-8"))
+    sato = parse_mail(build_mail("USEN SPOT 器材発注依頼_988776655", "本文\n", charset="utf-8",
+                                 from_="佐藤 <sato@aoyama.usen.co.jp>"))
+    ten = dt.datetime(2026, 11, 24, 1, 5, tzinfo=dt.UTC)
+
+    def allowed(mail, at: dt.datetime) -> bool:  # noqa: ANN001
+        with db.transaction(factory) as session:
+            return processor._reply_allowed(session, mail, at)
+
+    assert [allowed(uchida, ten + dt.timedelta(minutes=m)) for m in (0, 10, 20)] == [True, True, False]
+    assert allowed(sato, ten) is True
+    assert allowed(uchida, ten + dt.timedelta(hours=1)) is True
+    with factory() as session:
+        counts = sorted(session.execute(select(ReplyCount.address, ReplyCount.count)).all())
+    assert counts == [("sato@aoyama.usen.co.jp", 1), ("uchida@aoyama.usen.co.jp", 1),
+                      ("uchida@aoyama.usen.co.jp", 2)]
