@@ -99,3 +99,30 @@ def test_bot_reprocess_command_reports_what_each_mail_became(
     assert "隔離中のメールはありません" in capsys.readouterr().out
     assert main(["--config", str(config), "reprocess", "999999"]) == 1
     assert "見つかりません" in capsys.readouterr().out
+
+
+def test_a_reprocessed_mail_whose_move_failed_is_moved_by_the_refile_job(
+        sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp) -> None:
+    """Given a quarantined mail decided again while IMAP is away (its decision stands, the mail
+    stays in the Quarantine folder), when the daemon's refile job runs with IMAP back, then the
+    mail is moved to its decision's folder and recorded there; a second run has nothing to do."""
+    from bot.actions.resolve import refile_pending
+
+    mail_id = _quarantine_one(sqlite_url, dovecot, smtp_sink)
+    cfg = _cfg(sqlite_url, dovecot, smtp_sink, pdf_seconds=20.0)
+    processor, factory = make_processor(cfg, Clock())
+    away = dataclasses.replace(mailbox_settings(cfg), port=1, timeout=2.0)  # nothing listens there
+    result = reprocess(cfg, processor, mail_id, now=NOW, imap_settings=away)
+    assert result.done and result.outcome is not None and "Quarantine" in result.moved
+    target = result.outcome.folder
+    with factory() as s:
+        row = s.get(Mail, mail_id)
+        assert row is not None and row.status == FILED and row.filed_folder == "Quarantine"
+    assert len(dovecot.folder_uids("Quarantine")) == 1
+
+    moved = refile_pending(cfg, factory, now=NOW, settings=mailbox_settings(cfg))
+    assert [(m, r.done) for m, r in moved] == [(mail_id, True)]
+    assert dovecot.folder_uids("Quarantine") == [] and len(dovecot.folder_uids(target)) >= 1
+    with factory() as s:
+        assert s.get(Mail, mail_id).filed_folder == target  # type: ignore[union-attr]
+    assert refile_pending(cfg, factory, now=NOW, settings=mailbox_settings(cfg)) == []

@@ -43,7 +43,7 @@ from bot.checks.cc_manager import find_branch
 from bot.config import Config
 from bot.decide import Decision
 from bot.gather import Attachments, gather, read_attachments, settings_from
-from bot.intake import IntakeError, Mailbox
+from bot.intake import QUARANTINE, IntakeError, Mailbox
 from bot.ledger import LedgerError
 from bot.mail import InboundMail, content_fingerprint, parse_mail
 from bot.models import FILED, QUARANTINED, Mail
@@ -292,10 +292,14 @@ class Filing:
 
 
 def pending_filing() -> Select[tuple[Mail]]:
-    """Rows a person decided whose IMAP mail still sits in the folder of the old decision."""
+    """Rows whose IMAP mail still sits in the folder of an earlier state: a person decided them
+    (it is in Manual), or they were decided again out of quarantine (`bot reprocess`, the
+    console's 再処理: it is in Quarantine, which never holds a decided mail)."""
     moved = or_(*(and_(Mail.decision == decision, Mail.filed_folder != folder)
                   for decision, folder in FOLDERS.items() if decision in (deciding.ACCEPTED, deciding.REJECTED)))
-    return select(Mail).where(Mail.status == FILED, Mail.resolved_at.is_not(None), Mail.filed_folder.is_not(None), moved)
+    by_person = and_(Mail.resolved_at.is_not(None), moved)
+    reprocessed = and_(Mail.filed_folder == QUARANTINE, Mail.decision.is_not(None))
+    return select(Mail).where(Mail.status == FILED, Mail.filed_folder.is_not(None), or_(by_person, reprocessed))
 
 
 class _Folder(Mailbox):
