@@ -317,3 +317,27 @@ def test_a_held_scan_is_not_accepted_without_its_values(tmp_path: Path) -> None:
     refused = staff.post(f"/manual/{ids['06']}/accept", data={"csrf_token": token_of(staff, f"/manual/{ids['06']}")})
     assert refused.status_code == 422 and "スキャン" in refused.text
     assert f'href="/manual/{ids["06"]}"' in staff.get("/manual").text
+
+
+def test_a_defect_recorded_for_several_rows_is_shown_and_sent_for_each(sqlite_url: str) -> None:
+    """Given a held mail whose record carries one code twice with different details (a customer
+    list with two bad rows: CORPORATE_ROW_INVALID for row 3「電話番号」and row 4「SSID」),
+    when a person opens it and sends the 差戻 with that code,
+    then the page shows both sentences and the 差戻 names both rows, not just the first."""
+    cfg = held_config(sqlite_url)
+    factory = hold(cfg, [bad_mail()])
+    bad = mail_id_of(factory, BAD)
+    rows = [{"code": "CORPORATE_ROW_INVALID", "detail": {"row": "3", "column": "電話番号", "problem": "空欄です"}},
+            {"code": "CORPORATE_ROW_INVALID", "detail": {"row": "4", "column": "SSID",
+                                                         "problem": "「ｍｏｍｉｊｉ」に半角以外の文字があります"}}]
+    with db.transaction(factory) as s:
+        s.get(Mail, bad).defects = rows  # type: ignore[union-attr]
+    page = web(cfg).get(f"/manual/{bad}").text
+    assert "3行目「電話番号」" in page and "4行目「SSID」" in page
+    with db.transaction(factory) as s:
+        done = reject(s, bad, ["CORPORATE_ROW_INVALID"], tools=Tools.from_config(cfg), by="kagawa", now=DEFAULT_NOW)
+    with factory() as s:
+        sent = message_from_bytes(s.get(OutboxMessage, done.outbox_id).raw)  # type: ignore[union-attr]
+    body = sent.get_payload(decode=True).decode(sent.get_content_charset() or "utf-8")  # type: ignore[union-attr]
+    assert "3行目「電話番号」" in body and "4行目「SSID」" in body
+    assert body.count("[CORPORATE_ROW_INVALID]") == 2

@@ -232,6 +232,16 @@ def defect_choices(row: Mail, facts: Facts) -> list[tuple[Defect, bool]]:
     return sorted(choices, key=lambda choice: not choice[1])
 
 
+def stored_instances(row: Mail) -> dict[str, list[Defect]]:
+    """The codes the bot recorded more than once, each with its own detail (a 法人営業 list with
+    two bad rows: CORPORATE_ROW_INVALID for each row and column): a 差戻 names every one."""
+    found: dict[str, list[Defect]] = {}
+    for d in row.defects or []:
+        code = str(d.get("code"))
+        found.setdefault(code, []).append(Defect(code, Detail(d.get("detail") or {})))
+    return {code: defects for code, defects in found.items() if len(defects) > 1}
+
+
 def _light_findings(facts: Facts) -> dict[str, dict[str, Any]]:
     kind = facts.classification.kind
     if kind is None:
@@ -261,8 +271,10 @@ def reject(session: Session, mail_id: int, codes: Sequence[str], *, tools: Tools
     if unknown:
         raise ResolveError("不明な不備コードです：" + "、".join(unknown))
     c = facts.classification
+    several = stored_instances(row)
+    defects = tuple(d for code in chosen for d in several.get(code, [by_code[code]]))
     decision = Decision(row.kind or c.kind, row.customer_code or c.customer_code, deciding.REJECTED,
-                        defects=tuple(by_code[code] for code in chosen), variant=(row.facts or {}).get("variant"))
+                        defects=defects, variant=(row.facts or {}).get("variant"))
     # The pipeline's 差戻, argument for argument (bot/pipeline.py _decide_and_act). The hourly
     # reply cap is not applied: it stops a robot loop, and this is a person's single click.
     cfg = tools.cfg

@@ -24,6 +24,7 @@ from bot.actions.resolve import (
     Tools,
     accept,
     defect_choices,
+    stored_instances,
     light_facts,
     locked_held,
     pending_filing,
@@ -129,12 +130,13 @@ def show(p: Page, *, typed: Mapping[str, str] | None = None, errors: Mapping[str
     """/manual/ID; `typed` and `errors`: a scan's values sent back to the person with why."""
     mail_id = _mail_id(p)
     row = p.db.get(Mail, mail_id)
-    extra: dict[str, object] = {"choices": [], "accept_hint": "", "filing_pending": "", "scan": None}
+    extra: dict[str, object] = {"choices": [], "instances": {}, "accept_hint": "", "filing_pending": "", "scan": None}
     facts = None
     if row is not None and row.resolved_at is None and row.decision == "manual" and row.status != QUARANTINED:
         tools = _tools(p.request)
         facts = light_facts(p.db, row, parse_mail(row.raw, p.cfg.limits), tools.cfg, tools.settings)
         extra["choices"] = defect_choices(row, facts)
+        extra["instances"] = stored_instances(row)
         extra["accept_hint"] = _accept_hint(row)
     elif row is not None and mail_id in _pending_ids(p, limit=1000):
         extra["filing_pending"] = row.filed_folder or ""
