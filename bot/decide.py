@@ -284,6 +284,19 @@ def _after_checks(f: Facts, warnings: tuple[Defect, ...], variant: str | None) -
     return Decision(c.kind, c.customer_code, ACCEPTED, warnings=warnings, variant=variant)
 
 
+def _hold_integrated_scan(f: Facts, verdict: scans.ScanVerdict, warnings: tuple[Defect, ...],
+                          variant: str | None) -> Decision:
+    """A scanned 統合申込書 ([scans] integrated = "hold"): held for a person with what the reader
+    found, never sent back or accepted on its reading alone."""
+    c = f.classification
+    found = "、".join(d.code for d in verdict.defects)
+    names = "、".join(scans.label(n) for n in dict.fromkeys((*verdict.unsure, *scans.unread_needed(f))))
+    parts = [f"不備の候補 {found}" if found else "不備は見つかりませんでした",
+             *([f"確実に読み取れなかった項目: {names}"] if names else [])]
+    return Decision(c.kind, c.customer_code, MANUAL, defects=verdict.defects, warnings=warnings, variant=variant,
+                    reason="統合申込書（スキャン）は目視で確認してください（[scans] integrated = \"hold\"）：" + "。".join(parts))
+
+
 def _decide_scan(f: Facts, checks: Sequence[Check], defects: tuple[Defect, ...], warnings: tuple[Defect, ...],
                  variant: str | None) -> Decision:
     c = f.classification
@@ -298,6 +311,8 @@ def _decide_scan(f: Facts, checks: Sequence[Check], defects: tuple[Defect, ...],
                         reason=f"申込書（スキャン）を読み取れません：{why}（目視確認が必要）")
     verdict = scans.judge(f, defects, checks, reject_codes=f.settings.scan_reject_codes, run=run_checks)
     names = "、".join(scans.label(n) for n in verdict.unsure)
+    if form.form == "integrated" and not f.settings.scan_integrated_decide:
+        return _hold_integrated_scan(f, verdict, warnings, variant)
     if verdict.defects and not verdict.held:
         return Decision(c.kind, c.customer_code, REJECTED, defects=verdict.defects, warnings=warnings, variant=variant,
                         reason=f"スキャンの確実な読み取りのみで判定（不確実: {names}）" if names else "")

@@ -46,6 +46,7 @@ def settings_from(cfg: Config) -> RuleSettings:
     return RuleSettings(allowed_domains=cfg.senders.allowed_domains, calendar=calendar_from(cfg),
                         branches=branches_from(cfg), authentication=cfg.senders.authentication,
                         scan_reject_codes=cfg.scans.reject_codes,
+                        scan_integrated_decide=cfg.scans.integrated == "decide",
                         scan_accept=cfg.scans.accept and bool(cfg.vendor.pdf_password),
                         scan_hold_reason=("[scans] accept = false" if not cfg.scans.accept else
                                           "[vendor] pdf_password が未設定のため受付できません"),

@@ -100,17 +100,22 @@ def test_a_typed_integrated_form_without_spot_ticked_is_sent_back_naming_the_spo
 
 
 @needs_ocr
-def test_a_printed_integrated_scan_is_decided_as_the_dedicated_scan_of_the_same_order(
-    sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp
+@pytest.mark.parametrize("mode", ["hold", "decide"])
+def test_a_printed_integrated_scan_is_held_by_default_or_decided_as_the_dedicated_scan(
+    mode: str, sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp
 ) -> None:
     """Given the same order twice, once on the ご加入申込書 and once on the 統合申込書 (both printed
     and scanned, USEN SPOT ticked, no Plus), each with its UNIS order,
     when the bot runs a pass,
-    then both get the same decision and defects, the integrated one accepted like the dedicated
-    one, each with a vendor row whose Plus is false."""
+    then with [scans] integrated = "hold" (the default) the integrated one is held for a person
+    saying so, and with "decide" both get the same decision and defects, the integrated one
+    accepted like the dedicated one, each with a vendor row whose Plus is false."""
     dedicated_pdf, dedicated = make(FormSpec(index=0, seed=47, fill="typed", mark_style="printed_check"))
     integrated_pdf, integrated = make_integrated(IntegratedSpec(seed=53, fill="typed", mark_style="printed_check"))
     cfg, processor, factory = setup(sqlite_url, dovecot, smtp_sink, dedicated, integrated)
+    if mode == "decide":
+        cfg = cfg.replace(scans=dataclasses.replace(cfg.scans, integrated="decide"))
+        processor, factory = make_processor(cfg, Clock())
     dedicated["body"]["SPOT Plus該当"] = "有" if dedicated["fields"]["plus"] else "無"
     dovecot.append(order_mail(dedicated_pdf, dedicated, message_id="<scan-dedicated@aoyama.usen.co.jp>"))
     dovecot.append(order_mail(integrated_pdf, integrated, message_id="<scan-integrated@aoyama.usen.co.jp>"))
@@ -118,6 +123,11 @@ def test_a_printed_integrated_scan_is_decided_as_the_dedicated_scan_of_the_same_
     outcomes = {o.customer_code: o for o in one_pass(cfg, processor).outcomes}
     one = outcomes[dedicated["fields"]["customer_code"]]
     two = outcomes[integrated["fields"]["customer_code"]]
+    assert one.decision == "accepted", one
+    if mode == "hold":
+        assert two.decision == "manual" and "統合申込書（スキャン）は目視で確認してください" in two.reason, two
+        assert "不備は見つかりませんでした" in two.reason
+        return
     assert (two.decision, two.defects) == (one.decision, one.defects), (one, two)
     assert two.decision == "accepted", two
     with factory() as s:

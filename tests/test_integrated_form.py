@@ -137,6 +137,11 @@ def _facts(pdf: bytes | None = None, truth: dict | None = None):
     return dataclasses.replace(facts, unis=(line,))
 
 
+def _deciding_integrated_scans(facts):  # noqa: ANN001, ANN202
+    """As with [scans] integrated = "decide": held only where the reading itself is in doubt."""
+    return dataclasses.replace(facts, settings=dataclasses.replace(facts.settings, scan_integrated_decide=True))
+
+
 # --------------------------------------------------------------------------- scans
 
 
@@ -258,25 +263,46 @@ def test_a_doubtful_spot_mark_is_unsure_and_the_mail_goes_to_a_person(seed: int)
     assert reading.form == "integrated" and reading.spot_selected is None
     assert {"spot_selected", "plus"} <= set(reading.unsure)
     assert reading.reading("service.spot").state == "unsure"  # type: ignore[union-attr]
-    decision = deciding.decide(_facts(pdf, truth))
+    decision = deciding.decide(_deciding_integrated_scans(_facts(pdf, truth)))
     assert decision.decision == deciding.MANUAL
     assert "SPOT_NOT_SELECTED" not in decision.defect_codes
-    assert "plus" in decision.reason
+    assert "plus" in decision.reason and "integrated" not in decision.reason  # unsure, not the policy
+
+
+@needs_ocr
+@pytest.mark.parametrize("kw", [
+    # bench/bench_integrated_scans.py (seed 20261201, form 96): read marked, sure, and accepted
+    {"seed": 49356510539, "fill": "mixed", "mark_style": "cross", "others": (), "spot_style": "faint", "dpi": 300,
+     "color": "bw", "orientation": 180},
+])
+def test_a_faint_loop_on_a_black_and_white_scan_is_not_read_as_a_sure_mark(kw: dict) -> None:
+    """Given a faint pencil loop round the USEN SPOT name scanned in black and white (where it is
+    as black as a pen's circle), then the SPOT mark is unsure and the mail goes to a person."""
+    pdf, truth = make_integrated(IntegratedSpec(**kw), password=PASSWORD)  # type: ignore[arg-type]
+    reading = read_form(pdf, password=PASSWORD)
+    assert_never_wrong(reading, truth)
+    assert reading.spot_selected is None and "black-and-white" in reading.detail
+    assert deciding.decide(_deciding_integrated_scans(_facts(pdf, truth))).decision == deciding.MANUAL
 
 
 @needs_ocr
 def test_a_scan_read_unticked_is_held_unless_an_admin_lets_that_code_send_scans_back() -> None:
     """Given a scan the reader is sure has no tick on the USEN SPOT row,
-    when it is decided with the default [scans] reject_codes,
-    then it is held for a person naming SPOT_NOT_SELECTED (a very light pencil loop was once read
-    unticked, so a misreading must not reach the branch by default);
-    and with SPOT_NOT_SELECTED added to reject_codes it is sent back."""
+    when it is decided with the defaults, then it is held for a person naming SPOT_NOT_SELECTED
+    as a candidate ([scans] integrated = "hold");
+    with integrated scans decided and the default reject_codes it is still held (a very light
+    pencil loop was once read unticked, so a misreading must not reach the branch by default);
+    and with SPOT_NOT_SELECTED added to reject_codes as well it is sent back."""
     pdf, truth = make_integrated(IntegratedSpec(seed=11, fill="typed", mark_style="printed_check", spot=False,
                                                 others=("hikari", "card")), password=PASSWORD)
     facts = _facts(pdf, truth)
     held = deciding.decide(facts)
     assert (held.decision, held.defect_codes) == (deciding.MANUAL, ["SPOT_NOT_SELECTED"])
-    assert "SPOT_NOT_SELECTED" in held.reason and "目視" in held.reason
-    allowed = dataclasses.replace(facts, settings=dataclasses.replace(
-        facts.settings, scan_reject_codes=(*facts.settings.scan_reject_codes, "SPOT_NOT_SELECTED")))
+    assert "統合申込書（スキャン）は目視で確認してください" in held.reason and "SPOT_NOT_SELECTED" in held.reason
+    decided = dataclasses.replace(facts, settings=dataclasses.replace(facts.settings, scan_integrated_decide=True))
+    still = deciding.decide(decided)
+    assert (still.decision, still.defect_codes) == (deciding.MANUAL, ["SPOT_NOT_SELECTED"])
+    assert "SPOT_NOT_SELECTED" in still.reason and "目視" in still.reason
+    allowed = dataclasses.replace(decided, settings=dataclasses.replace(
+        decided.settings, scan_reject_codes=(*decided.settings.scan_reject_codes, "SPOT_NOT_SELECTED")))
     assert deciding.decide(allowed).decision == deciding.REJECTED

@@ -81,6 +81,9 @@ class RuleSettings:
     scan_reject_codes: tuple[str, ...] = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "MAIL_ADDRESS_MISSING",
                                           "PLUS_FLAG_MISMATCH")
     scan_accept: bool = False
+    # [scans] integrated = "decide": a scanned 統合申込書 is decided like a scanned ご加入申込書;
+    # otherwise every one is held for a person.
+    scan_integrated_decide: bool = False
     # Why a scan with no defect is held when scan_accept is off (the config key to change).
     scan_hold_reason: str = "[scans] accept = false"
     corporate: CorporateSettings | None = None  # [corporate]: 法人一括発注依頼 (bot/corporate/)

@@ -17,7 +17,8 @@ How it is read (nothing here knows the layout's coordinates):
    own label does not read (a circle drawn through it), the row between the rows that read
    USEN 光 にねん割 and USEN SPOT Tourist.
 2. **The mark** on the USEN SPOT row's □ is judged like every option (:func:`marks.judge`);
-   the boxes' size is the one most service rows show.
+   the boxes' size is the one most service rows show.  On a black-and-white scan a mark that is
+   only a circle round the name is unsure: a light pencil loop is as black there as a pen's.
 3. **The コース cell** (from the label column's rule to the next rule of the row): empty, or
    writing that reads ``Plus``/``プラス``.  A printed word is sure at the OCR's sure level; a
    hand's only when every letter reads Plus at :data:`HAND_PLUS_OCR`; anything else is unsure.
@@ -56,6 +57,13 @@ SERVICE_MATCH = 0.7
 SERVICE_MARGIN = 0.1
 # A handwritten Plus is taken when every letter reads at this confidence (and the word is Plus).
 HAND_PLUS_OCR = 0.85
+# A black-and-white scan: page ink at or below this level, and this share of the ink pixels at
+# pure black (measured: black-and-white 0.21-0.52, grey and colour scans 0.00-0.05).
+BILEVEL_INK = 3
+BILEVEL_SHARE = 0.12
+# A circle round the SPOT row's name with less than this share of the box's interior inked
+# (an arc crossing the box: 0.06 in the corpus; ticks and crosses 0.13-0.55, a filled box more).
+CIRCLE_INSIDE = 0.1
 _NOISE = re.compile(r"[|｜\[\]_~'\"`.,:;()（）【】\s]")
 COLUMN_LABELS = COURSE + "数量バンド税別単価"
 _PLUS_EXACT = re.compile(r"^(?:plus|プラス)$")
@@ -240,13 +248,24 @@ def read_services(page: Page, svc: Services, *, printed_form: bool) -> ServiceRe
     def at(cell: Box, area: Box) -> tuple[int, float, float, float, float]:
         return page.box((cell[0] + area[0], cell[1] + area[1], cell[0] + area[2], cell[1] + area[3]))
 
+    judged = {id(row): _judge(page, row, svc, side) for row in svc.rows}
     spot_mark: marks.OptionMark | None = None
-    for row in svc.rows:
+    for i, row in enumerate(svc.rows):
         key = svc.key_of(row) or (SPOT if row is svc.spot else None)
         if key is None:
             continue
-        m = _judge(page, row, svc, side)
+        m = judged[id(row)]
+        near = [judged.get(id(r)) for r in svc.rows[max(0, i - 1): i + 2] if r is not row]
+        if m is not None and m.state == marks.MARKED and _circle_only(m) and any(
+                n is not None and n.state == marks.MARKED for n in near):
+            # ink round the name only, next to a marked row: a neighbour's circle over the rule?
+            m = dataclasses.replace(m, state=marks.UNSURE, conf=0.5)
+            out.notes.append(f"service {key}: marked only by ink round its name, next to a marked row")
         cell = svc.boxes[id(row)][0] if id(row) in svc.boxes else row.label_box
+        if key == SPOT and m is not None and m.state == marks.MARKED and _circle_on_bilevel(page, m):
+            m = dataclasses.replace(m, state=marks.UNSURE, conf=0.5)
+            out.notes.append("the USEN SPOT row is marked by a circle round its name on a black-and-white scan "
+                             "(a light pencil loop and a pen's circle look alike there)")
         if key == SPOT:
             spot_mark = m
         if m is None:
@@ -297,6 +316,29 @@ def read_services(page: Page, svc: Services, *, printed_form: bool) -> ServiceRe
         out.readings.append(FieldReading("plus", None, STATE_UNSURE, 0.0, False, None,
                                          course.box if spot is not None else spot_box))
     return out
+
+
+def _bilevel(page: Page) -> bool:
+    """A black-and-white scan: its ink is pure black (a grey or colour scan's pen and print are
+    grey levels, with noise), so how light a stroke was on paper is lost."""
+    up = page.up
+    if up.levels.ink > BILEVEL_INK or up.levels.paper < 255 - BILEVEL_INK:
+        return False
+    ink = up.image < up.levels.threshold
+    n = int(ink.sum())
+    return n > 0 and int((up.image[ink] <= BILEVEL_INK).sum()) / n >= BILEVEL_SHARE
+
+
+def _circle_on_bilevel(page: Page, m: marks.OptionMark) -> bool:
+    """The SPOT mark rests on a circle round the name (ink in the halo, the box itself nearly
+    clean) and the scan is black-and-white: a light pencil loop (a trial, or half rubbed out)
+    is as black there as a pen's circle (generated corpus, bench/bench_integrated_scans.py)."""
+    return _circle_only(m) and _bilevel(page)
+
+
+def _circle_only(m: marks.OptionMark) -> bool:
+    """Marked by ink round the name (a circle), the box itself nearly clean."""
+    return m.halo > marks.HALO_EMPTY and m.inside < CIRCLE_INSIDE
 
 
 def _row_height_ok(row: Row, svc: Services) -> bool:
