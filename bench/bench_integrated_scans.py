@@ -18,9 +18,10 @@ Printed per trait:
   exact where they were printed;
 * the DECISION: the order mail (``mails.order_mail``) → ``bot.mail.parse_mail`` →
   ``bot.gather.gather`` (the reading from the reader process, one live UNIS line for the
-  customer so the form alone decides) → ``bot.decide.decide``, with the default config (plus a
-  vendor PDF password, so ``[scans] accept`` is in effect) and with SPOT_NOT_SELECTED added to
-  ``[scans] reject_codes``.  Each decision is one of
+  customer so the form alone decides) → ``bot.decide.decide``, with the default config but
+  ``[scans] integrated = "decide"`` (the shipped "hold" holds every integrated scan for a person;
+  these figures are why), plus a vendor PDF password so ``[scans] accept`` is in effect, and with
+  SPOT_NOT_SELECTED added to ``[scans] reject_codes`` as well.  Each decision is one of
 
   - ``reject``  – rejected for exactly the form's defects;
   - ``accept``  – accepted, the form has no defect;
@@ -37,15 +38,14 @@ import dataclasses
 import datetime as dt
 import json
 import multiprocessing as mp
-import os
 import random
 import re
-import resource
 import statistics
 import sys
 import time
 from collections import Counter, defaultdict
 
+from bench.bench_scans import _Given, _reader
 from tests.fixtures.integrated import SERVICES
 from tests.fixtures.scans import DEFAULT_PASSWORD, FILLS, marks, scanner
 from tests.fixtures.scans.integrated_layout import IntegratedSpec, make_integrated
@@ -132,30 +132,6 @@ def truth_defects(truth: dict) -> set[str]:
     return want
 
 
-def _reader(conn) -> None:  # type: ignore[no-untyped-def]
-    os.environ["OMP_THREAD_LIMIT"] = "1"
-    from bot.forms import read_form
-
-    while True:
-        msg = conn.recv()
-        if msg is None:
-            conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-            return
-        t0 = time.perf_counter()
-        reading = read_form(msg, password=DEFAULT_PASSWORD)
-        conn.send((reading, time.perf_counter() - t0))
-
-
-@dataclasses.dataclass(frozen=True)
-class _Given:
-    """A PdfReader stand-in for gather(): the reading the reader process made."""
-
-    reading: object
-
-    def read(self, pdfs, form):  # type: ignore[no-untyped-def]
-        return (self.reading,)
-
-
 class Decider:
     """The real decision of one form, under the default config and with SPOT_NOT_SELECTED allowed."""
 
@@ -164,7 +140,9 @@ class Decider:
         from bot.gather import settings_from
 
         self.cfg = load_config(env={"BOT_VENDOR_PDF_PASSWORD": "vendor-secret"})
-        default = settings_from(self.cfg)
+        # [scans] integrated = "decide": what the reading itself would decide (the shipped default,
+        # "hold", holds every integrated scan for a person, on these very figures).
+        default = dataclasses.replace(settings_from(self.cfg), scan_integrated_decide=True)
         self.settings = {
             "default": default,
             "+SPOT_NOT_SELECTED": dataclasses.replace(
