@@ -201,6 +201,19 @@ def corporate(run: DemoRun, out: TextIO) -> None:
             print(f"    {o.reason}", file=out)
 
 
+def integrated(run: DemoRun, out: TextIO) -> None:
+    """The 統合申込書 (manual §I): the multi-service form, its USEN SPOT row read."""
+    forms = [o for o in sorted(run.outcomes, key=lambda o: o.mail_id) if "SPOT_NOT_SELECTED" in o.defects]
+    if not forms:
+        return
+    print("\n統合申込書 integrated application form (manual §I: the USEN SPOT row of the services table):", file=out)
+    for o in forms:
+        print(f"  {DECISION_LABELS.get(o.decision, o.decision)}: {o.subject}", file=out)
+        reply = _reply_to(run, o)
+        if reply is not None:
+            _quoted([ln.strip() for ln in _body(reply).splitlines() if "[SPOT_NOT_SELECTED]" in ln], out)
+
+
 def unis_audit(run: DemoRun, out: TextIO) -> None:
     total = sum(len(b.findings) for b in run.findings)
     print(f"\nUNIS登録チェック UNIS audit: {total} 件 (UNIS取込のたびに点検 after every UNIS import, "
@@ -248,5 +261,6 @@ def print_run(run: DemoRun, out: TextIO) -> None:
     replies(run, out)
     vendor_batch(run, out)
     corporate(run, out)
+    integrated(run, out)
     unis_audit(run, out)
     first_rejection(run, out)

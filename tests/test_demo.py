@@ -139,6 +139,16 @@ def test_demo_shows_the_unis_audit_per_branch(demo_output: str) -> None:
     assert "UNIS_NO_PARENT_LINE" not in section  # 親機 in the serial says where the word must go
 
 
+def test_demo_shows_the_integrated_form_sent_back_for_its_unticked_spot_row(demo_output: str) -> None:
+    """Mail 13 is a typed 統合申込書 with only USEN SPOT Tourist ticked: the demo shows it sent back
+    with the sentence the branch reads."""
+    section = demo_output[demo_output.index("統合申込書 integrated application form"):
+                          demo_output.index("UNIS登録チェック")]
+    assert "差戻 rejected: USEN SPOT 器材発注依頼_988776658" in section
+    assert "[SPOT_NOT_SELECTED] 統合申込書の「USEN SPOT」欄にチェックがありません" in section
+    assert "「USEN SPOT Tourist」は別のサービスです" in section
+
+
 def test_demo_mails_are_current() -> None:
     """The committed demo mails are what the generator builds (decoded subjects and names)."""
     from tests.fixtures.demo_mails import build_all
