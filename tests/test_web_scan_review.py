@@ -379,3 +379,39 @@ def test_signed_out_is_sent_to_sign_in(sqlite_url: str) -> None:
         assert response.status_code == 303 and response.headers["location"] == "/login", path
     assert c.post(f"/manual/{mail_id}/values", data={"value_shop_name": "x"}).status_code == 403
     assert vendor_rows(_factory) == []
+
+
+def test_a_held_integrated_scan_is_reviewed_and_accepted_in_the_console(tmp_path: Any) -> None:
+    """Given a printed, scanned 統合申込書 with the USEN SPOT row ticked and no defect, held by the
+    default [scans] integrated = "hold" (the vendor password is set: nothing else holds it),
+    when staff open it, then the page says why it is held and lists the SPOT row's reading;
+    and when they accept it, then its vendor row is queued (Plus false, as its コース is empty)."""
+    from tests.fixtures.scans.integrated_layout import IntegratedSpec, make_integrated
+
+    url = f"sqlite:///{tmp_path / 'console.sqlite3'}"
+    db.upgrade(url)
+    cfg = web_config(url)
+    cfg = cfg.replace(vendor=dataclasses.replace(cfg.vendor, pdf_password="fg-2026-secret"))
+    pdf, truth = make_integrated(IntegratedSpec(seed=53, fill="typed", mark_style="printed_check"))
+    code = truth["fields"]["customer_code"]
+    processor, factory = make_processor(cfg, Clock(DEFAULT_NOW))
+    with db.transaction(factory) as s:
+        line = (f"{code},1,1,Z100403,受注専用USEN SPOT 通常ルータ,受注,{truth['body']['店舗名']},"
+                f"{truth['body']['送付支店名']},01-99 新設 その他,地区,2026/12/04,,,,,\r\n")
+        import_extract(s, (UNIS_HEADER + line).encode("cp932"), name="unis.csv", now=DEFAULT_NOW)
+        users.add_user(s, STAFF[0], STAFF[1], role="staff", display_name="香川", now=DEFAULT_NOW, by="test")
+    mail_id = processor.store(order_mail(pdf, truth), folder="INBOX", uidvalidity=1, uid=1,
+                              arrived_at=DEFAULT_NOW).mail_id
+    outcome = processor.process(mail_id)
+    assert outcome is not None and outcome.decision == "manual", outcome
+    assert "統合申込書（スキャン）は目視で確認してください" in outcome.reason
+    staff = staff_client(cfg)
+    page = staff.get(f"/manual/{mail_id}")
+    assert page.status_code == 200
+    assert "統合申込書（スキャン）は目視で確認してください" in page.text and "USEN SPOT 欄のチェック" in page.text
+    token = csrf_token(page.text)
+    assert staff.post(f"/manual/{mail_id}/accept", data={"csrf_token": token}).status_code == 303
+    [row] = vendor_rows(factory)
+    assert row.customer_code == code and row.payload["plus"] is False
+    with factory() as s:
+        assert s.get(Mail, mail_id).decision == "accepted"  # type: ignore[union-attr]

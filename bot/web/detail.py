@@ -36,6 +36,7 @@ FIELD_LABELS = {
     "termination_date": "解約日", "contractor_name": "ご契約者名", "contractor_kana": "ご契約者名（フリガナ）",
     "contractor_zip": "ご契約者 郵便番号", "contractor_address": "ご契約者 住所", "contractor_phone": "ご契約者 電話番号",
     "shop_kana": "店舗/施設名（フリガナ）", "shop_zip": "店舗 郵便番号", "shop_address": "店舗 住所", "shop_phone": "店舗 電話番号",
+    "spot_selected": "USEN SPOT 欄のチェック（統合申込書）",
 }
 STATE_NAMES = {"read": "読取", "filled": "記入あり", "empty": "空欄", "marked": "印あり", "unmarked": "印なし",
                "unsure": "不確か"}

@@ -45,7 +45,7 @@ from bot.workers import ReaderFailed, shared_pool
 log = logging.getLogger("bot.web.scan_review")
 
 OPTION_LABELS = {**LINE_KIND_LABELS, **LINE_TYPE_LABELS, "notice": "開通通知書", "bill": "NTT請求書", "ntt116": "116",
-                 "on": "加入する"}
+                 "on": "加入する", "true": "チェックあり", "false": "チェックなし"}
 STATUS_LABELS = {UNSURE: "要確認", WRITTEN: "未読取", SURE: "読取済"}
 # Printed near the form's top / bottom (FORM-SPEC order): how the scan was turned (turn_of).
 TOP_FIELDS = ("customer_code", "contractor_phone", "shop_name")
