@@ -65,12 +65,9 @@ def held_scan(url: str, spec: FormSpec = UNSURE_SPEC, cfg: Config | None = None,
     db.upgrade(url)
     cfg = cfg or web_config(url)
     pdf, truth = scan(spec)
-    code = truth["fields"]["customer_code"]
     processor, factory = make_processor(cfg, Clock(DEFAULT_NOW))
     with db.transaction(factory) as s:
-        line = (f"{code},1,1,Z100403,受注専用USEN SPOT 通常ルータ,受注,{truth['body']['店舗名']},"
-                f"{truth['body']['送付支店名']},01-99 新設 その他,地区,2026/12/04,,,,,\r\n")
-        import_extract(s, (UNIS_HEADER + line).encode("cp932"), name="unis.csv", now=DEFAULT_NOW)
+        unis_order(s, truth)
         if s.scalar(select(func.count()).select_from(User)) == 0:
             users.add_user(s, STAFF[0], STAFF[1], role="staff", display_name="香川", now=DEFAULT_NOW, by="test")
             users.add_user(s, ADMIN[0], ADMIN[1], role="admin", display_name="管理 太郎", now=DEFAULT_NOW, by="test")
@@ -79,6 +76,13 @@ def held_scan(url: str, spec: FormSpec = UNSURE_SPEC, cfg: Config | None = None,
     outcome = processor.process(mail_id)
     assert outcome is not None and outcome.decision == "manual", outcome
     return cfg, factory, mail_id, truth
+
+
+def unis_order(session: Session, truth: dict) -> None:
+    """The scanned order's live UNIS line (so the form alone decides)."""
+    line = (f"{truth['fields']['customer_code']},1,1,Z100403,受注専用USEN SPOT 通常ルータ,受注,{truth['body']['店舗名']},"
+            f"{truth['body']['送付支店名']},01-99 新設 その他,地区,2026/12/04,,,,,\r\n")
+    import_extract(session, (UNIS_HEADER + line).encode("cp932"), name="unis.csv", now=DEFAULT_NOW)
 
 
 def staff_client(cfg: Config) -> TestClient:
@@ -331,11 +335,8 @@ def test_accepting_a_clean_scan_queues_what_the_pipeline_queues(tmp_path: Any) -
     db.upgrade(url)
     pdf, truth = scan(CLEAN_SPEC)
     processor, ref = make_processor(auto, Clock(DEFAULT_NOW))
-    code = truth["fields"]["customer_code"]
     with db.transaction(ref) as s:
-        line = (f"{code},1,1,Z100403,受注専用USEN SPOT 通常ルータ,受注,{truth['body']['店舗名']},"
-                f"{truth['body']['送付支店名']},01-99 新設 その他,地区,2026/12/04,,,,,\r\n")
-        import_extract(s, (UNIS_HEADER + line).encode("cp932"), name="unis.csv", now=DEFAULT_NOW)
+        unis_order(s, truth)
     outcome = processor.process(processor.store(order_mail(pdf, truth), folder="INBOX", uidvalidity=1, uid=1,
                                                 arrived_at=DEFAULT_NOW).mail_id)
     assert outcome is not None and outcome.decision == "accepted", outcome
@@ -396,9 +397,7 @@ def test_a_held_integrated_scan_is_reviewed_and_accepted_in_the_console(tmp_path
     code = truth["fields"]["customer_code"]
     processor, factory = make_processor(cfg, Clock(DEFAULT_NOW))
     with db.transaction(factory) as s:
-        line = (f"{code},1,1,Z100403,受注専用USEN SPOT 通常ルータ,受注,{truth['body']['店舗名']},"
-                f"{truth['body']['送付支店名']},01-99 新設 その他,地区,2026/12/04,,,,,\r\n")
-        import_extract(s, (UNIS_HEADER + line).encode("cp932"), name="unis.csv", now=DEFAULT_NOW)
+        unis_order(s, truth)
         users.add_user(s, STAFF[0], STAFF[1], role="staff", display_name="香川", now=DEFAULT_NOW, by="test")
     mail_id = processor.store(order_mail(pdf, truth), folder="INBOX", uidvalidity=1, uid=1,
                               arrived_at=DEFAULT_NOW).mail_id
