@@ -23,6 +23,7 @@ import email
 import email.policy
 import smtplib
 import sqlite3
+import sys
 import tempfile
 import time
 from email.message import EmailMessage
@@ -95,7 +96,10 @@ def bot_pass(dove: Dovecot, smtp: EmbeddedSmtp, tmp: Path, folder: str, *, worke
             t.join()
     profiler = None
     if profile is not None:
-        from pyinstrument import Profiler
+        try:
+            from pyinstrument import Profiler
+        except ImportError:
+            sys.exit("--profile needs pyinstrument: pip install -e '.[bench]'")
 
         profiler = Profiler(interval=0.001)
         profiler.start()

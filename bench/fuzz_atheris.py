@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing of bot.mail.parse_mail with atheris (libFuzzer). Not part of pytest.
 
-    python3 -m pip install atheris
+    python3 -m pip install -e ".[bench]"
     mkdir -p /tmp/mail-corpus && cp bot/demo_mails/*.eml /tmp/mail-corpus/
     python3 bench/fuzz_atheris.py /tmp/mail-corpus -max_total_time=300 -rss_limit_mb=2048 -timeout=10
 
@@ -26,7 +26,10 @@ import re
 import sys
 from pathlib import Path
 
-import atheris
+try:
+    import atheris
+except ImportError:
+    sys.exit("bench/fuzz_atheris.py needs atheris: pip install -e '.[bench]'")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 

@@ -17,9 +17,6 @@ command -v chromium >/dev/null 2>&1 || need_apt="$need_apt chromium"
 # The scan generator (tests/fixtures/scans) writes the handwritten values in these fonts.
 [ -f /usr/share/fonts/truetype/seto/setofont.ttf ] || need_apt="$need_apt fonts-seto"
 [ -f /usr/share/fonts/truetype/klee/KleeOne-Regular.ttf ] || need_apt="$need_apt fonts-klee"
-# Scanned forms are read with Tesseract and its Japanese model.
-command -v tesseract >/dev/null 2>&1 || need_apt="$need_apt tesseract-ocr"
-[ -n "$(ls /usr/share/tesseract-ocr/*/tessdata/jpn.traineddata 2>/dev/null)" ] || need_apt="$need_apt tesseract-ocr-jpn"
 if [ -n "$need_apt" ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -28,8 +25,22 @@ if [ -n "$need_apt" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need_apt >&2
 fi
 
+# The suite runs in a virtual environment of its own (.venv-test, or $BOT_TEST_VENV), built
+# from constraints.txt (scripts/lock.sh) and pyproject.toml alone: what happens to be installed
+# on the machine can neither make a test pass nor break one. It is built again when its inputs
+# change (pyproject.toml, constraints.txt, the Python, this folder) and reused otherwise.
 PY=${PYTHON:-python3}
-$PY -m pip install -q --disable-pip-version-check -e '.[test]' >&2
+VENV=${BOT_TEST_VENV:-.venv-test}
+inputs=$( { cat pyproject.toml constraints.txt; $PY -VV; pwd; } | sha256sum | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.inputs" 2>/dev/null)" != "$inputs" ]; then
+  echo "building the test environment $VENV (constraints.txt)" >&2
+  rm -rf "$VENV"
+  $PY -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt pip >&2
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]' >&2
+  echo "$inputs" > "$VENV/.inputs"
+fi
+PY="$VENV/bin/python"
 
 # pytest exit 5 means "no tests ran": for us that is a failure, never a pass.
 set +e

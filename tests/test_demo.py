@@ -7,24 +7,21 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot import db
 from bot.commands.process import dry_run
 from bot.demo import DEMO_CORPORATE, DEMO_DIR, run_demo
-from bot.forms import ocr
 from bot.unis import import_extract
 from tests.support.app import DEFAULT_NOW, make_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCAN_MAIL = "10-rejected-scanned-no-line-type.eml"
-OCR = ocr.available("jpn")  # without Tesseract the demo's scan is held for a person (manual)
 
 
 def expected(name: str) -> str:
-    if name == SCAN_MAIL and not OCR:
-        return "manual"
     return name.split("-")[1]
 
 
@@ -62,7 +59,7 @@ def test_demo_mail_decided_as_named(path: Path, sqlite_url: str) -> None:
         [result] = dry_run([(path.name, path.read_bytes())], cfg=cfg, session=s, now=DEFAULT_NOW)
     engine.dispose()
     assert result["decision"] == expected(path.name), result
-    if path.name == SCAN_MAIL and OCR:
+    if path.name == SCAN_MAIL:  # the OCR engine is a pip dependency: always there
         assert result["defects"] == ["LINE_TYPE_MISSING"] and result["shape"] == "scanned", result
     if "corporate" in path.name:
         assert result["kind"] == "corporate_order", result
@@ -82,9 +79,9 @@ def test_demo_prints_decisions_folders_and_replies(demo_output: str) -> None:
     assert f"Manual {counts['manual']}" in text and f"Ignored {counts['ignored']}" in text
     # every 差戻, and the corporate list to 登録G
     assert f"返信 replies: {counts['rejected'] + 1}" in text
-    if OCR:  # the scanned form, sent back for its missing line type
-        [scan_line] = [ln for ln in rows if ln.startswith("USEN SPOT 器材発注依頼_145390992")]
-        assert "差戻 rejected" in scan_line and "LINE_TYPE_MISSING" in scan_line
+    # the scanned form, sent back for its missing line type
+    [scan_line] = [ln for ln in rows if ln.startswith("USEN SPOT 器材発注依頼_145390992")]
+    assert "差戻 rejected" in scan_line and "LINE_TYPE_MISSING" in scan_line
     assert "LINE_TYPE_MISSING" in text and "PDF_NOT_ENCRYPTED" in text and "UNKNOWN_KIND" in text
     # The accepted orders go to the vendor in the day's batch (CP932 CSV); the corporate routers
     # in their own file.
@@ -156,22 +153,28 @@ def test_demo_mails_are_current() -> None:
     assert sorted(build_all()) == sorted(p.name for p in DEMO_DIR.glob("*.eml"))
 
 
-def _pages(raw: bytes) -> list[bytes]:
-    """The page images of a mail's PDF, decrypted: what was scanned, whatever the salt."""
+def _pages(raw: bytes) -> list[Any]:
+    """The page images of a mail's PDF, decrypted and decoded to pixels (numpy arrays): what
+    was scanned, whatever the salt and whichever JPEG encoder wrote them."""
     import io
 
+    import numpy as np
     import pikepdf
 
     from bot.mail import parse_mail
 
     [pdf] = parse_mail(raw).pdf_attachments()
     with pikepdf.open(io.BytesIO(pdf.data), password="uspot") as doc:
-        return [bytes(img.read_raw_bytes()) for page in doc.pages for img in page.get_images().values()]
+        return [np.asarray(pikepdf.PdfImage(img).as_pil_image().convert("L"), dtype=np.int16)
+                for page in doc.pages for img in page.get_images().values()]
 
 
 def test_demo_scan_mail_is_current() -> None:
     """The committed scan mail is what the scan generator makes from its spec: the same subject,
-    body and page images (the encrypted PDF differs per run: qpdf draws a new salt)."""
+    body and page images. The images are compared as pixels within a tolerance, never as bytes:
+    the encrypted PDF differs per run (qpdf draws a new salt), and the JPEG bytes differ with the
+    installed OpenCV / Pillow / numpy (issue 17). A changed spec (another value, another mark,
+    another warp) moves far more than the tolerance."""
     from email import message_from_bytes, policy
 
     from tests.fixtures.demo_mails import scanned_mail
@@ -181,7 +184,12 @@ def test_demo_scan_mail_is_current() -> None:
     new, old = message_from_bytes(raw, policy=policy.default), message_from_bytes(committed, policy=policy.default)
     assert new["Subject"] == old["Subject"] == f"USEN SPOT 器材発注依頼_{truth['fields']['customer_code']}"
     assert new.get_body(("plain",)).get_content() == old.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert _pages(raw) == _pages(committed)
+    made, kept = _pages(raw), _pages(committed)
+    assert [p.shape for p in made] == [p.shape for p in kept]
+    for page, (a, b) in enumerate(zip(made, kept, strict=True), 1):
+        diff = abs(a - b)
+        # Encoder noise is a grey level or two on average; a moved or changed value is not.
+        assert diff.mean() < 2.0 and (diff > 64).mean() < 0.002, (page, diff.mean(), (diff > 64).mean())
     assert truth["defects"] == ["LINE_TYPE_MISSING"]
     unis = (DEMO_DIR / "unis.csv").read_bytes().decode("cp932")
     assert f"\n{truth['fields']['customer_code']}," in unis  # so the line type is its only defect

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 import threading
 import time
@@ -55,8 +56,12 @@ def test_imap_append_idle_and_move(imap: EmbeddedImap) -> None:
         client.select_folder("INBOX")
         client.idle()
         threading.Timer(0.1, imap.append, args=(RAW,)).start()
-        responses = client.idle_check(timeout=5)
-        client.idle_done()
+        # Wait for the server's notice, then end IDLE and read what IDLE reported in blocking
+        # mode: imapclient's idle_check reads a non-blocking socket and aborts on a response line
+        # that arrives in two TCP segments ("unterminated line: b'* 1 FETCH ('").
+        readable, _, _ = select.select([client.socket()], [], [], 5)
+        assert readable, "no IDLE notice within 5 s"
+        _, responses = client.idle_done()
         assert any(r[1:2] == (b"EXISTS",) for r in responses), responses
         uids = client.search("ALL")
         assert len(uids) == 1

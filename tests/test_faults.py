@@ -51,6 +51,7 @@ from tests.support.faults import (
     write_config,
 )
 from tests.support.postgres import PostgresServer
+from tests.support.tcpproxy import CuttingProxy
 
 # A pass, a decision and a reply take well under a second here (a few on a loaded machine);
 # this bounds waits that only run out when something is broken.
@@ -68,9 +69,11 @@ def utcnow() -> dt.datetime:
 
 
 def start_bot(tmp: Path, *, db_url: str, imap: Dovecot, smtp: SmtpCapture, batch_size: int = 50,
-              smtp_timeout: float = 10.0) -> BotProcess:
-    """`bot run` against these servers, IDLE with a 2 s safety poll; back once its folder is selected."""
-    config = write_config(tmp / "config.toml", db_url=db_url, imap_host=imap.host, imap_port=imap.port,
+              smtp_timeout: float = 10.0, imap_port: int | None = None) -> BotProcess:
+    """`bot run` against these servers, IDLE with a 2 s safety poll; back once its folder is
+    selected. ``imap_port``: reach Dovecot through a proxy on that port instead."""
+    config = write_config(tmp / "config.toml", db_url=db_url, imap_host=imap.host,
+                          imap_port=imap_port if imap_port is not None else imap.port,
                           imap_user=imap.user, imap_password=imap.password, smtp_port=smtp.port, poll_seconds=2.0,
                           batch_size=batch_size, smtp_timeout=smtp_timeout)
     bot = BotProcess(config, tmp / "bot.log")
@@ -119,26 +122,29 @@ ImapRestartRun = tuple[ImapRestart, SmtpCapture, DbProbe, Dovecot]
 
 @pytest.fixture(scope="module")
 def imap_restart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImapRestartRun]:
-    """Given 40 big mails (~400 KB each) fetched 4 at a time, when Dovecot's processes are
-    frozen while the bot has a UID FETCH outstanding, then killed (SIGKILL to the master's
-    process group) and started again on the same port and maildir."""
+    """Given 40 big mails (~400 KB each) fetched 4 at a time through a proxy, when the bot's
+    second ``UID FETCH … BODY.PEEK[]`` has been answered with its first bytes only, Dovecot is
+    killed (SIGKILL to the master's process group) and started again on the same port and
+    maildir, and the connection is cut: the fault lands mid-FETCH by construction, not by
+    timing (tests/support/tcpproxy.py)."""
     tmp = tmp_path_factory.mktemp("imap-restart")
     count = 40
-    with Dovecot() as imap, SmtpCapture() as smtp:
+    with Dovecot() as imap, CuttingProxy(imap.host, imap.port) as proxy, SmtpCapture() as smtp:
         url = f"sqlite:///{tmp / 'bot.sqlite3'}"
         probe = DbProbe(url)
         imap.append_many([defective_mail(i, tag="fetch", attachment_bytes=300_000) for i in range(count)])
-        bot = start_bot(tmp, db_url=url, imap=imap, smtp=smtp, batch_size=4)
         result = ImapRestart([message_id(i, "fetch") for i in range(count)], 0, "")
-        try:
-            # The first batch is stored: the bot is inside its store loop, fetching batch by batch.
-            assert wait_until(lambda: probe.safe(lambda: sum(probe.mail_statuses().values()), 0) >= 4, SETTLE)
-            imap.freeze()
-            time.sleep(0.5)  # the bot's next UID FETCH is now sent and unanswered
-            result.stored_at_kill = sum(probe.mail_statuses().values())
-            assert result.stored_at_kill < count, "all mails stored before the fault: nothing was mid-FETCH"
+
+        def restart() -> None:
+            result.stored_at_kill = probe.safe(lambda: sum(probe.mail_statuses().values()), -1)
             imap.stop()
             imap.start()
+
+        proxy.cut_on(b"BODY.PEEK[]", 2, restart)
+        bot = start_bot(tmp, db_url=url, imap=imap, smtp=smtp, batch_size=4, imap_port=proxy.port)
+        try:
+            assert proxy.cut.wait(SETTLE), "the bot never sent its second body FETCH"
+            assert result.stored_at_kill < count, "all mails stored before the fault: nothing was mid-FETCH"
             smtp.wait_replies(result.parents, SETTLE)
             wait_until(lambda: len(imap.folder_uids(REJECTED)) == count, 10)
         except BaseException as err:  # noqa: BLE001 - reported by the tests below

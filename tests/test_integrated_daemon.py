@@ -15,7 +15,6 @@ from sqlalchemy import select
 from bot import db, outbox
 from bot.config import VendorConfig
 from bot.embedded import EmbeddedSmtp
-from bot.forms import ocr
 from bot.models import Mail, VendorRow
 from bot.unis import import_extract
 from tests.fixtures import pdfs
@@ -29,7 +28,6 @@ from tests.support.dovecot import Dovecot
 from tests.support.mailbuilder import build_mail
 from tests.test_end_to_end import CC, PDF, one_pass
 
-needs_ocr = pytest.mark.skipif(not ocr.available("jpn"), reason="tesseract-ocr-jpn is not installed")
 UNIS_HEADER = UNIS_CSV.split("\r\n", 1)[0]
 
 
@@ -99,7 +97,6 @@ def test_a_typed_integrated_form_without_spot_ticked_is_sent_back_naming_the_spo
     assert "「USEN SPOT Tourist」は別のサービスです" in body
 
 
-@needs_ocr
 @pytest.mark.parametrize("mode", ["hold", "decide"])
 def test_a_printed_integrated_scan_is_held_by_default_or_decided_as_the_dedicated_scan(
     mode: str, sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp
@@ -137,7 +134,6 @@ def test_a_printed_integrated_scan_is_held_by_default_or_decided_as_the_dedicate
         assert facts["form_readings"]["spot_selected"]["value"] == "true"
 
 
-@needs_ocr
 def test_a_scan_whose_spot_mark_is_in_doubt_is_held_for_a_person_naming_it(
     sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp
 ) -> None:

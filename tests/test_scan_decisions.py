@@ -10,13 +10,11 @@ import pytest
 
 from bot import decide as deciding
 from bot.config import load_config
-from bot.forms import ocr
 from bot.gather import gather
 from bot.mail import parse_mail
 from tests.fixtures.scans import FormSpec, make
 from tests.fixtures.scans.mails import order_mail
 
-pytestmark = pytest.mark.skipif(not ocr.available("jpn"), reason="tesseract-ocr-jpn is not installed")
 NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
 
 

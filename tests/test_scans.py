@@ -15,14 +15,14 @@ import pickle
 import pytest
 from PIL import Image, ImageDraw
 
-from bot.forms import SHAPE_SCANNED, ocr, read_form, read_termination_form
+from bot.forms import SHAPE_SCANNED, read_form, read_termination_form
+from tests.support.app import UNHURRIED
 from bot.forms import marks as marks_mod
 from bot.limits import DEFAULT
 from tests.fixtures.scans import FormSpec, make
 from tests.fixtures.scans.layout import font
 from tests.fixtures.scans.pdf import PageImage, image_pdf
 
-pytestmark = pytest.mark.skipif(not ocr.available("jpn"), reason="tesseract-ocr-jpn is not installed")
 
 PASSWORD = "uspot"
 
@@ -36,7 +36,7 @@ def scan(**traits: object) -> tuple[bytes, dict]:
 @functools.cache
 def read(**traits: object):  # type: ignore[no-untyped-def]
     pdf, truth = scan(**traits)
-    return read_form(pdf, password=PASSWORD), truth
+    return read_form(pdf, password=PASSWORD, limits=UNHURRIED), truth
 
 
 def assert_marks_right(reading, truth, *, allow_unsure: bool = False) -> None:  # type: ignore[no-untyped-def]
@@ -136,7 +136,7 @@ def test_unsure_values_stay_out_of_fields(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(marks_mod, "INSIDE_EMPTY", -1.0)
     monkeypatch.setattr(marks_mod, "HALO_EMPTY", -1.0)
     pdf, truth = scan(fill="hand", mark_style="fill", dpi=200, seed=19)
-    reading = read_form(pdf, password=PASSWORD)
+    reading = read_form(pdf, password=PASSWORD, limits=UNHURRIED)
     assert {"line_kind", "line_type", "plus"} <= set(reading.unsure)
     assert reading.fields.line_kind is None and reading.fields.line_type is None
     assert reading.reading("line_kind.hikari_next").state == "unsure"
@@ -182,7 +182,7 @@ def termination_scan(*, code: str, date: str, rotate: int = 0) -> bytes:
 @pytest.mark.parametrize("rotate", [0, 180])
 def test_termination_scan_reads_code_and_date(rotate: int) -> None:
     reading = read_termination_form(termination_scan(code="123456789", date="2026年11月30日", rotate=rotate),
-                                    password=PASSWORD)
+                                    password=PASSWORD, limits=UNHURRIED)
     assert reading.shape == SHAPE_SCANNED
     assert reading.customer_code == "123456789"
     assert str(reading.termination_date) == "2026-11-30"
@@ -207,7 +207,7 @@ def test_a_missed_rule_makes_the_merged_rows_unsure(monkeypatch: pytest.MonkeyPa
         return rules[:13] + rules[14:]
 
     monkeypatch.setattr(table_mod, "_rules", lose_one)
-    reading = read_form(pdf, password=PASSWORD)
+    reading = read_form(pdf, password=PASSWORD, limits=UNHURRIED)
     for name in ("mail_local", "mail_reading"):
         got = reading.reading(name)
         assert got is None or not got.sure, got

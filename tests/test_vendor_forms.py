@@ -21,7 +21,6 @@ from bot import db, vendor
 from bot.commands.scan_values import add_parser, cli_scan_values
 from bot.config import Config, ScansConfig, VendorConfig
 from bot.digest import collect
-from bot.forms import ocr
 from bot.models import VendorRow
 from bot.templating import Templates
 from bot.unis import import_extract
@@ -35,7 +34,6 @@ NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=JST)
 DAY = dt.date(2026, 11, 24)
 VENDOR_PASSWORD = "fg-2026-secret"
 TEMPLATES = Templates()
-needs_ocr = pytest.mark.skipif(not ocr.available("jpn"), reason="tesseract-ocr-jpn is not installed")
 
 UNIS_HEADER = ("顧客番号,契約番号,明細番号,契約品目,品目名,契約状態,店舗名,管轄支店,契約種類,獲得区分,完成予定日,確定日,"
                "シリアルNo,明細備考,キャンセル日,解約日\r\n")
@@ -77,7 +75,6 @@ def scan_values(cfg: Config, *argv: str) -> int:
     return cli_scan_values(p.parse_args(["scan-values", *argv]), cfg)
 
 
-@needs_ocr
 def test_accepted_handwritten_scan_reaches_the_vendor_whole(sqlite_url: str, capsys: pytest.CaptureFixture[str]
                                                             ) -> None:
     cfg = scan_config(sqlite_url)
@@ -140,7 +137,6 @@ def test_accepted_handwritten_scan_reaches_the_vendor_whole(sqlite_url: str, cap
     engine.dispose()
 
 
-@needs_ocr
 def test_a_batch_with_a_scanned_form_is_refused_without_a_vendor_password(sqlite_url: str) -> None:
     """A scan accepted while the vendor password was set, and the password removed before the
     batch: the batch is refused (never sent with the form unencrypted) and nothing is stamped."""
@@ -156,7 +152,6 @@ def test_a_batch_with_a_scanned_form_is_refused_without_a_vendor_password(sqlite
     engine.dispose()
 
 
-@needs_ocr
 def test_without_a_vendor_password_a_clean_scan_is_held_naming_the_key(sqlite_url: str) -> None:
     """[scans] accept is on by default, but a scan can only reach the vendor encrypted: without
     [vendor] pdf_password a scan with no defect is held for a person, and the reason says why."""

@@ -22,7 +22,6 @@ from starlette.testclient import TestClient
 
 from bot import db, vendor
 from bot.config import Config, ScansConfig, VendorConfig
-from bot.forms import ocr
 from bot.models import AuditEntry, LedgerEntry, LedgerEvent, Mail, User, VendorRow
 from bot.templating import Templates
 from bot.unis import import_extract
@@ -42,7 +41,6 @@ from tests.support.app import DEFAULT_NOW, Clock, make_processor
 from tests.test_vendor_forms import UNIS_HEADER
 from tests.test_web_support import ADMIN, STAFF, client, csrf_token, login, web_config
 
-pytestmark = pytest.mark.skipif(not ocr.available("jpn"), reason="tesseract-ocr-jpn is not installed")
 
 # Handwritten at 150 dpi: the mail address is read as unsure (held for a person), the rest
 # handwriting (never read: 申込書参照 for the vendor) or marks read surely.

@@ -10,14 +10,12 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from bot.forms import ocr
 from bot.models import Mail, VendorRow
 from bot.vendor_forms import REFER
 from tests.support.browser import CHROMIUM_ARGS, chromium, serve, sign_in
 from tests.test_web_scan_review import held_scan
 from tests.test_web_support import ROOT, STAFF
 
-pytestmark = pytest.mark.skipif(not ocr.available("jpn"), reason="tesseract-ocr-jpn is not installed")
 SCREENSHOT = ROOT / "docs" / "console-scan-review.png"
 
 

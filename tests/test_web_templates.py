@@ -8,11 +8,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
+from starlette.responses import Response
 
 from bot import db, template_store
 from bot.config import Config, TemplatesConfig
@@ -67,7 +67,7 @@ def _editor(c: TestClient, name: str = REJECT) -> tuple[str, str]:
     return csrf_token(page.text), base.group(1)
 
 
-def _save(c: TestClient, body: str, name: str = REJECT, note: str = "") -> httpx.Response:
+def _save(c: TestClient, body: str, name: str = REJECT, note: str = "") -> Response:
     token, base = _editor(c, name)
     return c.post(f"/templates/{name}/save", data={"csrf_token": token, "base": base, "body": body, "note": note})
 

