@@ -1,0 +1,302 @@
+"""tests/fixtures/scans/families: the layout families of the paper form (issue 19) are right.
+
+The generator, not the reader: every family draws every FORM-SPEC field and label, its truth boxes
+lie on the page and on its ink, the customer code goes a digit a box, each family scans at every
+dpi and colour mode, the same seed gives the same truth, the families really differ, and
+plan_families spreads the traits evenly over them.  About a minute: 18 forms are rendered.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import itertools
+import math
+import random
+import re
+from collections import Counter
+
+import numpy as np
+import pypdfium2 as pdfium
+import pytest
+
+from tests.fixtures import scans
+from tests.fixtures.scans import marks, scanner
+from tests.fixtures.scans.corpus import FormSpec, boxes, labels, make, plan, plan_families
+from tests.fixtures.scans.families import (
+    BLOCK_FIELDS,
+    FAMILIES,
+    HELD_OUT_FAMILY,
+    LABELS,
+    TUNING_FAMILIES,
+    VARIANTS,
+    layout_key,
+)
+from tests.fixtures.scans.handwriting import Printer, Writer
+from tests.fixtures.scans.layout import CHOICES, PAGE_H, PAGE_W, blank_form, layout
+from tests.fixtures.scans.paper import TEXT_FIELDS, fill_form
+
+KEYS = [layout_key(f, v) for f in FAMILIES for v in VARIANTS[f]]
+NEW_KEYS = [k for k in KEYS if "." in k]
+OPTION_KEYS = {f"{fld}.{key}" for fld, opts in CHOICES for key, _ in opts}
+
+
+def _norm(text: str) -> str:
+    """A printed label without its colon and brackets: 【設置先】 → 設置先, 店舗/施設名： → 店舗/施設名."""
+    return re.sub(r"[\s：:【】＜＞]", "", text)
+
+
+def _inside(box, outer, slack: float = 0.0) -> bool:  # noqa: ANN001
+    return (box[0] >= outer[0] - slack and box[1] >= outer[1] - slack and box[2] <= outer[2] + slack
+            and box[3] <= outer[3] + slack)
+
+
+def _overlap(a, b, slack: float = 0.5) -> bool:  # noqa: ANN001
+    return a[0] < b[2] - slack and b[0] < a[2] - slack and a[1] < b[3] - slack and b[1] < a[3] - slack
+
+
+def _centre(box) -> tuple[float, float]:  # noqa: ANN001
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+# --------------------------------------------------------------------------- the families
+
+
+def test_the_families_and_the_held_out_one() -> None:
+    assert len(FAMILIES) >= 5 and FAMILIES[0] == "ruled"
+    assert HELD_OUT_FAMILY in FAMILIES and HELD_OUT_FAMILY != "ruled"
+    assert set(TUNING_FAMILIES) == set(FAMILIES) - {HELD_OUT_FAMILY}
+    assert VARIANTS["ruled"] == ("v4", "v3")
+    assert layout_key("ruled", "v4") == "v4" and layout_key("sections_dotted", "v4") == "sections_dotted.dotted"
+    with pytest.raises(ValueError):
+        layout_key("nonesuch", "v4")
+    with pytest.raises(ValueError):
+        layout_key("ruled", "dotted")
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_truth_boxes_lie_on_the_page(key: str) -> None:
+    b, lab = boxes(key), labels(key)
+    page = (0, 0, PAGE_W, PAGE_H)
+    every = [*b["cells"].values(), *(t["box"] for t in b["printed"]), *lab.values(), b["table"]]
+    every += [box for o in b["options"].values() for box in (o["box"], o["label"])]
+    every += [box for parts in b.get("parts", {}).values() for box in parts]
+    for box in every:
+        assert box[0] < box[2] and box[1] < box[3], (key, box)
+        assert _inside(box, (18, 18, PAGE_W - 18, PAGE_H - 18)), (key, box)
+    assert _inside(layout(key).stamp_area, page)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_every_field_option_and_label_is_drawn(key: str) -> None:
+    lay = layout(key)
+    assert set(TEXT_FIELDS) <= set(lay.cells), set(TEXT_FIELDS) - set(lay.cells)
+    assert set(lay.options) == OPTION_KEYS
+    assert set(LABELS) <= set(lay.labels), set(LABELS) - set(lay.labels)
+    printed = {t.box: t.text for t in lay.texts}
+    for name, words in LABELS.items():
+        # the texts the label's box holds (v4 prints its block names a character a line, ー as ｜)
+        text = "".join(t.text for t in lay.texts if _inside(t.box, lay.labels[name], 0.01)).replace("｜", "ー")
+        assert any(w in text for w in words), (key, name, text)
+    for opt in lay.options.values():  # the choice's words are printed where the truth says
+        assert [t for box, t in printed.items() if math.dist(box[:2], opt.label_box[:2]) < 0.01] == [opt.label], opt
+        assert opt.room[0] <= opt.box[0] and opt.label_box[2] <= opt.room[1], (key, opt)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_each_block_prints_its_four_labels_once(key: str) -> None:
+    lay = layout(key)
+    for block, fields in BLOCK_FIELDS.items():
+        region = [*(lay.cells[f] for f in fields), *(lay.labels[f] for f in fields)]
+        area = (min(b[0] for b in region), min(b[1] for b in region), max(b[2] for b in region),
+                max(b[3] for b in region))
+        in_block = Counter(_norm(t.text) for t in lay.texts if _inside(t.box, area, 1))
+        for f in fields:
+            (word,) = LABELS[f]
+            assert in_block[word] == 1, (key, block, word, in_block)
+        # the block's name once (v4 prints it a character a line in its block column)
+        assert len([t for t in lay.texts if _norm(t.text) in LABELS[f"block.{block}"]]) == (key != "v4"), (key, block)
+
+
+@pytest.mark.parametrize("key", NEW_KEYS)
+def test_writing_areas_are_free_and_apart(key: str) -> None:
+    """No printed text in a writing area (but a postcode's printed － between its boxes), no two
+    writing areas on each other, no option's □ or words in one."""
+    lay = layout(key)
+    cells = list(lay.cells.items())
+    for name, cell in cells:
+        parts = lay.parts.get(name, [cell])
+        for t in lay.texts:
+            assert not any(_overlap(t.box, p) for p in parts), (key, name, t)
+        for opt in lay.options.values():
+            assert not _overlap(opt.box, cell) and not _overlap(opt.label_box, cell), (key, name, opt)
+    for (a, ca), (b, cb) in itertools.combinations(cells, 2):
+        assert not _overlap(ca, cb), (key, a, b)
+    opts = list(lay.options.values())
+    for o, p in itertools.permutations(opts, 2):  # a circle in its room touches no other option
+        if abs(_centre(o.box)[1] - _centre(p.box)[1]) < 8:
+            assert not (o.room[0] < p.box[2] and p.box[0] < o.room[1]), (key, o.key, p.key)
+
+
+def test_the_families_really_differ() -> None:
+    """The shop name's label and writing area move by more than 30 pt from one family to another."""
+    first = {f: layout(layout_key(f, VARIANTS[f][0])) for f in FAMILIES}
+    for a, b in itertools.combinations(FAMILIES, 2):
+        for what in ("label", "cell"):
+            pa = _centre(first[a].labels["shop_name"] if what == "label" else first[a].cells["shop_name"])
+            pb = _centre(first[b].labels["shop_name"] if what == "label" else first[b].cells["shop_name"])
+            assert math.dist(pa, pb) > 30, (a, b, what, pa, pb)
+    # and in their order: 設置先 comes before ご契約者 only on the old sheet
+    for f, lay in first.items():
+        shop_first = lay.labels["block.shop"][1] < lay.labels["block.contractor"][1]
+        assert shop_first == (f == "ver3_order"), f
+    two = first["two_columns"].labels
+    assert two["block.shop"][1] == two["block.contractor"][1] and two["block.shop"][0] > two["block.contractor"][2]
+
+
+# --------------------------------------------------------------------------- filling
+
+
+def _ink(key: str, fill: str, code: str, seed: int) -> tuple[np.ndarray, dict]:
+    """The ink a fill put on the blank form (pixels at 200 dpi that got darker) and the fill."""
+    rng = random.Random(seed)
+    v = scans.design(FormSpec(index=0, seed=seed)).values | {"customer_code": code}
+    filled = fill_form(v, variant=key, dpi=200, fill=fill, mark_styles={}, writer=Writer.random(rng),
+                       printer=Printer.random(rng), rng=rng)
+    before = np.asarray(blank_form(key, 200).convert("L"), dtype=np.int16)
+    after = np.asarray(filled.page.convert("L"), dtype=np.int16)
+    return (before - after) > 60, {"text": filled.text, "ink": filled.ink}
+
+
+@pytest.mark.parametrize("key", [k for k in NEW_KEYS if k.startswith("header_digits.")])
+@pytest.mark.parametrize("fill", ["typed", "hand"])
+def test_digit_boxes_hold_one_digit_each(key: str, fill: str) -> None:
+    lay = layout(key)
+    parts = lay.parts["customer_code"]
+    assert len(parts) == 9
+    assert all(a[2] <= b[0] for a, b in itertools.pairwise(parts))  # left to right, apart
+    assert _inside((parts[0][0], parts[0][1], parts[-1][2], parts[-1][3]), lay.cells["customer_code"], 0.01)
+    assert {len(lay.parts[f"{p}_zip"]) for p in ("contractor", "shop")} == {7}
+    code = "305918274"
+    for seed in (1, 2, 3):
+        ink, out = _ink(key, fill, code, seed)
+        assert out["text"]["customer_code"].translate(str.maketrans("０１２３４５６７８９", "0123456789")) == code
+        s = 200 / 72
+        for box in parts:
+            x0, y0, x1, y1 = (round(v * s) for v in box)
+            inside = ink[y0:y1, x0:x1]
+            assert inside.sum() > 20, (key, fill, seed, box)  # a digit in every box
+            xs = np.nonzero(inside.any(axis=0))[0]
+            assert xs.max() - xs.min() < (x1 - x0) * 0.95  # one digit, not a run of them
+        left, right = parts[0][0] * s, parts[-1][2] * s
+        ys = slice(round(parts[0][1] * s), round(parts[0][3] * s))
+        assert ink[ys, : round(left) - 3].sum() == ink[ys, round(right) + 3:].sum() == 0  # nothing beside
+
+
+# --------------------------------------------------------------------------- scanned
+
+
+RENDER = [(f, dpi, color) for j, f in enumerate(FAMILIES)
+          for dpi, color in zip(scanner.DPIS, scanner.COLOR_MODES[j % 3:] + scanner.COLOR_MODES[:j % 3], strict=True)]
+
+
+@functools.cache
+def _made(family: str, dpi: int, color: str) -> tuple[bytes, dict]:
+    fill = scans.FILLS[(scanner.DPIS.index(dpi) + FAMILIES.index(family)) % 3]
+    style = "printed_check" if fill == "typed" else marks.HAND_STYLES[FAMILIES.index(family) % 4]
+    variant = VARIANTS[family][scanner.DPIS.index(dpi) % len(VARIANTS[family])]
+    spec = FormSpec(index=FAMILIES.index(family), seed=31 + dpi, family=family, variant=variant, dpi=dpi, color=color,
+                    fill=fill, mark_style=style, stamp=True)
+    return make(spec)
+
+
+@pytest.mark.parametrize("family,dpi,color", RENDER)
+def test_each_family_scans_at_every_dpi_and_colour(family: str, dpi: int, color: str) -> None:
+    pdf, truth = _made(family, dpi, color)
+    key = layout_key(family, truth["spec"]["variant"])
+    assert truth["traits"]["family"] == family and truth["traits"]["dpi"] == dpi and truth["traits"]["color"] == color
+    assert truth["boxes"] == boxes(key) and truth["labels"] == labels(key)
+    doc = pdfium.PdfDocument(pdf, password="uspot")
+    img = np.asarray(doc[truth["form_page"]].render(scale=dpi / 72).to_pil().convert("L"))
+    doc.close()
+    page = truth["pages"][-1]
+    assert abs(img.shape[0] - page["height_px"]) <= 2 and abs(img.shape[1] - page["width_px"]) <= 2
+    assert abs(max(img.shape) - PAGE_H * dpi / 72) < 3
+    (a, b, c), (d, e, f) = truth["form_to_image"]
+
+    def dark(box: list[float], level: int = 130) -> bool:
+        pts = [(a * x + b * y + c, d * x + e * y + f) for x in (box[0], box[2]) for y in (box[1], box[3])]
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        patch = img[max(0, round(min(ys)) - 2): round(max(ys)) + 3, max(0, round(min(xs)) - 2): round(max(xs)) + 3]
+        return patch.size > 0 and patch.min() < level
+
+    # the matrix puts the printed labels and □ on ink, and the written values where the truth says
+    assert all(dark(box) for box in truth["labels"].values()), truth["id"]
+    assert all(dark(o["box"], 170) for o in truth["boxes"]["options"].values())  # thin □: light at 150 dpi
+    assert all(dark(box) for box in truth["ink"].values())
+    for name, box in truth["ink"].items():  # the ink of a value stays near its writing area
+        cell = truth["boxes"]["cells"][name]
+        assert _inside(box, cell, 6), (family, name, box, cell)
+
+
+def test_same_seed_same_truth() -> None:
+    spec = FormSpec(index=3, seed=77, family="label_below", variant="open", fill="hand", mark_style="circle")
+    assert make(spec)[1] == make(spec)[1]
+    assert plan_families(40, 9) == plan_families(40, 9) != plan_families(40, 10)
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@pytest.mark.parametrize("n", [12, 60, 300])
+def test_plan_families_spreads_every_trait_over_the_families(n: int) -> None:
+    specs = plan_families(n, 2024)
+    assert [s.index for s in specs] == list(range(n))
+    by = {f: [s for s in specs if s.family == f] for f in FAMILIES}
+    assert {len(v) for v in by.values()} <= {n // len(FAMILIES), -(-n // len(FAMILIES))}
+    assert Counter(s.defect is None for s in specs) == {True: n - n // 2, False: n // 2}
+    for f, group in by.items():
+        k = len(group)
+        assert abs(sum(s.defect is None for s in group) - k / 2) <= 1, f
+        assert {s.variant for s in group} == set(VARIANTS[f]), f
+        for trait, values in (("dpi", scanner.DPIS), ("color", scanner.COLOR_MODES), ("fill", scans.FILLS)):
+            counts = Counter(getattr(s, trait) for s in group)
+            if k >= 3:
+                assert set(counts) == set(values), (f, trait)
+            assert max(counts.values()) - min(counts.get(v, 0) for v in values) <= 1, (f, trait, counts)
+    seen = {name: {getattr(s, name) for s in specs} for name in ("mark_style", "orientation", "extra_page", "defect",
+                                                                 "stamp")}
+    assert seen["mark_style"] == set(marks.STYLES)
+    assert seen["orientation"] == set(scanner.ORIENTATIONS)
+    assert seen["extra_page"] == {None, "cover", "blank"}
+    assert seen["defect"] == {None, *scans.DEFECTS}
+    assert seen["stamp"] == {True, False}
+    assert all((s.mark_style in marks.PRINTED_STYLES) == (s.fill == "typed") for s in specs)
+    if n >= 60:  # every family sees upside-down and sideways forms, and every defect
+        for f, group in by.items():
+            assert {180, 90} <= {s.orientation for s in group}, f
+            assert {s.defect for s in group} >= set(scans.DEFECTS), f
+
+
+def test_plan_families_on_some_families_and_the_ruled_plan_unchanged() -> None:
+    specs = plan_families(10, 5, families=("sections_dotted", HELD_OUT_FAMILY))
+    assert [s.family for s in specs] == ["sections_dotted", HELD_OUT_FAMILY] * 5
+    with pytest.raises(ValueError):
+        plan_families(10, 5, families=("nonesuch",))
+    assert {s.family for s in plan(30, 5)} == {"ruled"}
+    assert FormSpec(index=0, seed=1).family == "ruled"
+    spec = plan(6, 20251130)[1]
+    _, truth = make(spec)
+    assert truth["traits"]["family"] == "ruled" and truth["traits"]["variant"] == spec.variant
+    assert set(truth["boxes"]) == {"unit", "page", "cells", "options", "table", "printed"}  # as before issue 19
+    assert truth["boxes"] == boxes(spec.variant)
+
+
+def test_cli_writes_a_families_corpus(tmp_path) -> None:  # noqa: ANN001
+    from tests.fixtures.scans.__main__ import main
+
+    assert main(["--out", str(tmp_path), "--n", "6", "--only", "2", "--family", "--no-preview"]) == 0
+    index = (tmp_path / "index.tsv").read_text(encoding="utf-8").splitlines()
+    assert index[1].split("\t")[-1].startswith(FAMILIES[2] + ".")
+    assert (tmp_path / "scan-0002.pdf").read_bytes().startswith(b"%PDF")
+    assert io.BytesIO((tmp_path / "scan-0002.json").read_bytes()).read(1) == b"{"
