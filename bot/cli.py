@@ -4,19 +4,22 @@ This module is only the top: the global options, logging and config, and the dis
 command is a small module in bot/commands/ (its parser, then parse → call the domain → print);
 the domain modules it calls never print.
 
-Exit codes: 0 done; 2 bad usage or bad config (the message names the key); 1 anything else.
+Exit codes: 0 done; 2 bad usage or bad config (the message names the key); 1 anything else;
+141 (as a shell reports a command ended by SIGPIPE) when the reader of the output went away.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from bot import __version__
 from bot.commands import (
     audit_unis,
+    check,
     db,
     demo,
     digest,
@@ -37,6 +40,8 @@ from bot.commands.common import EXIT_ERROR, EXIT_USAGE, CommandError, fail
 from bot.config import Config, ConfigError, load_config
 
 log = logging.getLogger("bot.cli")
+
+EXIT_PIPE = 141  # 128 + SIGPIPE: what the shell shows for `yes | head`
 
 Handler = Callable[[argparse.Namespace, Config], int]
 AddParser = Callable[[argparse._SubParsersAction, type], None]  # type: ignore[type-arg]
@@ -60,6 +65,7 @@ COMMAND_TABLE: tuple[tuple[str, AddParser, Handler], ...] = (
     ("status", status.add_parser, status.cli_status),
     ("reprocess", reprocess.add_parser, reprocess.cli_reprocess),
     ("audit-unis", audit_unis.add_parser, audit_unis.cli_audit_unis),
+    ("check", check.add_parser, check.cli_check),
 )
 COMMANDS: dict[str, Handler] = {name: handler for name, _add, handler in COMMAND_TABLE}
 
@@ -85,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO if args.command in ("run",) else logging.WARNING,
+        level=logging.DEBUG if args.verbose else logging.INFO if args.command in ("run", "web") else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
@@ -101,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bot: 設定エラー / config error: [log] file: {cfg.log.file}: {err.strerror}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return COMMANDS[args.command](args, cfg)
+        rc = COMMANDS[args.command](args, cfg)
+        sys.stdout.flush()  # a closed pipe shows here, not as Python's complaint at exit
+        return rc
     except CommandError as err:  # a command's message for the operator, with its exit code
         return fail(err)
     except ConfigError as err:  # found by a command (e.g. the database path), not at load
@@ -109,6 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader of our output went away (`bot outbox list | head`): quiet, as a shell
+        # command killed by SIGPIPE is. Python would complain again when it flushes stdout at
+        # exit, so stdout points at /dev/null from here on.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
     except Exception as err:  # noqa: BLE001 - the last line of defence prints, then exit 1
         log.debug("unhandled", exc_info=True)
         print(f"bot: 失敗しました / failed: {type(err).__name__}: {err}", file=sys.stderr)

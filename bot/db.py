@@ -300,6 +300,11 @@ def head_revision() -> str | None:
     return heads.pop() if len(heads) == 1 and downs <= ids else None
 
 
+def at_head(url: str) -> bool:
+    """Whether the database already carries the newest revision (a quick read; any doubt: no)."""
+    return _at_head(url)
+
+
 def _at_head(url: str) -> bool:
     """Whether the database already carries the newest revision (a quick read; any doubt: no)."""
     head = head_revision()

@@ -237,6 +237,20 @@ class Mailbox:
 
     # -- reading --------------------------------------------------------------------------
 
+    def oldest_arrival(self) -> dt.datetime | None:
+        """The INTERNALDATE of the watched folder's first mail (lowest UID), None when empty
+        (``bot check``: a mailbox with history needs ``[mailbox] since``)."""
+        client = self._require()
+        with self._errors("UID SEARCH ALL"):
+            uids = client.search(["ALL"])
+        if not uids:
+            return None
+        first = min(uids)
+        with self._errors("UID FETCH INTERNALDATE", uid=first):
+            got = client.fetch([first], ["INTERNALDATE"]).get(first, {})
+        when = got.get(b"INTERNALDATE")
+        return when if isinstance(when, dt.datetime) else None
+
     def list_uids(self) -> list[int]:
         """UIDs in the folder, ascending, leaving out mails already flagged ``\\Deleted``."""
         client = self._require()

@@ -67,6 +67,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
+CHATTY = ("apscheduler", "alembic", "uvicorn.error")
+
+
 def secrets_of(cfg: Config) -> list[str]:
     return [cfg.mailbox.password, cfg.smtp.password, cfg.pdf.password, cfg.vendor.pdf_password, cfg.web.secret_key]
 
@@ -86,3 +89,7 @@ def configure(cfg: Config, level: int) -> None:
         old.close()
     root.addHandler(handler)
     root.setLevel(level)
+    # Third-party chatter (APScheduler's line for every job run, ~9,000 a day; alembic's plugin
+    # and context lines at every start) shows with -v only; their warnings and errors stay.
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)

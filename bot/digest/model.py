@@ -31,7 +31,8 @@ TERMINATION_HORIZON_BUSINESS_DAYS = 5
 LIST_LIMIT = 50
 
 OUTBOX_STATUS_LABELS = {"pending": "送信待ち", "sending": "送信中", "sent": "送信済", "failed": "送信失敗"}
-PURPOSE_LABELS = {"reply": "差戻返信", "vendor_batch": "業者便", "digest": "日次レポート"}
+PURPOSE_LABELS = {"reply": "差戻返信", "vendor_batch": "業者便", "digest": "日次レポート",
+                  "corporate_registration": "登録G宛の法人リスト"}
 
 
 class DigestError(Exception):

@@ -10,7 +10,9 @@ through the bot's own :func:`bot.db.transaction`.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -162,15 +164,42 @@ def serve(cfg: Config, *, host: str | None = None, port: int | None = None) -> i
     import uvicorn
 
     check_config(cfg)
+    host, port = host or cfg.web.host, port or cfg.web.port
+    # The port is opened here, before anything else starts, so that a port in use is a config
+    # error naming [web] port (exit 2), not uvicorn's startup failure (exit 3, undocumented).
+    sock = listen_socket(host, port)
     db.upgrade(cfg.database.url)
     app = create_app(cfg)
-    where = f"http://{host or cfg.web.host}:{port or cfg.web.port}/"
-    print(f"事務センター コンソール: {where}  (Ctrl+C で停止 / stop)", flush=True)
-    uvicorn.run(app, host=host or cfg.web.host, port=port or cfg.web.port, log_level="info",
-                proxy_headers=True, server_header=False)
-    for engine in app.state.engines:
-        engine.dispose()
+    print(f"事務センター コンソール: http://{host}:{port}/  (Ctrl+C で停止 / stop)", flush=True)
+    # log_config=None: uvicorn's lines go through the bot's own handler and format ([log]
+    # format = "json" too), not a second logging set-up of uvicorn's.
+    config = uvicorn.Config(app, log_config=None, proxy_headers=True, server_header=False)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+        for engine in app.state.engines:
+            engine.dispose()
     return 0
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port; ConfigError naming ``[web] port`` when it cannot be
+    opened (in use, or a privileged port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as err:
+        sock.close()
+        why = "使用中です" if err.errno == errno.EADDRINUSE else (err.strerror or str(err))
+        raise ConfigError(f"[web] port: {host}:{port} を開けません（{why}）。ほかのポートを [web] port "
+                          f"または --port で指定してください / cannot listen on {host}:{port}: "
+                          f"{err.strerror or err}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 class ConsoleThread:
