@@ -23,8 +23,8 @@ from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot import db, health, jobs, metrics, outbox
-from bot.config import Config
+from bot import db, health, jobs, metrics, outbox, startup
+from bot.config import Config, ConfigError
 from bot.intake import HandlerUnavailable, Mailbox, MailboxSettings, watch
 from bot.pipeline import Processor
 from bot.runner import MailboxRunner, PassReport
@@ -129,12 +129,17 @@ class Daemon:
     def wait_for_database(self, stop: threading.Event, *, initial: float = 1.0, maximum: float = 60.0) -> bool:
         """Bring the schema to head, waiting (with backoff) while the database is away: a bot
         started before its database must not exit. One log line when it starts waiting, one
-        when the database is back. False when stopped while waiting."""
+        when the database is back. False when stopped while waiting. Wrong credentials or a
+        database that does not exist are no outage: ConfigError naming BOT_DATABASE_URL (exit 2)."""
         delay, since = initial, None
         while not stop.is_set():
             try:
                 db.upgrade(self.cfg.database.url)
             except db.UNAVAILABLE as err:
+                wrong = startup.database_misconfigured(err)
+                if wrong:
+                    raise ConfigError(wrong) from None
+                self.state, self.state_detail = health.WAITING, f"データベースに接続できません（{db.error_line(err)}）"
                 if since is None:
                     since = time.monotonic()
                     log.warning("database unavailable at start (%s); waiting for it, retrying with backoff",
@@ -146,6 +151,20 @@ class Daemon:
                 log.info("database available after %.0f s", time.monotonic() - since)
             return True
         return False
+
+    def _serve_health(self) -> None:
+        if not self.cfg.health.port:
+            return
+        try:
+            self._http = metrics.serve(self.metrics, self.cfg.health.host, self.cfg.health.port,
+                                       waiting=lambda: self.state_detail if self.state == health.WAITING else None)
+        except OSError as err:  # the port is taken: the bot still works, the operator is told
+            log.error("[health] port %s: cannot serve /healthz and /metrics: %s", self.cfg.health.port, err)
+
+    def _stop_health(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()  # type: ignore[attr-defined]
+            self._http = None
 
     def request_flush(self) -> None:
         """Send new replies now, on the flusher thread: a slow or unreachable SMTP server must
@@ -322,9 +341,20 @@ class Daemon:
 
     def run(self, stop: threading.Event) -> None:
         self._stop = stop
-        if not self.wait_for_database(stop):
+        # /healthz answers from the first second: 503 with the reason while the bot waits.
+        self.state, self.state_detail = health.WAITING, "起動中: データベースを確認しています"
+        self._serve_health()
+        try:
+            if not self.wait_for_database(stop):
+                self._stop_health()
+                self.engine.dispose()
+                return
+            self.state, self.state_detail = health.RUNNING, None
+            startup.refuse_wrong_credentials(self.cfg, self.factory, mailbox_settings(self.cfg))
+        except BaseException:
+            self._stop_health()
             self.engine.dispose()
-            return
+            raise
         self.runner.stop = stop
         scheduler = BackgroundScheduler(timezone=self.cfg.office.timezone)
         self.schedule(scheduler)
@@ -335,11 +365,6 @@ class Daemon:
         scheduler.start()
         self._scheduler = scheduler
         self.beat()
-        if self.cfg.health.port:
-            try:
-                self._http = metrics.serve(self.metrics, self.cfg.health.host, self.cfg.health.port)
-            except OSError as err:  # the port is taken: the bot still works, the operator is told
-                log.error("[health] port %s: cannot serve /healthz and /metrics: %s", self.cfg.health.port, err)
         console = self._start_console()
         # Flush at once on start-up: replies queued (or claimed by a process that died) before a
         # restart go out now, not at the first tick.
@@ -362,8 +387,7 @@ class Daemon:
             if self._flusher is not None:
                 self._flusher.join(timeout=STOP_SECONDS)
             self.beat(health.STOPPED)
-            if self._http is not None:
-                self._http.shutdown()  # type: ignore[attr-defined]
+            self._stop_health()
             if console is not None:
                 console.stop()
             self.engine.dispose()

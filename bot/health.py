@@ -6,8 +6,10 @@ and when each of its jobs runs next. :func:`collect` reads those rows with the w
 (outbox, quarantine, manual queue, vendor rows) into a :class:`Health`, pure values: the
 callers render them (JSON, Japanese text, Prometheus).
 
-Unhealthy (exit code 1 of `bot status`): no bot process alive; no successful fetch for
-:data:`FETCH_STALE`; a reply waiting longer than :data:`OUTBOX_STUCK`; outbox mails given up;
+Unhealthy (exit code 1 of `bot status`): no bot process alive (a heartbeat of a process on this
+host that is gone, as after restoring a backup, does not count); no successful fetch for
+:data:`FETCH_STALE`; a mail whose last send failed (SMTP away, refusing, auth), at once; a reply
+waiting longer than :data:`OUTBOX_STUCK`; outbox mails given up;
 the last run of a job failed. Quarantined and held mails are shown, but are work for a person,
 not a fault of the bot.
 """
@@ -24,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import __version__, db
 from bot.models import QUARANTINED, Heartbeat, JobRun, Mail, OutboxMessage, VendorRow
+from bot.outbox import owner_alive
 
 log = logging.getLogger("bot.health")
 
@@ -88,6 +91,9 @@ class Health:
     vendor_rows_waiting: int
     jobs: list[JobState]
     left_alone: int | None = None  # history older than [mailbox] since / max_age_days, never fetched
+    # Unsent mails whose last try failed (SMTP away, refused, auth), and the newest error.
+    outbox_retrying: int = 0
+    outbox_error: str | None = None
     problems: list[str] = field(default_factory=list)  # why unhealthy (Japanese)
     notices: list[str] = field(default_factory=list)  # worth a look, not a fault
 
@@ -117,7 +123,11 @@ class Health:
 def collect(session: Session, *, now: dt.datetime, tz: dt.tzinfo, jobs: tuple[str, ...] = ()) -> Health:
     """Everything `bot status` shows, read in one session (no writes)."""
     beats = list(session.scalars(select(Heartbeat).order_by(Heartbeat.updated_at.desc())))
-    fresh = [b for b in beats if b.state != STOPPED and now - b.updated_at < HEARTBEAT_STALE]
+    # Alive: a recent heartbeat of a process that still exists. A process on this host is proved
+    # by pid + start time (a heartbeat restored from a backup names a process that is gone);
+    # one on another host by its heartbeat's age alone.
+    fresh = [b for b in beats if b.state != STOPPED and now - b.updated_at < HEARTBEAT_STALE
+             and owner_alive(b.owner)]
     processes = [Process(b.owner, b.version, b.state, b.started_at, b.updated_at, b.last_fetch_at, bool(b.idle),
                          b.detail, alive=b in fresh) for b in beats]
     live = [p for p in processes if p.alive]
@@ -134,6 +144,10 @@ def collect(session: Session, *, now: dt.datetime, tz: dt.tzinfo, jobs: tuple[st
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=dt.UTC)
     failed = session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "failed"))
+    retrying = unsent & OutboxMessage.last_error.is_not(None)
+    n_retrying = session.scalar(select(func.count()).select_from(OutboxMessage).where(retrying)) or 0
+    last_error = session.scalar(select(OutboxMessage.last_error).where(retrying)
+                                .order_by(OutboxMessage.next_attempt_at.desc()).limit(1)) if n_retrying else None
     quarantined = session.scalar(select(func.count()).select_from(Mail).where(
         Mail.status == QUARANTINED, Mail.resolved_at.is_(None)))
     held = session.scalar(select(func.count()).select_from(Mail).where(
@@ -148,7 +162,8 @@ def collect(session: Session, *, now: dt.datetime, tz: dt.tzinfo, jobs: tuple[st
     left = [b.left_alone for b in fresh if b.left_alone is not None]
     health = Health(__version__, now, processes, last_fetch, any(p.idle for p in live), decisions, backlog,
                     oldest, failed or 0, quarantined or 0, held or 0, vendor_waiting or 0, job_states,
-                    left_alone=max(left) if left else None)
+                    left_alone=max(left) if left else None, outbox_retrying=n_retrying,
+                    outbox_error=last_error.splitlines()[0] if last_error else None)
     _judge(health)
     return health
 
@@ -171,6 +186,8 @@ def _judge(h: Health) -> None:
     if h.outbox_oldest_at is not None and h.now - h.outbox_oldest_at > OUTBOX_STUCK:
         minutes = int((h.now - h.outbox_oldest_at).total_seconds() // 60)
         h.problems.append(f"送信箱に {minutes} 分以上送れていないメールがあります（{h.outbox_backlog} 通）")
+    if h.outbox_retrying:  # SMTP trouble shows at the first failed try, not after OUTBOX_STUCK
+        h.problems.append(f"メールを送信できていません（{h.outbox_retrying} 通が再試行待ち）: {h.outbox_error}")
     if h.outbox_failed:
         h.problems.append(f"送信をあきらめたメールが {h.outbox_failed} 通あります（`bot outbox list`）")
     for j in h.jobs:

@@ -93,18 +93,25 @@ def health_reader(factory: sessionmaker[Session], tz: dt.tzinfo, jobs: tuple[str
 
 class _Handler(BaseHTTPRequestHandler):
     metrics: Metrics  # set on the server's handler class
+    waiting: Callable[[], str | None] | None = None  # why the daemon waits at start, if it does
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
             self._send(200, CONTENT_TYPE_LATEST, self.metrics.exposition())
         elif path == "/healthz":
-            try:
-                h = self.metrics.health()
-                body: dict[str, Any] = h.as_json()
-                code = 200 if h.healthy else 503
-            except db.UNAVAILABLE as err:
-                body, code = {"healthy": False, "problems": [f"database unavailable: {type(err).__name__}"]}, 503
+            waiting = self.waiting() if self.waiting is not None else None
+            body: dict[str, Any]
+            if waiting:  # the bot's own start-up wait (database away): said as it is, no query
+                body, code = {"healthy": False, "problems": [f"待機中: {waiting}"]}, 503
+            else:
+                try:
+                    h = self.metrics.health()
+                    body, code = h.as_json(), 200 if h.healthy else 503
+                except db.UNAVAILABLE as err:
+                    body, code = {"healthy": False, "problems": [f"database unavailable: {type(err).__name__}"]}, 503
+                except Exception as err:  # noqa: BLE001 - e.g. no schema yet: unhealthy, said, never a dropped socket
+                    body, code = {"healthy": False, "problems": [f"health not readable: {type(err).__name__}"]}, 503
             self._send(code, "application/json; charset=utf-8", json.dumps(body, ensure_ascii=False).encode())
         else:
             self._send(404, "text/plain; charset=utf-8", b"not found\n")
@@ -121,9 +128,11 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
 
-def serve(metrics: Metrics, host: str, port: int) -> ThreadingHTTPServer:
-    """Serve /healthz and /metrics on a daemon thread; the caller shuts the server down."""
-    handler = type("Handler", (_Handler,), {"metrics": metrics})
+def serve(metrics: Metrics, host: str, port: int, *,
+          waiting: Callable[[], str | None] | None = None) -> ThreadingHTTPServer:
+    """Serve /healthz and /metrics on a daemon thread; the caller shuts the server down.
+    ``waiting`` tells why the daemon is still waiting at start (/healthz: 503 with it)."""
+    handler = type("Handler", (_Handler,), {"metrics": metrics, "waiting": staticmethod(waiting) if waiting else None})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="health-http", daemon=True).start()

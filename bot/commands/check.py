@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import smtplib
-import socket
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from bot import db
+from bot import db, startup
 from bot.commands.common import EXIT_ERROR, EXIT_OK
 from bot.config import Config
 
@@ -150,44 +147,37 @@ def check_unis(cfg: Config, now: dt.datetime) -> Result:
 
 def check_imap(cfg: Config) -> list[Result]:
     from bot.daemon import mailbox_settings
-    from bot.intake import IntakeConnectionError, IntakeError, IntakeLoginError, Mailbox
 
     m = cfg.mailbox
     what, where = "IMAP", f"{m.user}@{m.host}:{m.port}{'（TLS）' if m.ssl else ''}"
     settings = mailbox_settings(cfg)
-    try:
-        with Mailbox(settings) as mbox:
-            oldest = mbox.oldest_arrival()
-    except IntakeLoginError as err:
-        return [Result(what, False, f"{where}: ログインが拒否されました（{err}）",
+    probe = startup.imap_probe(settings)
+    if probe.outcome == startup.REFUSED:
+        return [Result(what, False, f"{where}: ログインが拒否されました（{probe.detail}）",
                        "BOT_MAILBOX_PASSWORD（[mailbox] password）と [mailbox] user を確認してください")]
-    except IntakeConnectionError as err:
+    if probe.outcome == startup.AWAY:
+        low = probe.detail.lower()
         hint = "ポートが IMAPS（993）なら [mailbox] ssl = true、平文（143）なら false にしてください" \
-            if "ssl" in str(err).lower() or "wrong version" in str(err).lower() else \
+            if "ssl" in low or "wrong version" in low else \
             "サーバー名・ポート（[mailbox] host / port）とファイアウォールを確認してください"
-        return [Result(what, False, f"{where}: 接続できません（{err}）", hint)]
-    except IntakeError as err:
-        return [Result(what, False, f"{where}: {err}", f"[mailbox] folder（{m.folder}）と権限を確認してください")]
-    except (OSError, ssl.SSLError) as err:
-        return [Result(what, False, f"{where}: 接続できません（{err}）",
-                       "サーバー名・ポート（[mailbox] host / port）と [mailbox] ssl を確認してください")]
+        return [Result(what, False, f"{where}: 接続できません（{probe.detail}）", hint)]
+    if probe.outcome != startup.OK:
+        return [Result(what, False, f"{where}: {probe.detail}", f"[mailbox] folder（{m.folder}）と権限を確認してください")]
     results = [Result(what, True, f"{where}: ログインし、フォルダ {m.folder} と振り分け先フォルダを確認しました")]
-    results.append(since_result(settings.oldest_date(), oldest, cfg))
+    results.append(since_result(settings.oldest_date(), probe.oldest, cfg))
     return results
 
 
 def since_result(first_day: dt.date | None, oldest: dt.datetime | None, cfg: Config) -> Result:
     """A mailbox with history and no ``since``: every old mail would be answered at the first start."""
     what = "受信箱の履歴"
+    problem = startup.since_problem(first_day, oldest, cfg.office.tz, dt.datetime.now(cfg.office.tz).date())
+    if problem:
+        return Result(what, False, problem[0], problem[1])
     if oldest is None:
         return Result(what, True, f"{cfg.mailbox.folder} は空です")
     day = oldest.astimezone(cfg.office.tz).date() if oldest.tzinfo else oldest.date()
     if first_day is None:
-        today = dt.datetime.now(cfg.office.tz).date()
-        if day < today:
-            return Result(what, False, f"{cfg.mailbox.folder} に {day} からのメールがあり、[mailbox] since が未設定です"
-                          "（起動するとすべてに返信します）",
-                          f"[mailbox] since = \"{today.isoformat()}\"（この日以降に届いたメールだけを処理）を設定してください")
         return Result(what, True, f"{cfg.mailbox.folder} のメールは今日届いたものだけです")
     if day < first_day:
         return Result(what, True, f"{first_day} より前のメール（最古 {day}）は処理しません（[mailbox] since / max_age_days）")
@@ -197,33 +187,16 @@ def since_result(first_day: dt.date | None, oldest: dt.datetime | None, cfg: Con
 def check_smtp(cfg: Config) -> Result:
     s = cfg.smtp
     what, where = "SMTP", f"{s.host}:{s.port}"
-    try:
-        with smtplib.SMTP(s.host, s.port, timeout=min(s.timeout, 15.0)) as smtp:
-            smtp.ehlo()
-            done = ["EHLO"]
-            if s.starttls:
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-                done.append("STARTTLS")
-            if s.user:
-                smtp.login(s.user, s.password)
-                done.append(f"AUTH（{s.user}）")
-    except smtplib.SMTPAuthenticationError as err:
-        return Result(what, False, f"{where}: 認証が拒否されました（{err.smtp_code} {_text(err.smtp_error)}）",
+    probe = startup.smtp_probe(cfg)
+    if probe.outcome == startup.REFUSED:
+        return Result(what, False, f"{where}: 認証が拒否されました（{probe.detail}）",
                       "BOT_SMTP_PASSWORD（[smtp] password）と [smtp] user を確認してください")
-    except smtplib.SMTPNotSupportedError as err:
-        return Result(what, False, f"{where}: サーバーが対応していません（{err}）",
-                      "[smtp] starttls、または [smtp] user（AUTH の要否）を確認してください")
-    except (OSError, smtplib.SMTPException, ssl.SSLError) as err:
-        reason = "接続が拒否されました" if isinstance(err, ConnectionRefusedError) else \
-            "時間内に応答がありません" if isinstance(err, socket.timeout | TimeoutError) else f"{type(err).__name__}: {err}"
-        return Result(what, False, f"{where}: 接続できません（{reason}）",
+    if probe.outcome == startup.OTHER:
+        return Result(what, False, f"{where}: {probe.detail}", "[smtp] starttls、または [smtp] user（AUTH の要否）を確認してください")
+    if probe.outcome == startup.AWAY:
+        return Result(what, False, f"{where}: 接続できません（{probe.detail}）",
                       "[smtp] host / port とサーバーの状態を確認してください（メールは送っていません）")
-    return Result(what, True, f"{where}: {' / '.join(done)} に成功（メールは送っていません）")
-
-
-def _text(raw: bytes | str) -> str:
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return Result(what, True, f"{where}: {' / '.join(probe.steps)} に成功（メールは送っていません）")
 
 
 # --------------------------------------------------------------------------- the rest
