@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
 
 from bot import db
 from bot.commands.check import Result, run_checks
@@ -44,22 +42,6 @@ def with_unis(url: str) -> str:
     with db.transaction(factory) as s:
         import_extract(s, UNIS_CSV.encode("cp932"), name="unis.csv", now=dt.datetime.now(dt.UTC))
     return url
-
-
-@pytest.fixture
-def refusing_smtp() -> Iterator[int]:
-    """aiosmtpd that offers AUTH and refuses every login."""
-    def refuse(server: object, session: object, envelope: object, mechanism: str, auth_data: object) -> AuthResult:
-        return AuthResult(success=False, handled=False)
-
-    class Handler:
-        pass
-
-    port = free_port()
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port, auth_require_tls=False, authenticator=refuse)
-    controller.start()
-    yield port
-    controller.stop()
 
 
 def test_a_ready_setup_passes_every_check(sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp) -> None:

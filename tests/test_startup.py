@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db, health
@@ -43,21 +41,6 @@ def run_bot(cfg: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     return subprocess.run([sys.executable, "-m", "bot", "--config", str(cfg), "run"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout, check=False)
-
-
-@pytest.fixture
-def refusing_smtp() -> Iterator[int]:
-    def refuse(server: object, session: object, envelope: object, mechanism: str, auth_data: object) -> AuthResult:
-        return AuthResult(success=False, handled=False)
-
-    class Handler:
-        pass
-
-    port = free_port()
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port, auth_require_tls=False, authenticator=refuse)
-    controller.start()
-    yield port
-    controller.stop()
 
 
 def test_a_wrong_mailbox_password_stops_bot_run_with_exit_2(tmp_path: Path, dovecot: Dovecot) -> None:

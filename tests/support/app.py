@@ -4,12 +4,15 @@ points at real test servers, a Processor, and an SMTP sink (a real aiosmtpd serv
 from __future__ import annotations
 
 import dataclasses
+import socket
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
@@ -91,3 +94,21 @@ def make_processor(cfg: Config, clock: Clock | None = None) -> tuple[Processor, 
     engine = db.make_engine(cfg.database.url)
     factory = db.session_factory(engine)
     return Processor(cfg, factory, Templates(), clock=clock or Clock()), factory
+
+
+@pytest.fixture
+def refusing_smtp() -> Iterator[int]:
+    """aiosmtpd that offers AUTH and refuses every login (a wrong SMTP password, for real)."""
+    def refuse(server: object, session: object, envelope: object, mechanism: str, auth_data: object) -> AuthResult:
+        return AuthResult(success=False, handled=False)
+
+    class Handler:
+        pass
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, auth_require_tls=False, authenticator=refuse)
+    controller.start()
+    yield port
+    controller.stop()

@@ -67,61 +67,58 @@ class CuttingProxy:
             pair = (client, server)
             with self._lock:
                 self._pairs.append(pair)
-            threading.Thread(target=self._upstream, args=(pair,), daemon=True).start()
-            threading.Thread(target=self._downstream, args=(pair,), daemon=True).start()
+            threading.Thread(target=self._pump, args=(pair, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(pair, False), daemon=True).start()
 
-    def _upstream(self, pair: tuple[socket.socket, socket.socket]) -> None:
+    def _pump(self, pair: tuple[socket.socket, socket.socket], upstream: bool) -> None:
+        """Relay one direction of ``pair`` (client → server when ``upstream``) until either side
+        closes, watching the client's commands and cutting the armed connection."""
         client, server = pair
+        src, dst = (client, server) if upstream else (server, client)
         while True:
             try:
-                data = client.recv(65536)
+                data = src.recv(65536)
             except OSError:
                 data = b""
             if not data:
                 self._close(pair)
                 return
-            with self._lock:
-                if self._pattern and self._armed_pair is None and self._pattern in data:
-                    self._seen += 1
-                    self.commands.append(data)
-                    if self._seen == self._nth:
-                        self._armed_pair = pair
+            if upstream:
+                self._watch(pair, data)
+            elif self._cut_here(pair, data):
+                return
             try:
-                server.sendall(data)
+                dst.sendall(data)
             except OSError:
                 self._close(pair)
                 return
 
-    def _downstream(self, pair: tuple[socket.socket, socket.socket]) -> None:
-        client, server = pair
-        while True:
-            try:
-                data = server.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                self._close(pair)
-                return
-            with self._lock:
-                armed = self._armed_pair is pair and not self.cut.is_set()
-                fault, keep = self._fault, self._keep
-            if armed:
-                try:
-                    client.sendall(data[:keep])
-                except OSError:
-                    pass
-                if fault is not None:
-                    fault()
-                self._close(pair)
-                with self._lock:
-                    self._pattern, self._armed_pair = b"", None
-                self.cut.set()
-                return
-            try:
-                client.sendall(data)
-            except OSError:
-                self._close(pair)
-                return
+    def _watch(self, pair: tuple[socket.socket, socket.socket], data: bytes) -> None:
+        with self._lock:
+            if self._pattern and self._armed_pair is None and self._pattern in data:
+                self._seen += 1
+                self.commands.append(data)
+                if self._seen == self._nth:
+                    self._armed_pair = pair
+
+    def _cut_here(self, pair: tuple[socket.socket, socket.socket], data: bytes) -> bool:
+        """On the armed connection's first answer: pass ``keep`` bytes, run the fault, close."""
+        with self._lock:
+            armed = self._armed_pair is pair and not self.cut.is_set()
+            fault, keep = self._fault, self._keep
+        if not armed:
+            return False
+        try:
+            pair[0].sendall(data[:keep])
+        except OSError:
+            pass
+        if fault is not None:
+            fault()
+        self._close(pair)
+        with self._lock:
+            self._pattern, self._armed_pair = b"", None
+        self.cut.set()
+        return True
 
     @staticmethod
     def _close(pair: tuple[socket.socket, socket.socket]) -> None:
