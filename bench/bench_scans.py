@@ -2,6 +2,11 @@
 
     nice python3 -m bench.bench_scans [--n 300] [--seed 20251130] [--json out.json]
                                       [--only 14 92 …] [--where dpi=150 --where color=gray]
+                                      [--families [NAME …]]
+
+``--families`` plans the corpus over the form's layout families (tests/fixtures/scans/families.py;
+no name: all of them) instead of the one drawing the reader was built on, and reports each family
+as a trait with the page-found rate; the held-out family (never tuned on) is marked ``*``.
 
 Forms are generated here (tests/fixtures/scans) and read in a separate reader process, as the
 daemon's workers do (one Tesseract thread, ``OMP_THREAD_LIMIT=1``), so its peak RSS is the
@@ -40,7 +45,8 @@ import time
 from collections import defaultdict
 
 from tests.fixtures.scans import DEFAULT_PASSWORD, DEFAULT_SEED, plan
-from tests.fixtures.scans.corpus import make
+from tests.fixtures.scans.corpus import make, plan_families
+from tests.fixtures.scans.families import FAMILIES, HELD_OUT_FAMILY
 
 SCAN_CODES = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "MAIL_ADDRESS_MISSING", "PLUS_FLAG_MISMATCH")
 OUTCOMES = ("reject", "accept", "held", "FALSE_REJ", "MISSED")
@@ -203,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", type=int, nargs="*", help="read only these indexes of the plan")
     ap.add_argument("--where", action="append", default=[], metavar="TRAIT=VALUE",
                     help="read only forms of this spec trait, e.g. dpi=150 or mark_style=circle (repeatable)")
+    ap.add_argument("--families", nargs="*", metavar="NAME", choices=FAMILIES,
+                    help="plan over these layout families (none named: all); the held-out one is marked *")
     args = ap.parse_args(argv)
 
     ctx = mp.get_context("spawn")
@@ -218,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     wrong: list[str] = []
     bad_decisions: list[str] = []
     started = time.perf_counter()
-    specs = plan(args.n, args.seed)[args.first:]
+    specs = (plan_families(args.n, args.seed, tuple(args.families or FAMILIES)) if args.families is not None
+             else plan(args.n, args.seed))[args.first:]
     if args.only:
         specs = [s for s in specs if s.index in set(args.only)]
     for cond in args.where:
@@ -234,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         traits = {"all": "all", "dpi": str(tr["dpi"]), "color": tr["color"], "rotation": str(tr["orientation"]),
                   "fill": tr["fill"], "mark_style": tr["mark_style"], "variant": tr["variant"],
                   "extra_page": str(tr["extra_page"])}
+        family = tr.get("family", "ruled")
+        traits["family"] = family + ("*" if family == HELD_OUT_FAMILY else "")
         m = _mark_figures(reading, truth, wrong)
         f = _filled_figures(reading, truth, wrong)
         typed = _typed_figures(reading, truth, wrong)
@@ -245,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         for trait, value in traits.items():
             s = stats[(trait, value)]
             s["forms"] += 1
+            s["found"] += reading.form_page is not None
             for k, v in zip(("marks_ok", "marks_unsure", "marks_wrong"), m, strict=True):
                 s[k] += v
             for k, v in zip(("filled_ok", "filled_unsure", "filled_wrong"), f, strict=True):
@@ -282,27 +294,28 @@ def main(argv: list[str] | None = None) -> int:
 def report(stats, per_page, per_form, rss, total, wrong, bad_decisions) -> None:  # type: ignore[no-untyped-def]
     order = sorted(stats.items(), key=lambda kv: (kv[0][0] != "all", kv[0]))
     print("READER")
-    print(f"{'trait':11s} {'value':9s} {'forms':>5s} {'marks':>7s} {'m.uns':>5s} {'m.bad':>5s} {'filled':>7s} "
-          f"{'f.uns':>5s} {'f.bad':>5s} {'code=':>7s} {'mail=':>7s} {'shop=':>7s} {'phone=':>7s} {'units=':>7s}")
+    print(f"{'trait':11s} {'value':15s} {'forms':>5s} {'marks':>7s} {'m.uns':>5s} {'m.bad':>5s} {'filled':>7s} "
+          f"{'f.uns':>5s} {'f.bad':>5s} {'code=':>7s} {'mail=':>7s} {'shop=':>7s} {'phone=':>7s} {'units=':>7s} "
+          f"{'found':>7s}")
     for (trait, value), s in order:
         nm = s["marks_ok"] + s["marks_unsure"] + s["marks_wrong"]
         nf = s["filled_ok"] + s["filled_unsure"] + s["filled_wrong"]
         phone = (s["contractor_phone_exact"] + s["shop_phone_exact"], s["contractor_phone_typed"] + s["shop_phone_typed"])
         units = (s["parent_units_exact"] + s["child_units_exact"], s["parent_units_typed"] + s["child_units_typed"])
-        print(f"{trait:11s} {value:9s} {int(s['forms']):5d} {pct(s['marks_ok'], nm)} {int(s['marks_unsure']):5d} "
+        print(f"{trait:11s} {value:15s} {int(s['forms']):5d} {pct(s['marks_ok'], nm)} {int(s['marks_unsure']):5d} "
               f"{int(s['marks_wrong']):5d} {pct(s['filled_ok'], nf)} {int(s['filled_unsure']):5d} "
               f"{int(s['filled_wrong']):5d} {pct(s['customer_code_exact'], s['customer_code_typed'])} "
               f"{pct(s['mail_local_exact'], s['mail_local_typed'])} {pct(s['shop_name_exact'], s['shop_name_typed'])} "
-              f"{pct(*phone)} {pct(*units)}")
+              f"{pct(*phone)} {pct(*units)} {pct(s['found'], s['forms'])}")
     for name in ("default", "all_codes+accept"):
         print(f"\nDECISION ({name}: " + (f"reject_codes = {'/'.join(c.rsplit('_', 1)[0] for c in DEFAULT_CODES)}, "
                                         f"accept = {str(DEFAULT_ACCEPT).lower()}; 'accept' = an accept candidate "
                                         "held only by the switch)" if name == "default" else
                                         "reject_codes = all four scan codes, accept = true)"))
-        print(f"{'trait':11s} {'value':9s} {'forms':>5s} {'auto':>7s} " + " ".join(f"{o:>9s}" for o in OUTCOMES))
+        print(f"{'trait':11s} {'value':15s} {'forms':>5s} {'auto':>7s} " + " ".join(f"{o:>9s}" for o in OUTCOMES))
         for (trait, value), s in order:
             auto = s[f"{name}:reject"] + s[f"{name}:accept"]
-            print(f"{trait:11s} {value:9s} {int(s['forms']):5d} {pct(auto, s['forms'])} "
+            print(f"{trait:11s} {value:15s} {int(s['forms']):5d} {pct(auto, s['forms'])} "
                   + " ".join(f"{int(s[f'{name}:{o}']):9d}" for o in OUTCOMES))
     a = stats[("all", "all")]
     print()
