@@ -60,7 +60,8 @@ class Daemon:
     last_fetch_at: dt.datetime | None = field(default=None)
 
     def __post_init__(self) -> None:
-        self.engine = db.make_engine(self.cfg.database.url)
+        self.owner = outbox.process_token()
+        self.engine = db.make_engine(self.cfg.database.url, process=self.owner)
         self.factory = db.session_factory(self.engine)
         self.processor = Processor(self.cfg, self.factory, Templates.from_config(self.cfg))
         self.runner = MailboxRunner(self.processor, folder=self.cfg.mailbox.folder)
@@ -68,7 +69,6 @@ class Daemon:
         self._flush_wanted = threading.Event()
         self._flusher: threading.Thread | None = None
         self._scheduler: BackgroundScheduler | None = None
-        self.owner = outbox.process_token()
         self.started_at = _utcnow()
         self.idle = False
         self.left_alone: int | None = None

@@ -142,13 +142,19 @@ def _is_sqlite_file(parsed: URL) -> bool:
     return bool(parsed.database) and parsed.database != ":memory:" and not parsed.query.get("uri")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, process: str | None = None, **kwargs: Any) -> Engine:
     """An engine with the settings the bot relies on (SQLite: foreign keys, WAL, busy wait).
+
+    ``process`` (a daemon's ``host:pid:start``) names its PostgreSQL connections
+    (``application_name``): while one of them is open, any bot process can prove that daemon
+    alive from another host (bot/health.py), which a heartbeat row restored from a backup cannot.
 
     A URL the installation cannot open raises :class:`DatabaseUrlError`; opening a connection to
     a SQLite file in a missing or read-only folder raises :class:`SqliteLocationError`."""
     parsed = _parse(url)
     url = normalise_url(url)
+    if process and parsed.get_backend_name() == "postgresql":
+        kwargs.setdefault("connect_args", {})["application_name"] = process[:63]  # NAMEDATALEN - 1
     try:
         engine = create_engine(url, **kwargs)
     except NoSuchModuleError as err:

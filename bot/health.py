@@ -21,12 +21,12 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import __version__, db
 from bot.models import QUARANTINED, Heartbeat, JobRun, Mail, OutboxMessage, VendorRow
-from bot.outbox import owner_alive
+from bot.outbox import owner_alive, process_token
 
 log = logging.getLogger("bot.health")
 
@@ -123,11 +123,14 @@ class Health:
 def collect(session: Session, *, now: dt.datetime, tz: dt.tzinfo, jobs: tuple[str, ...] = ()) -> Health:
     """Everything `bot status` shows, read in one session (no writes)."""
     beats = list(session.scalars(select(Heartbeat).order_by(Heartbeat.updated_at.desc())))
-    # Alive: a recent heartbeat of a process that still exists. A process on this host is proved
-    # by pid + start time (a heartbeat restored from a backup names a process that is gone);
-    # one on another host by its heartbeat's age alone.
+    # Alive: a recent heartbeat of a process that still exists (a heartbeat restored from a
+    # backup names a process that is gone). On this host the process is proved by pid + start
+    # time; on PostgreSQL, one on another host by an open connection it named (application_name,
+    # bot.db.make_engine); on SQLite, another host's by its heartbeat's age alone.
+    connected = _connected_processes(session)
     fresh = [b for b in beats if b.state != STOPPED and now - b.updated_at < HEARTBEAT_STALE
-             and owner_alive(b.owner)]
+             and owner_alive(b.owner) and (connected is None or on_this_host(b.owner)
+                                           or b.owner[:63] in connected)]
     processes = [Process(b.owner, b.version, b.state, b.started_at, b.updated_at, b.last_fetch_at, bool(b.idle),
                          b.detail, alive=b in fresh) for b in beats]
     live = [p for p in processes if p.alive]
@@ -166,6 +169,18 @@ def collect(session: Session, *, now: dt.datetime, tz: dt.tzinfo, jobs: tuple[st
                     outbox_error=last_error.splitlines()[0] if last_error else None)
     _judge(health)
     return health
+
+
+def on_this_host(owner: str) -> bool:
+    """Whether ``owner`` (``host:pid:start``) names a process of this host."""
+    return owner.partition(":")[0] == process_token().partition(":")[0]
+
+
+def _connected_processes(session: Session) -> set[str] | None:
+    """The application names of every open PostgreSQL connection; None elsewhere."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return set(session.scalars(text("SELECT DISTINCT application_name FROM pg_stat_activity")))
 
 
 def _job_state(session: Session, job: str, next_run: str | None) -> JobState:

@@ -27,7 +27,9 @@ NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
 
 @pytest.fixture
 def factory(any_db_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = db.make_engine(any_db_url)
+    # The test stands in for the daemon "host:1:1": on PostgreSQL its connections carry that
+    # name, which is what proves a process of another host alive (bot/health.py).
+    engine = db.make_engine(any_db_url, process="host:1:1")
     yield db.session_factory(engine)
     engine.dispose()
 

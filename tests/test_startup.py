@@ -142,3 +142,27 @@ def test_a_failed_send_makes_status_unhealthy_at_once(factory: sessionmaker[Sess
     with factory() as s:
         h = health.collect(s, now=now, tz=dt.UTC)
     assert any("送信できていません" in p and "Connection refused" in p for p in h.problems), h.problems
+
+
+def test_on_postgresql_a_process_of_another_host_is_alive_while_its_connection_is(postgres_url: str) -> None:
+    """Given a fresh heartbeat of a process on another host (as a restored backup holds), it is
+    alive only while a connection that process named (application_name) is open."""
+    other = "otherhost:4242:99"
+    db.upgrade(postgres_url)
+    engine = db.make_engine(postgres_url)
+    factory = db.session_factory(engine)
+    now = dt.datetime.now(dt.UTC)
+    health.beat(factory, other, now=now - dt.timedelta(minutes=1), state=health.RUNNING, started_at=now,
+                last_fetch_at=now)
+
+    def alive() -> list[bool]:
+        with factory() as s:
+            return [p.alive for p in health.collect(s, now=now, tz=dt.UTC).processes]
+
+    assert alive() == [False]  # a ghost: no process holds a connection under that name
+    theirs = db.make_engine(postgres_url, process=other)
+    with theirs.connect():
+        assert alive() == [True]
+    theirs.dispose()
+    assert alive() == [False]
+    engine.dispose()
