@@ -4,7 +4,8 @@ The limits are applied at the edge, where bytes come in (intake, the MIME walk, 
 pre-scan) and where a worker is started (memory and wall time of the reader process); the
 readers themselves stay plain code. A mail over a limit gets a clear outcome that names the
 limit (``PDF_UNREADABLE`` for a PDF no real form would be, ``manual`` for a mail a person
-should look at, quarantine for a reader that crashed or timed out twice), never a crash.
+should look at, quarantine for a reader that crashed or timed out twice, or a mail that was
+alone in the bot's hands each time the bot died, ``solo_deaths`` times), never a crash.
 
 This module imports nothing of the bot: config, intake, mail, forms and workers all use it.
 """
@@ -40,7 +41,12 @@ class Limits:
     pdf_seconds: float = 40.0  # wall time to read one PDF (a scan: up to ocr_pages pages of OCR)
     mail_seconds: float = 90.0  # wall time to read all of one mail's PDFs
     worker_memory_mb: int = 1024  # address space of a reader process (RLIMIT_AS)
-    reader_attempts: int = 2  # a mail whose reading crashed or timed out this often is quarantined
+    reader_attempts: int = 2  # a mail whose reader crashed or ran over its limits this often is quarantined
+    # A mail that was the only one in the bot's hands when the bot died, this many times, is
+    # quarantined (bot/blame.py). A kill from outside (OOM killer, deploy, power cut) lands on a
+    # lone mail by chance now and then, a mail that kills the bot does it every time: 3 in a row
+    # tells them apart. Deaths while several mails were in hand count against none of them.
+    solo_deaths: int = 3
     workers: int = 0  # reader processes; 0 = one per core
     # -- scanned forms (OCR inside the reader process)
     ocr_page_seconds: float = 8.0  # wall time to find and read the form on one scanned page
@@ -77,6 +83,8 @@ RANGES: dict[str, tuple[float, float, str]] = {
     # crash its reader and end in quarantine.
     "worker_memory_mb": (256, 1024 * 1024, "MiB"),
     "reader_attempts": (1, 10, "attempts"),
+    # 1 would quarantine a mail for the first kill from outside that found it alone in hand.
+    "solo_deaths": (2, 20, "deaths"),
     "workers": (0, 256, "processes (0 = one per CPU core)"),
     "ocr_page_seconds": (0.5, 600, "seconds"),
     "ocr_pages": (1, 100, "pages"),

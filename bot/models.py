@@ -101,14 +101,20 @@ class Mail(Base):
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     resolved_by: Mapped[str | None] = mapped_column(String(100))
     resolution: Mapped[str | None] = mapped_column(Text)
-    # Times deciding this mail was started (committed before the PDFs are read): a mail whose
-    # reader crashed or timed out `[limits] reader_attempts` times is quarantined.
+    # Times this mail's reader process crashed or ran over its limits (ReaderFailed), committed
+    # after each failure: at `[limits] reader_attempts` it is quarantined (bot/blame.py).
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Times a bot process died while this mail was the ONLY one in its hands (claimed, not
+    # decided): at `[limits] solo_deaths` it is quarantined. Deaths while it was one of a block
+    # in hand count nothing (block_deaths, a record) and only make it a suspect, decided alone.
+    solo_deaths: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    block_deaths: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The claim on this mail's IMAP MOVE (host:pid:start, when): of several bot processes on one
     # mailbox, only the holder moves it (migration 0008; bot/runner.py).
     filing_by: Mapped[str | None] = mapped_column(String(200))
     filing_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    # The claim on reading and deciding it: attempts are counted only by the holder (bot/claims.py).
+    # The claim on reading and deciding it (bot/claims.py): the mail is in its holder's hands;
+    # a holder found dead with it still stored is a death (bot/blame.py).
     reading_by: Mapped[str | None] = mapped_column(String(200))
     reading_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
@@ -138,6 +144,12 @@ class OutboxMessage(Base):
     # host:pid:start-time of the process holding the claim: a dead holder's claim is taken
     # over at once by a process on the same host (bot.outbox.owner_alive).
     claimed_by: Mapped[str | None] = mapped_column(String(200))
+    # When the claim's holder began handing the row to the SMTP server (committed just before
+    # MAIL FROM; cleared by each claim): a holder that died after it may have delivered it.
+    handed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # Claims taken over from such a holder: each may have left one copy at the server. Sent
+    # again after one; after two it is not sent a third time (failed, for a person: bot/outbox.py).
+    takeovers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 

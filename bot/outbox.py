@@ -9,6 +9,11 @@ process died before marking the row) is covered by the claim: it names the proce
 (host, pid and that process's start time), so a restarted bot on the same host takes over a dead
 process's claim at once; a claim from another host is taken over after the lease. Either way
 the row is sent again with the same Message-ID, so a receiving system can tell it is the same mail.
+So a kill repeats at most the one row in flight. Just before the SMTP transaction the row is
+marked handed over (``handed_at``, committed): a dead sender's claim counts as a possible copy
+(``takeovers``) only from then on, and a row with two possible copies is not sent a third time
+but failed, for a person to check and requeue (issue 18: a bot killed again and again in its
+start-up flush used to send the same reply once per kill).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 import aiosmtplib
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import SmtpConfig
@@ -39,6 +44,9 @@ SENT = "sent"
 FAILED = "failed"  # refused max_attempts times; shown in the digest; `bot outbox requeue ID`
 
 CLAIM_LEASE = dt.timedelta(minutes=10)
+# Claims taken over from a dead sender after which a row is still sent again (each may have
+# left a copy at the server): one, so a reply reaches its recipient at most twice.
+RESEND_AFTER_TAKEOVERS = 1
 _HOST = socket.gethostname()
 
 
@@ -147,7 +155,10 @@ def _claim(factory: sessionmaker[Session], row_id: int, now: dt.datetime, dead_o
             update(OutboxMessage)
             .where(OutboxMessage.id == row_id)
             .where(or_(OutboxMessage.status == PENDING, taken_over))
-            .values(status=SENDING, claimed_at=now, claimed_by=process_token())
+            .values(status=SENDING, claimed_at=now, claimed_by=process_token(), handed_at=None,
+                    # Taken from a sender that died after handing it over: the server may have it.
+                    takeovers=case(((OutboxMessage.status == SENDING) & OutboxMessage.handed_at.is_not(None),
+                                    OutboxMessage.takeovers + 1), else_=OutboxMessage.takeovers))
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
@@ -213,7 +224,11 @@ async def flush_async(
             with factory() as session:
                 row = session.get(OutboxMessage, row_id)
                 assert row is not None
-                raw, mail_from, rcpts = row.raw, row.mail_from, list(row.rcpt_to)
+                raw, mail_from, rcpts, takeovers = row.raw, row.mail_from, list(row.rcpt_to), row.takeovers
+            if takeovers > RESEND_AFTER_TAKEOVERS:
+                failed += 1
+                _give_up(factory, row_id, takeovers)
+                continue
             if client is None:
                 try:
                     client = await _connect(smtp)
@@ -223,6 +238,7 @@ async def flush_async(
                     log.warning("outbox: SMTP %s:%s unreachable (%s); %d mail(s) wait for the next flush",
                                 smtp.host, smtp.port, err, len(ids))
                     break
+            _hand_over(factory, row_id, now)
             try:
                 await client.sendmail(mail_from, rcpts, raw)
             except (aiosmtplib.SMTPServerDisconnected, OSError, asyncio.TimeoutError) as err:
@@ -272,6 +288,25 @@ def _mark_sent(factory: sessionmaker[Session], row_id: int, now: dt.datetime) ->
         row.last_error = None
 
 
+def _hand_over(factory: sessionmaker[Session], row_id: int, now: dt.datetime) -> None:
+    """From now until it is marked, the server may have this row: a death counts as a copy."""
+    with factory() as session, session.begin():
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(handed_at=now))
+
+
+def _give_up(factory: sessionmaker[Session], row_id: int, takeovers: int) -> None:
+    """The sender died while sending this row `takeovers` times: the server may hold a copy
+    from each. Never a third copy: failed, for a person (`bot outbox requeue ID`)."""
+    error = (f"the bot stopped {takeovers} times while this mail was being handed to the SMTP server: it may "
+             f"have been delivered {takeovers} times already, so it is not sent again (check, then requeue it "
+             "to send it once more)")
+    with factory() as session, session.begin():
+        row = session.get(OutboxMessage, row_id)
+        assert row is not None
+        row.status, row.last_error, row.claimed_at, row.claimed_by = FAILED, error, None, None
+    log.error("outbox %s: %s", row_id, error)
+
+
 def _release(factory: sessionmaker[Session], row_id: int, now: dt.datetime, error: str) -> None:
     """Give a claimed row back untouched but for the error: tried again at the next flush."""
     with factory() as session, session.begin():
@@ -313,6 +348,7 @@ def requeue(session: Session, row_id: int, *, now: dt.datetime) -> OutboxMessage
     if row.status == SENT:
         raise ValueError(f"outbox {row_id}: already sent at {row.sent_at:%Y-%m-%d %H:%M} UTC")
     row.status, row.attempts, row.next_attempt_at, row.claimed_at, row.claimed_by = PENDING, 0, now, None, None
+    row.takeovers, row.handed_at = 0, None
     return row
 
 

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import claims, classify, db, intake
+from bot import blame, classify, db, intake
 from bot import store as storing
 from bot import decide as deciding
 from bot.actions.reply import build_reply, queue_reply, reply_recipient
 from bot.actions.requests import act
+from bot.blame import reader_reason  # noqa: F401 - where `bot process` finds it
 from bot.checks.base import Facts
 from bot.checks.cc_manager import find_branch
 from bot.config import Config
@@ -50,8 +49,6 @@ log = logging.getLogger("bot.pipeline")
 
 # IMAP folder per decision (intake owns the names); a quarantined mail goes to Quarantine.
 FOLDERS = {**intake.FOLDERS, QUARANTINED: intake.QUARANTINE}
-# Mails whose attempts are counted in one transaction before the first of them is read ahead.
-ATTEMPT_BLOCK = 8
 # Mails read ahead per reader process: a buffer for the stretches where deciding is slower
 # than reading (a ledger write, a reply), so the readers never wait for the decider.
 READ_AHEAD = 3
@@ -88,10 +85,8 @@ class Processor:
         self.calendar = self.settings.calendar
         # PDFs are read in reader processes bounded in memory and time (bot/workers.py).
         self.reader = PdfReader(self.cfg.pdf.password, self.cfg.limits, pool=shared_pool(self.cfg.limits))
-        # Attempts counted by a read-ahead block and not yet taken by process(): mail id → number.
-        self._counted: dict[int, int] = {}
-        self._counted_lock = threading.Lock()
         self.owner = process_token()  # who holds this process's claims (bot/claims.py)
+        self.hands = blame.Hands(self.factory, self.owner)  # the mails in hand (bot/blame.py)
 
     # -- store ---------------------------------------------------------------------------
     def store(
@@ -120,18 +115,21 @@ class Processor:
         """Several fetched mails stored in one commit, each as :meth:`store` would (bot/store.py)."""
         return storing.store_many(self.factory, mails, limits=self.cfg.limits, now=self.clock)
 
-    # -- decide + act --------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Start the reader processes before any mail is taken into hand (bot/blame.py)."""
+        self.hands.warm_up(self.reader.pool)
+
     # -- read ahead ------------------------------------------------------------------------
     def prefetch(self, mail_ids: Sequence[int]) -> Prefetcher:
         """Read these stored mails' PDFs ahead of deciding them, on the other reader processes.
 
-        Before a mail is read ahead, its attempt is counted and committed, for a block of the
-        next :data:`ATTEMPT_BLOCK` mails of the list in one transaction (see :meth:`process`).
+        A mail is taken into hand (claimed, committed) before it is read ahead, with the next
+        mails of the list, :data:`bot.blame.HAND_BLOCK` or more at a time (see :meth:`process`).
         """
         pool = self.reader.pool
         size = pool.size if pool is not None else 0
-        return _CountingPrefetcher(self, mail_ids, window=READ_AHEAD * size, threads=size,
-                                   block=max(ATTEMPT_BLOCK, READ_AHEAD * size))
+        return blame.ClaimingPrefetcher(self.hands, self.read_ahead, mail_ids, window=READ_AHEAD * size,
+                                        threads=size, block=max(blame.HAND_BLOCK, READ_AHEAD * size))
 
     def read_ahead(self, mail_id: int) -> ReadAhead | None:
         with db.reading(self.factory) as session:
@@ -145,76 +143,53 @@ class Processor:
         except ReaderFailed as err:
             return ReadAhead(mail, None, err)
 
+    # -- decide + act --------------------------------------------------------------------
     def process(self, mail_id: int, ahead: ReadAhead | None = None) -> Outcome | None:
         """Decide a stored mail and act, in one transaction. None when it was not ours to do
         (already decided, or another process holds it).
 
-        Each attempt is counted (and committed) before the mail's PDFs are read: by
-        :meth:`prefetch` for a block of mails read ahead (one commit for the block, before the
-        first of them is read), else here, alone. A reader that crashes or overruns its limits
-        is tried again at once, and the mail is quarantined when `reader_attempts` attempts
-        failed, so also when the daemon itself died while reading it (a mail that kills the bot
-        is tried twice across restarts, never for ever). A daemon that dies counts an attempt
-        for each mail of the block it was in; the runner decides such mails (attempts > 0)
-        alone, without reading ahead, so an innocent neighbour of a mail that kills the bot is
-        never blamed twice.
+        The mail is in this process's hands (claimed, committed) before it is read: taken by
+        :meth:`prefetch` with a block of mails read ahead, else here, alone. What counts against
+        it (bot/blame.py): a reader that crashes or overruns its limits (tried again at once;
+        quarantined at `reader_attempts` failures), and deaths of the bot while it was alone in
+        hand (quarantined at `solo_deaths`, without being read again). A death while a block
+        was in hand counts nothing; the runner then decides those mails alone (:meth:`suspects`).
         """
-        allowed = self.cfg.limits.reader_attempts
-        attempt = self._take_counted(mail_id)
+        limits = self.cfg.limits
+        if self.hands.take(mail_id) is None and not self.hands.claim([mail_id], alone=True,
+                                                                     deaths_below=limits.solo_deaths):
+            # Not ours (another process has it), or the bot died with it alone in hand
+            # `solo_deaths` times: then quarantined without being taken into hand again.
+            return self._quarantine(mail_id, None)
         while True:
-            if attempt is None:
-                attempt = self._count_attempt(mail_id)
-            if attempt is None:
-                return None
-            if attempt > allowed:
-                return self._quarantine(mail_id, RuntimeError(
-                    f"processing this mail was started {attempt - 1} times and never finished "
-                    f"(limit reader_attempts={allowed}): the bot stopped while reading it"))
             try:
-                return self._process_once(mail_id, ahead)
+                # Read before the decision's transaction, so a slow PDF never holds SQLite's
+                # write lock (the outbox marks a sent reply sent under it, right after the 250).
+                return self._process_once(mail_id, ahead or self._read_alone(mail_id))
             except db.UNAVAILABLE:
-                self._refund_attempt(mail_id)  # the database's fault, not the mail's
+                self.hands.release([mail_id])  # the database's fault, not the mail's
                 raise
             except ReaderFailed as err:
-                log.warning("mail %s: reader failed on attempt %d of %d: %s", mail_id, attempt, allowed, err.detail)
-                if attempt >= allowed:
+                failures = self.hands.reader_failed(mail_id)
+                log.warning("mail %s: reader failed (%d of %d): %s", mail_id, failures, limits.reader_attempts,
+                            err.detail)
+                if failures >= limits.reader_attempts:
                     return self._quarantine(mail_id, err)
             ahead = None  # a second attempt reads the mail again itself
-            attempt = None
+
+    def _read_alone(self, mail_id: int) -> ReadAhead | None:
+        try:
+            return self.read_ahead(mail_id)
+        except db.UNAVAILABLE:
+            raise
+        except Exception:  # noqa: BLE001 - read again inside the decision, which quarantines on a bug
+            log.debug("mail %s: reading before the decision failed", mail_id, exc_info=True)
+            return None
 
     def suspects(self, mail_ids: Iterable[int]) -> set[int]:
-        """Of these stored mails, those with an attempt counted already: the bot stopped (or a
-        pass failed) while they were being read or about to be. The runner decides them alone."""
-        ids = list(mail_ids)
-        found: set[int] = set()
-        with db.reading(self.factory) as session:
-            for start in range(0, len(ids), _IN_CHUNK):
-                found.update(session.scalars(select(Mail.id).where(
-                    Mail.id.in_(ids[start:start + _IN_CHUNK]), Mail.status == STORED, Mail.attempts > 0)))
-        return found
-
-    def count_attempts(self, mail_ids: Sequence[int]) -> dict[int, int]:
-        """Count one attempt for each of these mails still stored, in one committed transaction;
-        their attempt numbers now."""
-        if not mail_ids:
-            return {}
-        with self.factory() as session, session.begin():
-            # Mails another live bot process is reading are left out: not ours to do.
-            return claims.claim_reading(session, mail_ids, self.owner, dt.datetime.now(dt.UTC))
-
-    def _count_attempt(self, mail_id: int) -> int | None:
-        return self.count_attempts([mail_id]).get(mail_id)
-
-    def _take_counted(self, mail_id: int) -> int | None:
-        with self._counted_lock:
-            return self._counted.pop(mail_id, None)
-
-    def _refund_attempt(self, mail_id: int) -> None:
-        try:
-            with self.factory() as session, session.begin():
-                claims.release_reading(session, [mail_id], self.owner, refund=True)
-        except db.UNAVAILABLE:
-            pass  # still away: the count stays one high, which costs at most one retry
+        """Of these stored mails, those in hand at an earlier death of a bot process: the runner
+        decides them alone. Dead processes' claims on them are buried first (bot/blame.py)."""
+        return blame.suspects(self.factory, mail_ids, dt.datetime.now(dt.UTC))
 
     def _process_once(self, mail_id: int, ahead: ReadAhead | None = None) -> Outcome | None:
         try:
@@ -285,6 +260,7 @@ class Processor:
         row.status = DECIDED
         row.decided_at = now
         row.error = None
+        row.reading_by = row.reading_at = None  # out of hand: no death of ours is about it now
         log.info("mail %s uid %s: %s %s %s defects=%s warnings=%s %s", row.id, row.uid, decision.kind,
                  decision.customer_code, decision.decision, decision.defect_codes, decision.warning_codes,
                  decision.reason, extra={"mail_id": row.id, "uid": row.uid, "kind": decision.kind,
@@ -321,22 +297,17 @@ class Processor:
         ).returning(ReplyCount.count)
         return session.execute(counted).scalar() is not None
 
-    def _quarantine(self, mail_id: int, err: BaseException) -> Outcome | None:
-        if isinstance(err, ReaderFailed) or err.__traceback__ is None:
-            # A limit, not a bug: one line says which (no traceback storm in the log).
-            log.error("mail %s: quarantined: %s", mail_id, err)
-        else:
-            log.error("mail %s: quarantined after an unexpected error", mail_id, exc_info=err)
+    def _quarantine(self, mail_id: int, err: BaseException | None) -> Outcome | None:
+        """Quarantine the mail for `err`; without one, only a stored mail free to take whose
+        solo deaths reached the limit (else None: not ours to do)."""
         with self.factory() as session, session.begin():
-            row = session.get(Mail, mail_id)
-            if row is None:
+            if err is None:
+                row, err = blame.over_the_limit(session, mail_id, self.owner, self.cfg.limits.solo_deaths)
+            else:
+                row = session.get(Mail, mail_id)
+            if row is None or err is None:
                 return None
-            row.status = QUARANTINED
-            row.decision = None
-            row.error = "".join(traceback.format_exception(err))[-8000:]
-            if isinstance(err, ReaderFailed):
-                row.facts = {**(row.facts or {}), "reason": reader_reason(err, self.cfg.limits.reader_attempts)}
-            row.decided_at = self.clock()
+            blame.quarantine(row, err, self.cfg.limits, self.clock())
             return _outcome(row, f"quarantined: {type(err).__name__}: {err}", ())
 
     def hold_vanished(self, mail_id: int) -> None:
@@ -384,56 +355,6 @@ class Processor:
                     targets[mail_id] = _folder(status, decision) if status in (DECIDED, QUARANTINED, FILED) \
                         else None
         return targets
-
-
-class _CountingPrefetcher(Prefetcher):
-    """A :class:`Prefetcher` that counts attempts before reading: when a read starts on a mail
-    not counted yet, the attempts of it and the next `block` - 1 mails of the list are counted
-    in one committed transaction (so a daemon killed by a mail's reading has counted it). At
-    the end, attempts counted for mails that were never decided (the pass failed, and this
-    process lives on to know no reading killed it) are given back."""
-
-    def __init__(self, processor: Processor, ids: Sequence[int], *, window: int, threads: int, block: int) -> None:
-        super().__init__(self._read_one_counted, ids, window=window, threads=threads)
-        self._processor = processor
-        self._list = list(ids)
-        self._index = {mail_id: i for i, mail_id in enumerate(self._list)}
-        self._block = max(block, 1)
-        self._done: set[int] = set()  # counted (or found not stored) by a block of this list
-        self._lock = threading.Lock()
-
-    def _read_one_counted(self, mail_id: int) -> ReadAhead | None:
-        p = self._processor
-        with self._lock:
-            if mail_id not in self._done:
-                start = self._index[mail_id]
-                block = [i for i in self._list[start:start + self._block] if i not in self._done]
-                counted = p.count_attempts(block)
-                self._done.update(block)
-                with p._counted_lock:
-                    p._counted.update(counted)
-        with p._counted_lock:
-            if mail_id not in p._counted:
-                return None  # not stored any more (another process decided it): nothing to read
-        return p.read_ahead(mail_id)
-
-    def close(self) -> None:
-        super().close()  # waits for the reads under way
-        p = self._processor
-        with p._counted_lock:
-            left = [mail_id for mail_id in self._done if p._counted.pop(mail_id, None) is not None]
-        if left:
-            try:
-                with p.factory() as session, session.begin():
-                    claims.release_reading(session, left, p.owner, refund=True)
-            except db.UNAVAILABLE:
-                pass  # the database is away: the counts stay one high (those mails are decided alone)
-
-
-def reader_reason(err: ReaderFailed, attempts: int) -> str:
-    """Why a mail was quarantined by its reader, in words for the digest and the console."""
-    limit = f"（上限 {err.limit}）" if err.limit else ""
-    return f"添付PDFの読み取りが{attempts}回とも失敗しました{limit}: {err.detail}"
 
 
 def folder_for(row: Mail) -> str:

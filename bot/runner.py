@@ -165,11 +165,11 @@ class MailboxRunner:
         started = time.monotonic()
         # Only what may still need work: stored, decided or quarantined and not filed.
         todo = [uid for uid in uids if uid in known and known[uid][1] != FILED]
-        # Mails with an attempt counted already (the bot stopped, or a pass failed, while they
-        # were read or about to be) are decided alone, each attempt counted on its own, with
-        # nothing read ahead beside them; the others in runs, their PDFs read ahead on the
-        # other reader processes (bot/prefetch.py). Deciding stays one mail at a time, in
-        # arrival order.
+        # Suspects (in a bot process's hands when it died, found by its claims: bot/blame.py)
+        # are decided alone, with nothing else in hand, so that if one of them kills the bot
+        # again the death is its own; the others in runs, their PDFs read ahead on the other
+        # reader processes (bot/prefetch.py). Deciding stays one mail at a time, in arrival order.
+        self.processor.warm_up()
         suspects = self.processor.suspects(known[uid][0] for uid in todo if known[uid][1] == STORED)
         filer = _Filer(self.processor, mbox, report, self.clock, self.file_chunk, self.file_seconds)
         for alone, run in groupby(todo, key=lambda uid: known[uid][0] in suspects):

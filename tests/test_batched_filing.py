@@ -1,11 +1,14 @@
 """Less work per mail (issue 8): a pass files its decided mails with one MOVE per target folder
-and one commit, and counts read-ahead attempts per block; a mail with an attempt already counted
-is decided alone. Real Dovecot."""
+and one commit, and takes read-ahead mails into hand per block (one claim); a mail that was in
+hand when a bot process died is decided alone, and a death with a block in hand counts against
+none of its mails (issue 18). Real Dovecot."""
 
 from __future__ import annotations
 
+import socket
+
 from imapclient import IMAPClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot import db
 from bot.daemon import mailbox_settings
@@ -14,6 +17,9 @@ from bot.models import FILED, Mail
 from bot.runner import MailboxRunner
 from tests.support.app import Clock, make_config, make_processor
 from tests.support.dovecot import Dovecot
+
+# A claim of a process of this host that is gone (no such pid): bot/claims.py buries it.
+DEAD = f"{socket.gethostname()}:999999999:1"
 
 
 def text_mail(tag: str) -> bytes:
@@ -47,18 +53,25 @@ def test_a_pass_files_with_one_move_per_folder_and_one_commit(sqlite_url: str, d
         assert set(s.scalars(select(Mail.status))) == {FILED}
 
 
-def test_read_ahead_counts_attempts_per_block_and_suspects_are_decided_alone(sqlite_url: str) -> None:
+def test_read_ahead_claims_per_block_and_a_death_with_a_block_in_hand_blames_none(sqlite_url: str) -> None:
+    """Given five stored mails, three taken into hand by one block claim (before being read
+    ahead), when the process holding them is found dead, then those three are suspects to be
+    decided alone, with nothing counted against them; a block claimed and given back by a
+    process that lives on records nothing; a suspect is then decided alone."""
     db.upgrade(sqlite_url)
     cfg = make_config(sqlite_url)
     processor, factory = make_processor(cfg, Clock())
     ids = [processor.store(text_mail(f"b{i}"), folder="INBOX", uidvalidity=1, uid=i + 1).mail_id for i in range(5)]
-    counted = processor.count_attempts(ids[:3])  # a block counted before its mails were read
-    assert counted == dict.fromkeys(ids[:3], 1)
-    assert processor.suspects(ids) == set(ids[:3])  # the bot stopped: these are decided alone
-    with processor.prefetch(ids[3:]):
-        pass  # a block counted and never decided is given back when this process lives on
+    assert processor.hands.claim(ids[:3], alone=False) == dict.fromkeys(ids[:3], 0)  # one commit for the block
+    with db.transaction(factory) as s:  # the process holding them dies (its pid is gone)
+        s.execute(update(Mail).where(Mail.id.in_(ids[:3])).values(reading_by=DEAD))
+    assert processor.suspects(ids) == set(ids[:3])  # decided alone from now on
+    with processor.prefetch(ids[3:]) as ahead:
+        ahead.get(ids[3])  # reading ahead takes the block into hand ...
+    with factory() as s:  # ... and it is given back at the end: nothing recorded
+        rows = [s.get(Mail, i) for i in ids]
+        assert [(r.attempts, r.solo_deaths, r.block_deaths, r.reading_by) for r in rows] == (  # type: ignore[union-attr]
+            [(0, 0, 1, None)] * 3 + [(0, 0, 0, None)] * 2)
+    assert processor.process(ids[0]) is not None  # claimed alone, decided
     with factory() as s:
-        assert [s.get(Mail, i).attempts for i in ids] == [1, 1, 1, 0, 0]  # type: ignore[union-attr]
-    assert processor.process(ids[0]) is not None  # counted alone: attempt 2 of 2, decided
-    with factory() as s:
-        assert s.get(Mail, ids[0]).attempts == 2  # type: ignore[union-attr]
+        assert s.get(Mail, ids[0]).status == "decided"  # type: ignore[union-attr]

@@ -1,20 +1,28 @@
-"""A mail whose reader crashes or overruns is retried once, then quarantined with the limit
-named; a mail that killed the bot while it was read is not read a third time; outsiders and
+"""What counts against a mail (issue 18, bot/blame.py), on the real databases: a reader that
+crashes or overruns is retried once, then the mail is quarantined with the limit named; a bot
+process that dies with one mail alone in hand counts a solo death against it, and at
+`solo_deaths` the mail is quarantined without being read again; a death with several mails in
+hand counts against none of them, and a live process's claim is no death at all. Outsiders and
 forged senders have no attachment opened at all. Real Dovecot, real reader processes."""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import socket
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from bot import db
+from bot import claims, db, outbox
 from bot.config import Config, SendersConfig
 from bot.daemon import mailbox_settings
 from bot.embedded import EmbeddedSmtp
 from bot.intake import Mailbox
 from bot.limits import Limits
-from bot.models import QUARANTINED, STORED, Mail
+from bot.models import QUARANTINED, Mail
 from bot.runner import MailboxRunner
 from tests.fixtures import hostile
 from tests.support.app import Clock, make_config, make_processor
@@ -71,28 +79,109 @@ def test_a_reader_that_overruns_twice_is_quarantined_and_the_others_go_on(
         assert "pdf_seconds" in row.facts["reason"] and "2回" in row.facts["reason"]
 
 
-def test_a_mail_that_stopped_the_bot_twice_is_not_read_again(
-    sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp
-) -> None:
-    """Given a stored mail whose deciding was started twice and never finished (the bot died
-    while reading it), when the bot comes back, then it is quarantined without being read."""
-    cfg, processor, factory = setup(sqlite_url, dovecot, smtp_sink)
-    dovecot.append(bomb_mail())
-    with Mailbox(mailbox_settings(cfg)) as mbox:
-        [message] = list(mbox.fetch_messages(mbox.list_uids()))
-        uidvalidity = mbox.uidvalidity
-    stored = processor.store(message.raw, folder="INBOX", uidvalidity=uidvalidity, uid=message.uid)
-    with db.transaction(factory) as s:
-        row = s.get(Mail, stored.mail_id)
-        assert row is not None and row.status == STORED
-        row.attempts = 2
+def die_holding(factory: object, mail_ids: list[int], death: int) -> None:
+    """The bot process holding these mails dies: their claims now name a process that is gone
+    (this host, a pid that does not exist), as a SIGKILL leaves them."""
+    with db.transaction(factory) as s:  # type: ignore[arg-type]
+        s.execute(update(Mail).where(Mail.id.in_(mail_ids)).values(reading_by=dead_token(death), reading_at=utcnow()))
 
-    processor.reader = Forbidden("the PDF was read a third time")  # type: ignore[attr-defined]
-    report = one_pass(cfg, processor)
-    assert [o.decision for o in report.outcomes] == ["quarantined"]
+
+def dead_token(n: int) -> str:
+    return f"{socket.gethostname()}:{999_000_000 + n}:1"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def store_plain(processor: object, n: int) -> int:
+    raw = build_mail(message_id=f"<solo-{n}@aoyama.usen.co.jp>")  # no PDF: a 差戻 when decided
+    return processor.store(raw, folder="INBOX", uidvalidity=1, uid=n + 1).mail_id  # type: ignore[attr-defined]
+
+
+def test_a_mail_alone_in_hand_at_each_death_is_quarantined_at_solo_deaths(any_db_url: str) -> None:
+    """Given a mail taken into hand alone (as the runner takes a suspect) by a bot process that
+    then dies, three times in a row, when the bot comes back, then each death was counted against
+    it, and at the third it is quarantined without being read, the reason naming solo_deaths;
+    the counts are kept in the record and start from zero if a person puts it back."""
+    db.upgrade(any_db_url)
+    cfg = make_config(any_db_url)
+    processor, factory = make_processor(cfg, Clock())
+    mail_id, other = store_plain(processor, 0), store_plain(processor, 1)
+    for death in range(1, cfg.limits.solo_deaths + 1):
+        assert processor.hands.claim([mail_id], alone=True) == {mail_id: death - 1}
+        die_holding(factory, [mail_id], death)
+        assert processor.suspects([mail_id, other]) == {mail_id}  # the death is recorded
+        with factory() as s:
+            row = s.get(Mail, mail_id)
+            assert row is not None and (row.solo_deaths, row.block_deaths, row.attempts) == (death, 0, 0)
+            assert row.reading_by is None
+    processor.reader = Forbidden("the mail that kills the bot was read again")  # type: ignore[attr-defined]
+    outcome = processor.process(mail_id)
+    assert outcome is not None and outcome.decision == "quarantined"
     with factory() as s:
-        row = s.get(Mail, stored.mail_id)
-        assert row is not None and "never finished" in (row.error or "")
+        row = s.get(Mail, mail_id)
+        assert row is not None and row.status == QUARANTINED
+        assert "died 3 times while this mail alone was in its hands (limit solo_deaths=3)" in (row.error or "")
+        assert "solo_deaths=3" in row.facts["reason"] and "3回" in row.facts["reason"]
+        assert row.facts["deaths"] == {"solo": 3, "block": 0} and row.solo_deaths == 0
+        assert s.get(Mail, other).solo_deaths == 0  # type: ignore[union-attr]
+
+
+def test_a_mail_in_a_block_at_every_death_is_never_blamed(any_db_url: str) -> None:
+    """Given two mails in a bot process's hands together at each of ten deaths (a kill from
+    outside during a backlog), then nothing is counted against either: both are suspects,
+    decided alone, and answered normally."""
+    db.upgrade(any_db_url)
+    cfg = make_config(any_db_url)
+    processor, factory = make_processor(cfg, Clock())
+    ids = [store_plain(processor, n) for n in range(3)]
+    assert processor.hands.claim(ids[:2], alone=False) == dict.fromkeys(ids[:2], 0)
+    for death in range(1, 11):
+        die_holding(factory, ids[:2], death)
+        assert processor.suspects(ids) == set(ids[:2])
+    assert processor.hands.claim(ids[:2], alone=False) == {}  # suspects are never taken in a block
+    with factory() as s:
+        assert [(r.solo_deaths, r.block_deaths, r.attempts) for r in (s.get(Mail, i) for i in ids)] == [  # type: ignore[union-attr]
+            (0, 10, 0), (0, 10, 0), (0, 0, 0)]
+    assert [processor.process(i).decision for i in ids] == ["rejected"] * 3  # type: ignore[union-attr]
+
+
+def test_a_live_process_claim_is_no_death(any_db_url: str) -> None:
+    """Given a mail held by another bot process that is alive (this host: its pid runs; another
+    host: its claim younger than the lease), then it is neither buried nor taken nor counted;
+    another host's claim past its lease is that process's death, counted once however many
+    processes find it at the same time."""
+    db.upgrade(any_db_url)
+    cfg = make_config(any_db_url)
+    processor, factory = make_processor(cfg, Clock())
+    second, _ = make_processor(cfg, Clock())
+    ids = [store_plain(processor, n) for n in range(3)]
+    with subprocess.Popen(["sleep", "60"]) as sleeper:
+        try:
+            alive = f"{socket.gethostname()}:{sleeper.pid}:{outbox._start_time(sleeper.pid)}"
+            old = utcnow() - claims.READING_LEASE - dt.timedelta(minutes=1)
+            with db.transaction(factory) as s:
+                s.execute(update(Mail).where(Mail.id == ids[0]).values(reading_by=alive, reading_at=old))
+                s.execute(update(Mail).where(Mail.id == ids[1]).values(reading_by="elsewhere:42:7", reading_at=utcnow()))
+                s.execute(update(Mail).where(Mail.id == ids[2]).values(reading_by="elsewhere:43:7", reading_at=old))
+            barrier = threading.Barrier(2)
+
+            def look(p: object) -> set[int]:
+                barrier.wait()
+                return p.suspects(ids)  # type: ignore[attr-defined, no-any-return]
+
+            with ThreadPoolExecutor(2) as pool:
+                found = list(pool.map(look, [processor, second]))
+            assert found == [{ids[2]}, {ids[2]}]
+            assert processor.process(ids[0]) is None and processor.process(ids[1]) is None  # not ours
+        finally:
+            sleeper.kill()
+    with factory() as s:
+        rows = [s.get(Mail, i) for i in ids]
+        assert [(r.reading_by, r.solo_deaths, r.block_deaths) for r in rows] == [  # type: ignore[union-attr]
+            (alive, 0, 0), ("elsewhere:42:7", 0, 0), (None, 1, 0)]
+    assert processor.process(ids[2]).decision == "rejected"  # type: ignore[union-attr]
 
 
 def test_outsiders_and_forged_senders_cost_nothing(sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp) -> None:
