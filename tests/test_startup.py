@@ -69,6 +69,15 @@ def test_a_database_that_does_not_exist_is_a_config_error_not_an_outage(tmp_path
     assert "BOT_DATABASE_URL" in proc.stderr and "no_such_database" in proc.stderr
 
 
+def test_a_postgresql_role_that_does_not_exist_is_a_config_error(tmp_path: Path, dovecot: Dovecot,
+                                                                postgres_url: str) -> None:
+    scheme, _, rest = postgres_url.partition("://")
+    wrong = f"{scheme}://no_such_role@{rest.split('@', 1)[-1]}"
+    proc = run_bot(config(tmp_path, db_url=wrong, imap=dovecot, smtp_port=free_port()))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "BOT_DATABASE_URL" in proc.stderr and "no_such_role" in proc.stderr
+
+
 def test_a_mailbox_with_history_and_no_since_is_refused_at_first_start(tmp_path: Path, dovecot: Dovecot) -> None:
     with dovecot.client() as client:
         client.append("INBOX", build_mail(), msg_time=dt.datetime.now(dt.UTC) - dt.timedelta(days=40))
