@@ -105,8 +105,11 @@ def _line(text: str, chars: list | None, box) -> dict:
 
 
 def _rapid(det_side: int, rec: bool):
-    import rapidocr  # main() has said how to install it when it is missing
-    from rapidocr import RapidOCR
+    try:  # main() has said how to install it when it is missing
+        import rapidocr
+        from rapidocr import RapidOCR
+    except ImportError as err:
+        sys.exit(f"rapidocr not installed ({err}): pip install -e '.[bench]'")
 
     models = Path(rapidocr.__file__).parent / "models"
     paths = {k: sorted(models.glob(f"*{k.lower()}*.onnx")) for k in ("Det", "Rec", "Cls")}
@@ -134,7 +137,10 @@ def worker(engine: str, folder: Path, det_side: int) -> None:  # noqa: C901 - on
     t0 = time.perf_counter()
     if engine in ("B", "C", "D"):
         rapid, info["models"] = _rapid(det_side, rec=engine != "C")
-        from rapidocr.utils.process_img import get_rotate_crop_image
+        try:
+            from rapidocr.utils.process_img import get_rotate_crop_image
+        except ImportError as err:
+            sys.exit(f"rapidocr not installed ({err}): pip install -e '.[bench]'")
 
     def tess(img, psm, dx=0, dy=0, seconds=60.0) -> list[dict]:
         out = []

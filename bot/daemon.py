@@ -344,17 +344,18 @@ class Daemon:
         # /healthz answers from the first second: 503 with the reason while the bot waits.
         self.state, self.state_detail = health.WAITING, "起動中: データベースを確認しています"
         self._serve_health()
+        started = False
         try:
-            if not self.wait_for_database(stop):
+            if self.wait_for_database(stop):
+                self.state, self.state_detail = health.RUNNING, None
+                startup.refuse_wrong_credentials(self.cfg, self.factory, mailbox_settings(self.cfg))
+                started = True
+        finally:
+            if not started:  # stopped while waiting, or a config error (exit 2)
                 self._stop_health()
                 self.engine.dispose()
-                return
-            self.state, self.state_detail = health.RUNNING, None
-            startup.refuse_wrong_credentials(self.cfg, self.factory, mailbox_settings(self.cfg))
-        except BaseException:
-            self._stop_health()
-            self.engine.dispose()
-            raise
+        if not started:
+            return
         self.runner.stop = stop
         scheduler = BackgroundScheduler(timezone=self.cfg.office.timezone)
         self.schedule(scheduler)

@@ -171,9 +171,12 @@ def collect(session: Session, *, now: dt.datetime, tz: dt.tzinfo, jobs: tuple[st
     return health
 
 
+_THIS_HOST = process_token().partition(":")[0]
+
+
 def on_this_host(owner: str) -> bool:
     """Whether ``owner`` (``host:pid:start``) names a process of this host."""
-    return owner.partition(":")[0] == process_token().partition(":")[0]
+    return owner.partition(":")[0] == _THIS_HOST
 
 
 def _connected_processes(session: Session) -> set[str] | None:

@@ -36,13 +36,31 @@ class Probe:
     oldest: dt.datetime | None = None  # IMAP: the watched folder's first mail
 
 
+# What a failed database connection says of the config (database_failure).
+MISSING = "missing"  # the database or the role does not exist
+
+
+def first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def database_failure(err: BaseException) -> str | None:
+    """REFUSED (credentials) or MISSING (no such database or role): a config error, never fixed by
+    waiting; None when the server is just away (or the error says nothing of the config)."""
+    low = first_line(err).lower()
+    if "authentication failed" in low:
+        return REFUSED
+    if "does not exist" in low:
+        return MISSING
+    return None
+
+
 def database_misconfigured(err: BaseException) -> str | None:
     """The config error in a failed database connection, or None when the server is just away."""
-    text = str(err).splitlines()[0] if str(err) else type(err).__name__
-    low = text.lower()
-    if "authentication failed" in low:
+    kind, text = database_failure(err), first_line(err)
+    if kind == REFUSED:
         return f"[database] url（BOT_DATABASE_URL）: ログインが拒否されました / login refused: {text}"
-    if "does not exist" in low:
+    if kind == MISSING:
         return (f"[database] url（BOT_DATABASE_URL）: データベースまたはユーザーがありません / "
                 f"database or role does not exist: {text}")
     return None

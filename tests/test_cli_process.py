@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,6 @@ def test_bot_web_logs_in_the_bots_format_without_uvicorns_chatter(tmp_path: Path
                     assert conn.recv(100).startswith(b"HTTP/1.1 200")
                 break
             except ConnectionRefusedError:
-                import time
                 time.sleep(0.1)
     finally:
         proc.terminate()

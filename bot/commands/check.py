@@ -87,12 +87,12 @@ def check_database(cfg: Config) -> Result:
         finally:
             engine.dispose()
     except Exception as err:  # noqa: BLE001 - sorted into the admin's fix below
-        text = str(err).splitlines()[0] if str(err) else type(err).__name__
+        kind, text = startup.database_failure(err), startup.first_line(err)
         low = text.lower()
-        if "password authentication failed" in low or "authentication failed" in low:
+        if kind == startup.REFUSED:
             return Result(what, False, f"{shown}: ログインが拒否されました（{text}）",
                           "BOT_DATABASE_URL（[database] url）のユーザー名とパスワードを確認してください")
-        if "does not exist" in low:
+        if kind == startup.MISSING:
             return Result(what, False, f"{shown}: データベースまたはロールがありません（{text}）",
                           "BOT_DATABASE_URL（[database] url）のデータベース名・ユーザー名を確認してください")
         if "refused" in low or "could not connect" in low or "timeout" in low or "unable to open" in low:

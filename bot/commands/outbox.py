@@ -43,7 +43,7 @@ def cli_outbox(args: argparse.Namespace, cfg: Config) -> int:
                     print("未送信のメールはありません / nothing waiting to be sent")
                 for r in rows:
                     print("\t".join((str(r.id), r.status, state_label(r), PURPOSE_LABELS.get(r.purpose, r.purpose),
-                                     f"{age(now - as_utc(r.created_at))}前から", f"{r.attempts}回",
+                                     f"{age(now - r.created_at)}前から", f"{r.attempts}回",
                                      ", ".join(r.rcpt_to), r.subject,
                                      (r.last_error or "").splitlines()[0] if r.last_error else "")))
                 return EXIT_OK
@@ -73,10 +73,6 @@ def state_label(row: OutboxMessage) -> str:
     if row.status == "pending" and row.last_error:
         return "再試行待ち"
     return OUTBOX_STATUS_LABELS.get(row.status, row.status)
-
-
-def as_utc(when: dt.datetime) -> dt.datetime:
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def age(delta: dt.timedelta) -> str:
