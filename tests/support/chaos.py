@@ -296,6 +296,10 @@ class Chaos:
                     raise AssertionError(f"bot {i} exited by itself:\n{bot.output()[-3000:]}")
             time.sleep(0.01)
         assert done(), f"not finished in {timeout:.0f} s:\n{self.bots[0].output()[-4000:]}"
+        # A bot restarted a moment ago may still be importing, before its SIGTERM handler exists:
+        # the graceful stop that follows is for started bots (else it dies of the signal, -15).
+        for bot in self.bots:
+            bot.wait_ready()
 
     def stop_all(self) -> list[int]:
         return [bot.stop() for bot in self.bots]
