@@ -180,7 +180,12 @@ def straighten(img: np.ndarray, page_size: tuple[float, float]) -> Upright:
 
 def flipped(up: Upright, img: np.ndarray) -> Upright:
     """The same page turned another 180°."""
-    return _warp(img, up.levels, up.skew, (up.rotation + 180) % 360, up.page_size)
+    return turned(up, img, 180)
+
+
+def turned(up: Upright, img: np.ndarray, quarter: int) -> Upright:
+    """The same page turned another ``quarter`` degrees (90, 180, 270) clockwise."""
+    return _warp(img, up.levels, up.skew, (up.rotation + quarter) % 360, up.page_size)
 
 
 def _warp(img: np.ndarray, lv: Levels, angle_ccw: float, quarter: int, page_size: tuple[float, float]) -> Upright:

@@ -18,13 +18,15 @@ Every page has ``ocr_page_seconds``; over it, the reading names the page and the
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.forms import integrated_scan, marks, ocr, raster, table
+from bot.forms import integrated_scan, marks, ocr, places, raster, table, words
 from bot.forms.address import read_mail
 from bot.forms.cells import (
     SURE_OCR,
@@ -91,8 +93,11 @@ class ScanResult:
 # =========================================================================== pages
 
 
-def find_form(plain: bytes, limits: Limits, accept: Callable[[Table], bool]) -> tuple[Page | None, list[str]]:
-    """The first page (of at most ``ocr_pages``) that holds the form, and notes on the others.
+def find_form(plain: bytes, limits: Limits, accept: Callable[[Table], bool]
+              ) -> tuple[Page | None, list[str], places.Places | None]:
+    """The first page (of at most ``ocr_pages``) that holds the form, and notes on the others;
+    the third item is where each field stands when the page was found by its printed words
+    (:mod:`.places`) rather than by its ruled table.
 
     Raises :class:`PageTimeout` when a page takes longer than ``ocr_page_seconds``."""
     notes: list[str] = []
@@ -105,18 +110,47 @@ def find_form(plain: bytes, limits: Limits, accept: Callable[[Table], bool]) -> 
                 tab2 = table.read_table(other, deadline=deadline)
                 if tab2 is not None and tab2.labels_found > tab.labels_found:
                     up, tab = other, tab2
+            if tab is None or not accept(tab):
+                found = _by_words(index, up, img, deadline)
+                if found is not None:
+                    notes.append(f"page {index + 1}: found by its printed words ({found[0].up.rotation}°, "
+                                 f"values {found[1].side} of their labels)")
+                    return found[0], notes, found[1]
         except ocr.OcrTimeout as err:
             raise PageTimeout(index) from err
         if tab is None:
-            notes.append(f"page {index + 1}: no ruled table (not the form)")
+            notes.append(f"page {index + 1}: neither a ruled table nor the form's words (not the form)")
             continue
         if not accept(tab):
             notes.append(f"page {index + 1}: a table without the form's labels ({tab.labels_found} found)")
             continue
         if up.rotation or abs(up.skew) > 0.05:
             notes.append(f"page {index + 1}: turned {up.rotation}° and {up.skew:+.2f}° straight")
-        return Page(index, up, tab, deadline), notes
-    return None, notes
+        return Page(index, up, tab, deadline), notes, None
+    return None, notes, None
+
+
+def _by_words(index: int, up: raster.Upright, img: np.ndarray | None, deadline: float
+              ) -> tuple[Page, places.Places] | None:
+    """The page read by its printed words, turned as it reads best (the way it was put upright
+    first, then the other way up, then sideways when nothing read at all)."""
+    legible = 0
+    for turn in (0, 180, 90, 270) if img is not None else (0,):
+        if turn in (90, 270) and legible >= 40:
+            break  # the page read as text the way it was put: it is not sideways
+        cand = up if turn == 0 or img is None else raster.turned(up, img, turn)
+        rules = words.rule_mask(cand)
+        lines_ = words.read_lines(cand, rules, seconds=deadline - time.monotonic())
+        legible = max(legible, sum(1 for ln in lines_ for c in ln.chars if c.conf >= 0.8))
+        found = words.find(lines_)
+        shape = cand.image.shape
+        tab = Table((0, 0, shape[1], shape[0]), 0, (), rules, np.zeros_like(rules))
+        page = Page(index, cand, tab, deadline)
+        lenient = cand.image < cand.levels.paper - 0.3 * cand.levels.contrast
+        placed = places.locate(found, lenient & ~rules, rules)
+        if places.is_form(placed, found):
+            return page, placed
+    return None
 
 
 # =========================================================================== marks
@@ -196,26 +230,78 @@ def _read_marks(page: Page, rows: dict[str, Row],
 def read_scan(plain: bytes, limits: Limits) -> ScanResult:
     """Find the form among the pages and read it.  Raises nothing for bad input but
     :class:`PageTimeout` (the caller names the limit) and OcrUnavailable (a broken install)."""
-    page, notes = find_form(plain, limits, lambda t: t.labels_found >= 6)
+    page, notes, placed = find_form(plain, limits, lambda t: t.labels_found >= 6)
     if page is None:
         return ScanResult(fields=None, notes=notes + ["no page holds the application form"])
+    if placed is not None:
+        try:
+            return _read_page(page, notes, placed=placed)
+        except ocr.OcrTimeout as err:
+            raise PageTimeout(page.index) from err
     try:
         # A 統合申込書: its services table is read apart, its rows kept out of the shared reading.
         services = integrated_scan.find_services(page)
         if services is not None:
             page = integrated_scan.without_services(page, services)
-        return _read_page(page, notes, services)
+            return _read_page(page, notes, services)
+        result = _read_page(page, notes)
+        if not result.unsure:
+            return result
+        # Part of the table did not read (a code above the table, a row not trusted): the page
+        # read by its words too, and the two readings put together.
+        words_read = _by_words(page.index, page.up, None, page.deadline)
+        if words_read is None:
+            return result
+        return _together(result, _read_page(words_read[0], [], placed=words_read[1]))
     except ocr.OcrTimeout as err:
         raise PageTimeout(page.index) from err
+
+
+def _together(a: ScanResult, b: ScanResult) -> ScanResult:
+    """The table's reading ``a`` completed by the words' reading ``b``: a field the table left
+    unsure that the words read sure (a value, never an "empty": a place found by words that
+    shows nothing may be the wrong place) is taken, with its options' readings; a value both
+    read sure and differently is unsure (two readers disagreeing: neither is trusted)."""
+    if a.fields is None or b.fields is None:
+        return a
+    mine = {r.name: r for r in a.readings}
+    theirs = {r.name: r for r in b.readings}
+    # values only: a choice the table could not judge is not taken from a row found by words
+    # (a circle drawn round a neighbouring row's word can reach into it)
+    choices = {c for c, _ in CHOICES}
+    take = {n for n, r in theirs.items() if "." not in n and n not in choices and r.sure and r.state == STATE_READ
+            and n in a.unsure and hasattr(a.fields, n)}
+    clash = {n for n, r in mine.items() if r.sure and r.state == STATE_READ and n in theirs
+             and theirs[n].sure and theirs[n].state == STATE_READ and theirs[n].value != r.value}
+    readings = []
+    for r in a.readings:
+        base = r.name.split(".")[0]
+        if base in take:
+            r = theirs.get(r.name, r)
+        elif r.name in clash:
+            r = FieldReading(r.name, None, STATE_UNSURE, 0.0, False, None, r.box)
+        readings.append(r)
+    changes = {n: getattr(b.fields, n) for n in take}
+    changes.update({n: None for n in clash if hasattr(a.fields, n)})
+    notes = a.notes + ["read by its words too" + (f": taken from them {', '.join(sorted(take))}" if take else "")]
+    if clash:
+        notes.append("the two readings differ on " + ", ".join(sorted(clash)))
+    unsure = tuple(n for n in dict.fromkeys((*a.unsure, *sorted(clash))) if n not in take)
+    return dataclasses.replace(a, fields=dataclasses.replace(a.fields, **changes), readings=tuple(readings),
+                               notes=notes, unsure=unsure)
 
 
 # The row each reading rests on.
 ROW_OF = {"contact_last": "contact", "contact_first": "contact", "parent_units": "units", "child_units": "units"}
 
 
-def _read_page(page: Page, notes: list[str], services: integrated_scan.Services | None = None) -> ScanResult:
-    rows = assign(page.table.rows)
-    bad = untrusted(page.up, page.table, rows)
+def _read_page(page: Page, notes: list[str], services: integrated_scan.Services | None = None,
+               placed: places.Places | None = None) -> ScanResult:
+    if placed is None:
+        rows = assign(page.table.rows)
+        bad = untrusted(page.up, page.table, rows)
+    else:
+        rows, bad = placed.rows, dict(placed.untrusted)
     for name, why in sorted(bad.items()):
         notes.append(f"row {name}: not trusted, {why}")
     readings: list[FieldReading] = []

@@ -91,8 +91,9 @@ def upright_page(plain: bytes, index: int, turn: int) -> tuple[Any, Any]:
 
     grey, size = raster.render(plain, index)
     up = raster.straighten(grey, size)
-    if (up.rotation - turn) % 360 == 180:
-        up = raster.flipped(up, grey)  # the reader found the labels the other way up
+    if (turn - up.rotation) % 360:
+        # the reader found the labels the other way up, or sideways (bot.forms.scanned._by_words)
+        up = raster.turned(up, grey, (turn - up.rotation) % 360)
     pdf = pypdfium2.PdfDocument(plain)
     try:
         page = pdf[index]

@@ -1,0 +1,325 @@
+"""Where each field's value stands, from the printed words around it (issue 19).
+
+No layout's coordinates are known here: the fields come from the labels found by
+:mod:`bot.forms.words`, wherever they stand, and each value's place from its label and its
+neighbours.
+
+1. **Which label is which field.**  A label printed once (店舗/施設名, ご希望のメールアドレス …)
+   names its field.  フリガナ, 住所 and 電話番号 are printed in several blocks: each goes with
+   the nearest *anchor*, a label of its block (名称 and the 【ご契約者】 heading for the
+   contractor, 店舗/施設名 and 【設置先】 for the shop, ご希望のメールアドレス above a フリガナ for
+   the mail address's reading, ご担当者名 below one for the contact's).
+2. **Which side the values are on**, for the whole page: to the right of their labels (a table,
+   or 「店舗/施設名：」 over an underline), below them (sections, boxes), or above them (a frame
+   with its label printed small under it).  Between two labels of one column there is writing
+   in the two last cases and none in the first; the writing sits nearer the label it belongs to.
+3. **The value's place**: on that side of its label, up to the next label (or the page's
+   edge) across, and to the neighbouring label in the column along.
+4. **A choice's row** is where its option words stand (the boxes or circles are judged beside
+   them by :mod:`bot.forms.marks`); a row is only read when every option word of it was found
+   on one line.
+
+Every place is a :class:`~bot.forms.table.Row`, so the cell readers of :mod:`bot.forms.cells`
+read it as they read a table's cell; a place that cannot be trusted is named with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.forms.table import Row
+from bot.forms.words import OPTION_WORDS, Box, Found
+
+RIGHT, BELOW, ABOVE = "right", "below", "above"
+GOOD = 0.75  # a label matched at least this well can be trusted
+# The labels printed once, and the field each names.
+UNIQUE = {"customer_code": "customer_code", "shop_name": "shop_name", "mail_local": "mail_local",
+          "contact": "contact", "units": "units", "ssid": "ssid", "remarks": "remarks", "name": "contractor_name",
+          "line_kind": "line_kind", "line_type": "line_type", "check_method": "check_method", "plus": "plus"}
+# Anchors of the shared labels: (anchor key, field it gives, where the anchor stands: "below",
+# "above" or "before" = above or on the same line).
+_SHARED = {
+    "kana": (("name", "contractor_kana", "below"), ("block:contractor", "contractor_kana", "before"),
+             ("shop_name", "shop_kana", "below"), ("block:shop", "shop_kana", "before"),
+             ("contact", "contact_kana", "below"), ("block:contact", "contact_kana", "before"),
+             ("mail_local", "mail_reading", "above")),
+    "address": (("name", "contractor_address", "before"), ("block:contractor", "contractor_address", "before"),
+                ("shop_name", "shop_address", "before"), ("block:shop", "shop_address", "before")),
+    "phone": (("name", "contractor_phone", "before"), ("block:contractor", "contractor_phone", "before"),
+              ("shop_name", "shop_phone", "before"), ("block:shop", "shop_phone", "before")),
+}
+# Fields whose value is writing or print to read (choices are found by their words).
+TEXT_FIELDS = ("customer_code", "contractor_name", "contractor_phone", "shop_name", "shop_phone", "mail_local",
+               "mail_reading", "contact", "ssid", "units")
+
+
+@dataclass(frozen=True)
+class Places:
+    rows: dict[str, Row]
+    untrusted: dict[str, str]  # field → why its place is not trusted
+    side: str  # RIGHT | BELOW | ABOVE
+    labels: dict[str, Found]
+
+
+def _mid(b: Box) -> tuple[float, float]:
+    return (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+
+
+def _gap(a: Box, b: Box) -> float:
+    """Reading distance between two boxes: the vertical gap, plus a quarter of the horizontal."""
+    dy = max(0, max(a[1], b[1]) - min(a[3], b[3]))
+    dx = max(0, max(a[0], b[0]) - min(a[2], b[2]))
+    return dy + 0.25 * dx
+
+
+def name_fields(found: list[Found]) -> dict[str, Found]:
+    """Each field's label: the unique ones by their words, the shared ones by their anchors."""
+    out: dict[str, Found] = {}
+    for f in sorted(found, key=lambda f: -f.score):
+        field_ = UNIQUE.get(f.key)
+        if field_ and field_ not in out:
+            out[field_] = f
+    anchors = {f.key: f for f in found if f.key.startswith("block:")}
+    anchors.update({k: v for k, v in out.items() if k in ("shop_name", "mail_local", "contact")})
+    if "contractor_name" in out:
+        anchors["name"] = out["contractor_name"]
+    claims: list[tuple[float, str, Found]] = []
+    for f in found:
+        for akey, field_, where in _SHARED.get(f.key, ()):
+            a = anchors.get(akey)
+            if a is None:
+                continue
+            (_, fy), (_, ay) = _mid(f.box), _mid(a.box)
+            h = max(f.height, 1)
+            if where == "below" and ay <= fy + 0.3 * h:
+                continue
+            if where == "above" and ay >= fy - 0.3 * h:
+                continue
+            if where == "before" and ay > fy + 0.5 * h:
+                continue
+            # a heading is a weaker anchor than a label of the block
+            claims.append((_gap(f.box, a.box) * (1.5 if akey.startswith("block:") else 1.0), field_, f))
+    used: set[int] = set()
+    for _, field_, f in sorted(claims, key=lambda c: c[0]):
+        if field_ in out or id(f) in used:
+            continue
+        out[field_] = f
+        used.add(id(f))
+    return out
+
+
+def _column_pairs(labels: list[Found]) -> list[tuple[Found, Found]]:
+    """Pairs of labels one right under the other in a column (no label between them)."""
+    pairs = []
+    for a in labels:
+        h = max(a.height, 1)
+        below = [b for b in labels if b is not a and abs(b.box[0] - a.box[0]) <= 1.5 * h and b.box[1] > a.box[3]]
+        if below:
+            pairs.append((a, min(below, key=lambda b: b.box[1])))
+    return pairs
+
+
+def value_side(labels: list[Found], ink: np.ndarray) -> tuple[str, float]:
+    """(side, share of the votes): where the page prints values (see the module's note).  A
+    label with writing on its line votes for the right; two labels of a column with writing
+    between them vote for the side nearer the writing.  An empty field votes for nothing."""
+    votes = {RIGHT: 0, BELOW: 0, ABOVE: 0}
+    for a in labels:
+        h = max(a.height, 1)
+        y0, y1 = a.box[1] + h // 5, a.box[3] - h // 5
+        x0, x1 = int(a.box[2] + 0.6 * h), min(ink.shape[1], int(a.box[2] + 12 * h))
+        if y1 > y0 and x1 > x0 and np.count_nonzero(ink[y0:y1, x0:x1].sum(axis=0) >= 2) >= 0.5 * h:
+            votes[RIGHT] += 1
+    for a, b in _column_pairs(labels):
+        h = max(a.height, 1)
+        x0, x1 = a.box[0], min(ink.shape[1], a.box[0] + 6 * h)
+        y0, y1 = a.box[3] + 2, b.box[1] - 2
+        if y1 - y0 < 4:
+            continue
+        rows = np.flatnonzero(ink[y0:y1, x0:x1].sum(axis=1) >= 3)
+        if rows.size < 0.3 * h:
+            continue
+        first, last = int(rows[0]), int(rows[-1])
+        votes[BELOW if first < (y1 - y0) - 1 - last else ABOVE] += 1
+    ranked = sorted(votes, key=lambda k: -votes[k])
+    side, second = ranked[0], votes[ranked[1]]
+    # sure of the side: at least three votes for it, half as many again as for any other
+    return side, (1.0 if votes[side] >= 3 and votes[side] >= 1.5 * second else 0.0)
+
+
+def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray) -> Places:
+    """Every field's place on the page (``ink``: the page's ink at a lenient threshold, without
+    its ruling lines: light pencil is writing too)."""
+    shape = rules.shape
+    named = name_fields(found)
+    labels = [f for f in found if not f.key.startswith("option:")]
+    ink = ink.copy()
+    for f in found:  # the printed words are no writing
+        ink[f.box[1]:f.box[3], f.box[0]:f.box[2]] = False
+    side, share = value_side([f for f in labels if not f.key.startswith("block:")], ink)
+    rows: dict[str, Row] = {}
+    bad: dict[str, str] = {}
+    for field_ in TEXT_FIELDS:
+        lab = named.get(field_)
+        if lab is None:
+            continue
+        box = _place(lab, side, labels, rules)
+        if box is not None:
+            box = _within_frame(box, ink, rules, lab.height, digits=field_ == "customer_code")
+        if box is None:
+            bad[field_] = "no room for a value beside its label"
+            continue
+        rows[field_] = Row(box[1], box[3], lab.box, box, lab.text, field_, lab.score)
+        if lab.score < GOOD:
+            bad[field_] = f"its label read poorly ({lab.text!r})"
+        elif share < 1.0:
+            bad[field_] = f"the side of the values is not clear ({side}?)"
+    for fld, box, why in choice_rows(found):
+        if box is not None:
+            rows[fld] = Row(box[1], box[3], box, box, fld, fld, 1.0)
+        if why:
+            bad[fld] = why
+    return Places(rows, bad, side, named)
+
+
+def _sides(ink: np.ndarray, box: Box) -> list[int]:
+    """x of the thin upright lines crossing the whole of ``box`` (a frame's or a box's sides,
+    too short for the page's ruling lines)."""
+    x0, y0, x1, y1 = box
+    part = ink[y0:y1, x0:x1]
+    if part.size == 0:
+        return []
+    # the middle 80 %: a frame a little shorter than the place still counts
+    core = part[int(0.1 * part.shape[0]): max(int(0.9 * part.shape[0]), 1)]
+    cols = np.flatnonzero(core.mean(axis=0) >= 0.85)
+    out: list[int] = []
+    for c in cols.tolist():
+        if not out or c > out[-1] + 4:
+            out.append(c)
+    return [x0 + c for c in out]
+
+
+def _within_frame(box: Box, ink: np.ndarray, rules: np.ndarray, h: int, *, digits: bool) -> Box:
+    """The place cut at the side of the frame the value is written in; for the customer code,
+    a row of digit boxes is taken away instead (its sides and edges join the ruling lines,
+    which every reading leaves out)."""
+    x0, y0, x1, y1 = box
+    sides = _sides(ink, box)
+    if digits:
+        if len(sides) >= 4:
+            a, b = sides[0], sides[-1]
+            for x in sides:
+                rules[y0:y1, max(0, x - 3): x + 4] = True
+            part = ink[y0:y1, a:b]
+            for y in np.flatnonzero(part.mean(axis=1) >= 0.5).tolist():
+                rules[max(0, y0 + y - 2): y0 + y + 3, a - 3: b + 4] = True
+        return box
+    cut = [x for x in sides if x > x0 + 3 * h]
+    return (x0, y0, cut[0] - 3, y1) if cut else box
+
+
+def _beside(lab: Found, labels: list[Found], top: int, bottom: int, width: int) -> int:
+    """The right end of a value beside ``lab``: the next label across, or the page's edge."""
+    right = [f.box[0] for f in labels if f is not lab and f.box[0] > lab.box[2] + lab.height
+             and f.box[1] < bottom and f.box[3] > top]
+    return int(min(right, default=width - 1) - 0.3 * lab.height)
+
+
+def _rule_rows(rules: np.ndarray, x0: int, x1: int, y0: int, y1: int) -> list[int]:
+    """Rows between y0 and y1 where a ruling line crosses at least a third of [x0, x1)."""
+    if y1 <= y0 or x1 <= x0:
+        return []
+    part = rules[max(0, y0):y1, max(0, x0):x1]
+    return [max(0, y0) + int(y) for y in np.flatnonzero(part.mean(axis=1) >= 0.33)]
+
+
+def _place(lab: Found, side: str, labels: list[Found], rules: np.ndarray) -> Box | None:
+    height, width = rules.shape
+    h = lab.height
+    x0, y0, x1, y1 = lab.box
+    col = [f for f in labels if f is not lab and f.box[0] < x1 + h and f.box[2] > x0]
+    above = max((f.box[3] for f in col if f.box[3] <= y0 + 0.3 * h), default=None)
+    below = min((f.box[1] for f in col if f.box[1] >= y1 - 0.3 * h), default=None)
+    if side == RIGHT:
+        # the label's line, between the rules over and under it (a table's row, the line a
+        # value is written on), or half way to the labels above and below
+        top = int(max(y0 - 1.2 * h, (above + y0) / 2 if above is not None else 0))
+        bottom = int(min(y1 + 1.2 * h, (y1 + below) / 2 if below is not None else height))
+        left = int(x1 + 0.3 * h)
+        right = _beside(lab, labels, y0, y1, width)
+        over = _rule_rows(rules, left, right, top, int(y0 + 0.3 * h))
+        under = _rule_rows(rules, left, right, int(y1 - 0.3 * h), bottom)
+        top = over[-1] - 2 if over else top
+        bottom = under[0] + 3 if under else bottom
+    elif side == BELOW:
+        # down to the next label, or the line the value is written on (the first ruling line
+        # that is not right under the label)
+        top = y1 + 2
+        bottom = int(min(y1 + 4 * h, below - 2 if below is not None else height))
+        left = int(x0 - 0.8 * h)
+        right = _beside(lab, labels, y0, bottom, width)
+        under = [y for y in _rule_rows(rules, left, right, int(y1 + 0.8 * h), bottom)]
+        if under:
+            bottom = under[0] + 3
+    else:
+        # up to the label above, or the top of the frame the value is written in (the first
+        # ruling line that is not right over the label)
+        bottom = y0 - 2
+        top = int(max(y0 - 4 * h, above + 2 if above is not None else 0))
+        left = int(x0 - 0.8 * h)
+        right = _beside(lab, labels, top, y1, width)
+        # (the frame's bottom, right over the label, is not its top)
+        over = _rule_rows(rules, left, right, top, int(y0 - 1.5 * h))
+        if over:
+            top = over[-1] - 3
+    left, top = max(0, left), max(0, top)
+    if right - left < 2 * h or bottom - top < (0.8 if side == RIGHT else 1.1) * h:
+        return None  # too little room for a line of writing: not where the value is
+    return left, top, right, bottom
+
+
+def choice_rows(found: list[Found]) -> list[tuple[str, Box | None, str | None]]:
+    """(field, row box, why not trusted) of each choice, from its option words."""
+    best: dict[str, Found] = {}
+    for f in found:
+        if f.key.startswith("option:") and (f.key not in best or f.score > best[f.key].score):
+            best[f.key] = f
+    out: list[tuple[str, Box | None, str | None]] = []
+    for fld in dict.fromkeys(f for f, _, _ in OPTION_WORDS):
+        keys = [k for f, k, _ in OPTION_WORDS if f == fld]
+        words = [best.get(f"option:{fld}.{k}") for k in keys]
+        ws = [w for w in words if w is not None]
+        if not ws:
+            out.append((fld, None, "its option words not found"))
+            continue
+        h = max(w.height for w in ws)
+        mids = [_mid(w.box)[1] for w in ws]
+        xs = [w.box[0] for w in ws]
+        if max(mids) - min(mids) > 0.6 * h or xs != sorted(xs):
+            out.append((fld, None, "its options are not on one line in the printed order"))
+            continue
+        # an option word not read (a mark over it) is looked for beside the others: the row
+        # reaches to the next printed word on the line (the boxes are counted by marks)
+        left, right = min(xs) - 3.2 * h, max(w.box[2] for w in ws) + 0.5 * h
+        top, bottom = min(w.box[1] for w in ws) - 0.6 * h, max(w.box[3] for w in ws) + 0.6 * h
+        line = [f for f in found if f.box[1] < bottom and f.box[3] > top and f not in ws]
+        if words[0] is None:
+            left = max([f.box[2] + 0.3 * h for f in line if f.box[2] < min(xs)], default=min(xs) - 14 * h)
+        if words[-1] is None:
+            right = min([f.box[0] - 3.2 * h for f in line if f.box[0] > max(xs)], default=right + 12 * h)
+        box = (max(0, int(left)), max(0, int(top)), int(right), int(bottom))
+        out.append((fld, box, None))
+    return out
+
+
+# USEN SPOT's own words: a page with the same 名称/住所/電話番号 but none of these is another form.
+_OWN = ("customer_code", "line_kind", "line_type", "check_method", "plus", "ssid", "units")
+
+
+def is_form(p: Places, found: list[Found]) -> bool:
+    """Enough of the form's labels (8 fields), among them at least three of its own words."""
+    options = {f.key.split(".")[0][7:] for f in found if f.key.startswith("option:")}
+    own = sum(1 for k in _OWN if k in p.labels or k in options)
+    return len(p.labels) >= 8 and own >= 3
