@@ -103,6 +103,11 @@ class ScansConfig:
     # (docs/scans.md, bench/bench_integrated_scans.py) the reader was sure and wrong about a
     # faint SPOT mark 4 times and about connection-type marks in its squeezed rows twice.
     integrated: str = "hold"
+    # A scanned 解約申請書 is decided too (issue 19): sent back only for these defects, when its
+    # reader is sure of them (a code or date read from print, a 解約日 cell surely empty); accepted
+    # (with `accept` above) only when 顧客CD and 解約日 were read sure. Remove a code to have such
+    # scans held for a person instead (docs/scans.md has the figures).
+    termination_reject_codes: tuple[str, ...] = ("CUSTOMER_CODE_MISMATCH", "TERMINATION_DATE_MISSING")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot import classify, scans
+from bot import classify, scans, termination_scans
 from bot.checks import (
     attachment,
     authentication,
@@ -243,12 +243,9 @@ def decide(f: Facts) -> Decision:
     # 6. A scanned form is decided only on what its reader is sure of (bot/scans.py).
     if scans.scanned_form(f) is not None:
         return _decide_scan(f, checks, defects, warnings, variant)
-    # A scanned 解約申請書 still goes to a person.
-    if any(r.shape == "scanned" for r in f.termination_forms):
-        return Decision(
-            c.kind, c.customer_code, MANUAL, defects=defects, warnings=warnings,
-            reason="解約申請書がスキャン画像のため読み取れません（目視確認が必要）", variant=variant,
-        )
+    # A scanned 解約申請書 is decided on the same sure-only rule (bot/termination_scans.py).
+    if termination_scans.scanned_termination(f) is not None:
+        return _decide_termination_scan(f, checks, defects, warnings)
     # A PDF that opened but gave no fields (not the form, or a fillable form whose field names
     # the config does not map) must not pass unchecked, nor be blamed on the branch.
     unread = [r for r in f.forms if r.fields is None and not r.defects]
@@ -329,3 +326,35 @@ def _decide_scan(f: Facts, checks: Sequence[Check], defects: tuple[Defect, ...],
                         reason="申込書（スキャン）に不備は見つかりませんでした：受付前に目視で確認してください"
                                f"（{f.settings.scan_hold_reason}）")
     return _after_checks(f, warnings, variant)
+
+
+def _decide_termination_scan(f: Facts, checks: Sequence[Check], defects: tuple[Defect, ...],
+                             warnings: tuple[Defect, ...]) -> Decision:
+    """差戻 only for defects the reader is sure of, 受付 only with 顧客CD and 解約日 read sure."""
+    c = f.classification
+    form = termination_scans.scanned_termination(f)
+    assert form is not None
+    why = termination_scans.unreadable(form)
+    if why is not None:
+        return Decision(c.kind, c.customer_code, MANUAL, warnings=warnings,
+                        reason=f"解約申請書（スキャン）を読み取れません：{why}（目視確認が必要）")
+    verdict = termination_scans.judge(f, defects, checks, reject_codes=f.settings.scan_termination_reject_codes,
+                                      run=run_checks)
+    # Not read sure: what kept a defect from being decided, and what acceptance would need (a
+    # 解約日 surely empty is known, not unsure: its defect says it).
+    unread = [n for n in termination_scans.unread_needed(f) if n not in termination_scans.surely_empty(f)]
+    names = "、".join(termination_scans.label(n) for n in dict.fromkeys((*verdict.unsure, *unread)))
+    if verdict.defects and not verdict.held:
+        return Decision(c.kind, c.customer_code, REJECTED, defects=verdict.defects, warnings=warnings,
+                        reason=f"スキャンの確実な読み取りのみで判定（不確実: {names}）" if names else "")
+    if verdict.defects:
+        return Decision(c.kind, c.customer_code, MANUAL, defects=verdict.defects, warnings=warnings,
+                        reason=f"解約申請書（スキャン）の不備 {', '.join(verdict.held)} は目視で確認してください")
+    if names:
+        return Decision(c.kind, c.customer_code, MANUAL, warnings=warnings,
+                        reason=f"解約申請書（スキャン）の次の項目を確実に読み取れませんでした: {names}")
+    if not f.settings.scan_termination_accept:
+        return Decision(c.kind, c.customer_code, MANUAL, warnings=warnings,
+                        reason="解約申請書（スキャン）に不備は見つかりませんでした：受付前に目視で確認してください"
+                               "（[scans] accept = false）")
+    return _after_checks(f, warnings, None)

@@ -50,6 +50,8 @@ def settings_from(cfg: Config) -> RuleSettings:
                         scan_accept=cfg.scans.accept and bool(cfg.vendor.pdf_password),
                         scan_hold_reason=("[scans] accept = false" if not cfg.scans.accept else
                                           "[vendor] pdf_password が未設定のため受付できません"),
+                        scan_termination_reject_codes=cfg.scans.termination_reject_codes,
+                        scan_termination_accept=cfg.scans.accept,
                         corporate=CorporateSettings(senders=cfg.corporate.senders,
                                                     registration_to=cfg.corporate.registration_to,
                                                     from_addr=cfg.smtp.from_addr))

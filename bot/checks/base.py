@@ -86,6 +86,10 @@ class RuleSettings:
     scan_integrated_decide: bool = False
     # Why a scan with no defect is held when scan_accept is off (the config key to change).
     scan_hold_reason: str = "[scans] accept = false"
+    # A scanned 解約申請書 (bot/termination_scans.py): the defects it may be sent back for, and
+    # whether a clean one is accepted ([scans] accept alone: nothing unread reaches the vendor).
+    scan_termination_reject_codes: tuple[str, ...] = ("CUSTOMER_CODE_MISMATCH", "TERMINATION_DATE_MISSING")
+    scan_termination_accept: bool = False
     corporate: CorporateSettings | None = None  # [corporate]: 法人一括発注依頼 (bot/corporate/)
 
 
