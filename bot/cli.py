@@ -30,6 +30,7 @@ from bot.commands import (
     reprocess,
     run,
     scan_values,
+    scans_report,
     status,
     templates,
     users,
@@ -66,6 +67,7 @@ COMMAND_TABLE: tuple[tuple[str, AddParser, Handler], ...] = (
     ("reprocess", reprocess.add_parser, reprocess.cli_reprocess),
     ("audit-unis", audit_unis.add_parser, audit_unis.cli_audit_unis),
     ("check", check.add_parser, check.cli_check),
+    ("scans", scans_report.add_parser, scans_report.cli_scans),
 )
 COMMANDS: dict[str, Handler] = {name: handler for name, _add, handler in COMMAND_TABLE}
 

@@ -439,3 +439,23 @@ class CorporateNumber(Base):
     unis_line_no: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     linked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class ScanShadow(Base):
+    """A held scan a person finished (受付 / 差戻 / 対応済み) beside what the bot had read and would
+    have decided, had scans been allowed to decide (issue 19 point 6; bot/actions/scan_shadow.py,
+    ``bot scans report``). One row per mail: finishing it again records nothing. Migration 0013."""
+
+    __tablename__ = "scan_shadows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mail_id: Mapped[int] = mapped_column(ForeignKey("mails.id"), unique=True)
+    form_kind: Mapped[str] = mapped_column(String(20))  # dedicated | integrated | termination
+    finished_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    finished_by: Mapped[str] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(20))  # the person's: accepted | rejected | done
+    bot_decision: Mapped[str] = mapped_column(String(20))  # the bot's would-be: accept | reject | hold
+    bot_defects: Mapped[list[str]] = mapped_column(JSON, default=list)  # codes of the would-be decision
+    person_defects: Mapped[list[str]] = mapped_column(JSON, default=list)  # codes of the person's 差戻
+    # field → {"value", "state", "sure": the bot's; "person": the final value, "source": typed | kept | None}
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

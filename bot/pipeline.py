@@ -393,6 +393,12 @@ def _facts_summary(f: Facts, decision: Decision) -> dict[str, object]:
             summary["form_unsure"] = list(f.form.unsure)
         if f.form.detail:
             summary["form_detail"] = f.form.detail
+    scanned = next((t for t in f.termination_forms if t.readings), None)
+    if scanned is not None:  # a scanned 解約申請書: what its reader saw (the shadow figures, issue 19)
+        summary["termination_shape"] = scanned.shape
+        summary["termination_readings"] = {r.name: {"value": r.value, "state": r.state, "confidence": round(r.conf, 3),
+                                                    "sure": r.sure} for r in scanned.readings}
+        summary["termination_unsure"] = list(scanned.unsure)
     if f.mail.problems:
         summary["mail_problems"] = list(f.mail.problems)
     return summary

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import classify, db, scans
 from bot import decide as deciding
-from bot.actions import scan_values
+from bot.actions import scan_shadow, scan_values
 from bot.actions.reply import build_reply, queue_reply
 from bot.actions.reply_samples import ALL_DEFECT_CODES
 from bot.actions.requests import act
@@ -167,6 +167,7 @@ def accept(session: Session, mail_id: int, *, tools: Tools, attachments: Attachm
     if c.kind is None or not c.customer_code:
         raise ResolveError("件名から依頼の種類または顧客コードが分からないため受付できません。差戻すか、対応済みにしてください。")
     db.serialise(session, f"customer:{c.customer_code}")  # as the pipeline: one decision per customer
+    seen = scan_shadow.observe(session, row, cfg=tools.cfg, settings=tools.settings)  # before the ledger moves
     facts = gather(mail, cfg=tools.vouched_cfg, session=session, received_at=row.received_at,
                    settings=tools.settings, reader=tools.reader, attachments=attachments)
     variant = deciding.equipment_variant(facts) if c.kind == classify.EQUIPMENT_ORDER else None
@@ -188,6 +189,8 @@ def accept(session: Session, mail_id: int, *, tools: Tools, attachments: Attachm
         decision = Decision(c.kind, c.customer_code, deciding.ACCEPTED, warnings=warnings, variant=variant)
         note = act(session, facts, decision, mail_id=row.id, calendar=tools.calendar, now=now)
         results = scan_values.apply_typed(session, row.id, typed or {}, now=now, by=by)
+        scan_shadow.record(session, seen, outcome=scan_shadow.ACCEPTED, by=by, now=now,
+                           typed={r.key: r.after for r in results})
     except LedgerError as err:
         raise ResolveError(f"管理台帳の状態と合わないため受付できません（{err}）。") from err
     except scan_values.ScanRefused as err:
@@ -290,6 +293,8 @@ def reject(session: Session, mail_id: int, codes: Sequence[str], *, tools: Tools
         raise ResolveError("差出人（From / Reply-To）が許可ドメイン内の正しいアドレスではないため、差戻メールを送れません。"
                            "対応済みにしてください。") from err
     out = queue_reply(session, msg, mail_id=row.id, now=now)
+    scan_shadow.record(session, scan_shadow.observe(session, row, cfg=cfg, settings=tools.settings),
+                       outcome=scan_shadow.REJECTED, by=by, now=now, person_defects=chosen)
     _close(row, decision, by=by, now=now, resolution="差戻（" + "、".join(chosen) + "）", facts={})
     log.info("mail %s: rejected by %s with %s; reply %s to %s", row.id, by, chosen, out.id, out.rcpt_to)
     return Done(row.id, deciding.REJECTED, "、".join(chosen), out.id, tuple(out.rcpt_to))

@@ -11,7 +11,7 @@ import sys
 from bot import db
 from bot.commands.common import EXIT_OK, EXIT_USAGE, CommandError, database, fail
 from bot.config import Config
-from bot.manual import ManualQueueError, open_items, resolve
+from bot.manual import ManualQueueError, open_items
 from bot.models import QUARANTINED
 
 
@@ -39,10 +39,15 @@ def cli_manual(args: argparse.Namespace, cfg: Config) -> int:
                     print(f"{item.id}\t{label}\t{item.received_at.astimezone(tz):%Y/%m/%d %H:%M}\t"
                           f"{item.from_addr or '-'}\t{item.subject}\t{item.reason}")
                 return EXIT_OK
+            from bot.actions.scan_shadow import dismiss  # the reader's stack loads only for a resolve
+            from bot.gather import settings_from
+
             by = args.by or getpass.getuser()
             try:
                 with db.transaction(factory) as session:
-                    resolve(session, args.id, by=by, note=args.note or "", now=dt.datetime.now(dt.UTC))
+                    # 対応済み; a held scan also gets its shadow figures (bot scans report).
+                    dismiss(session, args.id, cfg=cfg, settings=settings_from(cfg), by=by, note=args.note or "",
+                            now=dt.datetime.now(dt.UTC))
             except ManualQueueError as err:
                 print(f"bot manual resolve: {err}", file=sys.stderr)
                 return EXIT_USAGE

@@ -41,6 +41,7 @@ def cli_scan_values(args: argparse.Namespace, cfg: Config) -> int:
     from sqlalchemy import inspect
 
     from bot import db
+    from bot.actions.scan_shadow import note_typed
     from bot.vendor_forms import (
         HEADERS,
         ScanValueError,
@@ -75,6 +76,7 @@ def cli_scan_values(args: argparse.Namespace, cfg: Config) -> int:
             with db.transaction(factory) as session:
                 result = set_value(session, args.customer_code, args.field, args.value, now=now,
                                    by=args.by or f"cli:{getpass.getuser()}")
+                note_typed(session, [result])  # the person's final value (bot scans report)
         except ScanValueError as err:
             print(f"bot scan-values: {err}", file=sys.stderr)
             return EXIT_USAGE

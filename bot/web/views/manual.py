@@ -15,7 +15,7 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bot.actions import scan_values
+from bot.actions import scan_shadow, scan_values
 from bot.actions.resolve import (
     DEFECT_CODES,
     Filing,
@@ -34,7 +34,7 @@ from bot.actions.resolve import (
     reject,
 )
 from bot.mail import parse_mail
-from bot.manual import ManualQueueError, resolve
+from bot.manual import ManualQueueError
 from bot.models import QUARANTINED, Mail
 from bot.pipeline import folder_for
 from bot.vendor_forms import HEADERS, refer_keys
@@ -224,7 +224,9 @@ def dismiss(p: Page) -> Response:
         with p.console.transaction() as w:
             # Locked first, like accept and reject: two clicks resolve it once (PostgreSQL too).
             w.scalar(select(Mail).where(Mail.id == mail_id).with_for_update())
-            resolve(w, mail_id, by=p.user.username, note=note, now=p.now)
+            tools = _tools(p.request)
+            scan_shadow.dismiss(w, mail_id, cfg=tools.cfg, settings=tools.settings, by=p.user.username, note=note,
+                                now=p.now)
             audit.record(w, action=audit.MANUAL_DISMISS, at=p.now, username=p.user.username, user_id=p.user.id,
                          mail_id=mail_id, ip=client_ip(p.request), detail={"note": note})
     except ManualQueueError as err:
@@ -244,6 +246,7 @@ def set_values(p: Page) -> Response:
     try:
         with p.console.transaction() as w:
             results = scan_values.type_values(w, mail_id, typed, now=p.now, by=p.user.username)
+            scan_shadow.note_typed(w, results)
             audit.record(w, action=SCAN_VALUES, at=p.now, username=p.user.username, user_id=p.user.id,
                          mail_id=mail_id, ip=client_ip(p.request),
                          detail={"vendor_row": results[0].row_id, "values": {r.key: r.after for r in results}})

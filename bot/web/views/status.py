@@ -21,7 +21,11 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 
+from bot import scans
+from bot.checks.base import Defect
 from bot.health import Health, collect
+from bot.scan_report import BOT_LABELS, FORM_KINDS, FORM_LABELS, OUTCOME_LABELS, OUTCOMES, report
+from bot.web.detail import FIELD_LABELS
 from bot.web.pages import Page, page
 from bot.web.queries import DECISIONS, KINDS
 
@@ -115,6 +119,26 @@ def _jobs(h: Health, when: Callable[[dt.datetime | None], str]) -> list[JobLine]
     return lines
 
 
+class _Unspecified(dict[str, str]):
+    """A defect's detail on the shadow figures: its sentence without the specifics of one mail."""
+
+    def __missing__(self, key: str) -> str:
+        return "…"
+
+
+def field_label(name: str) -> str:
+    """A field as staff read it (the scan reader's labels first), without its English name."""
+    return scans.LABELS.get(name) or FIELD_LABELS.get(name, name)
+
+
+def shadow(p: Page) -> dict[str, object]:
+    """The shadow figures (issue 19 point 6), as ``bot scans report`` counts them."""
+    found = report(p.db, tz=p.cfg.office.tz)
+    return {"r": found, "field_label": field_label, "bot_labels": BOT_LABELS, "outcome_labels": OUTCOME_LABELS,
+            "outcomes": OUTCOMES, "form_kinds": FORM_KINDS, "form_labels": FORM_LABELS,
+            "defects": [(Defect(d.code, _Unspecified()), d) for d in found.defects]}
+
+
 @page()
 def status(p: Page) -> Response:
     tz = p.cfg.office.tz
@@ -130,4 +154,4 @@ def status(p: Page) -> Response:
                  for kind, counts in sorted(health.decisions_today.items())]
     return p.render("status.html", title="状態", h=health, when=when, ago=lambda m: ago(m, health.now),
                     problems=[for_people(x) for x in health.problems], notices=[for_people(x) for x in health.notices],
-                    jobs=_jobs(health, when), decisions=decisions, states=PROCESS_STATES)
+                    jobs=_jobs(health, when), decisions=decisions, states=PROCESS_STATES, shadow=shadow(p))
