@@ -321,6 +321,10 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
             readings.append(FieldReading(name, None, STATE_UNSURE, 0.0, False, None, box))
             return
         box = page.box(t.area) if t.area else None
+        if t.state == STATE_EMPTY and placed is not None:
+            # a place found by words that shows nothing may be the wrong place: never a sure
+            # "empty" (a 差戻 for a missing value) from it
+            t = Text(STATE_UNSURE, 0.5, area=t.area)
         if t.state == STATE_EMPTY:
             values[name] = ""
             readings.append(FieldReading(name, "", STATE_EMPTY, t.conf, True, None, box))
