@@ -77,7 +77,6 @@ def _page(draw_fn) -> bytes:  # noqa: ANN001
 def _no_rules(d: ImageDraw.ImageDraw) -> None:
     """The form as a branch might type it in a word processor: no lines, no boxes drawn, its
     own order (サービス first), values right of their labels after a colon, ■/□ as text."""
-    lab, val = font(26), font(34)
     rows = [
         ("USEN SPOT ご加入申込書", None),
         ("UNIS顧客コード：", "123456789"),
@@ -102,12 +101,7 @@ def _no_rules(d: ImageDraw.ImageDraw) -> None:
         ("【ご担当者】", None),
         ("ご担当者名：", "姓 佐藤　名 花子"),
     ]
-    y = 120
-    for label, value in rows:
-        d.text((150, y), label, font=val if value is None else lab, fill=0)
-        if value:
-            d.text((560, y - 4), value, font=val, fill=0)
-        y += 88
+    _type(d, rows, top=120, step=88)
 
 
 def test_a_form_with_no_ruling_lines_in_its_own_order_is_found_and_read() -> None:
@@ -122,17 +116,21 @@ def test_a_form_with_no_ruling_lines_in_its_own_order_is_found_and_read() -> Non
 def _other_company(d: ImageDraw.ImageDraw) -> None:
     """Another company's application with the same everyday labels (名称, 住所, 電話番号,
     フリガナ, メールアドレス, ご担当者名, 備考) but none of USEN SPOT's own words."""
-    lab, val = font(26), font(34)
     rows = [("ABCでんき お申込書", None), ("【お客様】", None), ("フリガナ", "ヤマダタロウ"), ("名称", "山田太郎"),
             ("住所", "東京都港区1-2-3"), ("電話番号", "03-1111-2222"), ("【ご連絡先】", None),
             ("メールアドレス", "taro@example.jp"), ("ご担当者名", "山田"), ("フリガナ", "ヤマダ"),
             ("店舗/施設名", "山田商店"), ("住所", "東京都港区1-2-3"), ("電話番号", "03-3333-4444"), ("備考", "")]
-    y = 150
-    for label, value in rows:
+    _type(d, rows, top=150, step=100)
+
+
+def _type(d: ImageDraw.ImageDraw, rows: list[tuple[str, str | None]], *, top: int, step: int) -> None:
+    """Each row's label at the left and its value right of it; a heading (no value) larger."""
+    lab, val = font(26), font(34)
+    for i, (label, value) in enumerate(rows):
+        y = top + i * step
         d.text((150, y), label, font=val if value is None else lab, fill=0)
         if value:
             d.text((560, y - 4), value, font=val, fill=0)
-        y += 100
 
 
 def test_another_companys_form_with_similar_words_is_not_taken_for_the_form() -> None:
