@@ -152,7 +152,6 @@ def value_side(labels: list[Found], ink: np.ndarray) -> tuple[str, float]:
 def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray) -> Places:
     """Every field's place on the page (``ink``: the page's ink at a lenient threshold, without
     its ruling lines: light pencil is writing too)."""
-    shape = rules.shape
     named = name_fields(found)
     labels = [f for f in found if not f.key.startswith("option:")]
     ink = ink.copy()
@@ -262,7 +261,7 @@ def _place(lab: Found, side: str, labels: list[Found], rules: np.ndarray) -> Box
         bottom = int(min(y1 + 4 * h, below - 2 if below is not None else height))
         left = int(x0 - 0.8 * h)
         right = _beside(lab, labels, y0, bottom, width)
-        under = [y for y in _rule_rows(rules, left, right, int(y1 + 0.8 * h), bottom)]
+        under = _rule_rows(rules, left, right, int(y1 + 0.8 * h), bottom)
         if under:
             bottom = under[0] + 3
     else:

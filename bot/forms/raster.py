@@ -207,6 +207,18 @@ def _warp(img: np.ndarray, lv: Levels, angle_ccw: float, quarter: int, page_size
                    to_page=back, page_size=page_size)
 
 
+def lenient_ink(up: Upright) -> np.ndarray:
+    """Ink at the lenient threshold (light pencil, blue ink in grey, a thin dotted rule)."""
+    return up.image < up.levels.paper - 0.3 * up.levels.contrast
+
+
+def stretched(img: np.ndarray, lv: Levels) -> np.ndarray:
+    """``img`` with the page's own levels stretched to black on white: Tesseract sees every
+    scan alike."""
+    span = max(1.0, lv.paper - lv.ink)
+    return np.clip((img.astype(np.float32) - lv.ink) * (255.0 / span), 0, 255).astype(np.uint8)
+
+
 def lines(ink: np.ndarray, *, horizontal: bool, min_len_pt: float) -> np.ndarray:
     """Mask of straight ruling lines at least ``min_len_pt`` long (morphological opening)."""
     n = max(3, int(min_len_pt * PT))

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from bot.forms import ocr, raster
+from bot.forms.marks import _despeckle
 from bot.forms.normalise import _fold_with_map, _nfkc
 from bot.forms.raster import PT, Upright
 from bot.forms.vocabulary import STATE_EMPTY, STATE_READ, STATE_UNSURE, FieldReading
@@ -113,18 +114,14 @@ _SCAN_LABELS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
-def _labels() -> tuple[tuple[str, re.Pattern[str]], ...]:
-    return _SCAN_LABELS
-
-
 def _read_page(up: Upright, deadline: float) -> dict[str, _Found]:
     """The labelled values of one upright page; empty when no label reads."""
     ink = up.ink
     rules = raster.lines(ink, horizontal=True, min_len_pt=40) | raster.lines(ink, horizontal=False, min_len_pt=14)
     rules = cv2.dilate(rules.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     clean = _despeckle(ink & ~rules, max(3, int(1.2 * PT)))
-    lenient = _despeckle((up.image < up.levels.paper - 0.3 * up.levels.contrast) & ~rules, max(3, int(1.2 * PT)))
-    norm = _normalised(up)
+    lenient = _despeckle(raster.lenient_ink(up) & ~rules, max(3, int(1.2 * PT)))
+    norm = raster.stretched(up.image, up.levels)
     out: dict[str, _Found] = {}
     for y0, y1 in _bands(clean):
         xs = np.flatnonzero(clean[y0:y1].any(axis=0))
@@ -150,7 +147,7 @@ def _match_label(res: ocr.OcrResult) -> tuple[str | None, int]:
     lead = _LEAD.match(text)
     start = lead.end() if lead else 0
     folded, origin = _fold_with_map(text[start:])
-    for key, regex in _labels():
+    for key, regex in _SCAN_LABELS:
         m = regex.match(folded)
         if m:
             last = start + origin[m.end() - 1]  # index of the label's last character in ``text``
@@ -233,12 +230,6 @@ def _printed(ink: np.ndarray, n_digits: int, right: float) -> bool:
     return n_digits >= 4 and best == n_digits
 
 
-def _normalised(up: Upright) -> np.ndarray:
-    lv = up.levels
-    span = max(1.0, lv.paper - lv.ink)
-    return ((up.image.astype(np.float32) - lv.ink) * (255.0 / span)).clip(0, 255).astype(np.uint8)
-
-
 def _crop(norm: np.ndarray, clean: np.ndarray, box: Box) -> np.ndarray:
     """The box of the page with everything that is not kept ink (rules, specks) made paper; its
     symbols' boxes are in the box's own pixels."""
@@ -247,13 +238,6 @@ def _crop(norm: np.ndarray, clean: np.ndarray, box: Box) -> np.ndarray:
     keep = cv2.dilate(clean[y0:y1, x0:x1].astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     piece[~keep] = 255
     return piece
-
-
-def _despeckle(ink: np.ndarray, min_px: int) -> np.ndarray:
-    n, lab, st, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
-    keep = np.zeros(n, bool)
-    keep[1:] = np.maximum(st[1:, cv2.CC_STAT_WIDTH], st[1:, cv2.CC_STAT_HEIGHT]) >= min_px
-    return keep[lab]
 
 
 def _bands(clean: np.ndarray) -> list[tuple[int, int]]:

@@ -139,14 +139,14 @@ def _by_words(index: int, up: raster.Upright, img: np.ndarray | None, deadline: 
         if turn in (90, 270) and legible >= 40:
             break  # the page read as text the way it was put: it is not sideways
         cand = up if turn == 0 or img is None else raster.turned(up, img, turn)
-        rules = words.rule_mask(cand)
+        lenient = raster.lenient_ink(cand)
+        rules = words.rule_mask(lenient)
         lines_ = words.read_lines(cand, rules, seconds=deadline - time.monotonic())
         legible = max(legible, sum(1 for ln in lines_ for c in ln.chars if c.conf >= 0.8))
         found = words.find(lines_)
         shape = cand.image.shape
         tab = Table((0, 0, shape[1], shape[0]), 0, (), rules, np.zeros_like(rules))
         page = Page(index, cand, tab, deadline)
-        lenient = cand.image < cand.levels.paper - 0.3 * cand.levels.contrast
         placed = places.locate(found, lenient & ~rules, rules)
         if places.is_form(placed, found):
             return page, placed

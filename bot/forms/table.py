@@ -18,7 +18,7 @@ import numpy as np
 
 from bot.forms import ocr
 from bot.forms.normalise import _fold
-from bot.forms.raster import PT, Upright, lines
+from bot.forms.raster import PT, Upright, lines, stretched
 
 # Printed labels of the form (FORM-SPEC.md), as folded text (NFKC, casefold, no spaces).
 LABELS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -183,10 +183,7 @@ def clean_crop(up: Upright, table: Table, box: tuple[int, int, int, int], pad: i
     x0, y0 = max(0, x0 - pad), max(0, y0 - pad)
     x1, y1 = min(up.image.shape[1], x1 + pad), min(up.image.shape[0], y1 + pad)
     img = up.image[y0:y1, x0:x1]
-    lv = up.levels
-    # stretch the page's own levels to black on white: Tesseract sees every scan alike
-    span = max(1.0, lv.paper - lv.ink)
-    norm = np.clip((img.astype(np.float32) - lv.ink) * (255.0 / span), 0, 255).astype(np.uint8)
+    norm = stretched(img, up.levels)
     grow = np.zeros_like(table.h_lines[y0:y1, x0:x1])
     for m in (table.h_lines, table.v_lines):
         part = m[y0:y1, x0:x1]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from bot.forms import ocr
@@ -79,16 +80,14 @@ class Found:
         return self.size or self.box[3] - self.box[1]
 
 
-def rule_mask(up: Upright) -> np.ndarray:
+def rule_mask(lenient: np.ndarray) -> np.ndarray:
     """Ruling lines of the page: solid rules, and dotted or dashed ones, horizontal and
     vertical, found at a lenient threshold (a thin dotted line prints light) and thickened by
     two pixels (their grey edges).  A dotted or dashed rule is a row of thin flat pieces: only
     pieces at most a rule's thickness high are bridged (the strokes of a line of text are
-    taller, and would merge into a "rule" through the text)."""
-    import cv2
-
-    lv = up.levels
-    ink = (up.image < lv.paper - 0.3 * lv.contrast).astype(np.uint8)
+    taller, and would merge into a "rule" through the text).  ``lenient``: the page's ink at
+    the lenient threshold (:func:`bot.forms.raster.lenient_ink`)."""
+    ink = lenient.astype(np.uint8)
     n, lab, st, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     flat = np.zeros(n, bool)
     flat[1:] = (st[1:, cv2.CC_STAT_HEIGHT] <= max(3, int(1.6 * PT))) & (st[1:, cv2.CC_STAT_WIDTH] <= 12 * PT)
@@ -102,8 +101,6 @@ def rule_mask(up: Upright) -> np.ndarray:
 
 
 def _near(ink: np.ndarray) -> np.ndarray:
-    import cv2
-
     return cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 
