@@ -41,7 +41,14 @@ class MailboxConfig:
     port: int = 143
     user: str = "usen_spot"
     password: str = ""
+    # Transport security (bot/mail_connect.py): "tls" (implicit TLS, port 993), "starttls" (port 143,
+    # refused when the server does not offer it) or "plain" (only where chosen). "" = derived:
+    # `ssl = true` (kept as an alias of "tls") or port 993 → "tls", a loopback host → "plain",
+    # any other host → "starttls".
+    security: str = ""
     ssl: bool = False
+    ca_file: str = ""  # PEM CA certificate(s) trusted for this server instead of the system store
+    auth: str = "password"  # "password" or "oauth2" ([oauth2])
     folder: str = "INBOX"
     batch_size: int = 50
     poll_seconds: float = 60.0
@@ -54,6 +61,13 @@ class MailboxConfig:
     def since_date(self) -> dt.date | None:
         return dt.date.fromisoformat(self.since) if self.since else None
 
+    @property
+    def security_mode(self) -> str:
+        from bot.mail_connect import resolve_security
+
+        return resolve_security(self.security, tls_alias=self.ssl, starttls_alias=False, port=self.port,
+                                host=self.host, tls_port=993)
+
 
 @dataclass(frozen=True)
 class SmtpConfig:
@@ -63,10 +77,45 @@ class SmtpConfig:
     port: int = 25
     user: str = ""
     password: str = ""
+    # As [mailbox] security: "tls" (port 465), "starttls" (587 or 25), "plain"; "" = derived
+    # (`starttls = true` → "starttls", port 465 → "tls", loopback → "plain", else "starttls").
+    security: str = ""
     starttls: bool = False
+    ca_file: str = ""
+    # "password", "oauth2" ([oauth2]) or "none"; "" = "password" when `user` is set, else "none".
+    auth: str = ""
     from_addr: str = "usen_spot@mx.usen.co.jp"
     timeout: float = 30.0
     max_attempts: int = 48
+
+    @property
+    def security_mode(self) -> str:
+        from bot.mail_connect import resolve_security
+
+        return resolve_security(self.security, tls_alias=False, starttls_alias=self.starttls, port=self.port,
+                                host=self.host, tls_port=465)
+
+    @property
+    def auth_mode(self) -> str:
+        return self.auth or ("password" if self.user else "none")
+
+
+@dataclass(frozen=True)
+class OAuth2Config:
+    """[oauth2]: the token for `auth = "oauth2"` (SASL XOAUTH2/OAUTHBEARER; bot/oauth2.py).
+    microsoft: client credentials (client_secret) or a refresh token; google: a service account
+    with domain-wide delegation (service_account_file) or a refresh token; generic: any RFC 6749
+    token endpoint (token_url). Secrets come from the environment (BOT_OAUTH2_CLIENT_SECRET,
+    BOT_OAUTH2_REFRESH_TOKEN) or from a file only the bot's user can read."""
+
+    provider: str = ""  # "microsoft" | "google" | "generic"; "" = not used
+    tenant: str = ""  # Microsoft Entra tenant (ID or domain)
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    refresh_token: str = field(default="", repr=False)
+    service_account_file: str = ""  # Google service account key (JSON), mode 0600
+    scope: str = ""  # space-separated; "" = the provider's mail scopes
+    token_url: str = ""  # overrides the provider's token endpoint
 
 
 @dataclass(frozen=True)
@@ -256,6 +305,7 @@ class CorporateConfig:
 class Config:
     mailbox: MailboxConfig = field(default_factory=MailboxConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    oauth2: OAuth2Config = field(default_factory=OAuth2Config)
     pdf: PdfConfig = field(default_factory=PdfConfig)
     senders: SendersConfig = field(default_factory=SendersConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -401,6 +451,9 @@ def _validate(cfg: Config, env: Mapping[str, str]) -> None:
         cfg.mailbox.since_date
     except ValueError as err:
         raise ConfigError(f"{cfg.source}: [mailbox] since: expected YYYY-MM-DD, got {cfg.mailbox.since!r}") from err
+    from bot.mail_connect import validate_servers
+
+    validate_servers(cfg, env)
     if cfg.log.format not in ("text", "json"):
         raise ConfigError(f"{cfg.source}: [log] format: \"text\" or \"json\", got {cfg.log.format!r}")
     try:
@@ -562,7 +615,7 @@ def describe(cfg: Config) -> dict[str, dict[str, object]]:
     for name in _SECTIONS:
         section = getattr(cfg, name)
         out[name] = {
-            k: ("***" if ("password" in k or k == "secret_key") and v else v)
+            k: ("***" if ("password" in k or k in ("secret_key", "client_secret", "refresh_token")) and v else v)
             for k, v in dataclasses.asdict(section).items()
         }
     return out

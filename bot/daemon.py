@@ -51,7 +51,8 @@ def mailbox_settings(cfg: Config) -> MailboxSettings:
     m = cfg.mailbox
     return MailboxSettings(host=m.host, port=m.port, user=m.user, password=m.password, ssl=m.ssl, folder=m.folder,
                            batch_size=m.batch_size, poll_seconds=m.poll_seconds, max_mail_bytes=cfg.limits.mail_bytes,
-                           since=m.since_date, max_age_days=m.max_age_days)
+                           since=m.since_date, max_age_days=m.max_age_days, security=m.security_mode,
+                           ca_file=m.ca_file, auth=m.auth, oauth2=cfg.oauth2 if m.auth == "oauth2" else None)
 
 
 @dataclass
@@ -191,7 +192,8 @@ class Daemon:
         with self._flush_lock:
             try:
                 with self.metrics.stage.labels("flush").time():
-                    return outbox.flush(self.factory, self.cfg.smtp, now=dt.datetime.now(dt.UTC), stop=self._stop)
+                    return outbox.flush(self.factory, self.cfg.smtp, now=dt.datetime.now(dt.UTC), stop=self._stop,
+                                        oauth2=self.cfg.oauth2)
             except db.UNAVAILABLE as err:
                 # The database is away (the watcher says so too): one line, the rows wait.
                 log.warning("outbox flush: database unavailable (%s); replies wait", db.error_line(err))

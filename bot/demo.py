@@ -89,7 +89,7 @@ def run_demo(*, keep: bool = False, out: TextIO = sys.stdout) -> int:
             with Mailbox(mailbox_settings(cfg)) as mbox:
                 report = runner.handle(mbox)
             pass_seconds = time.perf_counter() - pass_started
-            flushed = outbox.flush(factory, cfg.smtp, now=dt.datetime.now(dt.UTC))
+            flushed = outbox.flush(factory, cfg.smtp, now=dt.datetime.now(dt.UTC), oauth2=cfg.oauth2)
             sent = smtp.wait_for(flushed.sent, timeout=10) if flushed.sent else []
             # The day's vendor batch, as the 17:00 job would send it (the batch day of mails
             # arriving now: today, or the next business day after the cutoff).

@@ -37,9 +37,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
+
+from bot.mail_connect import ServerSecurityError, SilentServer, imap_login, open_imap
+from bot.oauth2 import OAuth2Refused, OAuth2Unavailable
+
+if TYPE_CHECKING:
+    from bot.config import OAuth2Config
 
 log = logging.getLogger("bot.intake")
 
@@ -74,6 +81,12 @@ class MailboxSettings:
     password: str = field(repr=False)  # never in logs or tracebacks
     ssl: bool
     folder: str = "INBOX"
+    # Transport and login (bot/mail_connect.py): "tls" | "starttls" | "plain"; "" = `ssl`'s
+    # "tls" or "plain". `auth` "oauth2" logs in with a token of `oauth2` (bot/oauth2.py).
+    security: str = ""
+    ca_file: str = ""
+    auth: str = "password"
+    oauth2: OAuth2Config | None = field(default=None, repr=False)
     # 50 mails of ~60 KB is ~3 MB per FETCH: few round trips, bounded memory (LAB-NOTES).
     batch_size: int = 50
     # RFC 2177: servers may drop an IDLE after 30 minutes; re-issue well before that.
@@ -96,6 +109,10 @@ class MailboxSettings:
         if self.max_age_days:
             dates.append((today or dt.date.today()) - dt.timedelta(days=self.max_age_days))
         return max(dates) if dates else None
+
+    @property
+    def security_mode(self) -> str:
+        return self.security or ("tls" if self.ssl else "plain")
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -122,7 +139,11 @@ class IntakeConnectionError(IntakeError):
 
 
 class IntakeLoginError(IntakeError):
-    """The server refused the user name or password."""
+    """The server refused the user name or password (or the OAuth2 provider the credentials)."""
+
+
+class IntakeTlsError(IntakeConnectionError):
+    """TLS could not be set up as configured; the message is one line naming the key and fix."""
 
 
 class HandlerUnavailable(Exception):
@@ -164,9 +185,12 @@ class Mailbox:
         s = self._settings
         self.close()
         with self._errors("connect"):
-            context = ssl.create_default_context() if s.ssl else None
-            client = IMAPClient(s.host, port=s.port, ssl=s.ssl, ssl_context=context,
-                                timeout=s.timeout)
+            try:
+                client = open_imap(s.host, s.port, s.security_mode, s.ca_file, s.timeout)
+            except SilentServer as err:  # maybe a TLS port, maybe a hung server: retried
+                raise IntakeConnectionError(str(err)) from err
+            except ServerSecurityError as err:
+                raise IntakeTlsError(str(err)) from err
         # Keep INTERNALDATE's own offset (aware datetimes) instead of local naive times.
         client.normalise_times = False
         self._client = client
@@ -174,10 +198,14 @@ class Mailbox:
             # Small commands otherwise wait on Nagle + delayed ACK (~40 ms each; LAB-NOTES).
             _set_nodelay(client)
             try:
-                client.login(s.user, s.password)
+                imap_login(client, s.user, s.password, s.auth, s.oauth2)
             except LoginError as err:
                 raise IntakeLoginError("IMAP %s:%s: login as %r refused: %s"
                                        % (s.host, s.port, s.user, err)) from err
+            except OAuth2Refused as err:
+                raise IntakeLoginError("IMAP %s:%s: %s" % (s.host, s.port, err)) from err
+            except OAuth2Unavailable as err:
+                raise IntakeConnectionError("IMAP %s:%s: %s" % (s.host, s.port, err)) from err
             self._capabilities = frozenset(c.upper() for c in client.capabilities())
             self._known_folders = set()
             for folder in TARGET_FOLDERS:

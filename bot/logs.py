@@ -71,7 +71,8 @@ CHATTY = ("apscheduler", "alembic", "uvicorn.error")
 
 
 def secrets_of(cfg: Config) -> list[str]:
-    return [cfg.mailbox.password, cfg.smtp.password, cfg.pdf.password, cfg.vendor.pdf_password, cfg.web.secret_key]
+    return [cfg.mailbox.password, cfg.smtp.password, cfg.pdf.password, cfg.vendor.pdf_password, cfg.web.secret_key,
+            cfg.oauth2.client_secret, cfg.oauth2.refresh_token]
 
 
 def configure(cfg: Config, level: int) -> None:

@@ -33,7 +33,9 @@ import aiosmtplib
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import SmtpConfig
+from bot.config import OAuth2Config, SmtpConfig
+from bot.mail_connect import ServerSecurityError, smtp_connect
+from bot.oauth2 import OAuth2Error
 from bot.models import OutboxMessage
 
 log = logging.getLogger("bot.outbox")
@@ -194,7 +196,8 @@ def _due(factory: sessionmaker[Session], now: dt.datetime, limit: int = 200) -> 
 
 
 async def flush_async(
-    factory: sessionmaker[Session], smtp: SmtpConfig, *, now: dt.datetime, stop: threading.Event | None = None
+    factory: sessionmaker[Session], smtp: SmtpConfig, *, now: dt.datetime, stop: threading.Event | None = None,
+    oauth2: OAuth2Config | None = None,
 ) -> FlushResult:
     """Send every due row over one SMTP connection. Safe to run again at any time.
 
@@ -231,7 +234,7 @@ async def flush_async(
                 continue
             if client is None:
                 try:
-                    client = await _connect(smtp)
+                    client = await _connect(smtp, oauth2)
                 except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as err:
                     failed += 1
                     _release(factory, row_id, now, f"{type(err).__name__}: {err}")
@@ -267,15 +270,14 @@ async def flush_async(
     return FlushResult(sent, failed, remaining)
 
 
-async def _connect(smtp: SmtpConfig) -> aiosmtplib.SMTP:
-    client = aiosmtplib.SMTP(
-        hostname=smtp.host, port=smtp.port, timeout=smtp.timeout, start_tls=smtp.starttls or None,
-        use_tls=False,
-    )
-    await client.connect()
-    if smtp.user:
-        await client.login(smtp.user, smtp.password)
-    return client
+async def _connect(smtp: SmtpConfig, oauth2: OAuth2Config | None = None) -> aiosmtplib.SMTP:
+    """Connected and logged in as [smtp] says (bot/mail_connect.py: TLS 465 / STARTTLS required /
+    plain, the CA, password or XOAUTH2). A TLS setting that does not fit the server, or a token
+    the provider refuses, is an SMTPConnectError carrying the admin's line: the mails wait."""
+    try:
+        return await smtp_connect(smtp, oauth2)
+    except (ServerSecurityError, OAuth2Error) as err:
+        raise aiosmtplib.SMTPConnectError(str(err)) from err
 
 
 def _mark_sent(factory: sessionmaker[Session], row_id: int, now: dt.datetime) -> None:
@@ -335,8 +337,8 @@ def _mark_failed(factory: sessionmaker[Session], row_id: int, now: dt.datetime, 
 
 
 def flush(factory: sessionmaker[Session], smtp: SmtpConfig, *, now: dt.datetime,
-          stop: threading.Event | None = None) -> FlushResult:
-    return asyncio.run(flush_async(factory, smtp, now=now, stop=stop))
+          stop: threading.Event | None = None, oauth2: OAuth2Config | None = None) -> FlushResult:
+    return asyncio.run(flush_async(factory, smtp, now=now, stop=stop, oauth2=oauth2))
 
 
 def requeue(session: Session, row_id: int, *, now: dt.datetime) -> OutboxMessage:

@@ -19,18 +19,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Config, ConfigError
-from bot.intake import IntakeConnectionError, IntakeError, IntakeLoginError, Mailbox, MailboxSettings
+from bot.intake import IntakeConnectionError, IntakeError, IntakeLoginError, IntakeTlsError, Mailbox, MailboxSettings
+from bot.mail_connect import ServerSecurityError, SilentServer, smtplib_connect, smtplib_login
+from bot.oauth2 import OAuth2Refused, OAuth2Unavailable
 from bot.models import Mail
 
 log = logging.getLogger("bot.startup")
 
-# Probe outcomes.
-OK, REFUSED, AWAY, OTHER = "ok", "refused", "away", "other"
+# Probe outcomes. TLS: the TLS setting does not fit the server (bot/mail_connect.py explains it).
+OK, REFUSED, AWAY, OTHER, TLS = "ok", "refused", "away", "other", "tls"
 
 
 @dataclass(frozen=True)
 class Probe:
-    outcome: str  # OK | REFUSED (credentials) | AWAY (cannot connect) | OTHER
+    outcome: str  # OK | REFUSED (credentials) | AWAY (cannot connect) | TLS (TLS setting) | OTHER
     detail: str = ""  # what the server or the socket said
     steps: tuple[str, ...] = ()  # what succeeded (SMTP: EHLO, STARTTLS, AUTH)
     oldest: dt.datetime | None = None  # IMAP: the watched folder's first mail
@@ -73,6 +75,8 @@ def imap_probe(settings: MailboxSettings, *, oldest: bool = True) -> Probe:
             return Probe(OK, oldest=mbox.oldest_arrival() if oldest else None)
     except IntakeLoginError as err:
         return Probe(REFUSED, str(err))
+    except IntakeTlsError as err:
+        return Probe(TLS, str(err))
     except IntakeConnectionError as err:
         return Probe(AWAY, str(err))
     except IntakeError as err:
@@ -82,20 +86,24 @@ def imap_probe(settings: MailboxSettings, *, oldest: bool = True) -> Probe:
 
 
 def smtp_probe(cfg: Config, *, timeout: float = 15.0) -> Probe:
-    """EHLO, then STARTTLS and AUTH as configured; no mail is sent."""
+    """Connect with the configured TLS (465, or STARTTLS required), EHLO, then AUTH as [smtp]
+    auth says (password or XOAUTH2); no mail is sent."""
     s = cfg.smtp
-    steps = []
+    steps: list[str] = []
     try:
-        with smtplib.SMTP(s.host, s.port, timeout=min(s.timeout, timeout)) as smtp:
-            smtp.ehlo()
-            steps.append("EHLO")
-            if s.starttls:
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-                steps.append("STARTTLS")
-            if s.user:
-                smtp.login(s.user, s.password)
-                steps.append(f"AUTH（{s.user}）")
+        smtp, steps = smtplib_connect(s, timeout=timeout)
+        with smtp:
+            done = smtplib_login(smtp, s, cfg.oauth2)
+            if done:
+                steps.append(done)
+    except SilentServer as err:
+        return Probe(AWAY, str(err), tuple(steps))
+    except ServerSecurityError as err:
+        return Probe(TLS, str(err), tuple(steps))
+    except OAuth2Refused as err:
+        return Probe(REFUSED, str(err), tuple(steps))
+    except OAuth2Unavailable as err:
+        return Probe(AWAY, str(err), tuple(steps))
     except smtplib.SMTPAuthenticationError as err:
         said = err.smtp_error.decode("utf-8", "replace") if isinstance(err.smtp_error, bytes) else str(err.smtp_error)
         return Probe(REFUSED, f"{err.smtp_code} {said}", tuple(steps))
@@ -132,15 +140,19 @@ def refuse_wrong_credentials(cfg: Config, factory: sessionmaker[Session], settin
     # The oldest mail is read on the first start only (a restart stays as quick as before).
     imap = imap_probe(settings, oldest=first_start and settings.oldest_date() is None)
     if imap.outcome == REFUSED:
-        raise ConfigError(f"[mailbox] password（BOT_MAILBOX_PASSWORD）/ user: IMAP のログインが拒否されました / "
-                          f"login refused: {imap.detail}")
+        keys = "[oauth2]" if settings.auth == "oauth2" else "[mailbox] password（BOT_MAILBOX_PASSWORD）"
+        raise ConfigError(f"{keys} / [mailbox] user: IMAP のログインが拒否されました / login refused: {imap.detail}")
+    if imap.outcome == TLS:
+        raise ConfigError(f"IMAP: {imap.detail}")
     problem = since_problem(settings.oldest_date(), imap.oldest, cfg.office.tz, dt.datetime.now(cfg.office.tz).date())
     if imap.outcome == OK and problem:
         raise ConfigError(f"[mailbox] since: {problem[0]} → {problem[1]}")
     smtp = smtp_probe(cfg)
     if smtp.outcome == REFUSED:
-        raise ConfigError(f"[smtp] password（BOT_SMTP_PASSWORD）/ user: SMTP の認証が拒否されました / "
-                          f"authentication refused: {smtp.detail}")
+        keys = "[oauth2]" if cfg.smtp.auth_mode == "oauth2" else "[smtp] password（BOT_SMTP_PASSWORD）"
+        raise ConfigError(f"{keys} / [smtp] user: SMTP の認証が拒否されました / authentication refused: {smtp.detail}")
+    if smtp.outcome == TLS:
+        raise ConfigError(f"SMTP: {smtp.detail}")
     if smtp.outcome != OK:
         log.warning("SMTP %s:%s: %s; replies wait in the outbox until it answers", cfg.smtp.host, cfg.smtp.port,
                     smtp.detail)

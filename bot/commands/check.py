@@ -1,9 +1,10 @@
 """``bot check``: prove a config before going live, and after every change (issue 18, point 3).
 
 Each check connects for real and says, in one line, what it found and how to fix it:
-the database (credentials, schema at head), the IMAP mailbox (login, the folders, its oldest
-mail against ``[mailbox] since``), SMTP (EHLO, STARTTLS and AUTH as configured; no mail is
-sent), the age of the UNIS data, the templates, and the vendor batch's settings.
+the database (credentials, schema at head), the OAuth2 token when a server logs in with one
+(issue 22), the IMAP mailbox (TLS as configured, login, the folders, its oldest mail against
+``[mailbox] since``), SMTP (TLS or STARTTLS, EHLO and AUTH as configured; no mail is sent),
+the age of the UNIS data, the templates, and the vendor batch's settings.
 Exit 0 when every check passed, 1 when one failed. Nothing is changed, except that IMAP
 folders the bot files into are created when missing (as `bot run` does at its start).
 """
@@ -57,6 +58,8 @@ def run_checks(cfg: Config, now: dt.datetime | None = None) -> list[Result]:
     results = [check_database(cfg)]
     if results[0].ok:
         results.append(check_unis(cfg, now))
+    if cfg.mailbox.auth == "oauth2" or cfg.smtp.auth_mode == "oauth2":
+        results.append(check_oauth2(cfg))
     results += check_imap(cfg)
     results.append(check_smtp(cfg))
     results.append(check_templates(cfg))
@@ -149,23 +152,39 @@ def check_imap(cfg: Config) -> list[Result]:
     from bot.daemon import mailbox_settings
 
     m = cfg.mailbox
-    what, where = "IMAP", f"{m.user}@{m.host}:{m.port}{'（TLS）' if m.ssl else ''}"
+    what, where = "IMAP", f"{m.user}@{m.host}:{m.port}（{m.security_mode}{'、OAuth2' if m.auth == 'oauth2' else ''}）"
     settings = mailbox_settings(cfg)
     probe = startup.imap_probe(settings)
     if probe.outcome == startup.REFUSED:
-        return [Result(what, False, f"{where}: ログインが拒否されました（{probe.detail}）",
-                       "BOT_MAILBOX_PASSWORD（[mailbox] password）と [mailbox] user を確認してください")]
+        fix = ("[oauth2] の設定と、アプリにこのメールボックスへのアクセスが許可されているかを確認してください"
+               if m.auth == "oauth2" else "BOT_MAILBOX_PASSWORD（[mailbox] password）と [mailbox] user を確認してください")
+        return [Result(what, False, f"{where}: ログインが拒否されました（{probe.detail}）", fix)]
+    if probe.outcome == startup.TLS:  # the line names the key and the fix already
+        return [Result(what, False, f"{where}: {probe.detail}")]
     if probe.outcome == startup.AWAY:
-        low = probe.detail.lower()
-        hint = "ポートが IMAPS（993）なら [mailbox] ssl = true、平文（143）なら false にしてください" \
-            if "ssl" in low or "wrong version" in low else \
-            "サーバー名・ポート（[mailbox] host / port）とファイアウォールを確認してください"
-        return [Result(what, False, f"{where}: 接続できません（{probe.detail}）", hint)]
+        return [Result(what, False, f"{where}: 接続できません（{probe.detail}）",
+                       "サーバー名・ポート（[mailbox] host / port）とファイアウォールを確認してください")]
     if probe.outcome != startup.OK:
         return [Result(what, False, f"{where}: {probe.detail}", f"[mailbox] folder（{m.folder}）と権限を確認してください")]
     results = [Result(what, True, f"{where}: ログインし、フォルダ {m.folder} と振り分け先フォルダを確認しました")]
     results.append(since_result(settings.oldest_date(), probe.oldest, cfg))
     return results
+
+
+def check_oauth2(cfg: Config) -> Result:
+    """Fetch a token from the provider (the IMAP and SMTP checks then log in with it)."""
+    from bot.oauth2 import OAuth2Error, token_source
+
+    o = cfg.oauth2
+    what = "OAuth2"
+    user = cfg.mailbox.user if cfg.mailbox.auth == "oauth2" else cfg.smtp.user
+    how = ("サービスアカウント（ドメイン全体の委任）" if o.service_account_file else
+           "リフレッシュトークン" if o.refresh_token else "クライアント資格情報")
+    try:
+        token_source(o, user).token()
+    except OAuth2Error as err:
+        return Result(what, False, f"{o.provider}（{how}、{user}）: {err}")
+    return Result(what, True, f"{o.provider}（{how}）: {user} のアクセストークンを取得しました")
 
 
 def since_result(first_day: dt.date | None, oldest: dt.datetime | None, cfg: Config) -> Result:
@@ -186,13 +205,16 @@ def since_result(first_day: dt.date | None, oldest: dt.datetime | None, cfg: Con
 
 def check_smtp(cfg: Config) -> Result:
     s = cfg.smtp
-    what, where = "SMTP", f"{s.host}:{s.port}"
+    what, where = "SMTP", f"{s.host}:{s.port}（{s.security_mode}{'、OAuth2' if s.auth_mode == 'oauth2' else ''}）"
     probe = startup.smtp_probe(cfg)
     if probe.outcome == startup.REFUSED:
-        return Result(what, False, f"{where}: 認証が拒否されました（{probe.detail}）",
-                      "BOT_SMTP_PASSWORD（[smtp] password）と [smtp] user を確認してください")
+        fix = ("[oauth2] の設定と、アプリにこのアカウントからの送信（SMTP AUTH）が許可されているかを確認してください"
+               if s.auth_mode == "oauth2" else "BOT_SMTP_PASSWORD（[smtp] password）と [smtp] user を確認してください")
+        return Result(what, False, f"{where}: 認証が拒否されました（{probe.detail}）", fix)
+    if probe.outcome == startup.TLS:
+        return Result(what, False, f"{where}: {probe.detail}")
     if probe.outcome == startup.OTHER:
-        return Result(what, False, f"{where}: {probe.detail}", "[smtp] starttls、または [smtp] user（AUTH の要否）を確認してください")
+        return Result(what, False, f"{where}: {probe.detail}", "[smtp] security、または [smtp] auth / user（AUTH の要否）を確認してください")
     if probe.outcome == startup.AWAY:
         return Result(what, False, f"{where}: 接続できません（{probe.detail}）",
                       "[smtp] host / port とサーバーの状態を確認してください（メールは送っていません）")

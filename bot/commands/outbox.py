@@ -54,7 +54,7 @@ def cli_outbox(args: argparse.Namespace, cfg: Config) -> int:
                 except ValueError as err:
                     raise CommandError(f"bot: エラー / error: {err}", EXIT_USAGE) from err
                 print(f"outbox {args.id}: 再送待ち / queued again")
-            result = outbox.flush(factory, cfg.smtp, now=now)
+            result = outbox.flush(factory, cfg.smtp, now=now, oauth2=cfg.oauth2)
             print(f"送信 sent {result.sent}, 失敗 failed {result.failed}, 残り still due {result.remaining}")
             return EXIT_OK
     except CommandError as err:

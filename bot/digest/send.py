@@ -107,7 +107,7 @@ def send_digest(
     # Reported once; a template still broken is recorded again when next used.
     templates.forget_breakages(digest.reported_breakages)
     log.info("digest for %s queued as outbox %s to %s", day, row_id, ", ".join(cfg.office.digest_to))
-    outbox.flush(factory, cfg.smtp, now=now)
+    outbox.flush(factory, cfg.smtp, now=now, oauth2=cfg.oauth2)
     return row_id
 
 

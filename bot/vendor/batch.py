@@ -284,7 +284,7 @@ def run_vendor_batch(
     with factory() as session, session.begin():
         result = build_batch(session, cfg=cfg, day=day, now=now, templates=templates)
     try:
-        outbox.flush(factory, cfg.smtp, now=now)
+        outbox.flush(factory, cfg.smtp, now=now, oauth2=cfg.oauth2)
     except Exception:  # noqa: BLE001 - the batch is committed; the outbox job retries the mail
         log.exception("vendor batch %s: committed, but sending failed; the outbox will retry", day)
     if result is None:
