@@ -18,19 +18,15 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import TextIO
 
+from bot import vocab
 from bot.embedded import ReceivedMessage
 from bot.pipeline import Outcome
 from bot.unis import ImportReport
 from bot.unis_audit import BranchFindings
 from bot.vendor import BatchResult
 
-DECISION_LABELS = {
-    "accepted": "受付 accepted",
-    "rejected": "差戻 rejected",
-    "manual": "保留 manual",
-    "ignored": "無視 ignored",
-    "quarantined": "隔離 quarantined",
-}
+# The office's word, then the code `bot process --json` prints (admins read both).
+DECISION_LABELS = {code: f"{label} {code}" for code, label in vocab.DECISIONS.items() if code != "undecided"}
 CORPORATE_KIND = "corporate_order"
 CORPORATE_CSV_PREFIX = "usen_spot_houjin_"  # bot/vendor/csvfiles.py corporate_csv_name
 REGISTRATION_CSV_PREFIX = "houjin_kanri_"  # bot/corporate/act.py: the list mailed to 登録G

@@ -459,3 +459,15 @@ class ScanShadow(Base):
     person_defects: Mapped[list[str]] = mapped_column(JSON, default=list)  # codes of the person's 差戻
     # field → {"value", "state", "sure": the bot's; "person": the final value, "source": typed | kept | None}
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class MailText(Base):
+    """What the console's search reads of a mail (issue 21 point 4): its subject, sender,
+    body text and attachment names, NFKC-folded and lower-cased, so full-width digits and
+    half-width kana find what was written either way. Filled by the console when it searches
+    (bot/web/search.py), from the stored raw mail; the raw mail stays the record. Migration 0014."""
+
+    __tablename__ = "mail_texts"
+
+    mail_id: Mapped[int] = mapped_column(ForeignKey("mails.id", ondelete="CASCADE"), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)

@@ -73,7 +73,7 @@ def test_demo_prints_decisions_folders_and_replies(demo_output: str) -> None:
     rows = table(text)
     assert len(rows) == len(MAILS)
     for decision, label in (("accepted", "受付 accepted"), ("rejected", "差戻 rejected"), ("manual", "保留 manual"),
-                            ("ignored", "無視 ignored")):
+                            ("ignored", "対象外 ignored")):
         assert sum(label in row for row in rows) == counts[decision], (decision, rows)
     assert f"Processed {counts['accepted']}" in text and f"Rejected {counts['rejected']}" in text
     assert f"Manual {counts['manual']}" in text and f"Ignored {counts['ignored']}" in text

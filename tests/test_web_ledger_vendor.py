@@ -138,7 +138,8 @@ def test_search_forms(staff: TestClient) -> None:
     everyone = staff.get("/ledger").text
     assert 'href="/ledger/988776654"' in everyone and 'href="/ledger/410106060"' in everyone
     bad = staff.get("/ledger", params={"code": "<b>abc</b>"})
-    assert bad.status_code == 200 and "が読めません" in bad.text and "<b>abc</b>" not in bad.text
+    # Words search the shop names (issue 21 point 4), shown escaped.
+    assert bad.status_code == 200 and "を含む顧客は台帳にありません" in bad.text and "<b>abc</b>" not in bad.text
 
 
 def test_unknown_and_unledgered_customers(staff: TestClient, demo: Demo) -> None:

@@ -237,7 +237,7 @@ def test_accept_with_a_typed_value_puts_it_in_the_vendor_row(sqlite_url: str) ->
     page = staff.get(f"/manual/{mail_id}").text
     values_form = page.split('id="values-form"')[1].split("</form>")[0]
     assert 'name="value_shop_name"' in values_form and 'name="value_mail_address"' not in values_form
-    assert "入力済みの値" in page and "メールアドレス（kagawa）" in page
+    assert "入力済みの値" in page and "メールアドレス（香川）" in page  # the display name (issue 21 point 8)
     bad = staff.post(f"/manual/{mail_id}/values", data={"csrf_token": token, "value_parent_units": "0"})
     assert bad.status_code == 422 and "親機台数" in bad.text and "台数ではありません" in bad.text
     ok = staff.post(f"/manual/{mail_id}/values", data={"csrf_token": token, "value_shop_name": "みどり整骨院"})

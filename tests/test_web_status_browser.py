@@ -123,7 +123,7 @@ def test_status_outbox_and_quarantine_as_admin(served: Served) -> None:
             page.click("header nav a[href='/quarantine']")
             page.wait_for_url(f"{base}/quarantine")
             first, second = served.quarantined
-            assert "pdf_seconds" in page.inner_text(f"#q-{first}")
+            assert "PDF1通の読み取り時間" in page.inner_text(f"#q-{first}")  # the limit in words (issue 21)
             page.locator(f"#q-{first} button.reprocess").click()  # the server's limit: the default
             page.wait_for_url(f"{base}/quarantine?done={first}#result", timeout=60_000)
             assert "を再処理しました" in page.inner_text("#result")

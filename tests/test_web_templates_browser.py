@@ -85,7 +85,7 @@ def test_edit_a_template_and_see_the_preview_change(server: tuple[str, Path]) ->
             rows = page.locator("#history tbody tr")
             expect(rows).to_have_count(1)
             expect(rows.first).to_contain_text("挨拶のあとに一文を追加")
-            expect(rows.first).to_contain_text(ADMIN[0])
+            expect(rows.first).to_contain_text("管理 太郎")  # who saved it, by display name (issue 21 point 8)
             expect(preview).to_contain_text(GREETING + TYPED)
             page.evaluate("window.scrollTo(0, 0)")
             page.screenshot(path=str(ROOT / "docs" / "console-templates.png"), full_page=True)

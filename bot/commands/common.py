@@ -10,12 +10,11 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db
+from bot import db, vocab
 from bot.config import Config
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-DECISION_LABELS = {"accepted": "受付", "rejected": "差戻", "manual": "保留", "ignored": "対象外",
-                   "quarantined": "隔離"}
+DECISION_LABELS = {k: v for k, v in vocab.DECISIONS.items() if k != "undecided"}
 
 
 class CommandError(Exception):

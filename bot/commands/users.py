@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type) -> None:  # 
     pw = us_sub.add_parser("passwd", help="set a new password (ends the user's sessions)")
     pw.add_argument("username")
     pw.add_argument("--password-stdin", action="store_true", help="read the password as one line from stdin")
+    nm = us_sub.add_parser("name", help="set the display name the console shows (e.g. 香川)")
+    nm.add_argument("username")
+    nm.add_argument("display_name")
     dis = us_sub.add_parser("disable", help="disable a user (ends the user's sessions)")
     dis.add_argument("username")
     us_sub.add_parser("list", help="list the users")
@@ -68,6 +71,9 @@ def cli_users(args: argparse.Namespace, cfg: Config) -> int:
                     users.add_user(session, args.username, password, role=args.role, display_name=args.name,
                                    now=now, by=by)
                     done = "追加しました / added"
+                elif args.users_command == "name":
+                    users.set_display_name(session, args.username, args.display_name, now=now, by=by)
+                    done = "表示名を変更しました / display name set"
                 elif args.users_command == "passwd":
                     users.set_password(session, args.username, password, now=now, by=by)
                     done = "パスワードを変更しました / password changed"

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot import ledger
+from bot import ledger, vocab
 from bot.calendar import BusinessCalendar
 from bot.config import Config
 from bot.digest.model import (
@@ -172,7 +172,7 @@ def collect(
             id=m.id, message_id=m.message_id or "", subject=m.subject or "（件名なし）",
             from_addr=m.from_addr or "（不明）", received_label=_time_label(m.received_at, tz),
             age_days=(day - local_day).days, kind_label=KIND_LABELS.get(m.kind or "", UNKNOWN_KIND_LABEL),
-            customer_code=m.customer_code or "", reason=str(facts.get("reason") or ""),
+            customer_code=m.customer_code or "", reason=vocab.plain(str(facts.get("reason") or "")),
             defects=_defect_lines(m.defects), warnings=_defect_lines(m.warnings), **extra,
         )
 

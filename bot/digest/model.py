@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot import classify
+from bot import classify, vocab
 from bot.templating import Breakage
 
 PURPOSE = "digest"  # OutboxMessage.purpose
@@ -20,7 +20,7 @@ KIND_ORDER = (
     classify.ROUTER_NOT_REMOVED, classify.RELOCATION, classify.TERMINATION_WITHDRAWAL,
 )
 KIND_LABELS = classify.LABELS
-UNKNOWN_KIND_LABEL = "種別不明"
+UNKNOWN_KIND_LABEL = vocab.UNKNOWN_KIND
 
 # How far back the manual queue lists mails one by one; older unresolved ones are counted, not
 # listed. A person closes an item with `bot manual resolve ID`, and it leaves the queue.
@@ -30,9 +30,8 @@ TERMINATION_HORIZON_BUSINESS_DAYS = 5
 # Long lists are cut (a phone screen, and a mail size): the rest is counted.
 LIST_LIMIT = 50
 
-OUTBOX_STATUS_LABELS = {"pending": "送信待ち", "sending": "送信中", "sent": "送信済", "failed": "送信失敗"}
-PURPOSE_LABELS = {"reply": "差戻返信", "vendor_batch": "業者便", "digest": "日次レポート",
-                  "corporate_registration": "登録G宛の法人リスト"}
+OUTBOX_STATUS_LABELS = vocab.OUTBOX_STATUSES
+PURPOSE_LABELS = vocab.OUTBOX_PURPOSES
 
 
 class DigestError(Exception):

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -117,8 +118,15 @@ def routes() -> list[Any]:
         Route("/templates/{name}/save", templates.template_save, methods=["POST"]),
         Route("/templates/{name}/revert", templates.template_revert, methods=["POST"]),
         Route("/templates/{name}/builtin", templates.template_builtin, methods=["POST"]),
+        Route("/favicon.ico", favicon),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
+
+
+def favicon(_request: Any) -> Response:
+    """The browser's tab icon (asked for at /favicon.ico by every browser, signed in or not)."""
+    return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 def read_engine(url: str) -> Engine:

@@ -14,25 +14,19 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot import vocab
 from bot.models import AuditEntry
 
 # AuditEntry.action values and how a person reads them.
 LOGIN, LOGIN_FAILED, LOGIN_LIMITED, LOGOUT = "login", "login_failed", "login_limited", "logout"
 MANUAL_DISMISS = "manual_dismiss"
 MANUAL_ACCEPT, MANUAL_REJECT, MANUAL_REFILE = "manual_accept", "manual_reject", "manual_refile"
-USER_ADD, USER_PASSWD, USER_DISABLE = "user_add", "user_passwd", "user_disable"
+USER_ADD, USER_PASSWD, USER_DISABLE, USER_NAME = "user_add", "user_passwd", "user_disable", "user_name"
 OUTBOX_REQUEUE, MAIL_REPROCESS = "outbox_requeue", "mail_reprocess"
 # Downloads of what a mail or a vendor batch carried: who took a copy of customer data.
 ATTACHMENT_DOWNLOAD, VENDOR_CSV_DOWNLOAD = "attachment_download", "vendor_csv_download"
-LABELS = {
-    LOGIN: "ログイン", LOGIN_FAILED: "ログイン失敗", LOGIN_LIMITED: "ログイン拒否（試行回数超過）",
-    LOGOUT: "ログアウト", MANUAL_DISMISS: "保留を対応済みにする", USER_ADD: "ユーザー追加",
-    USER_PASSWD: "パスワード変更", USER_DISABLE: "ユーザー無効化",
-    MANUAL_ACCEPT: "保留を受付", MANUAL_REJECT: "保留を差戻", MANUAL_REFILE: "IMAPの振り分けを再試行",
-    "scan_values_set": "スキャンの値を入力",  # bot.web.views.manual.SCAN_VALUES
-    OUTBOX_REQUEUE: "送信箱のメールを再送", MAIL_REPROCESS: "隔離メールを再処理",
-    ATTACHMENT_DOWNLOAD: "添付ファイルをダウンロード", VENDOR_CSV_DOWNLOAD: "ベンダーCSVをダウンロード",
-}
+# How a person reads them: the office's words (bot/vocab.py), every action of the console's.
+LABELS = vocab.AUDIT_ACTIONS
 
 
 def record(session: Session, *, action: str, at: dt.datetime, username: str, user_id: int | None = None,
@@ -60,5 +54,5 @@ def entries(session: Session, *, mail_id: int | None = None, limit: int = 100,
     total = session.scalar(select(func.count()).select_from(AuditEntry).where(*where)) or 0
     rows = session.scalars(select(AuditEntry).where(*where).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
                            .limit(limit).offset(offset)).all()
-    return [AuditLine(r.id, r.at, r.username, r.action, LABELS.get(r.action, r.action), r.mail_id, r.ip or "",
+    return [AuditLine(r.id, r.at, r.username, r.action, LABELS.get(r.action, "その他の操作"), r.mail_id, r.ip or "",
                       r.detail or {}) for r in rows], total

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from bot import vocab
 from bot.config import Config
 from bot.digest import OUTBOX_STATUS_LABELS, PURPOSE_LABELS
 from bot.ledger import STATE_LABELS
@@ -28,19 +29,13 @@ from bot.web.queries import MailRow, mail_row, time_label
 # Shown first, in this order; every header is listed below them on demand.
 MAIN_HEADERS = ("From", "To", "Cc", "Reply-To", "Date", "Subject", "Message-ID", "In-Reply-To")
 RELATED_LIMIT = 50
-FIELD_LABELS = {
-    "customer_code": "顧客コード", "shop_name": "店舗/施設名", "line_kind": "ご利用回線種別",
-    "line_type": "ご利用回線タイプ", "mail_local": "ご希望のメールアドレス", "mail_reading": "メールアドレスのフリガナ",
-    "plus": "USEN SPOT Plus", "ssid": "SSID", "parent_units": "親機台数", "child_units": "子機台数",
-    "remarks": "備考", "check_method": "確認方法", "contact_last": "ご担当者名（姓）", "contact_first": "ご担当者名（名）",
-    "termination_date": "解約日", "contractor_name": "ご契約者名", "contractor_kana": "ご契約者名（フリガナ）",
-    "contractor_zip": "ご契約者 郵便番号", "contractor_address": "ご契約者 住所", "contractor_phone": "ご契約者 電話番号",
-    "shop_kana": "店舗/施設名（フリガナ）", "shop_zip": "店舗 郵便番号", "shop_address": "店舗 住所", "shop_phone": "店舗 電話番号",
-    "spot_selected": "USEN SPOT 欄のチェック（統合申込書）",
-}
-STATE_NAMES = {"read": "読取", "filled": "記入あり", "empty": "空欄", "marked": "印あり", "unmarked": "印なし",
-               "unsure": "不確か"}
-SHAPES = {"fillable": "入力フォーム（AcroForm）", "typed": "文字入りPDF", "scanned": "スキャン画像", "unknown": "不明な形式"}
+# The office's words for the form's fields and their reading (bot/vocab.py).
+FIELD_LABELS = vocab.FIELDS
+STATE_NAMES = vocab.FIELD_STATES
+SHAPES = vocab.FORM_SHAPES
+# Facts the page shows in their own sections (or that only the bot needs).
+_SHOWN = frozenset({"reason", "variant", "form", "form_readings", "form_unsure", "form_shape", "mail_problems",
+                    "termination_readings", "termination_unsure", "form_detail", "decided_by", "form_refer"})
 
 
 class Detail(dict[str, Any]):
@@ -94,10 +89,11 @@ class ReplyLine:
 class EventLine:
     at: str
     customer_code: str
-    event: str
+    event: str  # its Japanese (発注); the code in `code`
     change: str
     mail_id: int | None
-    detail: Mapping[str, Any]
+    detail: tuple[tuple[str, str], ...]
+    code: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,7 +105,7 @@ class VendorLine:
     batch_id: int | None
     state: str
     mail_id: int | None
-    payload: Mapping[str, Any]
+    payload: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -125,9 +121,10 @@ class MailDetail:
     defects: tuple[Finding, ...]
     warnings: tuple[Finding, ...]
     shape: str
+    shape_detail: str  # the reader's own note on the form (English, technical): a title only
     fields: tuple[FieldLine, ...]
     facts_other: tuple[tuple[str, str], ...]
-    mail_problems: tuple[str, ...]
+    mail_problems: tuple[tuple[str, str], ...]  # (for a person, the reader's note)
     replies: tuple[ReplyLine, ...]
     ledger_state: str
     ledger: LedgerEntry | None
@@ -136,20 +133,13 @@ class MailDetail:
     decided: str
     resolved: str
     resolution: str
+    resolved_by: str
     error: str
     kind: str | None
 
 
-def _fmt(value: object) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "はい" if value else "いいえ"
-    if isinstance(value, (list, tuple)):
-        return "、".join(_fmt(v) for v in value)
-    if isinstance(value, dict):
-        return "、".join(f"{k}: {_fmt(v)}" for k, v in value.items())
-    return str(value)
+def _fmt(value: object, key: str = "") -> str:
+    return vocab.value_text(value, key)
 
 
 def _fields(facts: Mapping[str, Any]) -> tuple[FieldLine, ...]:
@@ -160,13 +150,16 @@ def _fields(facts: Mapping[str, Any]) -> tuple[FieldLine, ...]:
         for name, r in readings.items():
             r = r if isinstance(r, dict) else {"value": r}
             conf = r.get("confidence")
-            out.append(FieldLine(name, FIELD_LABELS.get(name.split(".")[0], name), _fmt(r.get("value")),
-                                 STATE_NAMES.get(str(r.get("state", "")), str(r.get("state", ""))),
+            value = r.get("value")
+            out.append(FieldLine(name, vocab.field_name(name),
+                                 vocab.OPTIONS.get(value, value) if isinstance(value, str) else _fmt(value, name),
+                                 STATE_NAMES.get(str(r.get("state", "")), "—"),
                                  f"{conf:.2f}" if isinstance(conf, (int, float)) else "",
                                  name in unsure or r.get("sure") is False))
     elif isinstance(facts.get("form"), dict):
         for name, value in facts["form"].items():
-            out.append(FieldLine(name, FIELD_LABELS.get(name, name), _fmt(value), "読取", "", name in unsure))
+            shown = vocab.OPTIONS.get(value, value) if isinstance(value, str) else _fmt(value, name)
+            out.append(FieldLine(name, vocab.field_name(name), shown, STATE_NAMES["read"], "", name in unsure))
     return tuple(out)
 
 
@@ -204,8 +197,7 @@ def mail_detail(session: Session, mail_id: int, *, cfg: Config,
     heads = dict(inbound.headers)
     lowered = {k.lower(): v for k, v in heads.items()}
     facts = dict(m.facts or {})
-    shown = {"reason", "variant", "form", "form_readings", "form_unsure", "form_shape", "mail_problems"}
-    facts_other = tuple((k, _fmt(v)) for k, v in facts.items() if k not in shown)
+    facts_other = vocab.detail_lines({k: v for k, v in facts.items() if k not in _SHOWN})
 
     replies = session.scalars(select(OutboxMessage).where(OutboxMessage.mail_id == m.id)
                               .order_by(OutboxMessage.id)).all()
@@ -223,22 +215,24 @@ def mail_detail(session: Session, mail_id: int, *, cfg: Config,
         all_headers=tuple(heads.items()), body_text=inbound.body_text,
         attachments=tuple(AttachmentLine(i, a.filename or f"添付{i + 1}", a.content_type, len(a.data), a.is_pdf)
                           for i, a in enumerate(inbound.attachments)),
-        reason=str(facts.get("reason") or ""),
+        reason=vocab.plain(str(facts.get("reason") or "")),
         defects=tuple(Finding(str(d.get("code")), Detail(d.get("detail") or {})) for d in m.defects or []),
         warnings=tuple(Finding(str(w.get("code")), Detail(w.get("detail") or {})) for w in m.warnings or []),
         shape=SHAPES.get(str(facts.get("form_shape") or ""), str(facts.get("form_shape") or "")),
         fields=_fields(facts), facts_other=facts_other,
-        mail_problems=tuple(str(p) for p in facts.get("mail_problems") or ()),
+        mail_problems=tuple((vocab.mail_problem(str(p)), str(p)) for p in facts.get("mail_problems") or ()),
+        shape_detail=str(facts.get("form_detail") or ""),
         replies=tuple(_reply(o, tz) for o in replies),
         ledger_state=STATE_LABELS.get(entry.state, entry.state) if entry else "", ledger=entry,
-        events=tuple(EventLine(time_label(e.at, tz), e.customer_code, e.event,
-                               f"{STATE_LABELS.get(e.from_state or '', e.from_state or '（なし）')} → "
-                               f"{STATE_LABELS.get(e.to_state, e.to_state)}", e.mail_id, e.detail or {})
+        events=tuple(EventLine(time_label(e.at, tz), e.customer_code, vocab.LEDGER_EVENTS.get(e.event, "その他"),
+                               f"{STATE_LABELS.get(e.from_state or '', '（なし）')} → "
+                               f"{STATE_LABELS.get(e.to_state, '—')}", e.mail_id, vocab.detail_lines(e.detail), e.event)
                      for e in events),
         vendor_rows=tuple(VendorLine(v.id, v.customer_code, v.category, f"{v.batch_date:%Y/%m/%d}", v.batch_id,
                                      "取消" if v.cancelled_at else ("送付済" if v.batch_id else "次の便を待つ"),
-                                     v.mail_id, v.payload or {}) for v in vrows),
+                                     v.mail_id, vocab.detail_lines(v.payload)) for v in vrows),
         decided=time_label(m.decided_at, tz), resolved=time_label(m.resolved_at, tz),
-        resolution=(f"{m.resolved_by}：{m.resolution}" if m.resolved_at else ""), error=m.error or "",
+        resolution=vocab.plain(m.resolution or "（メモなし）") if m.resolved_at else "", resolved_by=m.resolved_by or "",
+        error=m.error or "",
         kind=m.kind,
     )

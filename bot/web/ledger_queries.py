@@ -18,9 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from bot import vocab
 from bot.config import Config
 from bot.digest import OUTBOX_STATUS_LABELS
 from bot.ledger import STATE_LABELS
@@ -33,7 +34,7 @@ from bot.models import (
     VendorBatch,
     VendorRow,
 )
-from bot.vendor import EVENT_LABELS, PAYLOAD_COLUMNS, corporate_csv_name, csv_name, ledger_csv_name
+from bot.vendor import PAYLOAD_COLUMNS, corporate_csv_name, csv_name, ledger_csv_name
 from bot.vendor_forms import REFER
 from bot.web.queries import MailRow, mail_row, time_label
 
@@ -55,12 +56,13 @@ def _like(value: str) -> str:
 
 
 def _cell(value: Any) -> str:
-    """A payload value as the vendor CSV writes it (bot.vendor._text)."""
+    """A payload value as the vendor CSV writes it (bot.vendor._text); a line code in its words."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "有" if value else "無"
-    return " ".join(str(value).splitlines())
+    text = " ".join(str(value).splitlines())
+    return vocab.LINE_KINDS.get(text) or vocab.LINE_TYPES.get(text) or text
 
 
 def _date(value: dt.date | None) -> str:
@@ -77,11 +79,24 @@ class LedgerLine:
     updated: str
 
 
+def is_code(text: str) -> bool:
+    """`text` is (part of) a customer code: digits, spaces and hyphens only (any width)."""
+    folded = unicodedata.normalize("NFKC", text or "").replace(" ", "").replace("-", "")
+    return bool(folded) and folded.isascii() and folded.isdigit()
+
+
 def ledger_search(session: Session, text: str, *, cfg: Config) -> tuple[list[LedgerLine], int]:
-    """Ledger rows whose code starts with `text`'s digits (all when empty), most recently
-    updated first, at most SEARCH_LIMIT, with the total count."""
-    code = normalise_code(text)
-    where = [LedgerEntry.customer_code.like(f"{_like(code)}%", escape="\\")] if code else []
+    """Ledger rows whose code starts with `text`'s digits, or (words) whose shop name, or the
+    UNIS lines' 店舗名 for the code, holds them (NFKC-folded both ways); all when empty. Most
+    recently updated first, at most SEARCH_LIMIT, with the total count."""
+    where: list[Any] = []
+    if is_code(text):
+        where = [LedgerEntry.customer_code.like(f"{_like(normalise_code(text))}%", escape="\\")]
+    elif text.strip():
+        words = [text.strip(), unicodedata.normalize("NFKC", text).strip()]
+        shops = [LedgerEntry.shop_name.ilike(f"%{_like(w)}%", escape="\\") for w in words]
+        unis = [UnisOrder.shop_name.ilike(f"%{_like(w)}%", escape="\\") for w in words]
+        where = [or_(*shops, LedgerEntry.customer_code.in_(select(UnisOrder.customer_code).where(or_(*unis))))]
     total = session.scalar(select(func.count()).select_from(LedgerEntry).where(*where)) or 0
     rows = session.scalars(select(LedgerEntry).where(*where)
                            .order_by(LedgerEntry.updated_at.desc(), LedgerEntry.customer_code).limit(SEARCH_LIMIT))
@@ -98,7 +113,7 @@ class HistoryLine:
     from_state: str
     to_state: str
     mail_id: int | None
-    detail: Mapping[str, Any]
+    detail: tuple[tuple[str, str, bool], ...]
 
 
 @dataclass(frozen=True)
@@ -184,9 +199,9 @@ def customer(session: Session, code: str, *, cfg: Config, directory: Sequence[tu
     events = session.scalars(select(LedgerEvent).where(LedgerEvent.customer_code == code)
                              .order_by(LedgerEvent.at.desc(), LedgerEvent.id.desc()).limit(RELATED_LIMIT)).all()
     history = tuple(HistoryLine(
-        at=time_label(e.at, tz), event=e.event, event_label=EVENT_LABELS.get(e.event, e.event),
+        at=time_label(e.at, tz), event=e.event, event_label=vocab.LEDGER_EVENTS.get(e.event, "その他"),
         from_state=STATE_LABELS.get(e.from_state, e.from_state) if e.from_state else "（なし）",
-        to_state=STATE_LABELS.get(e.to_state, e.to_state), mail_id=e.mail_id, detail=e.detail or {})
+        to_state=STATE_LABELS.get(e.to_state, e.to_state), mail_id=e.mail_id, detail=vocab.detail_lines(e.detail))
         for e in events)
     unis = tuple(UnisLine(
         contract_no=u.contract_no, line_no=u.line_no, item=" ".join(x for x in (u.item_code, u.item_name) if x),

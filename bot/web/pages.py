@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from bot import db
+from bot import db, vocab
 from bot.config import Config
 from bot.db import PROJECT_ROOT
 from bot.web import sessions
-from bot.web.queries import DECISIONS, KINDS, held_count
+from bot.web.queries import DECISIONS, KINDS, held_count, learned_branches
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates" / "web"
 # The mail templates' folder too: the console explains defects with the same sentences as the
@@ -39,7 +39,14 @@ def make_environment() -> Environment:
     env.filters["qs"] = lambda values: urlencode(values)
     env.filters["filesize"] = _filesize
     env.filters["urlpart"] = lambda value: quote(str(value), safe="")
-    env.globals.update(DECISIONS=DECISIONS, KINDS=KINDS)
+    # The office's words (bot/vocab.py): codes and keys are never shown as they are stored.
+    env.filters["code_name"] = vocab.code_name
+    env.filters["field_name"] = vocab.field_name
+    env.filters["plain"] = vocab.plain
+    env.filters["value_text"] = vocab.value_text
+    env.filters["detail_lines"] = vocab.detail_lines
+    env.filters["technical"] = vocab.technical
+    env.globals.update(DECISIONS=DECISIONS, KINDS=KINDS, V=vocab)
     return env
 
 
@@ -103,10 +110,30 @@ class Page:
     def form(self) -> Mapping[str, str]:
         return getattr(self.request.state, "form", {}) or {}
 
+    @functools.cached_property
+    def directory(self) -> tuple[tuple[str, str], ...]:
+        """The branch directory and the branch names the mails themselves give (their domains)."""
+        return learned_branches(self.db, self.console.directory)
+
+    @functools.cached_property
+    def people(self) -> dict[str, str]:
+        """Login name → display name (香川), for every person a page names."""
+        from bot.web.users import display_names
+
+        return display_names(self.db)
+
+    def person(self, username: str | None) -> str:
+        """A person as the office names them: the display name; ``cli:…`` is an admin at the shell."""
+        name = (username or "").strip()
+        if name.startswith("cli:"):
+            return "管理者（コマンド）"
+        return self.people.get(name.lower()) or name or "—"
+
     def render(self, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
         held = held_count(self.db) if self.user is not None else 0
         base = {"user": self.user, "csrf_token": self.request.state.csrf_token, "held_count": held,
-                "path": self.request.url.path, "title": "", "params": dict(self.request.query_params)}
+                "path": self.request.url.path, "title": "", "params": dict(self.request.query_params),
+                "person": self.person}
         html = self.console.env.get_template(name).render({**base, **context})
         return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 

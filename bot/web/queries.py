@@ -9,26 +9,30 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from bot import vocab
 from bot.config import Config
 from bot.digest import KIND_LABELS, UNKNOWN_KIND_LABEL, branch_of
 from bot.manual import held_where, why
 from bot.models import QUARANTINED, STORED, Mail
+from bot.web.search import branch_condition, index_missing, keyword_condition
 
 PAGE_SIZE = 50
 
 # The decision filter: value → (label, CSS class). 隔離 and 未判定 are statuses, not decisions.
-DECISIONS: dict[str, tuple[str, str]] = {
-    "accepted": ("受付", "ok"), "rejected": ("差戻", "ng"), "manual": ("保留", "hold"),
-    "ignored": ("対象外", "muted"), "quarantined": ("隔離", "bad"), "undecided": ("未判定", "muted"),
-}
-KINDS: dict[str, str] = {**{kind: label for kind, label in KIND_LABELS.items()}, "unknown": UNKNOWN_KIND_LABEL}
+_DECISION_CLASSES = {"accepted": "ok", "rejected": "ng", "manual": "hold", "ignored": "muted", "quarantined": "bad",
+                     "undecided": "muted"}
+DECISIONS: dict[str, tuple[str, str]] = {k: (label, _DECISION_CLASSES[k]) for k, label in vocab.DECISIONS.items()}
+KINDS: dict[str, str] = dict(vocab.KINDS)
+UNKNOWN_BRANCH = "支店不明"
+CORPORATE_BRANCH = "法人営業"
 _WEEKDAYS = "月火水木金土日"
 
 
@@ -52,14 +56,39 @@ def day_label(day: dt.date) -> str:
 
 
 def branch_directory(cfg: Config) -> tuple[tuple[str, str], ...]:
-    """(domain, 支店名) from ``[branches] file``, longest domain first (as the digest groups)."""
+    """(domain, 支店名) from ``[branches] file``, longest domain first (as the digest groups);
+    法人営業's domains (``[corporate] senders``) after them."""
+    corporate = tuple((s.lower().lstrip("."), CORPORATE_BRANCH) for s in cfg.corporate.senders if "@" not in s)
     if not cfg.branches.file:
-        return ()
+        return corporate
     from bot.branches import load_directory
 
     entries = load_directory(cfg.branches.file).values()
-    return tuple(sorted(((b.domain.lower(), b.name) for b in entries), key=lambda item: -len(item[0])))
+    return tuple(sorted(((b.domain.lower(), b.name) for b in entries), key=lambda item: -len(item[0]))) + corporate
 
+
+def learned_branches(session: Session, directory: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """`directory` and, for a sender domain it does not know, the branch its mails name (the
+    body's 送付支店名): aoyama.usen.co.jp → 青山支店, so a 差戻 from that domain without the line
+    shows 青山支店 too (the most frequent name per domain)."""
+    counts: dict[str, dict[str, int]] = {}
+    for from_addr, name in session.execute(select(Mail.from_addr, Mail.facts["branch"].as_string())
+                                           .where(Mail.facts["branch"].as_string().is_not(None))):
+        domain = (from_addr or "").rpartition("@")[2].lower().strip()
+        if domain and name and name.strip():
+            counts.setdefault(domain, {}).setdefault(name.strip(), 0)
+            counts[domain][name.strip()] += 1
+    known = {d for d, _ in directory}
+    learned = tuple((d, max(names, key=names.__getitem__)) for d, names in counts.items()
+                    if not any(d == k or d.endswith("." + k) for k in known))
+    return tuple(directory) + tuple(sorted(learned, key=lambda item: -len(item[0])))
+
+
+def branch_label(name: str) -> tuple[str, str]:
+    """(what the page shows, its title): a domain label nobody named (``mx``) is 支店不明."""
+    if name and not name.isascii():
+        return name, ""
+    return UNKNOWN_BRANCH, name
 
 def held_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Mail).where(held_where())) or 0
@@ -103,7 +132,7 @@ class MailFilter:
         except ValueError:
             page = 1
         return cls(day=day, kind=kind, decision=decision, branch=params.get("branch", "").strip()[:100],
-                   code=params.get("code", "").strip()[:9], q=params.get("q", "").strip()[:200], page=page,
+                   code=_digits(params.get("code", ""))[:9], q=params.get("q", "").strip()[:200], page=page,
                    problems=tuple(problems))
 
     def query(self, **changes: Any) -> dict[str, str]:
@@ -112,6 +141,12 @@ class MailFilter:
                   "branch": self.branch, "code": self.code, "q": self.q, "page": str(self.page)}
         values.update({k: str(v) for k, v in changes.items()})
         return {k: v for k, v in values.items() if v and not (k == "page" and v == "1")}
+
+
+def _digits(text: str) -> str:
+    """A customer code as typed (全角数字, spaces, hyphens) → its digits."""
+    folded = unicodedata.normalize("NFKC", text or "")
+    return "".join(c for c in folded if c.isascii() and c.isdigit())
 
 
 @dataclass(frozen=True)
@@ -129,6 +164,9 @@ class MailRow:
     customer_code: str
     branch: str
     resolved: bool
+    branch_title: str = ""  # the domain label when the branch is not known by name
+    defect_names: tuple[tuple[str, str], ...] = ()  # (code, its name), for the title and the text
+    warning_names: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,15 +220,19 @@ def _where(f: MailFilter, cfg: Config, directory: Sequence[tuple[str, str]]) -> 
         where.append(Mail.customer_code == f.code if len(f.code) == 9
                      else Mail.customer_code.like(f"{_like(f.code)}%", escape="\\"))
     if f.q:
-        where.append(or_(Mail.subject.icontains(f.q, autoescape=True), Mail.from_addr.icontains(f.q, autoescape=True),
+        where.append(or_(keyword_condition(f.q), Mail.from_addr.icontains(f.q, autoescape=True),
                          Mail.message_id.icontains(f.q, autoescape=True)))
     if f.branch:
-        where.append(_branch_condition(f.branch, cfg, directory))
+        where.append(or_(_branch_condition(f.branch, cfg, directory), branch_condition(f.branch, cfg, directory)))
     return where
 
 
-def mail_page(session: Session, f: MailFilter, *, cfg: Config, directory: Sequence[tuple[str, str]] = ()) -> MailPage:
-    """One page of mails, newest first, with the filters applied (index ix_mails_received)."""
+def mail_page(session: Session, f: MailFilter, *, cfg: Config, directory: Sequence[tuple[str, str]] = (),
+              write: sessionmaker[Session] | None = None) -> MailPage:
+    """One page of mails, newest first, with the filters applied (index ix_mails_received).
+    With a keyword, mails not yet in the search's text table are added to it first (`write`)."""
+    if f.q and write is not None:
+        index_missing(write, session, cfg)
     where = _where(f, cfg, directory)
     total = session.scalar(select(func.count()).select_from(Mail).where(*where)) or 0
     pages = max(1, math.ceil(total / PAGE_SIZE))
@@ -203,15 +245,19 @@ def mail_page(session: Session, f: MailFilter, *, cfg: Config, directory: Sequen
 def mail_row(m: Mail, cfg: Config, directory: Sequence[tuple[str, str]] = ()) -> MailRow:
     key = decision_key(m)
     label, css = DECISIONS[key]
+    branch, branch_title = branch_label(branch_of(m.from_addr, m.facts, directory=directory,
+                                                  allowed_domains=cfg.senders.allowed_domains))
+    defects = tuple(str(d.get("code", "")) for d in m.defects or [])
+    warnings = tuple(str(w.get("code", "")) for w in m.warnings or [])
     return MailRow(
         id=m.id, received=time_label(m.received_at, cfg.office.tz), from_addr=m.from_addr or "（不明）",
         subject=m.subject or "（件名なし）", decision=key, decision_label=label, decision_class=css,
-        defects=tuple(str(d.get("code", "")) for d in m.defects or []),
-        warnings=tuple(str(w.get("code", "")) for w in m.warnings or []),
+        defects=defects, warnings=warnings,
+        defect_names=tuple((c, vocab.code_name(c)) for c in defects),
+        warning_names=tuple((c, vocab.code_name(c)) for c in warnings),
         kind_label=KIND_LABELS.get(m.kind or "", UNKNOWN_KIND_LABEL) if m.kind or m.decision else "",
         customer_code=m.customer_code or "",
-        branch=branch_of(m.from_addr, m.facts, directory=directory, allowed_domains=cfg.senders.allowed_domains),
-        resolved=m.resolved_at is not None,
+        branch=branch, branch_title=branch_title, resolved=m.resolved_at is not None,
     )
 
 
@@ -235,8 +281,17 @@ def held_rows(session: Session, *, cfg: Config, now: dt.datetime,
     QUEUE_LIMIT: a person works from the top)."""
     out = []
     for m in session.scalars(select(Mail).where(held_where()).order_by(Mail.received_at, Mail.id).limit(QUEUE_LIMIT)):
-        waited = now - m.received_at
-        waiting = f"{waited.days}日" if waited.days else f"{max(0, waited.seconds // 3600)}時間"
         out.append(HeldRow(mail_row(m, cfg, directory), "隔離" if m.status == QUARANTINED else "保留",
-                           why(m), waiting, tuple((m.facts or {}).get("form_unsure") or ())))
+                           vocab.plain(why(m)), waiting_label(now - m.received_at),
+                           tuple(vocab.field_name(n) for n in (m.facts or {}).get("form_unsure") or ())))
     return out
+
+
+def waiting_label(waited: dt.timedelta) -> str:
+    """How long a mail has waited, as a person says it: 10分, 3時間, 2日."""
+    minutes = max(0, int(waited.total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes}分"
+    if minutes < 24 * 60:
+        return f"{minutes // 60}時間"
+    return f"{minutes // (24 * 60)}日"

@@ -89,6 +89,23 @@ def disable_user(session: Session, username: str, *, now: dt.datetime, by: str) 
     return user
 
 
+def set_display_name(session: Session, username: str, display_name: str, *, now: dt.datetime, by: str) -> User:
+    """The name the console shows for a person (香川) instead of their login name."""
+    user = _get(session, username)
+    name = display_name.strip()
+    if not name or len(name) > 200:
+        raise UserError("表示名は1〜200文字で指定してください / the display name must be 1-200 characters")
+    user.display_name = name
+    audit.record(session, action=audit.USER_NAME, at=now, username=by, detail={"user": user.username,
+                                                                                "display_name": name})
+    return user
+
+
+def display_names(session: Session) -> dict[str, str]:
+    """Login name → display name of every user (the login name where none was given)."""
+    return {u: (d or u) for u, d in session.execute(select(User.username, User.display_name))}
+
+
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 

@@ -30,7 +30,7 @@ def home(p: Page) -> Response:
 @page()
 def mail_list(p: Page) -> Response:
     filters = MailFilter.parse(p.request.query_params)
-    result = mail_page(p.db, filters, cfg=p.cfg, directory=p.console.directory)
+    result = mail_page(p.db, filters, cfg=p.cfg, directory=p.directory, write=p.console.write)
     nav = {}
     if filters.day is not None:
         import datetime as dt
@@ -74,7 +74,7 @@ def _outlines(p: Page, mail_id: int, detail_attachments: tuple) -> dict[int, Pdf
 def render_mail(p: Page, *, queue: bool, **extra: object) -> Response:
     """`extra`: more context for the page (the 保留 action panel's choices)."""
     mail_id = _mail_id(p)
-    detail = mail_detail(p.db, mail_id, cfg=p.cfg, directory=p.console.directory) if mail_id is not None else None
+    detail = mail_detail(p.db, mail_id, cfg=p.cfg, directory=p.directory) if mail_id is not None else None
     if detail is None or mail_id is None:
         return p.error(404, "指定のメールは見つかりません。")
     lines, _total = audit.entries(p.db, mail_id=mail_id, limit=50)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from bot import vocab
 from bot.actions import scan_shadow, scan_values
 from bot.actions.resolve import (
     DEFECT_CODES,
@@ -75,7 +76,7 @@ def _pending_ids(p: Page, *, limit: int = 50) -> list[int]:
 
 @page()
 def queue(p: Page) -> Response:
-    rows = held_rows(p.db, cfg=p.cfg, now=p.now, directory=p.console.directory)
+    rows = held_rows(p.db, cfg=p.cfg, now=p.now, directory=p.directory)
     notice, filing = _notice(p)
     return p.render("manual.html", title="保留", rows=rows, notice=notice, filing=filing, pending=_pending_ids(p),
                     scan_left=_scan_left(p))
@@ -108,7 +109,7 @@ def _notice(p: Page) -> tuple[str, str]:
         return "", ""
     what = {"accepted": "受付しました", "rejected": "差戻しました（差戻メールは送信箱から送られます）"}.get(
         row.decision or "", "対応済みにしました")
-    notice = f"メール #{mail_id} を{what}：{row.resolution or ''}"
+    notice = f"メール #{mail_id} を{what}：{vocab.plain(row.resolution or '')}"
     if row.decision not in ("accepted", "rejected"):
         return notice, ""
     target = folder_for(row)

@@ -51,7 +51,7 @@ def quarantine_list(p: Page) -> Response:
 
 
 def _show(p: Page, *, refused: str = "", status: int = 200) -> Response:
-    lines, total = quarantined(p.db, cfg=p.cfg, directory=p.console.directory)
+    lines, total = quarantined(p.db, cfg=p.cfg, directory=p.directory)
     result = None
     try:
         done_id = int(p.request.query_params.get("done", ""))

@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from starlette.responses import Response
 
 from bot import decide as deciding
+from bot import vocab
 from bot.actions import scan_values
-from bot.actions.vendor_queue import LINE_KIND_LABELS, LINE_TYPE_LABELS
 from bot.checks.base import Facts
 from bot.forms import FormReading
 from bot.forms.vocabulary import FieldReading
 from bot.mail import parse_mail
 from bot.models import QUARANTINED, Mail
 from bot.vendor_forms import FORM_SOURCES, HEADERS, refer_keys, refer_keys_of
-from bot.web.detail import FIELD_LABELS, STATE_NAMES
+from bot.web.detail import STATE_NAMES
 from bot.web.pages import Page, page
 from bot.web.scan_overlay import (
     MARKED,
@@ -44,8 +44,7 @@ from bot.workers import ReaderFailed, shared_pool
 
 log = logging.getLogger("bot.web.scan_review")
 
-OPTION_LABELS = {**LINE_KIND_LABELS, **LINE_TYPE_LABELS, "notice": "開通通知書", "bill": "NTT請求書", "ntt116": "116",
-                 "on": "加入する", "true": "チェックあり", "false": "チェックなし"}
+OPTION_LABELS = vocab.OPTIONS
 STATUS_LABELS = {UNSURE: "要確認", WRITTEN: "未読取", SURE: "読取済"}
 # Printed near the form's top / bottom (FORM-SPEC order): how the scan was turned (turn_of).
 TOP_FIELDS = ("customer_code", "contractor_phone", "shop_name")
@@ -181,7 +180,7 @@ def field_views(form: FormReading, refer: Sequence[str] = ()) -> tuple[FieldView
     order = {UNSURE: 0, WRITTEN: 1, SURE: 2}
     rows.sort(key=lambda t: (order[t[1]], t[0].box[2] if t[0].box else 1e9, t[0].box[1] if t[0].box else 0))
     return tuple(
-        FieldView(n, r.name, FIELD_LABELS.get(r.name, r.name), value, guess,
+        FieldView(n, r.name, vocab.field_name(r.name), value, guess,
                   STATE_NAMES.get(r.state, r.state) + ("・手書き" if r.hand else ""),
                   f"{r.conf:.2f}", status, _why(form, r, status, opts), opts, _KEYS_OF.get(r.name) in refer, r.box)
         for n, (r, status, opts, value, guess) in enumerate(rows, start=1))
@@ -251,7 +250,8 @@ def review(p: Page, row: Mail, *, light: Facts | None = None, typed: Mapping[str
         vendor_row = scan_values.open_row(p.db, row.id)
         if vendor_row is not None:
             payload = vendor_row.payload or {}
-            before = tuple(f"{HEADERS.get(k, k)}（{t.get('by', '')}）" for k, t in payload.get("typed", {}).items())
+            before = tuple(f"{HEADERS.get(k, vocab.field_name(k))}（{p.person(t.get('by', ''))}）"
+                           for k, t in payload.get("typed", {}).items())
             typed_in = {k: _shown(payload.get(k)) for k in payload.get("typed", {})}
             if vendor_row.batch_id is not None or vendor_row.cancelled_at is not None:
                 sent = (f"ベンダー行は便 #{vendor_row.batch_id} で送信済みです。値の変更はベンダーへ直接連絡してください。"

@@ -21,19 +21,19 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 
-from bot import scans
+from bot import vocab
 from bot.checks.base import Defect
 from bot.health import Health, collect
 from bot.scan_report import BOT_LABELS, FORM_KINDS, FORM_LABELS, OUTCOME_LABELS, OUTCOMES, report
-from bot.web.detail import FIELD_LABELS
 from bot.web.pages import Page, page
 from bot.web.queries import DECISIONS, KINDS
 
 JOBS = ("vendor-batch", "digest")  # the jobs `bot status` reports (bot/commands/status.py)
-JOB_LABELS = {"vendor-batch": "業者便の送信", "digest": "日次レポート"}
-JOB_STATUS = {"done": ("完了", "ok"), "failed": ("失敗", "bad"), "running": ("実行中", "hold"),
-              "skipped": ("対象なし", "muted"), None: ("未実行", "muted")}
-PROCESS_STATES = {"running": "稼働中", "waiting": "待機中", "starting": "起動中", "stopped": "停止"}
+JOB_LABELS = vocab.JOBS
+_JOB_CLASSES = {"done": "ok", "failed": "bad", "running": "hold", "skipped": "muted"}
+JOB_STATUS: dict[str | None, tuple[str, str]] = {
+    **{k: (label, _JOB_CLASSES[k]) for k, label in vocab.JOB_STATUSES.items()}, None: ("未実行", "muted")}
+PROCESS_STATES = vocab.PROCESS_STATES
 BADGE_SECONDS = 30.0
 
 
@@ -81,12 +81,17 @@ class HealthBadge:
 
 
 _COMMAND_HINT = re.compile(r"（`bot [^`]+`）$")
+_JOB_IN_SENTENCE = re.compile(r"ジョブ ([a-z-]+)（")
 
 
 def for_people(sentence: str) -> str:
-    """`bot status`'s sentence without its trailing command hint (（`bot outbox list`）): here
-    the tiles below link to the page that does it."""
-    return _COMMAND_HINT.sub("", sentence)
+    """`bot status`'s sentence in the office's words: without its trailing command hint
+    (（`bot outbox list`）: here the tiles below link to the page that does it), a job by its
+    name (日次レポート, not digest), no command or English left (bot/vocab.py)."""
+    sentence = _COMMAND_HINT.sub("", sentence)
+    sentence = _JOB_IN_SENTENCE.sub(lambda m: f"ジョブ「{vocab.JOBS.get(m.group(1), 'その他')}」（", sentence)
+    head, sep, tail = sentence.partition(": ")
+    return vocab.plain(head) + (f"：{vocab.technical(tail)}" if sep else "")
 
 
 def ago(moment: dt.datetime | None, now: dt.datetime) -> str:
@@ -112,10 +117,10 @@ class JobLine:
 def _jobs(h: Health, when: Callable[[dt.datetime | None], str]) -> list[JobLine]:
     lines = []
     for j in h.jobs:
-        label, css = JOB_STATUS.get(j.last_status, (j.last_status or "", "muted"))
+        label, css = JOB_STATUS.get(j.last_status, ("不明", "muted"))
         nxt = when(dt.datetime.fromisoformat(j.next_run)) if j.next_run else ""
-        lines.append(JobLine(j.job, JOB_LABELS.get(j.job, j.job), j.last_period or "", label, css,
-                             when(j.last_finished_at), j.detail or "", nxt))
+        lines.append(JobLine(j.job, JOB_LABELS.get(j.job, "その他のジョブ"), j.last_period or "", label, css,
+                             when(j.last_finished_at), vocab.technical(j.detail) if j.detail else "", nxt))
     return lines
 
 
@@ -127,8 +132,8 @@ class _Unspecified(dict[str, str]):
 
 
 def field_label(name: str) -> str:
-    """A field as staff read it (the scan reader's labels first), without its English name."""
-    return scans.LABELS.get(name) or FIELD_LABELS.get(name, name)
+    """A field as staff read it, without its English name."""
+    return vocab.field_name(name)
 
 
 def shadow(p: Page) -> dict[str, object]:

@@ -20,6 +20,7 @@ from typing import Any
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from bot import template_store as store
+from bot import vocab
 from bot.models import TemplateVersion
 from bot.web import audit
 from bot.web.pages import Page, client_ip, page
@@ -27,10 +28,8 @@ from bot.web.queries import time_label
 
 TEMPLATE_SAVE, TEMPLATE_REVERT, TEMPLATE_BUILTIN = "template_save", "template_revert", "template_builtin"
 AUDIT_ACTIONS = {store.SAVE: TEMPLATE_SAVE, store.REVERT: TEMPLATE_REVERT, store.BUILTIN: TEMPLATE_BUILTIN}
-# How the audit page reads them (bot.web.audit keeps the labels of every action).
-audit.LABELS.update({TEMPLATE_SAVE: "テンプレートを保存", TEMPLATE_REVERT: "テンプレートを以前の版に戻す",
-                     TEMPLATE_BUILTIN: "テンプレートを組み込みに戻す"})
-ACTION_LABELS = {store.SAVE: "保存", store.REVERT: "以前の版に戻す", store.BUILTIN: "組み込みに戻す"}
+# How the audit page reads them: bot/vocab.py (AUDIT_ACTIONS, TEMPLATE_ACTIONS).
+ACTION_LABELS = vocab.TEMPLATE_ACTIONS
 
 # The rendered HTML mail in the preview frame: nothing runs, nothing is fetched, only this
 # console may frame it. Inline styles are allowed: mail HTML is styled inline.
