@@ -14,7 +14,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bot.forms import scanned
-from bot.forms.vocabulary import STATE_EMPTY, STATE_READ
+from bot.forms.choice_rows import boxes_fit_words
+from bot.forms.vocabulary import STATE_EMPTY, STATE_FILLED, STATE_READ
 from tests.fixtures.scans.corpus import FormSpec, make
 from tests.fixtures.scans.layout import font
 from tests.fixtures.scans.pdf import PageImage, image_pdf
@@ -64,6 +65,12 @@ def test_each_family_read_by_its_words(family: str, variant: str) -> None:
     read = [n for n in SURE_PRINTED if getattr(got.get(n), "state", None) == STATE_READ]
     assert len(read) >= 2, (family, {n: got.get(n) for n in SURE_PRINTED}, result.notes)
     assert any("found by its printed words" in n for n in result.notes)
+    # the choices are judged beside their words, and 姓 / 名 each found in its own place
+    assert got["line_kind"].sure and got["line_kind"].value == truth["fields"]["line_kind"]
+    assert got["plus"].sure
+    assert got["contact_last"].state == got["contact_first"].state == STATE_FILLED
+    assert got["contact_last"].sure and got["contact_first"].sure
+    assert got["contact_last"].box != got["contact_first"].box
 
 
 def _page(draw_fn) -> bytes:  # noqa: ANN001
@@ -137,3 +144,97 @@ def test_another_companys_form_with_similar_words_is_not_taken_for_the_form() ->
     result = scanned.read_scan(_page(_other_company), UNHURRIED)
     assert result.fields is None
     assert "no page holds the application form" in result.notes[-1]
+
+
+def _sections(d: ImageDraw.ImageDraw, circled: str | None) -> None:
+    """No table: each question's label on a line of its own and its options on the next, the
+    check boxes drawn as squares; ``circled``: the option word a pen circled (the circle reaches
+    up towards the question's label and down towards the next row)."""
+    lab, val, head = font(24), font(30), font(34)
+    y = 120
+
+    def line(text: str, f, step: int, x: int = 150) -> None:  # noqa: ANN001
+        nonlocal y
+        d.text((x, y), text, font=f, fill=0)
+        y += step
+
+    line("USEN SPOT ご加入申込書", head, 80)
+    for heading, pairs in (("", (("UNIS顧客コード", "123456789"),)),
+                           ("【ご契約者】", (("名称", "みどり商事"), ("電話番号", "03-8765-4321"))),
+                           ("【設置先】", (("店舗/施設名", "みどり整骨院"), ("電話番号", "03-1234-5678")))):
+        if heading:
+            line(heading, head, 60)
+        for label, value in pairs:
+            line(label, lab, 40)
+            line(value, val, 60, x=170)
+    line("【回線】", head, 60)
+    for label, options in (("ご利用回線種別", ("フレッツ光ネクスト", "Bフレッツ")),
+                           ("ご利用回線タイプ", ("ファミリー", "マンション")),
+                           ("確認方法（回線の確認に使った書類）", ("開通通知書", "NTT請求書(裏面)", "116へ確認"))):
+        line(label, lab, 38)
+        x = 170
+        for option in options:
+            d.rectangle((x, y + 6, x + 24, y + 30), outline=0, width=2)
+            d.text((x + 34, y), option, font=val, fill=0)
+            w = int(d.textlength(option, font=val))
+            if option == circled:
+                d.ellipse((x + 24, y - 14, x + 44 + w, y + 46), outline=0, width=3)
+            x += w + 90
+        y += 70
+    line("【メール】", head, 60)
+    line("ご希望のメールアドレス", lab, 40)
+    line("midori  @uspot.jp", val, 60, x=170)
+    line("【サービス】", head, 60)
+    line("USEN SPOT Plus", lab, 38)
+    d.rectangle((170, y + 6, 194, y + 30), outline=0, width=2)
+    line("申し込む", val, 70, x=204)
+    line("SSID", lab, 40)
+
+
+@pytest.mark.parametrize("circled", [None, "Bフレッツ", "開通通知書"])
+def test_options_circled_on_a_page_without_a_table_are_judged_beside_their_words(circled: str | None) -> None:
+    result = scanned.read_scan(_page(lambda d: _sections(d, circled)), UNHURRIED)
+    assert result.fields is not None, result.notes
+    got = _by_name(result)
+    words_of = {"line_kind.hikari_next": "フレッツ光ネクスト", "line_kind.b_flets": "Bフレッツ",
+                "line_type.family": "ファミリー", "line_type.mansion": "マンション", "check_method.notice": "開通通知書",
+                "check_method.bill": "NTT請求書(裏面)", "check_method.ntt116": "116へ確認"}
+    for name, word in words_of.items():
+        assert got[name].sure, (name, got[name], result.notes)
+        # the question's label printed over the options is not a circle of theirs
+        assert (got[name].state == "marked") == (word == circled), (name, got[name])
+
+
+def test_a_circle_that_hides_two_option_words_leaves_the_row_to_a_person() -> None:
+    """The circle round NTT請求書(裏面) makes it and 116へ確認 unreadable: the boxes found in
+    the row can no longer be told apart from a piece of the circle, so nothing there is sure."""
+    result = scanned.read_scan(_page(lambda d: _sections(d, "NTT請求書(裏面)")), UNHURRIED)
+    assert result.fields is not None, result.notes
+    got = _by_name(result)
+    for name, r in got.items():
+        if name.startswith("check_method"):
+            assert not r.sure or r.state != "marked" or name == "check_method.bill", (name, r)
+    assert got["line_kind.hikari_next"].sure and got["line_kind.hikari_next"].state == "unmarked"
+
+
+# boxes (row pixels, the row's origin at 100, 500) and the option words (page pixels)
+_WORDS = ((160, 505, 300, 535), (400, 505, 520, 535), (620, 505, 760, 535))
+
+
+@pytest.mark.parametrize(("boxes", "words_", "fit"), [
+    ([(20, 8, 45, 33), (260, 8, 285, 33), (480, 8, 505, 33)], _WORDS, True),
+    # □ read as 口, the first character of its word
+    ([(60, 8, 85, 33), (260, 8, 285, 33), (480, 8, 505, 33)], ((160, 505, 300, 535), *_WORDS[1:]), True),
+    # the second box not found: the third taken for the second, a mark for the third
+    ([(20, 8, 45, 33), (480, 8, 505, 33), (600, 8, 625, 33)], _WORDS, False),
+    # one word not read: its box between its neighbours' words
+    ([(20, 8, 45, 33), (260, 8, 285, 33), (480, 8, 505, 33)], (_WORDS[0], None, _WORDS[2]), True),
+    # … but not a box inside the word before it
+    ([(20, 8, 45, 33), (150, 8, 175, 33), (480, 8, 505, 33)], (_WORDS[0], None, _WORDS[2]), False),
+    # two words not read: nothing holds the boxes to their options
+    ([(20, 8, 45, 33), (260, 8, 285, 33), (480, 8, 505, 33)], (_WORDS[0], None, None), False),
+    # a box on another line than its word
+    ([(20, 60, 45, 85), (260, 8, 285, 33), (480, 8, 505, 33)], _WORDS, False),
+])
+def test_each_box_must_stand_before_its_options_word(boxes, words_, fit) -> None:  # noqa: ANN001
+    assert boxes_fit_words(boxes, words_, (100, 500)) is fit

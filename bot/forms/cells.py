@@ -250,6 +250,12 @@ def _contact_by_words(page: Page, row: Row) -> tuple[Text, Text]:
     return parts[0], parts[1]
 
 
+def read_name(page: Page, row: Row) -> Text:
+    """One half of a name placed apart (姓 or 名 in a frame or on a line of its own)."""
+    state, conf = writing(page, row.value_box)
+    return _name(page, Text(state, conf, area=row.value_box))
+
+
 def _name(page: Page, t: Text) -> Text:
     if t.state == STATE_FILLED and t.area is not None:
         res, _, _ = read_ocr(page, t.area, lang="jpn")

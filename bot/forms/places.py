@@ -15,9 +15,11 @@ neighbours.
    in the two last cases and none in the first; the writing sits nearer the label it belongs to.
 3. **The value's place**: on that side of its label, up to the next label (or the page's
    edge) across, and to the neighbouring label in the column along.
-4. **A choice's row** is where its option words stand (the boxes or circles are judged beside
-   them by :mod:`bot.forms.marks`); a row is only read when every option word of it was found
-   on one line.
+4. **A choice's row** is where its option words stand (:mod:`bot.forms.choice_rows`; the boxes
+   or circles are judged beside them by :mod:`bot.forms.marks`).
+5. **姓 and 名** of the contact: split where 名 is printed inside its place ("姓 ____ 名 ____"),
+   or, when 名 stands beside the contact's label outside it (a frame each, "(名)" under the
+   second), each half placed from its own print.
 
 Every place is a :class:`~bot.forms.table.Row`, so the cell readers of :mod:`bot.forms.cells`
 read it as they read a table's cell; a place that cannot be trusted is named with the reason.
@@ -25,12 +27,14 @@ read it as they read a table's cell; a place that cannot be trusted is named wit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from bot.forms.choice_rows import choice_rows, option_words_of, rule_rows
 from bot.forms.table import Row
-from bot.forms.words import OPTION_WORDS, Box, Found
+from bot.forms.words import Box, Found, Line, band
 
 RIGHT, BELOW, ABOVE = "right", "below", "above"
 GOOD = 0.75  # a label matched at least this well can be trusted
@@ -59,6 +63,8 @@ TEXT_FIELDS = ("customer_code", "contractor_name", "contractor_phone", "shop_nam
 class Places:
     rows: dict[str, Row]
     untrusted: dict[str, str]  # field → why its place is not trusted
+    # choice field → each option's printed word (None: not read), page pixels
+    option_words: dict[str, tuple[Box | None, ...]]
     side: str  # RIGHT | BELOW | ABOVE
     labels: dict[str, Found]
 
@@ -149,9 +155,10 @@ def value_side(labels: list[Found], ink: np.ndarray) -> tuple[str, float]:
     return side, (1.0 if votes[side] >= 3 and votes[side] >= 1.5 * second else 0.0)
 
 
-def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray) -> Places:
+def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray, lines_: Sequence[Line] = ()) -> Places:
     """Every field's place on the page (``ink``: the page's ink at a lenient threshold, without
-    its ruling lines: light pencil is writing too)."""
+    its ruling lines: light pencil is writing too; ``lines_``: every line of text read on the
+    page: they bound the choice rows and hold 姓 / 名)."""
     named = name_fields(found)
     labels = [f for f in found if not f.key.startswith("option:")]
     ink = ink.copy()
@@ -175,14 +182,59 @@ def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray) -> Places:
             bad[field_] = f"its label read poorly ({lab.text!r})"
         elif share < 1.0:
             bad[field_] = f"the side of the values is not clear ({side}?)"
-    for fld, box, why in choice_rows(found):
+    if "contact" in rows and "contact" not in bad:
+        parts = _contact_parts(rows["contact"], named["contact"], side, labels, ink, rules, lines_)
+        if parts is not None:
+            for name, box in zip(("contact_last", "contact_first"), parts, strict=True):
+                rows[name] = Row(box[1], box[3], named["contact"].box, box, name, name, named["contact"].score)
+    option_words: dict[str, tuple[Box | None, ...]] = {}
+    for fld, box, why in choice_rows(found, [band(ln) for ln in lines_], rules):
+        option_words[fld] = option_words_of(found, fld)
         if box is not None:
             rows[fld] = Row(box[1], box[3], box, box, fld, fld, 1.0)
-        # Marks in a row found by its words were read sure and wrong on 5 of 60 forms (a
-        # circle or tick of the row above or below reaching in): judged, never sure, until
-        # the rows are bounded as well as the table's are.
-        bad[fld] = why or "a choice row found by its words (its marks go to a person)"
-    return Places(rows, bad, side, named)
+        if why:
+            bad[fld] = why
+    return Places(rows=rows, untrusted=bad, option_words=option_words, side=side, labels=named)
+
+
+def _markers(lines_: Sequence[Line], char: str) -> list[Box]:
+    """Where 姓 or 名 is printed on its own: alone, in brackets, or after ご担当者名 ("ご担当者名
+    (姓)"), never inside a word (名称, ご担当者名 itself)."""
+    out = []
+    for ln in lines_:
+        text = ln.text
+        for i, c in enumerate(ln.chars):
+            if c.text != char:
+                continue
+            before, after = text[max(0, i - 1): i], text[i + 1: i + 2]
+            if (before in ("", "(", "（") or text[:i].endswith("者名(")) and after in ("", ")", "）", ":", "："):
+                out.append(c.box)
+    return out
+
+
+def _contact_parts(row: Row, lab: Found, side: str, labels: list[Found], ink: np.ndarray, rules: np.ndarray,
+                   lines_: Sequence[Line]) -> tuple[Box, Box] | None:
+    """The places of 姓 and 名 (see the module's note), or None when 名 is not found where it
+    would split them."""
+    h = lab.height
+    x0, y0, x1, y1 = row.value_box
+    given = [b for b in _markers(lines_, "名") if b[0] > x0 + 2 * h]
+    inside = [b for b in given if y0 <= (b[1] + b[3]) / 2 <= y1 and b[0] < x1]
+    if inside:
+        mei = min(inside, key=lambda b: b[0])
+        sei = [b for b in _markers(lines_, "姓") if y0 <= (b[1] + b[3]) / 2 <= y1 and x0 <= b[0] < mei[0]]
+        left = max(b[2] for b in sei) + int(0.3 * h) if sei else x0
+        return (left, y0, mei[0] - int(0.3 * h), y1), (mei[2] + int(0.3 * h), y0, x1, y1)
+    beside = [b for b in given if abs((b[1] + b[3]) / 2 - (lab.box[1] + lab.box[3]) / 2) <= 0.6 * h]
+    if not beside or side == RIGHT:
+        return None
+    mei = min(beside, key=lambda b: b[0])
+    print_ = Found("contact", "名", mei, 1.0, lab.size)
+    box = _place(print_, side, labels + [print_], rules)
+    if box is None:
+        return None
+    first = _within_frame(box, ink, rules, h, digits=False)
+    return (x0, y0, min(x1, mei[0] - int(0.5 * h)), y1), first
 
 
 def _sides(ink: np.ndarray, box: Box) -> list[int]:
@@ -228,14 +280,6 @@ def _beside(lab: Found, labels: list[Found], top: int, bottom: int, width: int) 
     return int(min(right, default=width - 1) - 0.3 * lab.height)
 
 
-def _rule_rows(rules: np.ndarray, x0: int, x1: int, y0: int, y1: int) -> list[int]:
-    """Rows between y0 and y1 where a ruling line crosses at least a third of [x0, x1)."""
-    if y1 <= y0 or x1 <= x0:
-        return []
-    part = rules[max(0, y0):y1, max(0, x0):x1]
-    return [max(0, y0) + int(y) for y in np.flatnonzero(part.mean(axis=1) >= 0.33)]
-
-
 def _place(lab: Found, side: str, labels: list[Found], rules: np.ndarray) -> Box | None:
     height, width = rules.shape
     h = lab.height
@@ -250,8 +294,8 @@ def _place(lab: Found, side: str, labels: list[Found], rules: np.ndarray) -> Box
         bottom = int(min(y1 + 1.2 * h, (y1 + below) / 2 if below is not None else height))
         left = int(x1 + 0.3 * h)
         right = _beside(lab, labels, y0, y1, width)
-        over = _rule_rows(rules, left, right, top, int(y0 + 0.3 * h))
-        under = _rule_rows(rules, left, right, int(y1 - 0.3 * h), bottom)
+        over = rule_rows(rules, left, right, top, int(y0 + 0.3 * h))
+        under = rule_rows(rules, left, right, int(y1 - 0.3 * h), bottom)
         top = over[-1] - 2 if over else top
         bottom = under[0] + 3 if under else bottom
     elif side == BELOW:
@@ -261,7 +305,7 @@ def _place(lab: Found, side: str, labels: list[Found], rules: np.ndarray) -> Box
         bottom = int(min(y1 + 4 * h, below - 2 if below is not None else height))
         left = int(x0 - 0.8 * h)
         right = _beside(lab, labels, y0, bottom, width)
-        under = _rule_rows(rules, left, right, int(y1 + 0.8 * h), bottom)
+        under = rule_rows(rules, left, right, int(y1 + 0.8 * h), bottom)
         if under:
             bottom = under[0] + 3
     else:
@@ -272,47 +316,13 @@ def _place(lab: Found, side: str, labels: list[Found], rules: np.ndarray) -> Box
         left = int(x0 - 0.8 * h)
         right = _beside(lab, labels, top, y1, width)
         # (the frame's bottom, right over the label, is not its top)
-        over = _rule_rows(rules, left, right, top, int(y0 - 1.5 * h))
+        over = rule_rows(rules, left, right, top, int(y0 - 1.5 * h))
         if over:
             top = over[-1] - 3
     left, top = max(0, left), max(0, top)
     if right - left < 2 * h or bottom - top < (0.8 if side == RIGHT else 1.1) * h:
         return None  # too little room for a line of writing: not where the value is
     return left, top, right, bottom
-
-
-def choice_rows(found: list[Found]) -> list[tuple[str, Box | None, str | None]]:
-    """(field, row box, why not trusted) of each choice, from its option words."""
-    best: dict[str, Found] = {}
-    for f in found:
-        if f.key.startswith("option:") and (f.key not in best or f.score > best[f.key].score):
-            best[f.key] = f
-    out: list[tuple[str, Box | None, str | None]] = []
-    for fld in dict.fromkeys(f for f, _, _ in OPTION_WORDS):
-        keys = [k for f, k, _ in OPTION_WORDS if f == fld]
-        words = [best.get(f"option:{fld}.{k}") for k in keys]
-        ws = [w for w in words if w is not None]
-        if not ws:
-            out.append((fld, None, "its option words not found"))
-            continue
-        h = max(w.height for w in ws)
-        mids = [_mid(w.box)[1] for w in ws]
-        xs = [w.box[0] for w in ws]
-        if max(mids) - min(mids) > 0.6 * h or xs != sorted(xs):
-            out.append((fld, None, "its options are not on one line in the printed order"))
-            continue
-        # an option word not read (a mark over it) is looked for beside the others: the row
-        # reaches to the next printed word on the line (the boxes are counted by marks)
-        left, right = min(xs) - 3.2 * h, max(w.box[2] for w in ws) + 0.5 * h
-        top, bottom = min(w.box[1] for w in ws) - 0.6 * h, max(w.box[3] for w in ws) + 0.6 * h
-        line = [f for f in found if f.box[1] < bottom and f.box[3] > top and f not in ws]
-        if words[0] is None:
-            left = max([f.box[2] + 0.3 * h for f in line if f.box[2] < min(xs)], default=min(xs) - 14 * h)
-        if words[-1] is None:
-            right = min([f.box[0] - 3.2 * h for f in line if f.box[0] > max(xs)], default=right + 12 * h)
-        box = (max(0, int(left)), max(0, int(top)), int(right), int(bottom))
-        out.append((fld, box, None))
-    return out
 
 
 # USEN SPOT's own words: a page with the same 名称/住所/電話番号 but none of these is another form.

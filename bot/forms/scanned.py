@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.forms import integrated_scan, marks, ocr, places, raster, table, words
+from bot.forms import choice_rows, integrated_scan, marks, ocr, places, raster, scan_words, table
 from bot.forms.address import read_mail
 from bot.forms.cells import (
     SURE_OCR,
@@ -35,6 +34,7 @@ from bot.forms.cells import (
     cell_ink,
     read_code,
     read_contact,
+    read_name,
     read_phone,
     read_plain,
     read_ssid,
@@ -111,7 +111,7 @@ def find_form(plain: bytes, limits: Limits, accept: Callable[[Table], bool]
                 if tab2 is not None and tab2.labels_found > tab.labels_found:
                     up, tab = other, tab2
             if tab is None or not accept(tab):
-                found = _by_words(index, up, img, deadline)
+                found = scan_words.by_words(index, up, img, deadline)
                 if found is not None:
                     notes.append(f"page {index + 1}: found by its printed words ({found[0].up.rotation}°, "
                                  f"values {found[1].side} of their labels)")
@@ -128,29 +128,6 @@ def find_form(plain: bytes, limits: Limits, accept: Callable[[Table], bool]
             notes.append(f"page {index + 1}: turned {up.rotation}° and {up.skew:+.2f}° straight")
         return Page(index, up, tab, deadline), notes, None
     return None, notes, None
-
-
-def _by_words(index: int, up: raster.Upright, img: np.ndarray | None, deadline: float
-              ) -> tuple[Page, places.Places] | None:
-    """The page read by its printed words, turned as it reads best (the way it was put upright
-    first, then the other way up, then sideways when nothing read at all)."""
-    legible = 0
-    for turn in (0, 180, 90, 270) if img is not None else (0,):
-        if turn in (90, 270) and legible >= 40:
-            break  # the page read as text the way it was put: it is not sideways
-        cand = up if turn == 0 or img is None else raster.turned(up, img, turn)
-        lenient = raster.lenient_ink(cand)
-        rules = words.rule_mask(lenient)
-        lines_ = words.read_lines(cand, rules, seconds=deadline - time.monotonic())
-        legible = max(legible, sum(1 for ln in lines_ for c in ln.chars if c.conf >= 0.8))
-        found = words.find(lines_)
-        shape = cand.image.shape
-        tab = Table((0, 0, shape[1], shape[0]), 0, (), rules, np.zeros_like(rules))
-        page = Page(index, cand, tab, deadline)
-        placed = places.locate(found, lenient & ~rules, rules)
-        if places.is_form(placed, found):
-            return page, placed
-    return None
 
 
 # =========================================================================== marks
@@ -249,46 +226,13 @@ def read_scan(plain: bytes, limits: Limits) -> ScanResult:
             return result
         # Part of the table did not read (a code above the table, a row not trusted): the page
         # read by its words too, and the two readings put together.
-        words_read = _by_words(page.index, page.up, None, page.deadline)
+        words_read = scan_words.by_words(page.index, page.up, None, page.deadline)
         if words_read is None:
             return result
-        return _together(result, _read_page(words_read[0], [], placed=words_read[1]))
+        return scan_words.together(result, _read_page(words_read[0], [], placed=words_read[1]),
+                                   choices={c for c, _ in CHOICES})
     except ocr.OcrTimeout as err:
         raise PageTimeout(page.index) from err
-
-
-def _together(a: ScanResult, b: ScanResult) -> ScanResult:
-    """The table's reading ``a`` completed by the words' reading ``b``: a field the table left
-    unsure that the words read sure (a value, never an "empty": a place found by words that
-    shows nothing may be the wrong place) is taken, with its options' readings; a value both
-    read sure and differently is unsure (two readers disagreeing: neither is trusted)."""
-    if a.fields is None or b.fields is None:
-        return a
-    mine = {r.name: r for r in a.readings}
-    theirs = {r.name: r for r in b.readings}
-    # values only: a choice the table could not judge is not taken from a row found by words
-    # (a circle drawn round a neighbouring row's word can reach into it)
-    choices = {c for c, _ in CHOICES}
-    take = {n for n, r in theirs.items() if "." not in n and n not in choices and r.sure and r.state == STATE_READ
-            and n in a.unsure and hasattr(a.fields, n)}
-    clash = {n for n, r in mine.items() if r.sure and r.state == STATE_READ and n in theirs
-             and theirs[n].sure and theirs[n].state == STATE_READ and theirs[n].value != r.value}
-    readings = []
-    for r in a.readings:
-        base = r.name.split(".")[0]
-        if base in take:
-            r = theirs.get(r.name, r)
-        elif r.name in clash:
-            r = FieldReading(r.name, None, STATE_UNSURE, 0.0, False, None, r.box)
-        readings.append(r)
-    changes = {n: getattr(b.fields, n) for n in take}
-    changes.update({n: None for n in clash if hasattr(a.fields, n)})
-    notes = a.notes + ["read by its words too" + (f": taken from them {', '.join(sorted(take))}" if take else "")]
-    if clash:
-        notes.append("the two readings differ on " + ", ".join(sorted(clash)))
-    unsure = tuple(n for n in dict.fromkeys((*a.unsure, *sorted(clash))) if n not in take)
-    return dataclasses.replace(a, fields=dataclasses.replace(a.fields, **changes), readings=tuple(readings),
-                               notes=notes, unsure=unsure)
 
 
 # The row each reading rests on.
@@ -312,7 +256,8 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
         return ROW_OF.get(name, name) in rows and ROW_OF.get(name, name) not in bad
 
     choices = CHOICES if services is None else tuple(c for c in CHOICES if c[0] != "plus")
-    _choice_readings(page, rows, trusted, readings, values, unsure, choices)
+    _choice_readings(page, rows, trusted, readings, values, unsure, choices,
+                     option_words=placed.option_words if placed is not None else None)
 
     def text_reading(name: str, t: Text | None, *, value_ok: Callable[[str], bool] = bool) -> None:
         if t is None or not trusted(name):
@@ -371,7 +316,10 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
         shop.hand = True if shop.state == STATE_FILLED else shop.hand
     text_reading("shop_name", shop)
     contact_row = rows.get("contact")
-    last, first = read_contact(page, contact_row) if contact_row is not None else (None, None)
+    if "contact_last" in rows:  # 姓 and 名 placed apart by their printed words
+        last, first = read_name(page, rows["contact_last"]), read_name(page, rows["contact_first"])
+    else:
+        last, first = read_contact(page, contact_row) if contact_row is not None else (None, None)
     text_reading("contact_last", last)
     text_reading("contact_first", first)
     for name in ("contractor_phone", "shop_phone"):
@@ -398,9 +346,11 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
 
 def _choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], bool], readings: list[FieldReading],
                      values: dict[str, object], unsure: list[str],
-                     choices: tuple[tuple[str, tuple[str, ...]], ...] = CHOICES) -> None:
+                     choices: tuple[tuple[str, tuple[str, ...]], ...] = CHOICES,
+                     option_words: dict[str, tuple[tuple[int, int, int, int] | None, ...]] | None = None) -> None:
     """Every option marked / unmarked / unsure, and each choice field's value when all its
-    options are sure (on a trusted row)."""
+    options are sure (on a trusted row; on a row found by its words, each box must stand right
+    before its option's word)."""
     def off(b: tuple[int, int, int, int], row: Row) -> tuple[float, float, float, float]:
         return (row.value_box[0] + b[0], row.value_box[1] + b[1], row.value_box[0] + b[2], row.value_box[1] + b[3])
 
@@ -408,6 +358,9 @@ def _choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], 
     for fld, keys in choices:
         row = rows.get(fld)
         opts = judged.get(fld)
+        if opts is not None and option_words is not None and row is not None and not choice_rows.boxes_fit_words(
+                [m.box for m in opts], option_words.get(fld, ()), row.value_box[:2]):
+            opts = None  # a box of another option, or a mark taken for a box
         if opts is None or not trusted(fld):
             unsure.append(fld)
             readings.append(FieldReading(fld, None, STATE_UNSURE, 0.0, False, None,

@@ -80,6 +80,17 @@ class Found:
         return self.size or self.box[3] - self.box[1]
 
 
+@dataclass(frozen=True)
+class Band:
+    """A line of text read on the page: its left and right ends and the band of its characters
+    (their median middle ± half their median height: a circle round a word does not widen it)."""
+
+    x0: int
+    x1: int
+    top: float
+    bottom: float
+
+
 def rule_mask(lenient: np.ndarray) -> np.ndarray:
     """Ruling lines of the page: solid rules, and dotted or dashed ones, horizontal and
     vertical, found at a lenient threshold (a thin dotted line prints light) and thickened by
@@ -119,6 +130,14 @@ def read_lines(up: Upright, rules: np.ndarray, *, seconds: float) -> list[Line]:
         if chars:
             out.append(Line(tuple(chars)))
     return out
+
+
+def band(line: Line) -> Band:
+    """The line's :class:`Band`: its ends, and its characters' median middle ± half their median
+    height."""
+    mids = sorted((c.box[1] + c.box[3]) / 2 for c in line.chars)
+    mid, half = mids[len(mids) // 2], line.height / 2
+    return Band(min(c.box[0] for c in line.chars), max(c.box[2] for c in line.chars), mid - half, mid + half)
 
 
 def _best_window(term: str, text: str) -> tuple[int, int, int]:

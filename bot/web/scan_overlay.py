@@ -92,7 +92,7 @@ def upright_page(plain: bytes, index: int, turn: int) -> tuple[Any, Any]:
     grey, size = raster.render(plain, index)
     up = raster.straighten(grey, size)
     if (turn - up.rotation) % 360:
-        # the reader found the labels the other way up, or sideways (bot.forms.scanned._by_words)
+        # the reader found the labels the other way up, or sideways (bot.forms.scan_words.by_words)
         up = raster.turned(up, grey, (turn - up.rotation) % 360)
     pdf = pypdfium2.PdfDocument(plain)
     try:

@@ -1,0 +1,132 @@
+"""A choice's row on a page found by its printed words (issue 19): where its option words stand,
+bounded over and under by the neighbouring lines of print and the ruling lines, and the check
+boxes found in it held to the words they belong to.
+
+A row reaches 0.6 of a line over and under its option words, but never past half way to the
+next line of print (the question's own label printed over its options, the neighbouring row)
+nor past a ruling line; a circle round a word does not widen the row (the words' height is
+their characters' median).  The k-th check box found must stand right before the k-th option
+word, for every word read: otherwise the row's marks are not judged (a box not found, or a
+mark taken for a box, would move every option's judgement to its neighbour).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from bot.forms.words import OPTION_WORDS, Band, Box, Found
+
+
+def _mid(b: Box) -> tuple[float, float]:
+    return (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+
+
+def rule_rows(rules: np.ndarray, x0: int, x1: int, y0: int, y1: int) -> list[int]:
+    """Rows between y0 and y1 where a ruling line crosses at least a third of [x0, x1)."""
+    if y1 <= y0 or x1 <= x0:
+        return []
+    part = rules[max(0, y0):y1, max(0, x0):x1]
+    return [max(0, y0) + int(y) for y in np.flatnonzero(part.mean(axis=1) >= 0.33)]
+
+
+def _core(w: Found) -> tuple[float, float]:
+    mid = _mid(w.box)[1]
+    return mid - w.height / 2, mid + w.height / 2
+
+
+def _bounds(top: float, bottom: float, left: float, right: float, h: float,
+            print_lines: Sequence[Band], rules: np.ndarray) -> tuple[float, float]:
+    """A choice row's top and bottom: 0.6 of a line over and under its words, but never past
+    half way to the next line of print above or below, nor past a ruling line there (the
+    question's own label over the options, a neighbouring row's words and its marks stay out)."""
+    over = [b.bottom for b in print_lines if b.bottom <= top + 0.2 * h and b.x1 > left and b.x0 < right]
+    under = [b.top for b in print_lines if b.top >= bottom - 0.2 * h and b.x1 > left and b.x0 < right]
+    lo, hi = top - 0.6 * h, bottom + 0.6 * h
+    if over:
+        lo = max(lo, (max(over) + top) / 2)
+    if under:
+        hi = min(hi, (min(under) + bottom) / 2)
+    ruled_over = rule_rows(rules, int(left), int(right), int(lo), int(top - 0.1 * h))
+    ruled_under = rule_rows(rules, int(left), int(right), int(bottom + 0.1 * h), int(hi))
+    if ruled_over:
+        lo = ruled_over[-1] + 1
+    if ruled_under:
+        hi = ruled_under[0] - 1
+    return lo, hi
+
+
+def option_words_of(found: list[Found], fld: str) -> tuple[Box | None, ...]:
+    best: dict[str, Found] = {}
+    for f in found:
+        if f.key.startswith(f"option:{fld}.") and (f.key not in best or f.score > best[f.key].score):
+            best[f.key] = f
+    return tuple(best[k].box if (k := f"option:{fld}.{key}") in best else None
+                 for f_, key, _ in OPTION_WORDS if f_ == fld)
+
+
+def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: tuple[int, int]) -> bool:
+    """Whether each check box found in a row belongs to its option (``boxes`` in row pixels
+    from ``origin``; words in page pixels).  The k-th box must stand right before the k-th
+    option's printed word (or be read as its first character, □ as 口) and after the word of
+    the option before it.  At most one option's word may be unread (a circle or a mark over
+    it), and then its box must stand between its neighbours' words: a box of the wrong option
+    (one not found, a piece of a circle or of a word taken for a box) is never judged as this
+    option's."""
+    if len(boxes) != len(words_) or sum(w is None for w in words_) > 1:
+        return False
+    for i, (b, w) in enumerate(zip(boxes, words_, strict=True)):
+        side = b[2] - b[0]
+        x0, y0, x1, y1 = b[0] + origin[0], b[1] + origin[1], b[2] + origin[0], b[3] + origin[1]
+        before = words_[i - 1] if i > 0 else None
+        after = words_[i + 1] if i + 1 < len(words_) else None
+        if before is not None and x0 < before[2] - 0.2 * side:
+            return False
+        if w is None:
+            if (before is None and after is None) or (after is not None and x1 > after[0] - side):
+                return False
+            continue
+        if not (x0 >= w[0] - 3 * side and x1 <= w[0] + 1.3 * side) or abs((y0 + y1) / 2 - (w[1] + w[3]) / 2) > 0.6 * side:
+            return False
+    return True
+
+
+def choice_rows(found: list[Found], print_lines: Sequence[Band] = (),
+                rules: np.ndarray | None = None) -> list[tuple[str, Box | None, str | None]]:
+    """(field, row box, why not trusted) of each choice, from its option words."""
+    best: dict[str, Found] = {}
+    for f in found:
+        if f.key.startswith("option:") and (f.key not in best or f.score > best[f.key].score):
+            best[f.key] = f
+    out: list[tuple[str, Box | None, str | None]] = []
+    for fld in dict.fromkeys(f for f, _, _ in OPTION_WORDS):
+        keys = [k for f, k, _ in OPTION_WORDS if f == fld]
+        words = [best.get(f"option:{fld}.{k}") for k in keys]
+        ws = [w for w in words if w is not None]
+        if not ws:
+            out.append((fld, None, "its option words not found"))
+            continue
+        h = max(w.height for w in ws)
+        mids = [_mid(w.box)[1] for w in ws]
+        cores = [_core(w) for w in ws]
+        xs = [w.box[0] for w in ws]
+        if max(mids) - min(mids) > 0.6 * h or xs != sorted(xs):
+            out.append((fld, None, "its options are not on one line in the printed order"))
+            continue
+        # an option word not read (a mark over it) is looked for beside the others: the row
+        # reaches to the next printed word on the line (the boxes are counted by marks)
+        left, right = min(xs) - 3.2 * h, max(w.box[2] for w in ws) + 0.5 * h
+        top, bottom = min(c[0] for c in cores), max(c[1] for c in cores)
+        line = [f for f in found if f.box[1] < bottom + 0.6 * h and f.box[3] > top - 0.6 * h and f not in ws]
+        if words[0] is None:
+            left = max([f.box[2] + 0.3 * h for f in line if f.box[2] < min(xs)], default=min(xs) - 14 * h)
+        if words[-1] is None:
+            right = min([f.box[0] - 3.2 * h for f in line if f.box[0] > max(xs)], default=right + 12 * h)
+        if rules is None:
+            top, bottom = top - 0.6 * h, bottom + 0.6 * h
+        else:
+            top, bottom = _bounds(top, bottom, left, right, h, print_lines, rules)
+        box = (max(0, int(left)), max(0, int(top)), int(right), int(bottom))
+        out.append((fld, box, None))
+    return out

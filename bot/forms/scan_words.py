@@ -1,0 +1,75 @@
+"""The page read by its printed words (issue 19): found, turned and placed by
+:mod:`.words` and :mod:`.places`, and a table's reading completed by it."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bot.forms import places, raster, words
+from bot.forms.cells import Page
+from bot.forms.table import Table
+from bot.forms.vocabulary import STATE_FILLED, STATE_READ, STATE_UNSURE, FieldReading
+
+if TYPE_CHECKING:
+    from bot.forms.scanned import ScanResult
+
+
+def by_words(index: int, up: raster.Upright, img: np.ndarray | None, deadline: float
+              ) -> tuple[Page, places.Places] | None:
+    """The page read by its printed words, turned as it reads best (the way it was put upright
+    first, then the other way up, then sideways when neither read as lines of text: a page
+    read sideways gives characters, but seldom four in a row that OCR is sure of)."""
+    legible = 0
+    for turn in (0, 180, 90, 270) if img is not None else (0,):
+        if turn in (90, 270) and legible >= 40:
+            break  # the page read as text the way it was put: it is not sideways
+        cand = up if turn == 0 or img is None else raster.turned(up, img, turn)
+        lenient = raster.lenient_ink(cand)
+        rules = words.rule_mask(lenient)
+        lines_ = words.read_lines(cand, rules, seconds=deadline - time.monotonic())
+        legible = max(legible, sum(sum(c.conf >= 0.8 for c in ln.chars) for ln in lines_ if len(ln.chars) >= 4))
+        found = words.find(lines_)
+        shape = cand.image.shape
+        tab = Table((0, 0, shape[1], shape[0]), 0, (), rules, np.zeros_like(rules))
+        page = Page(index, cand, tab, deadline)
+        placed = places.locate(found, lenient & ~rules, rules, lines_)
+        if places.is_form(placed, found):
+            return page, placed
+    return None
+
+
+def together(a: ScanResult, b: ScanResult, *, choices: set[str]) -> ScanResult:
+    """The table's reading ``a`` completed by the words' reading ``b``: a field the table left
+    unsure that the words read sure (a value or writing, never an "empty": a place found by words that
+    shows nothing may be the wrong place) is taken, with its options' readings; a value both
+    read sure and differently is unsure (two readers disagreeing: neither is trusted)."""
+    if a.fields is None or b.fields is None:
+        return a
+    mine = {r.name: r for r in a.readings}
+    theirs = {r.name: r for r in b.readings}
+    # values only: a choice the table could not judge is not taken from a row found by words
+    # (a circle drawn round a neighbouring row's word can reach into it)
+    take = {n for n, r in theirs.items() if "." not in n and n not in choices and r.sure
+            and r.state in (STATE_READ, STATE_FILLED) and n in a.unsure and hasattr(a.fields, n)}
+    clash = {n for n, r in mine.items() if r.sure and r.state == STATE_READ and n in theirs
+             and theirs[n].sure and theirs[n].state == STATE_READ and theirs[n].value != r.value}
+    readings = []
+    for r in a.readings:
+        base = r.name.split(".")[0]
+        if base in take:
+            r = theirs.get(r.name, r)
+        elif r.name in clash:
+            r = FieldReading(r.name, None, STATE_UNSURE, 0.0, False, None, r.box)
+        readings.append(r)
+    changes = {n: getattr(b.fields, n) for n in take}
+    changes.update({n: None for n in clash if hasattr(a.fields, n)})
+    notes = a.notes + ["read by its words too" + (f": taken from them {', '.join(sorted(take))}" if take else "")]
+    if clash:
+        notes.append("the two readings differ on " + ", ".join(sorted(clash)))
+    unsure = tuple(n for n in dict.fromkeys((*a.unsure, *sorted(clash))) if n not in take)
+    return dataclasses.replace(a, fields=dataclasses.replace(a.fields, **changes), readings=tuple(readings),
+                               notes=notes, unsure=unsure)
