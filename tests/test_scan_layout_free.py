@@ -146,7 +146,7 @@ def test_another_companys_form_with_similar_words_is_not_taken_for_the_form() ->
     assert "no page holds the application form" in result.notes[-1]
 
 
-def _sections(d: ImageDraw.ImageDraw, circled: str | None) -> None:
+def _sections(d: ImageDraw.ImageDraw, circled: str | None, mail: str = "midori") -> None:
     """No table: each question's label on a line of its own and its options on the next, the
     check boxes drawn as squares; ``circled``: the option word a pen circled (the circle reaches
     up towards the question's label and down towards the next row)."""
@@ -183,7 +183,8 @@ def _sections(d: ImageDraw.ImageDraw, circled: str | None) -> None:
         y += 70
     line("【メール】", head, 60)
     line("ご希望のメールアドレス", lab, 40)
-    line("midori  @uspot.jp", val, 60, x=170)
+    d.text((170, y), mail, font=val, fill=0)
+    line("@uspot.jp", val, 60, x=470)
     line("【サービス】", head, 60)
     line("USEN SPOT Plus", lab, 38)
     d.rectangle((170, y + 6, 194, y + 30), outline=0, width=2)
@@ -238,3 +239,13 @@ _WORDS = ((160, 505, 300, 535), (400, 505, 520, 535), (620, 505, 760, 535))
 ])
 def test_each_box_must_stand_before_its_options_word(boxes, words_, fit) -> None:  # noqa: ANN001
     assert boxes_fit_words(boxes, words_, (100, 500)) is fit
+
+
+def test_an_address_left_empty_is_read_empty_and_one_written_is_not() -> None:
+    """The value's place found by its words: an empty address is a sure "empty" (the ground of
+    a 差戻 for MAIL_ADDRESS_MISSING), a written one never is."""
+    empty = _by_name(scanned.read_scan(_page(lambda d: _sections(d, None, mail="")), UNHURRIED))
+    assert empty["mail_local"].state == STATE_EMPTY and empty["mail_local"].sure
+    written = _by_name(scanned.read_scan(_page(lambda d: _sections(d, None, mail="midori")), UNHURRIED))
+    assert written["mail_local"].state != STATE_EMPTY
+    assert not written["mail_local"].sure or written["mail_local"].value == "midori"
