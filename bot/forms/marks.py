@@ -76,46 +76,58 @@ def _despeckle(ink: np.ndarray, min_px: int) -> np.ndarray:
     return keep[lab]
 
 
+def _sums(img: np.ndarray) -> np.ndarray:
+    """The integral image: the sum of ``img`` over any rectangle in four lookups."""
+    return cv2.integral(img.astype(np.float64))
+
+
+def _rect(sums: np.ndarray, y0: np.ndarray, x0: np.ndarray, y1: np.ndarray, x1: np.ndarray) -> np.ndarray:
+    return sums[y1, x1] - sums[y0, x1] - sums[y1, x0] + sums[y0, x0]
+
+
 def find_boxes(ink: np.ndarray, cy_hint: float) -> list[tuple[float, tuple[int, int, int, int]]]:
     """Candidate printed check boxes in a row's value cell: square outlines 7–12 pt wide whose
-    four sides are ink, near the row's middle (``cy_hint``); (score, box), best first."""
+    four sides are ink, near the row's middle (``cy_hint``); (score, box), best first.  Every
+    position is measured at once from integral images (a row found by its words is wide and
+    full of print: a loop over its positions took 0.6 s a row)."""
     src = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
     h, w = ink.shape
+    wide, raw = _sums(src), _sums(ink)
     found: list[tuple[float, int, int, int]] = []  # (score, x, y, side)
+    t, o = 2, 4
     for side_pt in (7.0, 7.5, 8.0, 8.5, 9.0, 9.5, 10.0, 10.5, 11.0, 11.5, 12.0):
         side = int(round(side_pt * PT))
         if side + 2 > h or side + 2 > w:
             continue
         k = np.zeros((side, side), np.float32)
-        t = 2
         k[:t, :] = k[-t:, :] = k[:, :t] = k[:, -t:] = 1
         k /= k.sum()
         cov = cv2.filter2D(src, -1, k, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
         ys, xs = np.nonzero(cov >= 0.85)
-        for y, x in zip(ys.tolist(), xs.tolist(), strict=True):
-            if y + side > h or x + side > w:
-                continue
-            if abs(y + side / 2 - cy_hint) > 0.45 * side + 4 * PT:
-                continue
-            sides = (src[y:y + t, x:x + side].mean(), src[y + side - t:y + side, x:x + side].mean(),
-                     src[y:y + side, x:x + t].mean(), src[y:y + side, x + side - t:x + side].mean())
-            if min(sides) < 0.75:
-                continue
-            # a printed box is a thin ring with paper just outside it (marks cross it in a few
-            # places); a blob of text or scribble that happens to cover a ring does not
-            o = 4
-            ya, yb, xa, xb = y - o, y + side + o, x - o, x + side + o
-            if ya < 0 or xa < 0 or yb > h or xb > w:
-                continue
-            outer = np.concatenate((ink[ya:ya + 2, xa:xb].ravel(), ink[yb - 2:yb, xa:xb].ravel(),
-                                    ink[ya:yb, xa:xa + 2].ravel(), ink[ya:yb, xb - 2:xb].ravel()))
-            if outer.mean() > 0.3:
-                continue
-            # ties on the widened ink go to the ring that fits the box's own line best
-            fit = float(np.concatenate((ink[y:y + t, x:x + side].ravel(), ink[y + side - t:y + side, x:x + side].ravel(),
-                                        ink[y:y + side, x:x + t].ravel(),
-                                        ink[y:y + side, x + side - t:x + side].ravel())).mean())
-            found.append((float(cov[y, x]) + 0.05 * fit + 0.0002 * side, x, y, side))
+        # inside the cell, near the row's middle, with room for the paper just outside
+        keep = ((ys + side <= h) & (xs + side <= w) & (np.abs(ys + side / 2 - cy_hint) <= 0.45 * side + 4 * PT)
+                & (ys - o >= 0) & (xs - o >= 0) & (ys + side + o <= h) & (xs + side + o <= w))
+        ys, xs = ys[keep], xs[keep]
+        if ys.size == 0:
+            continue
+        y1, x1 = ys + side, xs + side
+
+        def ring(sums: np.ndarray, y0: np.ndarray, x0: np.ndarray, y1: np.ndarray, x1: np.ndarray,
+                 d: int) -> tuple[np.ndarray, ...]:
+            """The sums of the four strips ``d`` thick along the sides of each rectangle."""
+            return (_rect(sums, y0, x0, y0 + d, x1), _rect(sums, y1 - d, x0, y1, x1),
+                    _rect(sums, y0, x0, y1, x0 + d), _rect(sums, y0, x1 - d, y1, x1))
+
+        sides = np.stack(ring(wide, ys, xs, y1, x1, t)) / (t * side)
+        # a printed box is a thin ring with paper just outside it (marks cross it in a few
+        # places); a blob of text or scribble that happens to cover a ring does not
+        span = side + 2 * o
+        outer = sum(ring(raw, ys - o, xs - o, y1 + o, x1 + o, 2)) / (4 * 2 * span)
+        # ties on the widened ink go to the ring that fits the box's own line best
+        fit = sum(ring(raw, ys, xs, y1, x1, t)) / (4 * t * side)
+        good = (sides.min(axis=0) >= 0.75) & (outer <= 0.3)
+        for y, x, f in zip(ys[good].tolist(), xs[good].tolist(), fit[good].tolist(), strict=True):
+            found.append((float(cov[y, x]) + 0.05 * f + 0.0002 * side, x, y, side))
     found.sort(reverse=True)
     out: list[tuple[float, tuple[int, int, int, int]]] = []
     for score, x, y, side in found:
