@@ -249,3 +249,18 @@ def test_an_address_left_empty_is_read_empty_and_one_written_is_not() -> None:
     written = _by_name(scanned.read_scan(_page(lambda d: _sections(d, None, mail="midori")), UNHURRIED))
     assert written["mail_local"].state != STATE_EMPTY
     assert not written["mail_local"].sure or written["mail_local"].value == "midori"
+
+
+def test_a_choice_row_with_no_room_between_the_print_around_it_is_not_read() -> None:
+    """One option word read, print close on both sides of it (a word read twice, a crooked
+    line): the row would end before it begins; it is left to a person, not read (a scan of the
+    corpus failed in OpenCV on the empty row)."""
+    from bot.forms.choice_rows import choice_rows
+    from bot.forms.words import Found
+
+    found = [Found("option:check_method.bill", "ntt請求書(裏面)", (700, 1840, 800, 1870), 1.0, 30),
+             Found("check_method", "確認方法", (560, 1840, 680, 1870), 1.0, 30),
+             Found("option:line_kind.b_flets", "bフレッツ", (740, 1838, 860, 1872), 0.6, 30)]
+    rows = {fld: (box, why) for fld, box, why in choice_rows(found)}
+    box, why = rows["check_method"]
+    assert box is None and why

@@ -127,6 +127,10 @@ def choice_rows(found: list[Found], print_lines: Sequence[Band] = (),
             top, bottom = top - 0.6 * h, bottom + 0.6 * h
         else:
             top, bottom = _bounds(top, bottom, left, right, h, print_lines, rules)
+        if right - left < 2 * h or bottom - top < 0.8 * h:
+            # the print around the words leaves no row (a word read twice, a line read crooked)
+            out.append((fld, None, "no room for its row between the print around it"))
+            continue
         box = (max(0, int(left)), max(0, int(top)), int(right), int(bottom))
         out.append((fld, box, None))
     return out
