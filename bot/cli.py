@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from bot import __version__
 from bot.commands import (
     audit_unis,
+    backup,
     check,
     db,
     demo,
@@ -55,6 +56,7 @@ COMMAND_TABLE: tuple[tuple[str, AddParser, Handler], ...] = (
     ("process", process.add_parser, process.cli_process),
     ("import-unis", import_unis.add_parser, import_unis.cli_import_unis),
     ("db", db.add_parser, db.cli_db),
+    ("backup", backup.add_parser, backup.cli_backup),
     ("digest", digest.add_parser, digest.cli_digest),
     ("vendor-batch", vendor_batch.add_parser, vendor_batch.cli_vendor_batch),
     ("manual", manual.add_parser, manual.cli_manual),

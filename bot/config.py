@@ -274,6 +274,23 @@ class HealthConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """[retention]: how long the bot keeps what it stored (bot/retention.py, a daily job; 0: for
+    ever). Counted from when a mail was finished (filed away, or closed by a person). The
+    decision, its reasons, the ledger (管理台帳) and its history, the vendor rows and the UNIS data
+    are the office's records (帳簿書類, 7 years): `records_years` for decided mails' rows; the
+    ledger, vendor rows and UNIS data are never deleted by the bot. The IMAP folders (Processed,
+    Rejected, …) are left to the mail server (docs/operations.md: Dovecot autoexpunge)."""
+
+    raw_mail_days: int = 90  # the raw mail (body, attachments) and its search text
+    sent_mail_days: int = 90  # the bytes of sent replies, vendor batches and digests
+    records_years: int = 7  # a finished mail's row: decision, reasons, facts read
+    unis_done_days: int = 90  # files in [unis] drop_dir done/ and failed/
+    audit_days: int = 2557  # console audit log: who did what to which mail (7 years)
+    login_days: int = 90  # console logins, failed logins and logouts (with the IP)
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """[log]: "text" (one readable line per event) or "json" (one JSON object per line, for a
     log shipper); `file` appends there instead of stderr (rotation is the system's: logrotate
@@ -318,6 +335,7 @@ class Config:
     scans: ScansConfig = field(default_factory=ScansConfig)
     web: WebConfig = field(default_factory=WebConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     log: LogConfig = field(default_factory=LogConfig)
     corporate: CorporateConfig = field(default_factory=CorporateConfig)
     source: str = "(defaults)"
@@ -353,6 +371,13 @@ RANGES: dict[tuple[str, str], tuple[float, float, str]] = {
     ("web", "login_window_minutes"): (1, 1_440, "minutes"),
     ("web", "login_failures_per_user"): (1, 1_000, "failures"),
     ("web", "login_failures_per_ip"): (1, 100_000, "failures"),
+    ("retention", "raw_mail_days"): (0, 36_500, "days (0: for ever)"),
+    ("retention", "sent_mail_days"): (0, 36_500, "days (0: for ever)"),
+    # Below 7 the office's records (帳簿書類) would go before the law allows.
+    ("retention", "records_years"): (7, 100, "years"),
+    ("retention", "unis_done_days"): (0, 36_500, "days (0: for ever)"),
+    ("retention", "audit_days"): (0, 36_500, "days (0: for ever)"),
+    ("retention", "login_days"): (0, 36_500, "days (0: for ever)"),
     ("corporate", "max_bytes"): (1024, 1 * 1024 * 1024 * 1024, "bytes"),
     ("corporate", "max_rows"): (1, 100_000, "rows"),
     ("corporate", "max_unzipped_bytes"): (64 * 1024, 4 * 1024 * 1024 * 1024, "bytes"),

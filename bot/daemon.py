@@ -23,13 +23,14 @@ from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot import db, health, jobs, metrics, outbox, startup
+from bot import db, health, jobs, metrics, outbox, startup, upkeep
 from bot.config import Config, ConfigError
 from bot.intake import HandlerUnavailable, Mailbox, MailboxSettings, watch
 from bot.pipeline import Processor
 from bot.runner import MailboxRunner, PassReport
 from bot.templating import Templates
 from bot.unis import import_drop_folder
+from bot.unis_pickup import Sightings
 
 log = logging.getLogger("bot.daemon")
 
@@ -38,7 +39,7 @@ BATCH_DELAY = dt.timedelta(minutes=5)
 FLUSH_EVERY = 60.0  # seconds between outbox flushes when nothing asks for one
 HEARTBEAT_EVERY = 60.0  # seconds between heartbeats when nothing changes
 STOP_SECONDS = 8.0  # how long the stop waits for the flusher's send in flight
-JOBS = (jobs.VENDOR_BATCH, jobs.DIGEST)
+JOBS = (jobs.VENDOR_BATCH, jobs.DIGEST, jobs.RETENTION)
 WATCHDOG_EVERY = 300.0  # seconds between health checks of the daemon itself
 WATCHDOG_REPEAT = 3600.0  # a problem that lasts is logged again this often
 
@@ -77,9 +78,10 @@ class Daemon:
         self._beat_at = 0.0
         self._beat_fetch_at: dt.datetime | None = None
         self._stop = threading.Event()
-        self.metrics = metrics.Metrics(metrics.health_reader(self.factory, self.cfg.office.tz, JOBS))
+        self.metrics = metrics.Metrics(metrics.health_reader(self.factory, self.cfg.office.tz, JOBS), jobs=JOBS)
         self._http: object | None = None
         self._told: dict[str, float] = {}  # health problems logged: problem → when (monotonic)
+        self._drops = Sightings()  # UNIS drop files seen at the last poll (bot/unis_pickup.py)
 
     def handle(self, mbox: Mailbox) -> PassReport:
         try:
@@ -89,6 +91,7 @@ class Daemon:
                                      f"{self.cfg.mailbox.folder}") from err
         self.last_fetch_at = dt.datetime.now(dt.UTC)
         self.idle = mbox.has_idle
+        self.metrics.imap_up.set(1)
         if report.left_alone is not None:
             self.left_alone = report.left_alone
         for o in report.outcomes:
@@ -103,6 +106,8 @@ class Daemon:
     def on_state(self, problem: str | None) -> None:
         """The watcher's state: a problem (IMAP or the database away), or None (working)."""
         state = health.RUNNING if problem is None else health.WAITING
+        if problem is not None and not problem.startswith("database unavailable"):
+            self.metrics.imap_up.set(0)  # the mailbox is away (the database being away says nothing of it)
         changed = (state, problem) != (self.state, self.state_detail)
         self.state, self.state_detail = state, problem
         first_fetch = self.last_fetch_at is not None and self._beat_fetch_at is None
@@ -115,7 +120,7 @@ class Daemon:
         if self._scheduler is not None and self._scheduler.running:
             for job in self._scheduler.get_jobs():
                 when = getattr(job, "next_run_time", None)
-                if when is not None and job.id in ("vendor-batch", "digest"):
+                if when is not None and job.id in JOBS:
                     next_jobs[job.id] = when.astimezone(dt.UTC).isoformat()
         try:
             health.beat(self.factory, self.owner, now=_utcnow(), state=state or self.state,
@@ -206,8 +211,9 @@ class Daemon:
         if not self.cfg.unis.drop_dir:
             return
         try:
+            self._drops.begin()
             import_drop_folder(self.factory, drop_dir=Path(self.cfg.unis.drop_dir), columns=self.cfg.unis.columns,
-                               now=dt.datetime.now(dt.UTC))
+                               now=dt.datetime.now(dt.UTC), complete=self._drops.complete)
         except Exception:
             log.exception("UNIS drop-folder import failed")
 
@@ -297,6 +303,11 @@ class Daemon:
         checks for itself what is missing, so nothing runs twice)."""
         scheduler.add_job(self.vendor_batch, id="vendor-batch-catch-up", replace_existing=True)
         scheduler.add_job(self.digest, id="digest-catch-up", replace_existing=True)
+        scheduler.add_job(self.retention, id="retention-catch-up", replace_existing=True)
+
+    def retention(self) -> None:
+        """Today's retention run (bot/retention.py), once across processes. Never raises."""
+        upkeep.run_retention(self.factory, self.cfg, count=lambda r: self._count(r, jobs.RETENTION))
 
     def digest(self) -> None:
         """The office digest, once per business morning (not on holidays or company days off);
@@ -326,8 +337,15 @@ class Daemon:
         # request); this job only wakes it, so a flush is never skipped as "already running".
         scheduler.add_job(self._flush_wanted.set, "interval", seconds=FLUSH_EVERY, id="outbox-flush",
                           max_instances=1, coalesce=True)
-        scheduler.add_job(self.import_unis_drops, "interval", minutes=5, id="unis-drop", max_instances=1,
-                          coalesce=True)
+        # UNIS extracts dropped while the bot was down are imported at start, then each upload once
+        # it stood still over two polls (bot/unis_pickup.py): within two minutes.
+        scheduler.add_job(self.import_unis_drops, "interval", minutes=1, id="unis-drop", max_instances=1,
+                          coalesce=True, next_run_time=dt.datetime.now(dt.UTC))
+        scheduler.add_job(self.retention, "cron", hour=upkeep.RETENTION_AT.hour, minute=upkeep.RETENTION_AT.minute,
+                          id=jobs.RETENTION, max_instances=1, coalesce=True, misfire_grace_time=3600)
+        scheduler.add_job(upkeep.SmtpWatch(self.cfg, self.metrics.smtp_up), "interval",
+                          seconds=upkeep.SMTP_CHECK_EVERY, id="smtp-check", max_instances=1, coalesce=True,
+                          next_run_time=dt.datetime.now(dt.UTC))
         scheduler.add_job(self.refile, "interval", minutes=5, id="imap-refile", max_instances=1, coalesce=True)
         # The vendor batch just after the cutoff on weekdays; the job itself skips holidays, and
         # the first batch on or after the 5th business day carries the forced terminations (強制解約).

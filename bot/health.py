@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -96,6 +96,13 @@ class Health:
     outbox_error: str | None = None
     problems: list[str] = field(default_factory=list)  # why unhealthy (Japanese)
     notices: list[str] = field(default_factory=list)  # worth a look, not a fault
+    problem_codes: list[str] = field(default_factory=list)  # a stable code per problem, same order
+    notice_codes: list[str] = field(default_factory=list)
+    # Storage (bot/retention.py): read by `bot status` (storage=True), not at every scrape.
+    database_bytes: int | None = None
+    oldest_raw_at: dt.datetime | None = None
+    # Reader processes that crashed or overran on mails received in the last 24 hours.
+    reader_failures_24h: int = 0
 
     @property
     def healthy(self) -> bool:
@@ -113,6 +120,8 @@ class Health:
 
         data = plain(asdict(self))
         data["healthy"] = self.healthy
+        data["issues"] = ([{"code": c, "level": "problem", "message": m} for c, m in zip(self.problem_codes, self.problems)]
+                          + [{"code": c, "level": "notice", "message": m} for c, m in zip(self.notice_codes, self.notices)])
         data["outbox_oldest_age_seconds"] = (
             int((self.now - self.outbox_oldest_at).total_seconds()) if self.outbox_oldest_at else None)
         data["last_fetch_age_seconds"] = (
@@ -120,8 +129,10 @@ class Health:
         return data
 
 
-def collect(session: Session, *, now: dt.datetime, tz: dt.tzinfo, jobs: tuple[str, ...] = ()) -> Health:
-    """Everything `bot status` shows, read in one session (no writes)."""
+def collect(session: Session, *, now: dt.datetime, tz: dt.tzinfo, jobs: tuple[str, ...] = (),
+            storage: bool = False) -> Health:
+    """Everything `bot status` shows, read in one session (no writes). ``storage``: also the
+    database's size and the oldest raw mail kept (bot/retention.py)."""
     beats = list(session.scalars(select(Heartbeat).order_by(Heartbeat.updated_at.desc())))
     # Alive: a recent heartbeat of a process that still exists (a heartbeat restored from a
     # backup names a process that is gone). On this host the process is proved by pid + start
@@ -166,7 +177,14 @@ def collect(session: Session, *, now: dt.datetime, tz: dt.tzinfo, jobs: tuple[st
     health = Health(__version__, now, processes, last_fetch, any(p.idle for p in live), decisions, backlog,
                     oldest, failed or 0, quarantined or 0, held or 0, vendor_waiting or 0, job_states,
                     left_alone=max(left) if left else None, outbox_retrying=n_retrying,
-                    outbox_error=last_error.splitlines()[0] if last_error else None)
+                    outbox_error=last_error.splitlines()[0] if last_error else None,
+                    reader_failures_24h=int(session.scalar(
+                        select(func.coalesce(func.sum(Mail.attempts + Mail.solo_deaths), 0))
+                        .where(Mail.received_at >= now - dt.timedelta(hours=24))) or 0))
+    if storage:
+        from bot.retention import database_bytes, oldest_raw_mail
+
+        health = replace(health, database_bytes=database_bytes(session), oldest_raw_at=oldest_raw_mail(session))
     _judge(health)
     return health
 
@@ -193,25 +211,59 @@ def _job_state(session: Session, job: str, next_run: str | None) -> JobState:
     return JobState(job, last.period, last.status, last.finished_at, last.detail, next_run)
 
 
+# Stable codes beside the Japanese sentences (`status --json`: problem_codes, notice_codes and
+# issues), for a monitor to match on; a code is never renamed (docs/operations.md lists them).
+NO_LIVE_PROCESS = "NO_LIVE_PROCESS"
+PROCESS_WAITING = "PROCESS_WAITING"
+FETCH_STALE_CODE = "FETCH_STALE"
+OUTBOX_STUCK_CODE = "OUTBOX_STUCK"
+SMTP_FAILING = "SMTP_FAILING"
+OUTBOX_GAVE_UP = "OUTBOX_GAVE_UP"
+JOB_FAILED = "JOB_FAILED"
+QUARANTINE_WAITING = "QUARANTINE_WAITING"
+HELD_WAITING = "HELD_WAITING"
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+HEALTH_UNREADABLE = "HEALTH_UNREADABLE"
+STARTING = "STARTING"
+CODES = (NO_LIVE_PROCESS, PROCESS_WAITING, FETCH_STALE_CODE, OUTBOX_STUCK_CODE, SMTP_FAILING, OUTBOX_GAVE_UP,
+         JOB_FAILED, QUARANTINE_WAITING, HELD_WAITING, DATABASE_UNAVAILABLE, HEALTH_UNREADABLE, STARTING)
+
+
+def _problem(h: Health, code: str, message: str) -> None:
+    h.problems.append(message)
+    h.problem_codes.append(code)
+
+
+def _notice(h: Health, code: str, message: str) -> None:
+    h.notices.append(message)
+    h.notice_codes.append(code)
+
+
 def _judge(h: Health) -> None:
     if not any(p.alive for p in h.processes):
-        h.problems.append("稼働中のボットがありません（`bot run` が動いていないか、10分以上応答がありません）")
+        _problem(h, NO_LIVE_PROCESS, "稼働中のボットがありません（`bot run` が動いていないか、10分以上応答がありません）")
     for p in h.processes:
         if p.alive and p.state == WAITING:
-            h.problems.append(f"{p.owner}: 待機中: {p.detail or '接続待ち'}")
+            _problem(h, PROCESS_WAITING, f"{p.owner}: 待機中: {p.detail or '接続待ち'}")
     if any(p.alive for p in h.processes) and (h.last_fetch_at is None or h.now - h.last_fetch_at > FETCH_STALE):
-        h.problems.append("1時間以上メールを取得できていません")
+        _problem(h, FETCH_STALE_CODE, "1時間以上メールを取得できていません")
     if h.outbox_oldest_at is not None and h.now - h.outbox_oldest_at > OUTBOX_STUCK:
         minutes = int((h.now - h.outbox_oldest_at).total_seconds() // 60)
-        h.problems.append(f"送信箱に {minutes} 分以上送れていないメールがあります（{h.outbox_backlog} 通）")
+        _problem(h, OUTBOX_STUCK_CODE, f"送信箱に {minutes} 分以上送れていないメールがあります（{h.outbox_backlog} 通）")
     if h.outbox_retrying:  # SMTP trouble shows at the first failed try, not after OUTBOX_STUCK
-        h.problems.append(f"メールを送信できていません（{h.outbox_retrying} 通が再試行待ち）: {h.outbox_error}")
+        _problem(h, SMTP_FAILING, f"メールを送信できていません（{h.outbox_retrying} 通が再試行待ち）: {h.outbox_error}")
     if h.outbox_failed:
-        h.problems.append(f"送信をあきらめたメールが {h.outbox_failed} 通あります（`bot outbox list`）")
+        _problem(h, OUTBOX_GAVE_UP, f"送信をあきらめたメールが {h.outbox_failed} 通あります（`bot outbox list`）")
     for j in h.jobs:
         if j.last_status == "failed":
-            h.problems.append(f"ジョブ {j.job}（{j.last_period}）が失敗しました: {j.detail or ''}".rstrip(": "))
+            _problem(h, JOB_FAILED, f"ジョブ {j.job}（{j.last_period}）が失敗しました: {j.detail or ''}".rstrip(": "))
     if h.quarantined:
-        h.notices.append(f"隔離中のメール {h.quarantined} 通（`bot reprocess --quarantined`）")
+        _notice(h, QUARANTINE_WAITING, f"隔離中のメール {h.quarantined} 通（`bot reprocess --quarantined`）")
     if h.held:
-        h.notices.append(f"担当者の確認待ち（保留）{h.held} 通")
+        _notice(h, HELD_WAITING, f"担当者の確認待ち（保留）{h.held} 通")
+
+
+def unhealthy_json(code: str, message: str) -> dict[str, Any]:
+    """What `status --json` and /healthz say when the health cannot be read at all."""
+    return {"healthy": False, "problems": [message], "problem_codes": [code],
+            "issues": [{"code": code, "level": "problem", "message": message}]}

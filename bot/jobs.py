@@ -37,6 +37,7 @@ CATCH_UP_DAYS = 10
 
 VENDOR_BATCH = "vendor-batch"
 DIGEST = "digest"
+RETENTION = "retention"  # bot/retention.py, once per office day (bot/upkeep.py)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,22 @@
 """Prometheus metrics and /healthz for `bot run` (`[health] port`; prometheus-client).
 
+Every name starts with ``usen_spot_bot_`` (one prefix on a shared Prometheus; until issue 22
+they were ``bot_…``: docs/operations.md maps the old names to the new). Every counter has its
+samples from the start (each label value the bot can count is set to 0), so ``rate()`` and
+``increase()`` see a job's first failure.
+
 Counted in the process (since its start, as Prometheus expects of counters):
-  bot_mails_total{kind, decision}     decisions made
-  bot_stage_seconds{stage}            seconds per pass stage (fetch_store, decide, file) and flush
-  bot_job_runs_total{job, status}     scheduled job runs (done / failed)
+  usen_spot_bot_mails_total{kind, decision}     decisions made
+  usen_spot_bot_stage_seconds{stage}            seconds per pass stage (fetch_store, decide, file) and flush
+  usen_spot_bot_job_runs_total{job, status}     scheduled job runs (done / failed)
+Set by the process:
+  usen_spot_bot_build_info{version}             always 1
+  usen_spot_bot_imap_up                         1 after a pass that reached the mailbox, 0 when IMAP is away
+  usen_spot_bot_smtp_up                         the last check of the SMTP server (every 5 min, and each flush)
 Read from the database at each scrape (one short read, as `bot status`):
-  bot_outbox_backlog, bot_outbox_oldest_age_seconds, bot_outbox_failed, bot_quarantined,
-  bot_held, bot_vendor_rows_waiting, bot_last_fetch_age_seconds, bot_healthy
+  usen_spot_bot_outbox_backlog, _outbox_oldest_age_seconds, _outbox_failed, _quarantined, _held,
+  _vendor_rows_waiting, _last_fetch_age_seconds, _healthy, _reader_failures_24h, _database_bytes,
+  _problem{code} (1 per problem `bot status` names)
 
 GET /healthz answers 200 with the health JSON when healthy, 503 when not.
 """
@@ -16,8 +26,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import platform
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,29 +36,68 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db
-from bot.health import Health, collect
+from bot import __version__, db
+from bot.health import (
+    CODES,
+    DATABASE_UNAVAILABLE,
+    HEALTH_UNREADABLE,
+    STARTING,
+    Health,
+    collect,
+    unhealthy_json,
+)
 
 log = logging.getLogger("bot.metrics")
 
+PREFIX = "usen_spot_bot_"
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+STAGES = ("fetch_store", "decide", "file", "flush")
+JOB_STATUSES = ("done", "failed")
+# The old name of each metric (before issue 22), for dashboards to be moved (docs/operations.md).
+OLD_NAMES = {f"bot_{name}": PREFIX + name for name in (
+    "mails_total", "stage_seconds", "job_runs_total", "outbox_backlog", "outbox_oldest_age_seconds",
+    "outbox_failed", "quarantined", "held", "vendor_rows_waiting", "last_fetch_age_seconds", "healthy")}
+
+
+def _decisions() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Every kind and decision a mail can be counted under (the vocabulary's)."""
+    from bot import vocab
+
+    return tuple(vocab.KINDS), tuple(d for d in vocab.DECISIONS if d != "undecided")
 
 
 class Metrics:
-    def __init__(self, health: Callable[[], Health]) -> None:
+    def __init__(self, health: Callable[[], Health], *, jobs: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry()
-        self.mails = Counter("bot_mails", "Mails decided, by request kind and decision", ["kind", "decision"],
+        self.mails = Counter(PREFIX + "mails", "Mails decided, by request kind and decision", ["kind", "decision"],
                              registry=self.registry)
-        self.stage = Histogram("bot_stage_seconds", "Seconds per pipeline stage", ["stage"],
+        self.stage = Histogram(PREFIX + "stage_seconds", "Seconds per pipeline stage", ["stage"],
                                buckets=STAGE_BUCKETS, registry=self.registry)
-        self.jobs = Counter("bot_job_runs", "Scheduled job runs, by job and status", ["job", "status"],
+        self.jobs = Counter(PREFIX + "job_runs", "Scheduled job runs, by job and status", ["job", "status"],
                             registry=self.registry)
+        self.build_info = Gauge(PREFIX + "build_info", "The bot's version (always 1)", ["version", "python"],
+                                registry=self.registry)
+        self.build_info.labels(__version__, platform.python_version()).set(1)
+        self.imap_up = Gauge(PREFIX + "imap_up", "1 when the last pass reached the mailbox, 0 while IMAP is away",
+                             registry=self.registry)
+        self.smtp_up = Gauge(PREFIX + "smtp_up", "1 when the last check reached the SMTP server (EHLO, login)",
+                             registry=self.registry)
+        kinds, decisions = _decisions()
+        for kind in kinds:
+            for decision in decisions:
+                self.mails.labels(kind, decision)
+        for stage in STAGES:
+            self.stage.labels(stage)
+        for job in jobs:
+            for status in JOB_STATUSES:
+                self.jobs.labels(job, status)
         self._health = health
         self.registry.register(_DatabaseCollector(self))
 
@@ -58,8 +108,13 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(PREFIX + name, doc, value=value)
+
+
 class _DatabaseCollector:
-    """Gauges read at scrape time; a database that is away gives bot_healthy 0 and no others."""
+    """Gauges read at scrape time; a database that is away gives healthy 0, problem
+    {code="DATABASE_UNAVAILABLE"} 1 and no others."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
@@ -68,19 +123,33 @@ class _DatabaseCollector:
         try:
             h = self.metrics.health()
         except db.UNAVAILABLE:
-            yield GaugeMetricFamily("bot_healthy", "1 when `bot status` would exit 0", value=0)
+            yield _gauge("healthy", "1 when `bot status` would exit 0", 0)
+            yield self._problems([DATABASE_UNAVAILABLE])
             return
-        yield GaugeMetricFamily("bot_healthy", "1 when `bot status` would exit 0", value=int(h.healthy))
-        yield GaugeMetricFamily("bot_outbox_backlog", "Outgoing mails not sent yet", value=h.outbox_backlog)
+        yield _gauge("healthy", "1 when `bot status` would exit 0", int(h.healthy))
+        yield self._problems(h.problem_codes)
+        yield _gauge("outbox_backlog", "Outgoing mails not sent yet", h.outbox_backlog)
         oldest = (h.now - h.outbox_oldest_at).total_seconds() if h.outbox_oldest_at else 0.0
-        yield GaugeMetricFamily("bot_outbox_oldest_age_seconds", "Age of the oldest unsent mail", value=oldest)
-        yield GaugeMetricFamily("bot_outbox_failed", "Outgoing mails given up", value=h.outbox_failed)
-        yield GaugeMetricFamily("bot_quarantined", "Quarantined mails not resolved", value=h.quarantined)
-        yield GaugeMetricFamily("bot_held", "Mails held for a person, not resolved", value=h.held)
-        yield GaugeMetricFamily("bot_vendor_rows_waiting", "Vendor rows for the next batch", value=h.vendor_rows_waiting)
+        yield _gauge("outbox_oldest_age_seconds", "Age of the oldest unsent mail", oldest)
+        yield _gauge("outbox_failed", "Outgoing mails given up", h.outbox_failed)
+        yield _gauge("quarantined", "Quarantined mails not resolved", h.quarantined)
+        yield _gauge("held", "Mails held for a person, not resolved", h.held)
+        yield _gauge("vendor_rows_waiting", "Vendor rows for the next batch", h.vendor_rows_waiting)
+        yield _gauge("reader_failures_24h", "Reader processes that crashed or overran on mails of the last 24 h",
+                     h.reader_failures_24h)
+        if h.database_bytes is not None:
+            yield _gauge("database_bytes", "Size of the database on disk", h.database_bytes)
         if h.last_fetch_at is not None:
-            yield GaugeMetricFamily("bot_last_fetch_age_seconds", "Seconds since the last successful fetch",
-                                    value=(h.now - h.last_fetch_at).total_seconds())
+            yield _gauge("last_fetch_age_seconds", "Seconds since the last successful fetch",
+                         (h.now - h.last_fetch_at).total_seconds())
+
+    @staticmethod
+    def _problems(codes: list[str]) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(PREFIX + "problem", "1 for each problem `bot status` names, by its code",
+                                   labels=["code"])
+        for code in CODES:
+            family.add_metric([code], 1 if code in codes else 0)
+        return family
 
 
 def health_reader(factory: sessionmaker[Session], tz: dt.tzinfo, jobs: tuple[str, ...]) -> Callable[[], Health]:
@@ -103,15 +172,15 @@ class _Handler(BaseHTTPRequestHandler):
             waiting = self.waiting() if self.waiting is not None else None
             body: dict[str, Any]
             if waiting:  # the bot's own start-up wait (database away): said as it is, no query
-                body, code = {"healthy": False, "problems": [f"待機中: {waiting}"]}, 503
+                body, code = unhealthy_json(STARTING, f"待機中: {waiting}"), 503
             else:
                 try:
                     h = self.metrics.health()
                     body, code = h.as_json(), 200 if h.healthy else 503
                 except db.UNAVAILABLE as err:
-                    body, code = {"healthy": False, "problems": [f"database unavailable: {type(err).__name__}"]}, 503
+                    body, code = unhealthy_json(DATABASE_UNAVAILABLE, f"database unavailable: {type(err).__name__}"), 503
                 except Exception as err:  # noqa: BLE001 - e.g. no schema yet: unhealthy, said, never a dropped socket
-                    body, code = {"healthy": False, "problems": [f"health not readable: {type(err).__name__}"]}, 503
+                    body, code = unhealthy_json(HEALTH_UNREADABLE, f"health not readable: {type(err).__name__}"), 503
             self._send(code, "application/json; charset=utf-8", json.dumps(body, ensure_ascii=False).encode())
         else:
             self._send(404, "text/plain; charset=utf-8", b"not found\n")

@@ -11,7 +11,9 @@ import csv
 import datetime as dt
 import io
 import logging
+import os
 import re
+import stat
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -268,9 +270,15 @@ def import_file(session: Session, path: Path, *, now: dt.datetime, **kwargs: obj
 
 
 def import_drop_folder(
-    session_factory: object, *, drop_dir: Path, columns: Mapping[str, str], now: dt.datetime
+    session_factory: object, *, drop_dir: Path, columns: Mapping[str, str], now: dt.datetime,
+    complete: Callable[[Path, os.stat_result], bool] | None = None,
 ) -> list[ImportReport]:
     """Import every CSV dropped into `drop_dir` (oldest first), one transaction per file.
+
+    Only ``*.csv`` names count (an upload written as ``name.csv.part`` and renamed when
+    complete is invisible until then; hidden names, as rsync's temporary ``.name.csv.XXXX``,
+    never count). ``complete`` (bot/unis_pickup.py, the daemon's) says whether a file is
+    whole yet: one still growing waits for the next poll.
 
     A file that imported is moved to ``done/``; a file that could not be imported at all is
     moved to ``failed/`` with a ``.error.txt`` beside it naming why, so it is never retried in
@@ -293,7 +301,7 @@ def import_drop_folder(
     done, failed, processing = drop_dir / "done", drop_dir / "failed", drop_dir / "processing"
     _recover_abandoned(processing, drop_dir, owner_alive)
     owner = process_token()
-    for path in _dropped_csvs(drop_dir):
+    for path in _dropped_csvs(drop_dir, complete):
         processing.mkdir(exist_ok=True)
         claimed = processing / f"{path.name}{CLAIM_SEP}{owner}"
         try:
@@ -326,18 +334,19 @@ def import_drop_folder(
 CLAIM_SEP = ".claimed-by."
 
 
-def _dropped_csvs(drop_dir: Path) -> list[Path]:
-    """The CSVs waiting, oldest first; one that vanishes meanwhile (taken by another process)
-    is left out."""
+def _dropped_csvs(drop_dir: Path, complete: Callable[[Path, os.stat_result], bool] | None = None) -> list[Path]:
+    """The CSVs waiting (and complete), oldest first; one that vanishes meanwhile (taken by
+    another process) is left out."""
     found: list[tuple[float, str, Path]] = []
     for p in drop_dir.iterdir():
-        if p.suffix.lower() != ".csv":
+        if p.suffix.lower() != ".csv" or p.name.startswith("."):
             continue
         try:
-            if p.is_file():
-                found.append((p.stat().st_mtime, p.name, p))
+            st = p.stat()
         except FileNotFoundError:
             continue
+        if stat.S_ISREG(st.st_mode) and (complete is None or complete(p, st)):
+            found.append((st.st_mtime, p.name, p))
     return [p for _, _, p in sorted(found)]
 
 

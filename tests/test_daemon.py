@@ -28,7 +28,8 @@ def test_jobs_are_scheduled_at_the_cutoff_in_japan_time(sqlite_url: str) -> None
     scheduler = BackgroundScheduler(timezone=cfg.office.timezone)
     daemon.schedule(scheduler)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"outbox-flush", "unis-drop", "imap-refile", "vendor-batch", "digest"}
+    assert set(jobs) == {"outbox-flush", "unis-drop", "imap-refile", "vendor-batch", "digest", "retention",
+                         "smtp-check"}
     friday_noon = dt.datetime(2026, 11, 20, 12, 0, tzinfo=JST)
     batch = jobs["vendor-batch"].trigger.get_next_fire_time(None, friday_noon)
     assert batch == dt.datetime(2026, 11, 20, 16, 35, tzinfo=JST)  # 5 minutes after the cutoff
@@ -64,12 +65,14 @@ def test_drop_folder_imports_good_files_and_parks_bad_ones(sqlite_url: str, tmp_
     engine.dispose()
 
 
-def test_a_daemon_starting_schedules_the_catch_up_of_both_daily_jobs(sqlite_url: str) -> None:
-    """What each catch-up then runs (once, only what was missed) is tests/test_jobs.py."""
+def test_a_daemon_starting_schedules_the_catch_up_of_the_daily_jobs(sqlite_url: str) -> None:
+    """What each catch-up then runs (once, only what was missed) is tests/test_jobs.py and
+    tests/test_retention.py."""
     daemon = Daemon(make_config(sqlite_url))
     scheduler = BackgroundScheduler(timezone="Asia/Tokyo")
     daemon.catch_up(scheduler)
-    assert sorted(j.id for j in scheduler.get_jobs()) == ["digest-catch-up", "vendor-batch-catch-up"]
+    assert sorted(j.id for j in scheduler.get_jobs()) == ["digest-catch-up", "retention-catch-up",
+                                                          "vendor-batch-catch-up"]
     daemon.engine.dispose()
 
 

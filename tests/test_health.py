@@ -122,13 +122,13 @@ def test_metrics_and_healthz_over_http(factory: sessionmaker[Session]) -> None:
         server.shutdown()
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for family in text_string_to_metric_families(text) for s in family.samples}
-    assert samples[("bot_mails_total", (("decision", "rejected"), ("kind", "equipment_order")))] == 3
-    assert samples[("bot_job_runs_total", (("job", "digest"), ("status", "done")))] == 1
-    assert samples[("bot_stage_seconds_count", (("stage", "decide"),))] == 1
-    assert samples[("bot_outbox_backlog", ())] == 1
-    assert samples[("bot_outbox_oldest_age_seconds", ())] == pytest.approx(120)
-    assert samples[("bot_healthy", ())] == 1
-    assert samples[("bot_last_fetch_age_seconds", ())] == pytest.approx(5)
+    assert samples[("usen_spot_bot_mails_total", (("decision", "rejected"), ("kind", "equipment_order")))] == 3
+    assert samples[("usen_spot_bot_job_runs_total", (("job", "digest"), ("status", "done")))] == 1
+    assert samples[("usen_spot_bot_stage_seconds_count", (("stage", "decide"),))] == 1
+    assert samples[("usen_spot_bot_outbox_backlog", ())] == 1
+    assert samples[("usen_spot_bot_outbox_oldest_age_seconds", ())] == pytest.approx(120)
+    assert samples[("usen_spot_bot_healthy", ())] == 1
+    assert samples[("usen_spot_bot_last_fetch_age_seconds", ())] == pytest.approx(5)
 
 
 def test_a_decision_is_one_json_line_with_its_fields_and_no_secret_is_logged() -> None:

@@ -78,8 +78,8 @@ def test_run_started_while_postgres_is_down_waits_then_works_and_status_says_so(
                 with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/metrics", timeout=10) as r:
                     scraped = {(s.name, tuple(sorted(s.labels.items()))): s.value
                                for fam in text_string_to_metric_families(r.read().decode()) for s in fam.samples}
-                assert sum(v for (name, _), v in scraped.items() if name == "bot_mails_total") == 1
-                assert scraped[("bot_healthy", ())] == 1
+                assert sum(v for (name, _), v in scraped.items() if name == "usen_spot_bot_mails_total") == 1
+                assert scraped[("usen_spot_bot_healthy", ())] == 1
                 with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=10) as r:
                     assert r.status == 200
                 with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/login", timeout=10) as r:

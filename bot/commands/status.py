@@ -17,11 +17,11 @@ from bot.commands.common import (
     fail,
 )
 from bot.config import Config
-from bot.health import Health, collect
+from bot.health import DATABASE_UNAVAILABLE, Health, collect, unhealthy_json
 
 KIND_LABELS = classify.LABELS
 STATUS_LABELS = {"done": "完了", "failed": "失敗", "running": "実行中", None: "未実行"}
-JOBS = ("vendor-batch", "digest")
+JOBS = ("vendor-batch", "digest", "retention")
 
 
 def add_parser(sub: argparse._SubParsersAction, parser_class: type) -> None:  # type: ignore[type-arg]
@@ -33,16 +33,24 @@ def cli_status(args: argparse.Namespace, cfg: Config) -> int:
     now = dt.datetime.now(dt.UTC)
     try:
         with database(cfg, "status", "mails", "heartbeats", "job_runs") as factory, factory() as session:
-            health = collect(session, now=now, tz=cfg.office.tz, jobs=JOBS)
+            health = collect(session, now=now, tz=cfg.office.tz, jobs=JOBS, storage=True)
     except CommandError as err:
         if getattr(args, "json", False):
-            print(json.dumps({"healthy": False, "problems": [str(err)]}, ensure_ascii=False))
+            print(json.dumps(unhealthy_json(DATABASE_UNAVAILABLE, str(err)), ensure_ascii=False))
         return fail(err)
     if getattr(args, "json", False):
         print(json.dumps(health.as_json(), ensure_ascii=False))
     else:
         print(render(health, cfg.office.tz))
     return EXIT_OK if health.healthy else EXIT_ERROR
+
+
+def size_text(n: int) -> str:
+    """Bytes as a person reads them: 1.2 GB, 350 MB, 12 KB."""
+    for unit, size in (("GB", 1024 ** 3), ("MB", 1024 ** 2), ("KB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
 
 
 def _when(moment: dt.datetime | None, tz: dt.tzinfo, now: dt.datetime) -> str:
@@ -70,6 +78,10 @@ def render(h: Health, tz: dt.tzinfo) -> str:
         lines.append(f"  {KIND_LABELS.get(kind, kind)}: {parts}")
     lines.append(f"送信箱: 未送信 {h.outbox_backlog} 通（最古 {_when(h.outbox_oldest_at, tz, h.now)}）  送信失敗 {h.outbox_failed} 通")
     lines.append(f"隔離: {h.quarantined} 通  保留（確認待ち）: {h.held} 通  業者便の送信待ち: {h.vendor_rows_waiting} 行")
+    if h.database_bytes is not None:
+        lines.append(f"データベースの大きさ: {size_text(h.database_bytes)}  最も古い受信メール原本: "
+                     f"{h.oldest_raw_at.astimezone(tz).strftime('%Y-%m-%d') if h.oldest_raw_at else 'なし'}"
+                     "（保存期間は [retention]）")
     lines.append("ジョブ:")
     for j in h.jobs:
         nxt = dt.datetime.fromisoformat(j.next_run).astimezone(tz).strftime("%Y-%m-%d %H:%M") if j.next_run else "-"
