@@ -1,6 +1,7 @@
 """Which OCR engine for the layout-free reader (issue 19, point 3), measured on the same pages.
 
     python3 bench/bench_ocr_engines.py --n-per-family 5 --seed 7 [--engines A A3 B C D] [--det-side 1280]
+    python3 bench/bench_ocr_engines.py --words --n 24 --seed 9191 [--engines A B C]   (see "--words" below)
 
 Pages: generated scans (``plan_families``), the form page rendered as the bot does (PDFium, 200 dpi
 grey), turned upright by the truth's orientation.  Each engine runs in its own process, models loaded
@@ -407,7 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-per-family", type=int, default=5)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--engines", nargs="+", default=["A", "B", "C", "D"], choices=sorted(ENGINES))
+    ap.add_argument("--engines", nargs="+", default=None, choices=sorted({*ENGINES, *WORD_ENGINES}))
+    ap.add_argument("--words", action="store_true", help="measure through bot.forms.words.find (see below)")
+    ap.add_argument("--n", type=int, default=24, help="--words: forms over all families")
     ap.add_argument("--det-side", type=int, default=1280, help="RapidOCR detector input's longest side, px")
     ap.add_argument("--tol", type=float, default=6.0, help="label box tolerance, pt")
     ap.add_argument("--keep", type=Path, help="keep the pages and raw results in this folder")
@@ -416,6 +419,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.words:
+        if args.worker:
+            wf_worker(args.worker, args.dir, args.det_side)
+            return 0
+        args.engines = args.engines or ["A", "B", "C"]
+        return words_main(args)
+    args.engines = args.engines or ["A", "B", "C", "D"]
     if args.worker:
         worker(args.worker, args.dir, args.det_side)
         return 0
@@ -445,6 +455,283 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmachine: {os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the "
           f"end; {time.perf_counter() - t0:.0f} s in all; seed {args.seed}; RapidOCR det side {args.det_side} px")
     report(pages, runs, args.tol)
+    return 0
+
+
+
+
+# ================================================================================================
+# --words: the engines measured through the reader's own word finder (bot.forms.words.find)
+#
+#     /tmp/ocrlab/bin/python bench/bench_ocr_engines.py --words --n 24 --seed 9191 [--engines A B C]
+#
+# Pages: plan_families(n, seed), unencrypted, the form page rendered and straightened by
+# bot.forms.raster (render + straighten, turned by the truth's orientation when straighten did not
+# get it), so every engine sees the same upright grey page.  A: rule_mask(lenient_ink(up)) +
+# words.read_lines (Tesseract PSM 11, as scan_words.by_words).  B: RapidOCR 3.x det + rec on the
+# upright page.  C: RapidOCR 3.x's detector,
+# Tesseract reading each box (PSM 7) on the rule-whitened page.  RapidOCR lines become words.Line,
+# one Char per character, the line box shared out evenly.  Then words.find for every engine.
+# keys: distinct label keys words.find found / the keys the family prints (words.find run on the
+# printed label words themselves); placed: each printed label with a Found of its key whose centre
+# lies within --tol pt of its truth box; extra: keys found that the page does not print.
+# value exact: some line's text (NFKC, no spaces, hyphens folded, casefold) holds the true value;
+# cell: the characters centred in the value's truth cell, read in rows, hold it.
+# ================================================================================================
+WORD_VALUES = ("customer_code", "contractor_phone", "shop_phone", "mail_local")
+WORD_ENGINES = {"A": "Tesseract PSM 11 page (words.read_lines)", "B": "RapidOCR 3.x det+rec (PP-OCRv6 small)",
+                "C": "RapidOCR det + Tesseract PSM 7 lines"}
+
+
+def wf_fold(text: str) -> str:
+    return fold(text).casefold()
+
+
+def wf_pages(n: int, seed: int, out: Path) -> list[dict]:
+    import pickle
+
+    import cv2
+    import numpy as np
+
+    from bot.forms import raster, words
+    from tests.fixtures.scans.corpus import make, plan_families
+    from tests.fixtures.scans.families import LABELS
+
+    metas = []
+    for spec in plan_families(n, seed):
+        pdf, truth = make(spec, password=None)
+        img, size = raster.render(pdf, truth["form_page"])
+        up = raster.straighten(img, size)
+        straight_ok = up.rotation == spec.orientation
+        if not straight_ok:
+            up = raster.turned(up, img, (spec.orientation - up.rotation) % 360)
+        fwd = cv2.invertAffineTransform(up.to_page)  # rendered px -> upright px
+        m = np.vstack([np.array(truth["form_to_image"], float) * raster.DPI / spec.dpi, [0, 0, 1]])
+        m_up = (np.vstack([fwd, [0, 0, 1]]) @ m)[:2].tolist()
+        printed = {tuple(p["box"]): p["text"] for p in truth["boxes"]["printed"]}
+        labels = []
+        for key, box in truth["labels"].items():
+            text = printed.get(tuple(box)) or LABELS[key][0]
+            line = words.Line(tuple(words.Char(c, (10 * i, 0, 10 * i + 9, 10), 1.0)
+                                    for i, c in enumerate(wf_fold(text))))
+            got = words.find([line])
+            wkeys = sorted({f.key for f in got if not f.key.startswith("option:")})
+            labels.append((key, text, wkeys, rect(m_up, box, 0.0)))
+        cells = truth["boxes"]["cells"]
+        values = [(f, t, bool(truth["hand"].get(f)), rect(m_up, cells[f], 2.0) if f in cells else None)
+                  for f, t in truth["printed_text"].items() if t]
+        meta = {"id": truth["id"], "family": spec.family, "fill": spec.fill, "dpi": spec.dpi, "color": spec.color,
+                "orientation": spec.orientation, "straight_ok": straight_ok, "labels": labels, "values": values}
+        with open(out / f"{truth['id']}.pkl", "wb") as fh:
+            pickle.dump(up, fh)
+        metas.append(meta)
+        print(f"  {truth['id']} {spec.family} {spec.fill} {spec.dpi} {spec.color} {spec.orientation}"
+              f"{'' if straight_ok else ' (turned by truth)'}", file=sys.stderr, flush=True)
+    return metas
+
+
+def _spread(quad, text: str, conf: float):
+    from bot.forms import words
+    from bot.forms.normalise import _nfkc
+
+    import numpy as np
+
+    q = np.asarray(quad, float)
+    x0, y0, x1, y1 = float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())
+    step = (x1 - x0) / max(1, len(text))
+    chars = []
+    for i, ch in enumerate(text):
+        for c in _nfkc(ch).casefold():
+            if not c.isspace():
+                chars.append(words.Char(c, (round(x0 + i * step), round(y0), round(x0 + (i + 1) * step), round(y1)),
+                                        float(conf)))
+    return words.Line(tuple(chars)) if chars else None
+
+
+def wf_worker(engine: str, folder: Path, det_side: int) -> None:
+    import pickle
+
+    import cv2
+    import numpy as np
+
+    from bot.forms import ocr, raster, words
+    from bot.forms.normalise import _nfkc
+
+    def rss() -> int:
+        return round(int(re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text())[1]) / 1024)
+
+    metas = json.loads((folder / "pages.json").read_text())
+    info: dict = {"engine": engine, "rss_imports_mb": rss()}
+    t0 = time.perf_counter()
+    if engine in ("B", "C"):
+        rapid, info["models"] = _rapid(det_side, rec=engine == "B")
+
+    def read(up) -> list:
+        if engine == "A":
+            rules = words.rule_mask(raster.lenient_ink(up))
+            return words.read_lines(up, rules, seconds=120.0)
+        bgr = cv2.cvtColor(up.image, cv2.COLOR_GRAY2BGR)
+        if engine == "B":
+            r = rapid(bgr, use_cls=False)
+            if r.txts is None:
+                return []
+            return [ln for q, t, s in zip(r.boxes, r.txts, r.scores, strict=True) if (ln := _spread(q, t, s))]
+        # C: RapidOCR's boxes, Tesseract reading each on the page with its rules whitened
+        rules = words.rule_mask(raster.lenient_ink(up))
+        img = up.image.copy()
+        img[rules] = 255
+        r = rapid(bgr, use_cls=False, unclip_ratio=1.3)
+        out = []
+        for q in [] if r.boxes is None else r.boxes:
+            x0, y0 = (int(v) for v in np.maximum(np.floor(q.min(0)) - 2, 0))
+            x1, y1 = (int(v) for v in np.ceil(q.max(0)) + 2)
+            tall = y1 - y0 > 1.5 * (x1 - x0)
+            got = ocr.recognise(np.ascontiguousarray(img[y0:y1, x0:x1]), lang="jpn",
+                                psm=ocr.PSM_SINGLE_BLOCK if tall else ocr.PSM_SINGLE_LINE, seconds=5.0)
+            chars = [words.Char(c, (s.box[0] + x0, s.box[1] + y0, s.box[2] + x0, s.box[3] + y0), s.conf)
+                     for ln in got.lines() for s in ln.symbols for c in _nfkc(s.text).casefold() if not c.isspace()]
+            if chars:
+                out.append(words.Line(tuple(chars)))
+        return out
+
+    def load(meta):
+        with open(folder / f"{meta['id']}.pkl", "rb") as fh:
+            return pickle.load(fh)
+
+    words.find(read(load(metas[0])))  # models loaded and warm before any timing
+    info["load_s"] = round(time.perf_counter() - t0, 2)
+    pages = {}
+    for meta in metas:
+        up = load(meta)
+        w0, c0 = time.perf_counter(), time.process_time()
+        lines_ = read(up)
+        found = words.find(lines_)
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        pages[meta["id"]] = {"wall": wall, "cpu": cpu,
+                             "lines": [[[c.text, *c.box] for c in ln.chars] for ln in lines_],
+                             "found": [[f.key, f.text, list(f.box), f.score] for f in found]}
+        del up
+        print(f"  {engine} {meta['id']} {wall:.2f} s wall {cpu:.2f} s cpu", file=sys.stderr, flush=True)
+    info["rss_mb"] = rss()
+    info["pages"] = pages
+    (folder / f"wres-{engine}.json").write_text(json.dumps(info, ensure_ascii=False, default=float))
+
+
+def wf_score(meta: dict, res: dict, tol_px: float) -> dict:
+    lines = res["lines"]
+    texts = [wf_fold("".join(c[0] for c in ln)) for ln in lines]
+    found = [f for f in res["found"] if not f[0].startswith("option:")]
+    fkeys = {f[0] for f in found}
+    want = {k for _, _, ks, _ in meta["labels"] for k in ks}
+    out = {"keys": len(fkeys & want), "n_keys": len(want), "extra": len(fkeys - want), "placed": 0, "n_placed": 0,
+           "wall": res["wall"], "cpu": res["cpu"]}
+    for _, _, ks, r in meta["labels"]:
+        if not ks:
+            continue
+        out["n_placed"] += 1
+        out["placed"] += any(f[0] in ks and r[0] - tol_px <= (f[2][0] + f[2][2]) / 2 <= r[2] + tol_px
+                             and r[1] - tol_px <= (f[2][1] + f[2][3]) / 2 <= r[3] + tol_px for f in found)
+    for field, text, hand, cell in meta["values"]:
+        w = wf_fold(text)
+        line_hit = any(w in t for t in texts)
+        cell_hit = False
+        if cell:
+            pieces = []
+            for ln in lines:
+                inside = [c for c in ln if cell[0] <= (c[1] + c[3]) / 2 <= cell[2] and cell[1] <= (c[2] + c[4]) / 2 <= cell[3]]
+                if inside:
+                    yc = sum((c[2] + c[4]) / 2 for c in inside) / len(inside)
+                    pieces.append((yc, max(c[4] - c[2] for c in inside), inside[0][1], "".join(c[0] for c in inside)))
+            rows: list[list] = []
+            for yc, h, x, t in sorted(pieces):  # chained into rows, so a row of digit boxes stays one row
+                if rows and yc - rows[-1][-1][0] < 0.6 * h:
+                    rows[-1].append((yc, x, t))
+                else:
+                    rows.append([(yc, x, t)])
+            cell_hit = w in wf_fold("".join(t for row in rows for _, _, t in sorted(row, key=lambda p: p[1])))
+        kinds = [("hand" if hand else "typed") + "_all"]
+        if field in WORD_VALUES:
+            kinds.append(("hand_" if hand else "") + ("code" if field == "customer_code" else
+                                                      "phone" if "phone" in field else "mail"))
+        for k in kinds:
+            for suffix, hit in (("", line_hit), ("@cell", cell_hit)):
+                out[k + suffix] = out.get(k + suffix, 0) + hit
+                out["n_" + k + suffix] = out.get("n_" + k + suffix, 0) + 1
+    return out
+
+
+def wf_report(metas: list[dict], runs: dict) -> None:
+    from tests.fixtures.scans.families import FAMILIES, HELD_OUT_FAMILY
+
+    def frac(rows, k):
+        n = sum(r.get("n_" + k, 0) for r in rows)
+        return f"{sum(r.get(k, 0) for r in rows)}/{n}" if n else "-"
+
+    def pc(rows, k):
+        n = sum(r.get("n_" + k, 0) for r in rows)
+        return f"{100 * sum(r.get(k, 0) for r in rows) / n:.0f}%" if n else "-"
+
+    q = lambda v, p: sorted(v)[min(len(v) - 1, round(p * (len(v) - 1)))]  # noqa: E731
+    groups = [(f + (" (held out)" if f == HELD_OUT_FAMILY else ""), [f]) for f in FAMILIES if f != HELD_OUT_FAMILY]
+    groups += [("tuning families", [f for f in FAMILIES if f != HELD_OUT_FAMILY]),
+               (HELD_OUT_FAMILY + " (held out)", [HELD_OUT_FAMILY]), ("all", list(FAMILIES))]
+    cols = ["keys", "placed", "code", "phone", "mail", "typed_all", "hand_code", "hand_phone", "hand_mail", "hand_all"]
+    print("\n| engine | pages | label keys | labels placed | extra keys/page | code | phone | mail | typed all |"
+          " hand code | hand phone | hand mail | hand all | cpu s med / p95 | wall s med / p95 |")
+    print("|" + "---|" * 15)
+    for name, fams in groups:
+        print(f"| **{name}** |" + " |" * 14)
+        for eng, run in runs.items():
+            rows = [s for m, s in zip(metas, run["scores"], strict=True) if m["family"] in fams]
+            if not rows:
+                continue
+            cpu, wall = [r["cpu"] for r in rows], [r["wall"] for r in rows]
+            print(f"| {eng} | {len(rows)} | " + " | ".join(
+                f"{pc(rows, c)} ({frac(rows, c)})" if c in ("keys", "placed") else f"{frac(rows, c)}" for c in cols[:2]
+            ) + f" | {sum(r['extra'] for r in rows) / len(rows):.1f} | " + " | ".join(frac(rows, c) for c in cols[2:]) +
+                  f" | {statistics.median(cpu):.2f} / {q(cpu, .95):.2f} | {statistics.median(wall):.2f} / {q(wall, .95):.2f} |")
+    print("\nvalues read in their truth cell (chars centred in the cell, rows top to bottom):")
+    for eng, run in runs.items():
+        rows = run["scores"]
+        print(f"  {eng:3} " + "  ".join(f"{c} {frac(rows, c + '@cell')}" for c in cols[2:]))
+    print("\nby fill (label keys / typed values / hand values):")
+    for fill in ("typed", "mixed", "hand"):
+        idx = [i for i, m in enumerate(metas) if m["fill"] == fill]
+        print(f"  {fill:6} " + "   ".join(
+            f"{e}: {pc([r['scores'][i] for i in idx], 'keys')} / {frac([r['scores'][i] for i in idx], 'typed_all')}"
+            f" / {frac([r['scores'][i] for i in idx], 'hand_all')}" for e, r in runs.items()))
+    print("\nreader process: peak RSS (VmHWM) after imports -> after every page; model load + first page")
+    for eng, run in runs.items():
+        print(f"  {eng:3} {WORD_ENGINES[eng]:45} {run['rss_imports_mb']} -> {run['rss_mb']} MB  load {run['load_s']} s"
+              f"  {run.get('models', '')}")
+    print(f"straighten got the truth's orientation on {sum(m['straight_ok'] for m in metas)}/{len(metas)} pages "
+          "(the others were turned by the truth)")
+
+
+def words_main(args) -> int:
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="ocr-words-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    if args.reuse and (folder / "pages.json").exists():
+        metas = json.loads((folder / "pages.json").read_text())
+    else:
+        metas = wf_pages(args.n, args.seed, folder)
+        (folder / "pages.json").write_text(json.dumps(metas, ensure_ascii=False))
+        (folder / "plan.json").write_text(json.dumps({"seed": args.seed, "n": args.n}))
+    if (folder / "plan.json").exists():  # the pages' own seed when they are reused
+        args.seed = json.loads((folder / "plan.json").read_text())["seed"]
+    runs = {}
+    for eng in args.engines:
+        cmd = [sys.executable, __file__, "--words", "--worker", eng, "--dir", str(folder), "--det-side", str(args.det_side)]
+        if not (args.rescore and (folder / f"wres-{eng}.json").exists()):
+            if code := subprocess.run(cmd, env={**os.environ, **ONE_THREAD}, check=False).returncode:
+                print(f"engine {eng} failed ({code})", file=sys.stderr)
+                continue
+        runs[eng] = json.loads((folder / f"wres-{eng}.json").read_text())
+        tol_px = args.tol * 200 / 72
+        runs[eng]["scores"] = [wf_score(m, runs[eng]["pages"][m["id"]], tol_px) for m in metas]
+    print(f"\nmachine: {os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end;"
+          f" seed {args.seed}, n {len(metas)}; RapidOCR det side {args.det_side} px; label tolerance {args.tol} pt")
+    wf_report(metas, runs)
     return 0
 
 
