@@ -190,7 +190,8 @@ def corporate(run: DemoRun, out: TextIO) -> None:
                     print("\n".join("    | " + ln for ln in listed[1].decode("utf-8-sig").splitlines()), file=out)
         elif o.decision == "rejected":
             reply = _reply_to(run, o)
-            named = [ln.strip() for ln in _body(reply).splitlines() if "[" in ln and "]" in ln] if reply else []
+            # each defect line of the 差戻 names it in words: 「1. 【法人顧客リストの行に誤り】…」
+            named = [ln.strip() for ln in _body(reply).splitlines() if "【" in ln and "】" in ln] if reply else []
             print(f"    差戻 1 通 one reply to {', '.join(o.reply_to)}, naming every bad row and column:", file=out)
             print("\n".join("    | " + ln for ln in named), file=out)
         else:
@@ -207,7 +208,8 @@ def integrated(run: DemoRun, out: TextIO) -> None:
         print(f"  {DECISION_LABELS.get(o.decision, o.decision)}: {o.subject}", file=out)
         reply = _reply_to(run, o)
         if reply is not None:
-            _quoted([ln.strip() for ln in _body(reply).splitlines() if "[SPOT_NOT_SELECTED]" in ln], out)
+            name = f"【{vocab.code_name('SPOT_NOT_SELECTED')}】"
+            _quoted([ln.strip() for ln in _body(reply).splitlines() if name in ln], out)
 
 
 def unis_audit(run: DemoRun, out: TextIO) -> None:

@@ -101,6 +101,10 @@ class Mail(Base):
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     resolved_by: Mapped[str | None] = mapped_column(String(100))
     resolution: Mapped[str | None] = mapped_column(Text)
+    # 対応中: the person who took this held mail in the console, and since when (migration 0015);
+    # only they act on it until they or an admin release it.
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     # Times this mail's reader process crashed or ran over its limits (ReaderFailed), committed
     # after each failure: at `[limits] reader_attempts` it is quarantined (bot/blame.py).
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

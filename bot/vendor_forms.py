@@ -61,6 +61,9 @@ HEADERS: dict[str, str] = {
     "parent_units": "親機台数", "child_units": "子機台数",
 }
 _SURE_STATES = frozenset({"read", "empty"})
+# Vendor cells a form does not print (manual §I): the 統合申込書 has no SSID and no 親機/子機
+# 台数 cells, so a scan of it never leaves them 申込書参照 (the vendor would look in vain).
+ABSENT_CELLS: dict[str, tuple[str, ...]] = {"integrated": ("ssid", "parent_units", "child_units")}
 
 
 class ScanValueError(Exception):
@@ -101,7 +104,10 @@ def refer_keys_of(form: Any, body_lines: Sequence[str]) -> list[str]:
     """The payload keys a scanned form's reading leaves 申込書参照 (the console shows them before
     the form is accepted, from the reading stored with the mail)."""
     refer: list[str] = []
+    absent = ABSENT_CELLS.get(str(getattr(form, "form", "") or ""), ())
     for key, sources in FORM_SOURCES.items():
+        if key in absent:
+            continue  # the form has no such cell: the vendor must not be sent to look for it
         if key == "line_type" and _sure(form, "line_kind") and form.reading("line_kind").value == "hikari_next":
             continue  # 光ネクスト has no line type
         if key in ("parent_units", "child_units"):

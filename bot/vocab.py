@@ -38,6 +38,7 @@ DEFECTS: Mapping[str, str] = {
     "CUSTOMER_CODE_MISSING": "件名に顧客コードなし",
     "CUSTOMER_CODE_MISMATCH": "顧客コードの不一致",
     "ATTACHMENT_MISSING": "PDFの添付なし",
+    "ATTACHMENT_NOT_FORM": "添付が申込書ではない",  # a person's finding only (the console's 差戻)
     "PDF_NOT_ENCRYPTED": "PDFにパスワードなし",
     "PDF_WRONG_PASSWORD": "PDFのパスワード違い",
     "PDF_UNREADABLE": "PDFを読み取れない",
@@ -148,6 +149,7 @@ AUDIT_ACTIONS: Mapping[str, str] = {
     "attachment_download": "添付ファイルをダウンロード", "vendor_csv_download": "ベンダーCSVをダウンロード",
     "template_save": "テンプレートを保存", "template_revert": "テンプレートを以前の版に戻す",
     "template_builtin": "テンプレートを組み込みに戻す",
+    "manual_take": "保留を対応中にする", "manual_release": "対応中を解除", "scan_value_correct": "スキャンの読み取り値を訂正",
 }
 TEMPLATE_ACTIONS: Mapping[str, str] = {"save": "保存", "revert": "以前の版に戻す", "builtin": "組み込みに戻す"}
 YES, NO = "あり", "なし"
@@ -169,6 +171,7 @@ DETAIL_KEYS: Mapping[str, str] = {
     "corporate": "法人", "registration": "登録G", "limit": "上限", "name": "名前", "management_no": "管理番号",
     "enterprise": "法人", "list_row": "リストの行", "arrival_from": "到着予定（から）", "arrival_to": "到着予定（まで）",
     "staff": "担当者", "site": "設置先", "unsure": "不確かな項目", "code": "顧客コード", "codes": "顧客コード",
+    "remark": "差戻メールへの連絡", "claimed_by": "対応中の人",
 }
 # Stored values that are codes of their own.
 _VALUE_WORDS: Mapping[str, str] = {

@@ -112,8 +112,8 @@ def test_demo_shows_the_corporate_orders_end_to_end(demo_output: str) -> None:
     assert [ln.split(",")[1] for ln in listed] == ["100001", "100002", "100003", "100004", "100005"]
     # the bad list's 差戻, to 法人営業, naming each row and column
     assert "  → tanaka@hojin.usen.co.jp: Re: USEN SPOT 法人一括発注依頼 もみじ食堂" in text
-    assert "[CORPORATE_ROW_INVALID] 顧客リスト 3行目「電話番号」：空欄です" in text
-    assert "[CORPORATE_ROW_INVALID] 顧客リスト 4行目「SSID」：「ｍｏｍｉｊｉ」に半角以外の文字" in text
+    assert "【法人顧客リストの行に誤り】顧客リスト 3行目「電話番号」：空欄です" in text
+    assert "【法人顧客リストの行に誤り】顧客リスト 4行目「SSID」：「ｍｏｍｉｊｉ」に半角以外の文字" in text
 
 
 def test_demo_shows_the_unis_audit_per_branch(demo_output: str) -> None:
@@ -142,7 +142,7 @@ def test_demo_shows_the_integrated_form_sent_back_for_its_unticked_spot_row(demo
     section = demo_output[demo_output.index("統合申込書 integrated application form"):
                           demo_output.index("UNIS登録チェック")]
     assert "差戻 rejected: USEN SPOT 器材発注依頼_988776658" in section
-    assert "[SPOT_NOT_SELECTED] 統合申込書の「USEN SPOT」欄にチェックがありません" in section
+    assert "【統合申込書のUSEN SPOT欄にチェックなし】統合申込書の「USEN SPOT」欄にチェックがありません" in section
     assert "「USEN SPOT Tourist」は別のサービスです" in section
 
 

@@ -91,7 +91,8 @@ def test_good_and_bad_mail_end_in_their_folders_and_the_reply_arrives_once(
     assert msg["Auto-Submitted"] == "auto-replied"
     assert subject_of(msg) == "Re: USEN SPOT 器材発注依頼_988776655"
     body = msg.get_payload(decode=True).decode(msg.get_content_charset())
-    assert "LINE_TYPE_MISSING" in body and "BODY_FIELD_MISSING" in body and "担当者名" in body
+    assert "【回線タイプの選択なし】" in body and "【本文の項目不足】" in body and "担当者名" in body  # names, not codes
+    assert "LINE_TYPE_MISSING" not in body and {"LINE_TYPE_MISSING", "BODY_FIELD_MISSING"} <= set(msg["X-USEN-SPOT-Defects"].split())
     assert "ファミリー／マンション" in body
 
     with factory() as s:

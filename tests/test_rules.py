@@ -1113,10 +1113,10 @@ def test_reply_asks_for_the_same_subject_only_when_the_subject_was_fine(office: 
     assert "同じ件名で再送" in _reply_text(office)
     office.send(order(subject="USEN SPOT 器材発注依頼"))
     text = _reply_text(office)
-    assert "CUSTOMER_CODE_MISSING" in text and "同じ件名" not in text and "修正のうえ再送" in text
+    assert "【件名に顧客コードなし】" in text and "同じ件名" not in text and "修正のうえ再送" in text
     office.send(request("問い合わせ", ORDER, request_body(ORDER)))
     text = _reply_text(office)
-    assert "UNKNOWN_KIND" in text and "同じ件名" not in text
+    assert "【件名の依頼種別が不明】" in text and "同じ件名" not in text
 
 
 def test_reply_names_the_termination_form_and_words_the_state_neutrally(office: Office) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot import db, outbox
+from bot import db, outbox, vocab
 from bot.config import BranchesConfig
 from bot.daemon import mailbox_settings
 from bot.embedded import EmbeddedSmtp
@@ -139,7 +139,7 @@ def test_kinds_end_in_their_folders_and_only_rejections_are_answered(
         assert set(envelope.rcpt_tos) == {SENDER, MANAGER}
         assert msg["Auto-Submitted"] == "auto-replied"
         text = body_of(msg)
-        shown = {code for code in sc.DEFECT_CODES if code in text}
+        shown = {code for code in sc.DEFECT_CODES if f"【{vocab.code_name(code)}】" in text}  # by name, not code
         assert shown == defects, (message_id, text)
 
     with factory() as s:

@@ -27,6 +27,7 @@ from bot.unis import import_extract
 from bot.web import users
 from tests.support.app import DEFAULT_NOW, Clock, make_processor
 from tests.support.mailbuilder import build_mail
+from tests.support.reject import send_reject
 from tests.test_scans import termination_scan
 from tests.test_web_scan_review import held_scan, staff_client
 from tests.test_vendor_forms import UNIS_HEADER
@@ -68,9 +69,9 @@ def test_a_rejected_scan_is_recorded_once(sqlite_url: str) -> None:
     cfg, factory, mail_id = held_demo_scan(sqlite_url)
     staff = staff_client(cfg)
     token = csrf_token(staff.get(f"/manual/{mail_id}").text)
-    done = staff.post(f"/manual/{mail_id}/reject", data={"csrf_token": token, "defect_LINE_TYPE_MISSING": "on"})
+    done = send_reject(staff, mail_id, {"csrf_token": token, "defect_LINE_TYPE_MISSING": "on"})
     assert done.status_code == 303
-    again = staff.post(f"/manual/{mail_id}/reject", data={"csrf_token": token, "defect_LINE_TYPE_MISSING": "on"})
+    again = send_reject(staff, mail_id, {"csrf_token": token, "defect_LINE_TYPE_MISSING": "on"})
     assert again.status_code == 409
     [row] = shadows(factory)
     assert (row.mail_id, row.form_kind, row.outcome, row.finished_by) == (mail_id, "dedicated", "rejected", STAFF[0])

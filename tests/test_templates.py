@@ -59,7 +59,7 @@ def test_admin_partial_overrides_builtin_mail(tmp_path: Path) -> None:
     """An admin folder with only _defects.j2 changes the sentences of the built-in reply."""
     folder = admin(tmp_path, {"_defects.j2": "{% macro explain(d) %}説明:{{ d.code }}{% endmacro %}"})
     text = Templates(admin_dir=folder).render(REJECT, CONTEXT)
-    assert "1. [UNKNOWN_KIND] 説明:UNKNOWN_KIND" in text
+    assert "1. 【件名の依頼種別が不明】説明:UNKNOWN_KIND" in text
 
 
 def test_no_admin_folder_means_builtin(tmp_path: Path) -> None:

@@ -102,11 +102,14 @@ def test_reject_a_held_mail_with_two_defects(server: tuple[str, dict[str, int]])
             before = int(page.inner_text("#held-count"))
             page.click(f"a[href='/manual/{mail_id}']")
             page.wait_for_url(f"{base}/manual/{mail_id}")
+            page.click("#group-form summary")  # the 申込書 group is folded until opened
             page.check("input[name=defect_LINE_TYPE_MISSING]")
             page.check("input[name=defect_BODY_FIELD_MISSING]")
             page.locator("#actions").scroll_into_view_if_needed()
             page.locator("#actions").screenshot(path=str(ROOT / "docs" / "console-reject.png"))
-            page.click("#reject")
+            page.click("#reject")  # the mail to be sent is shown first, then confirmed
+            assert "【回線タイプの選択なし】" in page.inner_text("#reject-preview-body")
+            page.click("#reject-send")
             page.wait_for_url(f"{base}/manual?done={mail_id}")
             assert f"メール #{mail_id} を差戻しました" in page.inner_text("#notice")
             assert int(page.inner_text("#held-count")) == before - 1

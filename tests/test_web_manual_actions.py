@@ -44,6 +44,7 @@ from bot.web import users
 from tests.fixtures.demo_mails import UNIS_CSV
 from tests.support.app import DEFAULT_NOW, Clock, make_config, make_processor
 from tests.support.dovecot import Dovecot
+from tests.support.reject import send_reject
 from tests.test_end_to_end import CC, bad_mail, good_mail, one_pass, subject_of
 from tests.test_web_support import ADMIN, SECRET, STAFF, client, login, token_of
 
@@ -161,8 +162,8 @@ def test_reject_sends_one_threaded_reply_with_the_chosen_defects(imap_setup: Set
     assert page.count('type="checkbox"') >= 23 and "ファミリー／マンション" in page
     form = {"csrf_token": token_of(staff, f"/manual/{mail_id}"), "defect_LINE_TYPE_MISSING": "1",
             "defect_BODY_FIELD_MISSING": "1"}
-    first = staff.post(f"/manual/{mail_id}/reject", data=form)
-    second = staff.post(f"/manual/{mail_id}/reject", data=form)
+    first = send_reject(staff, mail_id, form)  # previewed, then confirmed
+    second = send_reject(staff, mail_id, form)
     assert first.status_code == 303
     assert second.status_code == 409 and "対応済み" in second.text and STAFF[0] in second.text
 
@@ -173,8 +174,8 @@ def test_reject_sends_one_threaded_reply_with_the_chosen_defects(imap_setup: Set
     assert msg["In-Reply-To"] == BAD and BAD in msg["References"]
     assert subject_of(msg) == "Re: USEN SPOT 器材発注依頼_988776655"
     body = msg.get_payload(decode=True).decode(msg.get_content_charset())
-    assert "[LINE_TYPE_MISSING]" in body and "[BODY_FIELD_MISSING]" in body and "担当者名" in body
-    assert "下記の2点" in body and "[CC_MANAGER_MISSING]" not in body
+    assert "【回線タイプの選択なし】" in body and "【本文の項目不足】" in body and "担当者名" in body
+    assert "下記の2点" in body and "【CCに支店長なし】" not in body and "LINE_TYPE_MISSING" not in body
     with factory() as s:
         row = s.get(Mail, mail_id)
         assert row is not None and row.decision == "rejected" and row.filed_folder == "Rejected"
@@ -340,4 +341,4 @@ def test_a_defect_recorded_for_several_rows_is_shown_and_sent_for_each(sqlite_ur
         sent = message_from_bytes(s.get(OutboxMessage, done.outbox_id).raw)  # type: ignore[union-attr]
     body = sent.get_payload(decode=True).decode(sent.get_content_charset() or "utf-8")  # type: ignore[union-attr]
     assert "3行目「電話番号」" in body and "4行目「SSID」" in body
-    assert body.count("[CORPORATE_ROW_INVALID]") == 2
+    assert body.count("【法人顧客リストの行に誤り】") == 2

@@ -133,7 +133,9 @@ def test_the_review_lists_the_fields_unsure_first_with_inputs_for_the_vendor(sql
     accept_form = page.split('id="accept-form"')[1].split("</form>")[0]
     for key in ("mail_address", "shop_name", "ssid"):
         assert f'name="value_{key}"' in accept_form, key
-    assert 'name="value_line_kind"' not in accept_form  # marks read surely go as read
+    # a mark read surely goes as read, and may still be corrected (issue 21 point 3): its input
+    # is prefilled with what was read, and that value is sent back as read_ (unchanged = not typed)
+    assert '<option value="Bフレッツ" selected>' in accept_form and 'name="read_line_kind" value="Bフレッツ"' in accept_form
     assert 'id="accept" disabled' not in page  # 受付 would go through (nothing sure is wrong)
     assert f'<td class="conf">{found[unsure[0]]["confidence"]:.2f}</td>' in rows[0]
 
@@ -223,7 +225,8 @@ def test_accept_with_a_typed_value_puts_it_in_the_vendor_row(sqlite_url: str) ->
     assert p["mail_address"] == f"{local}@uspot.jp" and p["ssid"] == "kaze_guest"
     assert p["shop_name"] == REFER and "mail_address" not in p["form_refer"] and "shop_name" in p["form_refer"]
     assert p["typed"]["mail_address"]["by"] == STAFF[0] and p["typed"]["ssid"]["by"] == STAFF[0]
-    assert offered == set(p["form_refer"]) | set(p["typed"])  # the page offered exactly the 申込書参照 cells
+    # the page offered every 申込書参照 cell, and the sure ones for correction (issue 21 point 3)
+    assert set(p["form_refer"]) | set(p["typed"]) <= offered and {"line_kind", "plus"} <= offered
     with factory() as s:
         mail = s.get(Mail, mail_id)
         assert mail is not None and mail.decision == "accepted" and mail.resolved_by == STAFF[0]
@@ -236,7 +239,9 @@ def test_accept_with_a_typed_value_puts_it_in_the_vendor_row(sqlite_url: str) ->
     # After 受付: the review stays, with the values form for the cells still 申込書参照.
     page = staff.get(f"/manual/{mail_id}").text
     values_form = page.split('id="values-form"')[1].split("</form>")[0]
-    assert 'name="value_shop_name"' in values_form and 'name="value_mail_address"' not in values_form
+    assert 'name="value_shop_name"' in values_form and 'name="read_shop_name" value=""' in values_form
+    # a value typed in already can be corrected too: prefilled with what the vendor row carries
+    assert f'name="read_mail_address" value="{local}"' in values_form
     assert "入力済みの値" in page and "メールアドレス（香川）" in page  # the display name (issue 21 point 8)
     bad = staff.post(f"/manual/{mail_id}/values", data={"csrf_token": token, "value_parent_units": "0"})
     assert bad.status_code == 422 and "親機台数" in bad.text and "台数ではありません" in bad.text
@@ -273,8 +278,8 @@ def test_a_value_the_checks_refuse_names_its_field_and_commits_nothing(sqlite_ur
     assert response.status_code == 422
     page = response.text
     errors = page.split('id="scan-errors"')[1].split("</p>")[0]
-    assert "メールアドレス" in errors and "MAIL_ADDRESS_INVALID" in errors
-    assert "SSID" in errors and "SSID_NOT_HALFWIDTH" in errors
+    assert "メールアドレスとして使えません" in errors and "SSIDに全角文字があります" in errors
+    assert "MAIL_ADDRESS_INVALID" not in errors and "SSID_NOT_HALFWIDTH" not in errors  # words, no codes (issue 21)
     assert 'id="error_mail_address"' in page and 'id="error_ssid"' in page and 'id="error_shop_name"' not in page
     assert 'value="ｍｉ..ｄｏｒｉ"' in page and 'value="みどり"' in page
     assert vendor_rows(factory) == [] and audit_actions(factory) == []

@@ -9,7 +9,7 @@ from email.utils import format_datetime, formataddr
 
 from sqlalchemy.orm import Session
 
-from bot import classify
+from bot import classify, vocab
 from bot.checks.sender import domain_allowed
 from bot.decide import UNKNOWN_KIND, Decision
 from bot.mail import InboundMail
@@ -74,6 +74,7 @@ def build_reply(
     extra_cc: tuple[str, ...] = (),
     allowed_domains: tuple[str, ...] = (),
     max_recipients: int = 5,
+    remark: str = "",
 ) -> EmailMessage:
     """The 差戻 for `mail`. Every header taken from the mail is rebuilt from validated parts
     (subject without line breaks, Message-IDs only as ``<...@...>``), so nothing the sender
@@ -103,6 +104,10 @@ def build_reply(
             "defects_list": list(decision.defects),
             "show_subjects": UNKNOWN_KIND in decision.defect_codes,
             "prefixes": [prefix for prefix, _kind in classify.PREFIXES],
+            # Each defect by its name (bot/vocab.py): branches read words, not codes.
+            "defect_names": dict(vocab.DEFECTS),
+            # What the person who sent it back wrote (a 差戻 from the console); "" from the bot.
+            "remark": remark,
         },
     )
     msg = EmailMessage()
@@ -121,6 +126,8 @@ def build_reply(
     # RFC 3834: an automatic reply says so, so other robots do not answer it.
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Auto-Response-Suppress"] = "All"
+    # The defect codes for the admins' scripts and filters: the body names them in words.
+    msg["X-USEN-SPOT-Defects"] = " ".join(dict.fromkeys(d.code for d in decision.defects))
     msg.set_content(body, charset="utf-8")
     return msg
 

@@ -5,7 +5,7 @@ loads this module by name (:data:`bot.template_samples.SAMPLE_OWNERS`)."""
 
 from __future__ import annotations
 
-from bot import classify
+from bot import classify, vocab
 from bot.checks.base import Defect
 from bot.template_samples import register_sample
 
@@ -13,7 +13,8 @@ TEMPLATE = "reject.txt.j2"
 
 # Every code _defects.j2 explains (the console offers them when a person rejects by hand).
 ALL_DEFECT_CODES = (
-    "UNKNOWN_KIND", "CUSTOMER_CODE_MISSING", "CUSTOMER_CODE_MISMATCH", "ATTACHMENT_MISSING", "PDF_NOT_ENCRYPTED",
+    "UNKNOWN_KIND", "CUSTOMER_CODE_MISSING", "CUSTOMER_CODE_MISMATCH", "ATTACHMENT_MISSING", "ATTACHMENT_NOT_FORM",
+    "PDF_NOT_ENCRYPTED",
     "PDF_WRONG_PASSWORD", "PDF_UNREADABLE", "UNIS_ORDER_MISSING", "LINE_KIND_MISSING", "LINE_TYPE_MISSING",
     "MAIL_ADDRESS_MISSING", "MAIL_ADDRESS_INVALID", "MAIL_ADDRESS_READING_MISMATCH", "SSID_NOT_HALFWIDTH",
     "UNIT_COUNT_MISSING", "BODY_FIELD_MISSING", "PLUS_FLAG_MISMATCH", "CC_MANAGER_MISSING", "REASON_MISSING",
@@ -39,6 +40,8 @@ SAMPLE = {
     "defects_list": [Defect(code, _DETAIL) for code in ALL_DEFECT_CODES],
     "show_subjects": True,
     "prefixes": [prefix for prefix, _ in classify.PREFIXES],
+    "defect_names": dict(vocab.DEFECTS),
+    "remark": "申込書の2ページ目が添付されていません。原本をご確認ください。",
 }
 
 register_sample(TEMPLATE, SAMPLE)

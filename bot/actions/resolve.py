@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,110 +34,46 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import classify, db, scans
 from bot import decide as deciding
 from bot.actions import scan_shadow, scan_values
-from bot.actions.reply import build_reply, queue_reply
-from bot.actions.reply_samples import ALL_DEFECT_CODES
+from bot.actions.held import (  # noqa: F401 - re-exported: the actions on a held mail
+    ClaimedError,
+    Detail,
+    Done,
+    ResolveError,
+    StaleError,
+    Tools,
+    close,
+    locked_held,
+    release,
+    take,
+)
+from bot.actions.person_reject import (  # noqa: F401 - re-exported (差戻 by a person)
+    DEFECT_CODES,
+    defect_choices,
+    grouped_choices,
+    light_facts,
+    preview,
+    reject,
+    stored_instances,
+)
 from bot.actions.requests import act
-from bot.calendar import BusinessCalendar
-from bot.checks.base import Defect, Facts, RuleSettings
-from bot.checks.cc_manager import find_branch
+from bot.checks.base import Facts
 from bot.config import Config
 from bot.decide import Decision
-from bot.gather import Attachments, gather, read_attachments, settings_from
+from bot.gather import Attachments, gather, read_attachments
 from bot.intake import QUARANTINE, IntakeError, Mailbox
 from bot.ledger import LedgerError
-from bot.mail import InboundMail, content_fingerprint, parse_mail
-from bot.models import FILED, QUARANTINED, Mail
+from bot.mail import content_fingerprint, parse_mail
+from bot.models import FILED, Mail
 from bot.pipeline import FOLDERS, folder_for
-from bot.reading import PdfReader
-from bot.templating import Templates
-from bot.workers import ReaderFailed, shared_pool
+from bot.workers import ReaderFailed
 
 log = logging.getLogger("bot.actions.resolve")
 
-DEFECT_CODES: tuple[str, ...] = ALL_DEFECT_CODES
 # A held mail is searched for in its IMAP folder by Message-ID; without one, among this many
 # of the folder's newest mails by content (a mail without Message-ID is rare).
 SCAN_WITHOUT_MESSAGE_ID = 500
 # The console waits for IMAP at most this long: a page must answer, a later retry files it.
 IMAP_SECONDS = 15.0
-
-
-class ResolveError(Exception):
-    """The action was refused; the message (Japanese) is what the person reads."""
-
-
-class StaleError(ResolveError):
-    """The mail is no longer held (someone else acted on it, or it was never held)."""
-
-
-@dataclass(frozen=True)
-class Tools:
-    """The pieces of the pipeline's Processor an action needs (not the Processor itself:
-    the console decides nothing, it only acts)."""
-
-    cfg: Config
-    settings: RuleSettings
-    calendar: BusinessCalendar
-    templates: Templates
-    reader: PdfReader
-
-    @classmethod
-    def from_config(cls, cfg: Config, templates: Templates | None = None) -> Tools:
-        settings = settings_from(cfg)
-        return cls(cfg, settings, settings.calendar, templates or Templates.from_config(cfg),
-                   PdfReader(cfg.pdf.password, cfg.limits, pool=shared_pool(cfg.limits)))
-
-    @property
-    def vouched_cfg(self) -> Config:
-        """The config with sender authentication off: a person accepting a mail held for its
-        authentication vouches for the sender, so its PDFs are read as for any other mail."""
-        return self.cfg.replace(senders=dataclasses.replace(self.cfg.senders, authentication="off"))
-
-
-@dataclass(frozen=True)
-class Done:
-    mail_id: int
-    decision: str
-    note: str
-    outbox_id: int | None = None
-    reply_to: tuple[str, ...] = ()
-    typed: tuple[tuple[str, Any], ...] = ()  # a scan's values typed in: (payload key, value as stored)
-
-
-class Detail(dict[str, Any]):
-    """A chosen defect's detail: a key nobody recorded reads as 不明 in the sentence, rather
-    than failing the 差戻 (the person sees the exact sentence before sending)."""
-
-    def __missing__(self, key: str) -> str:
-        return "不明"
-
-
-# -- the row --------------------------------------------------------------------------------
-
-def locked_held(session: Session, mail_id: int, *, quarantined_ok: bool = False) -> Mail:
-    """The mail's row, locked until the transaction ends, if a person may still act on it."""
-    row = session.scalar(select(Mail).where(Mail.id == mail_id).with_for_update())
-    if row is None:
-        raise StaleError(f"メール #{mail_id} は見つかりません。")
-    if row.resolved_at is not None:
-        raise StaleError(f"メール #{mail_id} は {row.resolved_by} さんが対応済みです"
-                         f"（{row.resolution or ''}）。保留一覧を開き直してください。")
-    if row.status == QUARANTINED and not quarantined_ok:
-        raise ResolveError(f"メール #{mail_id} は隔離中です。受付・差戻はできません（対応済みにするか、管理者が再判定します）。")
-    if row.status != QUARANTINED and row.decision != deciding.MANUAL:
-        raise StaleError(f"メール #{mail_id} は保留中ではありません（判定: {row.decision}）。")
-    return row
-
-
-def _close(row: Mail, decision: Decision, *, by: str, now: dt.datetime, resolution: str,
-           facts: dict[str, Any]) -> None:
-    row.kind, row.customer_code, row.decision = decision.kind, decision.customer_code, decision.decision
-    row.defects = [d.as_dict() for d in decision.defects]
-    row.warnings = [w.as_dict() for w in decision.warnings]
-    # The bot's reason for holding stays readable next to what the person decided.
-    row.facts = {**(row.facts or {}), **facts, "decided_by": by}
-    row.decided_at = now
-    row.resolved_at, row.resolved_by, row.resolution = now, by, resolution
 
 
 # -- accept ---------------------------------------------------------------------------------
@@ -156,7 +92,7 @@ def accept(session: Session, mail_id: int, *, tools: Tools, attachments: Attachm
            now: dt.datetime, typed: Mapping[str, str] | None = None) -> Done:
     """What the pipeline does for an accepted decision of this kind and variant. `typed`: a
     scan's values typed in by the person (payload key → text, checked by the caller)."""
-    row = locked_held(session, mail_id)
+    row = locked_held(session, mail_id, by=by)
     if (row.facts or {}).get("oversize"):
         raise ResolveError("メールが大きすぎて本文と添付を取り込んでいないため、ここでは受付できません。")
     mail = parse_mail(row.raw, tools.cfg.limits)
@@ -195,7 +131,7 @@ def accept(session: Session, mail_id: int, *, tools: Tools, attachments: Attachm
         raise ResolveError(f"管理台帳の状態と合わないため受付できません（{err}）。") from err
     except scan_values.ScanRefused as err:
         raise ResolveError(str(err)) from err
-    _close(row, decision, by=by, now=now, resolution=f"受付（{note}）",
+    close(row, decision, by=by, now=now, resolution=f"受付（{note}）",
            facts={"schedule": note, "variant": variant})
     log.info("mail %s: accepted by %s: %s", row.id, by, note)
     return Done(row.id, deciding.ACCEPTED, note, typed=tuple((r.key, r.after) for r in results))
@@ -209,95 +145,6 @@ def _refuse_unread(facts: Facts) -> None:
                            "差戻すか、従来の手順で対応して「対応済みにする」を使ってください。")
     if any(r.fields is None and not r.defects and r.shape != "scanned" for r in facts.forms):
         raise ResolveError("申込書の項目を読み取れていないため受付できません。差戻すか、対応済みにしてください。")
-
-
-# -- reject ---------------------------------------------------------------------------------
-
-def light_facts(session: Session, row: Mail, mail: InboundMail, cfg: Config, settings: RuleSettings) -> Facts:
-    """Facts without opening a PDF (subject, body, UNIS, ledger): enough for the recipients
-    (branch manager) and for the details of the defects a person adds."""
-    return gather(mail, cfg=cfg, session=session, received_at=row.received_at, settings=settings,
-                  attachments=Attachments())
-
-
-def defect_choices(row: Mail, facts: Facts) -> list[tuple[Defect, bool]]:
-    """Every defect code with the detail its sentence needs, ticked when the bot suspected it
-    (those first, then DESIGN.md's order). Detail: what the bot recorded, else what the
-    kind's checks find without the PDFs."""
-    stored = {str(d.get("code")): d.get("detail") or {} for d in (row.defects or [])}
-    found = _light_findings(facts)
-    codes = list(DEFECT_CODES) + [c for c in stored if c not in DEFECT_CODES]
-    # The sentences that name the customer code read it from the detail (_defects.j2).
-    defaults = {code: {"code": facts.code or ""} for code in ("UNIS_ORDER_MISSING", "CUSTOMER_NOT_FOUND")}
-    choices = [(Defect(code, Detail({**defaults.get(code, {}), **found.get(code, {}), **stored.get(code, {})})),
-                code in stored)
-               for code in codes]
-    return sorted(choices, key=lambda choice: not choice[1])
-
-
-def stored_instances(row: Mail) -> dict[str, list[Defect]]:
-    """The codes the bot recorded more than once, each with its own detail (a 法人営業 list with
-    two bad rows: CORPORATE_ROW_INVALID for each row and column): a 差戻 names every one."""
-    found: dict[str, list[Defect]] = {}
-    for d in row.defects or []:
-        code = str(d.get("code"))
-        found.setdefault(code, []).append(Defect(code, Detail(d.get("detail") or {})))
-    return {code: defects for code, defects in found.items() if len(defects) > 1}
-
-
-def _light_findings(facts: Facts) -> dict[str, dict[str, Any]]:
-    kind = facts.classification.kind
-    if kind is None:
-        return {}
-    variant = deciding.equipment_variant(facts) if kind == classify.EQUIPMENT_ORDER else None
-    chain = deciding.CHAINS.get(variant or kind)
-    if chain is None:
-        return {}
-    try:
-        return {d.code: dict(d.detail) for d in deciding.run_checks(chain[0], facts)}
-    except Exception:  # details are a courtesy: a check unready for absent PDFs costs only them
-        log.debug("mail %s: defect details without PDFs failed", facts.mail.message_id, exc_info=True)
-        return {}
-
-
-def reject(session: Session, mail_id: int, codes: Sequence[str], *, tools: Tools, by: str,
-           now: dt.datetime) -> Done:
-    """The 差戻 the pipeline would send for these defects, queued with the decision."""
-    row = locked_held(session, mail_id)
-    chosen = list(dict.fromkeys(codes))
-    if not chosen:
-        raise ResolveError("差戻す不備を1つ以上選んでください。")
-    mail = parse_mail(row.raw, tools.cfg.limits)
-    facts = light_facts(session, row, mail, tools.cfg, tools.settings)
-    by_code = {d.code: d for d, _ticked in defect_choices(row, facts)}
-    unknown = [c for c in chosen if c not in by_code]
-    if unknown:
-        raise ResolveError("不明な不備コードです：" + "、".join(unknown))
-    c = facts.classification
-    several = stored_instances(row)
-    defects = tuple(d for code in chosen for d in several.get(code, [by_code[code]]))
-    decision = Decision(row.kind or c.kind, row.customer_code or c.customer_code, deciding.REJECTED,
-                        defects=defects, variant=(row.facts or {}).get("variant"))
-    # The pipeline's 差戻, argument for argument (bot/pipeline.py _decide_and_act). The hourly
-    # reply cap is not applied: it stops a robot loop, and this is a person's single click.
-    cfg = tools.cfg
-    branch = find_branch(facts, tools.settings.branches)
-    try:
-        msg = build_reply(
-            mail, decision, templates=tools.templates, from_addr=cfg.smtp.from_addr,
-            own_addresses=(cfg.mailbox.user,), received_at=row.received_at, tz=cfg.office.tz, now=now,
-            extra_cc=(branch.manager,) if branch is not None and branch.manager else (),
-            allowed_domains=cfg.senders.allowed_domains, max_recipients=cfg.senders.max_reply_recipients,
-        )
-    except ValueError as err:
-        raise ResolveError("差出人（From / Reply-To）が許可ドメイン内の正しいアドレスではないため、差戻メールを送れません。"
-                           "対応済みにしてください。") from err
-    out = queue_reply(session, msg, mail_id=row.id, now=now)
-    scan_shadow.record(session, scan_shadow.observe(session, row, cfg=cfg, settings=tools.settings),
-                       outcome=scan_shadow.REJECTED, by=by, now=now, person_defects=chosen)
-    _close(row, decision, by=by, now=now, resolution="差戻（" + "、".join(chosen) + "）", facts={})
-    log.info("mail %s: rejected by %s with %s; reply %s to %s", row.id, by, chosen, out.id, out.rcpt_to)
-    return Done(row.id, deciding.REJECTED, "、".join(chosen), out.id, tuple(out.rcpt_to))
 
 
 # -- filing in IMAP -------------------------------------------------------------------------

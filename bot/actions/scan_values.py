@@ -18,6 +18,7 @@ What a person's 受付 may and may not override, on a scan (:func:`vouch`):
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -58,7 +59,8 @@ class TypedValueErrors(Exception):
 
 def japanese(err: ScanValueError) -> str:
     """The Japanese half of a ScanValueError ("日本語 / English")."""
-    return str(err).split(" / ", 1)[0]
+    # The code in brackets (「（SSID_NOT_HALFWIDTH）」) is for the CLI's admins, not for staff.
+    return re.sub(r"（[A-Z][A-Z_]{4,}）", "", str(err).split(" / ", 1)[0])
 
 
 def typed_from(form: Mapping[str, str]) -> dict[str, str]:
@@ -103,7 +105,8 @@ def stored_reading(facts: Mapping[str, Any]) -> FormReading | None:
               if isinstance(stored, dict) else None)
     return FormReading(shape=SHAPE_SCANNED, fields=fields, defects=(), detail=str(facts.get("form_detail") or ""),
                        encrypted=True, pages=0, readings=tuple(readings),
-                       unsure=tuple(str(n) for n in facts.get("form_unsure") or ()))
+                       unsure=tuple(str(n) for n in facts.get("form_unsure") or ()),
+                       form=str(facts.get("form_kind") or "dedicated"))  # the 統合申込書 lacks some cells
 
 
 # -- accepting a scan -------------------------------------------------------------------------

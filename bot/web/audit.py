@@ -25,6 +25,10 @@ USER_ADD, USER_PASSWD, USER_DISABLE, USER_NAME = "user_add", "user_passwd", "use
 OUTBOX_REQUEUE, MAIL_REPROCESS = "outbox_requeue", "mail_reprocess"
 # Downloads of what a mail or a vendor batch carried: who took a copy of customer data.
 ATTACHMENT_DOWNLOAD, VENDOR_CSV_DOWNLOAD = "attachment_download", "vendor_csv_download"
+# 対応中: a person takes a held mail; it is released by them or by an admin.
+MANUAL_TAKE, MANUAL_RELEASE = "manual_take", "manual_release"
+# A value on a scan's review corrected by a person (a sure reading too): before and after.
+SCAN_VALUE_CORRECT = "scan_value_correct"
 # How a person reads them: the office's words (bot/vocab.py), every action of the console's.
 LABELS = vocab.AUDIT_ACTIONS
 

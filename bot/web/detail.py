@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 
 from bot import vocab
 from bot.config import Config
-from bot.digest import OUTBOX_STATUS_LABELS, PURPOSE_LABELS
+from bot.digest import PURPOSE_LABELS
 from bot.ledger import STATE_LABELS
 from bot.mail.parse import Attachment, InboundMail, parse_mail
 from bot.models import LedgerEntry, LedgerEvent, Mail, OutboxMessage, VendorRow
 from bot.web.queries import MailRow, mail_row, time_label
+from bot.web.replies import reply_state
 
 # Shown first, in this order; every header is listed below them on demand.
 MAIN_HEADERS = ("From", "To", "Cc", "Reply-To", "Date", "Subject", "Message-ID", "In-Reply-To")
@@ -83,6 +84,7 @@ class ReplyLine:
     attempts: int
     last_error: str
     text: str
+    note: str = ""  # where it stands, for the person (bot.web.replies)
 
 
 @dataclass(frozen=True)
@@ -171,9 +173,10 @@ def _reply(o: OutboxMessage, tz: dt.tzinfo) -> ReplyLine:
         text = body.get_content() if body is not None else ""
     except Exception as err:  # noqa: BLE001 - a stored message we cannot read is shown as such
         text = f"（本文を表示できません: {type(err).__name__}）"
+    state = reply_state(o, tz)
     return ReplyLine(
-        id=o.id, purpose=PURPOSE_LABELS.get(o.purpose, o.purpose), status=OUTBOX_STATUS_LABELS.get(o.status, o.status),
-        status_class={"sent": "ok", "failed": "bad"}.get(o.status, "hold"), to=", ".join(o.rcpt_to or []),
+        id=o.id, purpose=PURPOSE_LABELS.get(o.purpose, o.purpose), status=state.label, note=state.note,
+        status_class=state.css, to=", ".join(o.rcpt_to or []),
         subject=o.subject, created=time_label(o.created_at, tz), sent=time_label(o.sent_at, tz),
         attempts=o.attempts, last_error=(o.last_error or "").strip().splitlines()[0] if o.last_error else "", text=text)
 

@@ -270,21 +270,82 @@ class HeldRow:
     reason: str
     waiting: str  # how long it has waited, e.g. 3日
     unsure: tuple[str, ...]
+    reason_key: str = "other"  # its group in HOLD_REASONS
+    claimed_by: str = ""  # 対応中: the person's login name
+    claimed_since: str = ""  # how long they have had it, e.g. 15分
 
 
 QUEUE_LIMIT = 200  # rows the queue page lists; the header's count is always the whole queue
 
+# Why a mail was held, in groups a person filters by (the reasons themselves are sentences
+# of bot.decide, bot.pipeline and the scan reader). Checked top to bottom; the first match wins.
+HOLD_REASONS: Mapping[str, str] = {
+    "quarantined": "隔離（処理エラー）", "scan": "スキャンの確認", "auth": "送信者の確認",
+    "unread": "添付を読み取れない", "ledger": "管理台帳・発注の確認", "scope": "自動判定の対象外", "other": "その他",
+}
+
+
+def hold_reason(status: str | None, reason: str | None, shape: str | None, oversize: object) -> str:
+    text = reason or ""
+    if status == QUARANTINED:
+        return "quarantined"
+    if shape == "scanned" or "スキャン" in text:
+        return "scan"
+    if "認証" in text:
+        return "auth"
+    if oversize or "読み取れません" in text or "上限" in text:
+        return "unread"
+    if "管理台帳" in text or "発注" in text:
+        return "ledger"
+    if "対象外" in text or "法人" in text:
+        return "scope"
+    return "other"
+
+
+def _reason_keys(session: Session) -> dict[int, str]:
+    """Every held mail's reason group, oldest first, from four small columns (no row's whole facts)."""
+    rows = session.execute(select(Mail.id, Mail.status, Mail.facts["reason"].as_string(),
+                                  Mail.facts["form_shape"].as_string(), Mail.facts["oversize"].as_string())
+                           .where(held_where()).order_by(Mail.received_at, Mail.id))  # oldest first
+    return {mail_id: hold_reason(status, reason, shape, oversize) for mail_id, status, reason, shape, oversize in rows}
+
 
 def held_rows(session: Session, *, cfg: Config, now: dt.datetime,
-              directory: Sequence[tuple[str, str]] = ()) -> list[HeldRow]:
+              directory: Sequence[tuple[str, str]] = (), ids: Sequence[int] | None = None,
+              reasons: Mapping[int, str] | None = None) -> list[HeldRow]:
     """The held mails, oldest first, as :func:`bot.manual.open_items` orders them (at most
-    QUEUE_LIMIT: a person works from the top)."""
+    QUEUE_LIMIT: a person works from the top); `ids`: only these."""
     out = []
-    for m in session.scalars(select(Mail).where(held_where()).order_by(Mail.received_at, Mail.id).limit(QUEUE_LIMIT)):
+    query = select(Mail).where(held_where())
+    if ids is not None:
+        query = query.where(Mail.id.in_(list(ids)[:QUEUE_LIMIT]))
+    for m in session.scalars(query.order_by(Mail.received_at, Mail.id).limit(QUEUE_LIMIT)):
+        facts = m.facts or {}
         out.append(HeldRow(mail_row(m, cfg, directory), "隔離" if m.status == QUARANTINED else "保留",
                            vocab.plain(why(m)), waiting_label(now - m.received_at),
-                           tuple(vocab.field_name(n) for n in (m.facts or {}).get("form_unsure") or ())))
+                           tuple(vocab.field_name(n) for n in facts.get("form_unsure") or ()),
+                           (reasons or {}).get(m.id) or hold_reason(m.status, facts.get("reason"), facts.get("form_shape"),
+                                                                    facts.get("oversize")),
+                           m.claimed_by or "", _since(now, m.claimed_at)))
     return out
+
+
+def held_page(session: Session, *, cfg: Config, now: dt.datetime, directory: Sequence[tuple[str, str]] = (),
+              reason: str = "") -> tuple[list[HeldRow], dict[str, int]]:
+    """The queue filtered by a reason group (oldest first), with the count of every group."""
+    keys = _reason_keys(session)
+    counts = {key: 0 for key in HOLD_REASONS}
+    for key in keys.values():
+        counts[key] += 1
+    ids = [i for i, key in keys.items() if key == reason] if reason else None
+    return held_rows(session, cfg=cfg, now=now, directory=directory, ids=ids, reasons=keys), counts
+
+
+def _since(now: dt.datetime, at: dt.datetime | None) -> str:
+    """How long ago someone took a mail: たった今, 15分前, 2時間前."""
+    if at is None:
+        return ""
+    return "たった今" if now - at < dt.timedelta(minutes=1) else waiting_label(now - at) + "前"
 
 
 def waiting_label(waited: dt.timedelta) -> str:

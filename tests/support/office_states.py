@@ -102,6 +102,7 @@ def _console_actions(office: Office) -> None:
     a 差戻 and a 対応済み by staff, downloads, an admin's 再送; the rarer actions recorded as the
     console records them."""
     from bot.web import audit
+    from tests.support.reject import send_reject
     from tests.test_web_support import ADMIN, STAFF, client, csrf_token, login, signed_in
 
     c = client(office.cfg, Clock(NOW))
@@ -109,8 +110,8 @@ def _console_actions(office: Office) -> None:
     staff = signed_in(office.cfg, STAFF, Clock(NOW))
     token = csrf_token(staff.get("/mails").text)
     held = office.ids["held"]
-    assert staff.post(f"/manual/{held}/reject", data={"csrf_token": token, "defect_LINE_TYPE_MISSING": "1",
-                                                      "defect_BODY_FIELD_MISSING": "1"}).status_code == 303
+    assert send_reject(staff, held, {"csrf_token": token, "defect_LINE_TYPE_MISSING": "1",
+                                     "defect_BODY_FIELD_MISSING": "1", "remark": "原本をご確認ください。"}).status_code == 303
     assert staff.post(f"/manual/{office.ids['06']}/dismiss",
                       data={"csrf_token": token, "note": "支店に原本の再送を依頼済み"}).status_code == 303
     assert staff.get(f"/mails/{office.ids['01']}/attachments/0").status_code == 200

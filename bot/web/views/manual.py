@@ -18,21 +18,19 @@ from starlette.responses import RedirectResponse, Response
 from bot import vocab
 from bot.actions import scan_shadow, scan_values
 from bot.actions.resolve import (
-    DEFECT_CODES,
+    ClaimedError,
     Filing,
     ResolveError,
     StaleError,
     Tools,
     accept,
-    defect_choices,
-    stored_instances,
+    grouped_choices,
     light_facts,
     locked_held,
     pending_filing,
     read_for_accept,
     refile,
     refile_pending,
-    reject,
 )
 from bot.mail import parse_mail
 from bot.manual import ManualQueueError
@@ -41,9 +39,10 @@ from bot.pipeline import folder_for
 from bot.vendor_forms import HEADERS, refer_keys
 from bot.web import audit
 from bot.web.pages import Page, client_ip, page
-from bot.web.queries import held_rows
+from bot.web.queries import HOLD_REASONS, held_page, waiting_label
+from bot.web.replies import latest_reply, recent_rejections, reply_state
 from bot.web.views.mails import render_mail
-from bot.web.views.scan_review import is_scan, review
+from bot.web.views.scan_review import changed_values, is_scan, review
 
 MAX_NOTE = 2000
 SCAN_VALUES = "scan_values_set"  # audit action: values typed into an accepted scan's vendor row
@@ -63,9 +62,16 @@ def _mail_id(p: Page) -> int:
     return int(p.request.path_params["mail_id"])
 
 
-def _refused(p: Page, err: ResolveError, mail_id: int) -> Response:
+def refused(p: Page, err: ResolveError, mail_id: int) -> Response:
     status = 409 if isinstance(err, StaleError) else 422
-    return p.render("manual_refused.html", status=status, title="操作できませんでした", message=str(err), mail_id=mail_id)
+    message = str(err)
+    if isinstance(err, ClaimedError):  # the owner as the office names them, and since when
+        message = (f"メール #{err.mail_id} は {p.person(err.owner)} さんが対応中です（{waiting_label(p.now - err.since)}前から）。"
+                   "対応を代わるときは、管理者に「対応中を解除」してもらってください。")
+    return p.render("manual_refused.html", status=status, title="操作できませんでした", message=message, mail_id=mail_id)
+
+
+_refused = refused
 
 
 def _pending_ids(p: Page, *, limit: int = 50) -> list[int]:
@@ -76,10 +82,26 @@ def _pending_ids(p: Page, *, limit: int = 50) -> list[int]:
 
 @page()
 def queue(p: Page) -> Response:
-    rows = held_rows(p.db, cfg=p.cfg, now=p.now, directory=p.directory)
+    reason = p.request.query_params.get("reason", "")
+    reason = reason if reason in HOLD_REASONS else ""
+    rows, counts = held_page(p.db, cfg=p.cfg, now=p.now, directory=p.directory, reason=reason)
     notice, filing = _notice(p)
     return p.render("manual.html", title="保留", rows=rows, notice=notice, filing=filing, pending=_pending_ids(p),
-                    scan_left=_scan_left(p))
+                    scan_left=_scan_left(p), reason=reason, reasons=HOLD_REASONS, reason_counts=counts,
+                    reply=_reply_notice(p), recent=recent_rejections(p.db, now=p.now, tz=p.cfg.office.tz))
+
+
+def _reply_notice(p: Page) -> object:
+    """The 差戻 just sent: where its mail stands (送信待ち …), read from its outbox row."""
+    try:
+        mail_id = int(p.request.query_params.get("done", ""))
+    except ValueError:
+        return None
+    row = p.db.get(Mail, mail_id)
+    if row is None or row.decision != "rejected" or row.resolved_at is None:
+        return None
+    out = latest_reply(p.db, mail_id)
+    return (mail_id, reply_state(out, p.cfg.office.tz)) if out is not None else None
 
 
 def _scan_left(p: Page) -> tuple[int, list[str]] | None:
@@ -107,7 +129,7 @@ def _notice(p: Page) -> tuple[str, str]:
     row = p.db.get(Mail, mail_id)
     if row is None or row.resolved_at is None:
         return "", ""
-    what = {"accepted": "受付しました", "rejected": "差戻しました（差戻メールは送信箱から送られます）"}.get(
+    what = {"accepted": "受付しました", "rejected": "差戻しました"}.get(
         row.decision or "", "対応済みにしました")
     notice = f"メール #{mail_id} を{what}：{vocab.plain(row.resolution or '')}"
     if row.decision not in ("accepted", "rejected"):
@@ -127,25 +149,38 @@ def held_mail(p: Page) -> Response:
 
 
 def show(p: Page, *, typed: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None,
-         status: int = 200) -> Response:
-    """/manual/ID; `typed` and `errors`: a scan's values sent back to the person with why."""
+         status: int = 200, compose: Mapping[str, object] | None = None) -> Response:
+    """/manual/ID; `typed` and `errors`: a scan's values sent back to the person with why;
+    `compose`: the 差戻 being written (picked codes, remark, its preview or why it was refused)."""
     mail_id = _mail_id(p)
     row = p.db.get(Mail, mail_id)
-    extra: dict[str, object] = {"choices": [], "instances": {}, "accept_hint": "", "filing_pending": "", "scan": None}
+    extra: dict[str, object] = {"found": (), "groups": (), "accept_hint": "", "filing_pending": "", "scan": None,
+                                "claim": None, "compose": compose or {}}
     facts = None
+    if row is not None and row.resolved_at is None and (row.decision == "manual" or row.status == QUARANTINED):
+        extra["claim"] = _claim(p, row)
     if row is not None and row.resolved_at is None and row.decision == "manual" and row.status != QUARANTINED:
         tools = _tools(p.request)
         facts = light_facts(p.db, row, parse_mail(row.raw, p.cfg.limits), tools.cfg, tools.settings)
-        extra["choices"] = defect_choices(row, facts)
-        extra["instances"] = stored_instances(row)
+        extra["found"], extra["groups"] = grouped_choices(row, facts)
         extra["accept_hint"] = _accept_hint(row)
     elif row is not None and mail_id in _pending_ids(p, limit=1000):
         extra["filing_pending"] = row.filed_folder or ""
     if row is not None and is_scan(row):
         extra["scan"] = review(p, row, light=facts, typed=typed, errors=errors)
-    response = render_mail(p, queue=True, defect_codes=DEFECT_CODES, **extra)
+    response = render_mail(p, queue=True, **extra)
     response.status_code = status if response.status_code == 200 else response.status_code
     return response
+
+
+def _claim(p: Page, row: Mail) -> dict[str, object]:
+    """対応中: who took the mail and since when (none: anyone may take it)."""
+    assert p.user is not None
+    if not row.claimed_by:
+        return {"owner": "", "mine": False, "since": "", "waited": ""}
+    since = row.claimed_at or row.received_at
+    return {"owner": p.person(row.claimed_by), "mine": row.claimed_by == p.user.username,
+            "since": since.astimezone(p.cfg.office.tz).strftime("%m/%d %H:%M"), "waited": waiting_label(p.now - since)}
 
 
 def _accept_hint(row: Mail) -> str:
@@ -174,15 +209,16 @@ def accept_mail(p: Page) -> Response:
     row = p.db.get(Mail, mail_id)
     if row is None:
         return p.error(404, "指定のメールは見つかりません。")
+    posted, corrections = changed_values(p.form)  # values left as read are no one's typing
     try:
-        typed = scan_values.typed_from(p.form)  # a scan's values: checked before anything is read
+        typed = scan_values.typed_from(posted)  # a scan's values: checked before anything is read
     except scan_values.TypedValueErrors as err:
         return show(p, typed=err.typed, errors=err.errors, status=422)
     try:
         # A quick look first: a stale page must not cost a PDF reading.
         if row.resolved_at is not None or row.status == QUARANTINED or row.decision != "manual":
             with p.console.transaction() as w:
-                locked_held(w, mail_id)
+                locked_held(w, mail_id, by=p.user.username)
         attachments = read_for_accept(tools, row.raw)
         with p.console.transaction() as w:
             done = accept(w, mail_id, tools=tools, attachments=attachments, by=p.user.username, now=p.now,
@@ -190,25 +226,7 @@ def accept_mail(p: Page) -> Response:
             audit.record(w, action=audit.MANUAL_ACCEPT, at=p.now, username=p.user.username, user_id=p.user.id,
                          mail_id=mail_id, ip=client_ip(p.request),
                          detail={"note": done.note, **({"typed": dict(done.typed)} if done.typed else {})})
-    except ResolveError as err:
-        return _refused(p, err, mail_id)
-    return _finish(p, mail_id)
-
-
-@page()
-def reject_mail(p: Page) -> Response:
-    assert p.user is not None
-    mail_id = _mail_id(p)
-    codes = [key.removeprefix("defect_") for key in p.form if key.startswith("defect_")]
-    # The page's order (DESIGN.md's), not the order the browser sent them in.
-    order = {code: i for i, code in enumerate(DEFECT_CODES)}
-    codes.sort(key=lambda code: order.get(code, len(order)))
-    try:
-        with p.console.transaction() as w:
-            done = reject(w, mail_id, codes, tools=_tools(p.request), by=p.user.username, now=p.now)
-            audit.record(w, action=audit.MANUAL_REJECT, at=p.now, username=p.user.username, user_id=p.user.id,
-                         mail_id=mail_id, ip=client_ip(p.request),
-                         detail={"defects": codes, "outbox_id": done.outbox_id, "to": list(done.reply_to)})
+            _audit_corrections(p, w, mail_id, corrections)
     except ResolveError as err:
         return _refused(p, err, mail_id)
     return _finish(p, mail_id)
@@ -224,7 +242,9 @@ def dismiss(p: Page) -> Response:
     try:
         with p.console.transaction() as w:
             # Locked first, like accept and reject: two clicks resolve it once (PostgreSQL too).
-            w.scalar(select(Mail).where(Mail.id == mail_id).with_for_update())
+            locked = w.scalar(select(Mail).where(Mail.id == mail_id).with_for_update())
+            if locked is not None and locked.claimed_by and locked.claimed_by != p.user.username:
+                raise ClaimedError(mail_id, locked.claimed_by, locked.claimed_at or locked.received_at)
             tools = _tools(p.request)
             scan_shadow.dismiss(w, mail_id, cfg=tools.cfg, settings=tools.settings, by=p.user.username, note=note,
                                 now=p.now)
@@ -232,6 +252,8 @@ def dismiss(p: Page) -> Response:
                          mail_id=mail_id, ip=client_ip(p.request), detail={"note": note})
     except ManualQueueError as err:
         return _refused(p, StaleError(f"このメールは対応済みにできません（{err}）。"), mail_id)
+    except ResolveError as err:
+        return _refused(p, err, mail_id)
     return RedirectResponse(f"/manual?done={mail_id}", status_code=303)
 
 
@@ -240,13 +262,17 @@ def set_values(p: Page) -> Response:
     """Values typed into an accepted scan's unsent vendor row (``bot scan-values set``)."""
     assert p.user is not None
     mail_id = _mail_id(p)
+    posted, corrections = changed_values(p.form)
     try:
-        typed = scan_values.typed_from(p.form)
+        typed = scan_values.typed_from(posted)
     except scan_values.TypedValueErrors as err:
         return show(p, typed=err.typed, errors=err.errors, status=422)
+    if not typed:  # nothing changed
+        return RedirectResponse(f"/manual/{mail_id}#scan", status_code=303)
     try:
         with p.console.transaction() as w:
             results = scan_values.type_values(w, mail_id, typed, now=p.now, by=p.user.username)
+            _audit_corrections(p, w, mail_id, corrections)
             scan_shadow.note_typed(w, results)
             audit.record(w, action=SCAN_VALUES, at=p.now, username=p.user.username, user_id=p.user.id,
                          mail_id=mail_id, ip=client_ip(p.request),
@@ -278,6 +304,15 @@ def refile_all(p: Page) -> Response:
     if failed:
         return _refused(p, ResolveError(failed[0].message), results[-1][0])
     return RedirectResponse("/manual", status_code=303)
+
+
+def _audit_corrections(p: Page, w: object, mail_id: int, corrections: Mapping[str, tuple[str, str]]) -> None:
+    """A value the reader read surely, changed by a person: before and after, by name."""
+    assert p.user is not None
+    if corrections:
+        audit.record(w, action=audit.SCAN_VALUE_CORRECT, at=p.now, username=p.user.username,  # type: ignore[arg-type]
+                     user_id=p.user.id, mail_id=mail_id, ip=client_ip(p.request),
+                     detail={"values": {HEADERS.get(k, k): f"{before} → {after}" for k, (before, after) in corrections.items()}})
 
 
 def _audit_refile(p: Page, mail_id: int, result: Filing) -> None:

@@ -27,7 +27,7 @@ from bot.forms import FormReading
 from bot.forms.vocabulary import FieldReading
 from bot.mail import parse_mail
 from bot.models import QUARANTINED, Mail
-from bot.vendor_forms import FORM_SOURCES, HEADERS, refer_keys, refer_keys_of
+from bot.vendor_forms import ABSENT_CELLS, FORM_SOURCES, HEADERS, REFER, refer_keys, refer_keys_of
 from bot.web.detail import STATE_NAMES
 from bot.web.pages import Page, page
 from bot.web.scan_overlay import (
@@ -62,6 +62,8 @@ class InputView:
     placeholder: str
     error: str
     choices: tuple[str, ...]  # a select's values; () for a text input
+    read: str = ""  # what the vendor row carries without the person (sent back as read_<key>)
+    refer: bool = True  # the cell would be 申込書参照; False: a value read surely, open to correction
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class ScanReview:
     sent: str  # the vendor row went out / was cancelled: what to do instead
     typed_before: tuple[str, ...]  # values typed in earlier: "SSID（kagawa）"
     errors: Mapping[str, str]
+    reason: str = ""  # why the mail was held, first on the screen
 
     @property
     def inputs(self) -> tuple[InputView, ...]:
@@ -206,10 +209,36 @@ def is_scan(row: Mail | None) -> bool:
     return row is not None and (row.facts or {}).get("form_shape") == "scanned"
 
 
+def editable_keys(form: FormReading, refer: Sequence[str]) -> list[str]:
+    """Every vendor cell the form feeds, 申込書参照 ones first: a value read surely may be
+    corrected too (「BarMoon」 for 「Bar Moon」). Not the cells the form does not print."""
+    absent = ABSENT_CELLS.get(form.form, ())
+    present = [k for k, sources in FORM_SOURCES.items()
+               if k not in absent and (k in refer or any(form.reading(n) is not None for n in sources))]
+    return list(dict.fromkeys([*refer, *present]))
+
+
+def changed_values(form: Mapping[str, str]) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """The posted form with every value left as it was read (``read_<key>``) taken out, and the
+    corrections: key → (value read surely, value typed) for a sure value a person changed."""
+    out = dict(form)
+    corrections: dict[str, tuple[str, str]] = {}
+    for key in HEADERS:
+        name = scan_values.INPUT_PREFIX + key
+        typed = " ".join((form.get(name) or "").split())
+        read = " ".join((form.get("read_" + key) or "").split())
+        if typed and typed == read:
+            out[name] = ""
+        elif read and typed and typed != read:
+            corrections[key] = (read, typed)
+    return out, corrections
+
+
 def _with_inputs(keys: Sequence[str], views: Sequence[FieldView], form: FormReading,
-                 typed: Mapping[str, str], errors: Mapping[str, str]
-                 ) -> tuple[tuple[FieldView, ...], tuple[InputView, ...]]:
-    """Each vendor cell's input on the line of the field it comes from (the rest: extra lines)."""
+                 typed: Mapping[str, str], errors: Mapping[str, str], refer: Sequence[str] = (),
+                 current: Mapping[str, str] | None = None) -> tuple[tuple[FieldView, ...], tuple[InputView, ...]]:
+    """Each vendor cell's input on the line of the field it comes from (the rest: extra lines).
+    `current`: the values the vendor row carries now (after 受付), instead of the reading's."""
     inputs: dict[str, InputView] = {}
     for key in dict.fromkeys(keys):
         sources = FORM_SOURCES.get(key, ())
@@ -217,12 +246,16 @@ def _with_inputs(keys: Sequence[str], views: Sequence[FieldView], form: FormRead
         sure = [form.reading(n) for n in sources]
         # Prefilled only with what was read surely; a guess is only a placeholder: a misread
         # must not reach the vendor by a careless click.
-        prefill = " ".join(OPTION_LABELS.get(r.value, r.value) for r in sure
+        words = {"true": "有", "false": "無"} if key == "plus" else OPTION_LABELS
+        prefill = " ".join(words.get(r.value, r.value) for r in sure
                            if r is not None and r.sure and r.state == "read" and r.value)
+        if current is not None:
+            prefill = current.get(key, "")
         guess = " ".join(v.guess for v in mine if v.guess)
+        is_refer = key in refer
         inputs[key] = InputView(key, HEADERS[key], typed.get(key, prefill),
-                                f"候補: {guess}（要確認）" if guess else "申込書参照のまま", errors.get(key, ""),
-                                SELECTS.get(key, ()))
+                                f"候補: {guess}（要確認）" if guess else ("申込書参照のまま" if is_refer else "空欄のまま"),
+                                errors.get(key, ""), SELECTS.get(key, ()), read=prefill, refer=is_refer)
     out = []
     for v in views:
         key = _KEYS_OF.get(v.name)
@@ -239,6 +272,7 @@ def review(p: Page, row: Mail, *, light: Facts | None = None, typed: Mapping[str
     held = row.resolved_at is None and row.decision == deciding.MANUAL and row.status != QUARANTINED
     mode, keys, hint, sent, before = "", [], "", "", ()
     typed_in: dict[str, str] = {}
+    current: dict[str, str] | None = None
     if held and form is not None and light is not None:
         mode = "accept"
         facts = dataclasses.replace(light, forms=(form,))
@@ -258,19 +292,22 @@ def review(p: Page, row: Mail, *, light: Facts | None = None, typed: Mapping[str
                         if vendor_row.batch_id is not None else "ベンダー行は取消済みです。")
             else:
                 keys = refer_keys(vendor_row)
-                mode = "values" if keys else ""
+                mode = "values"
+                current = {k: ("" if payload.get(k) == REFER else _shown(payload.get(k))) for k in HEADERS}
+                current["mail_address"] = current["mail_address"].removesuffix("@uspot.jp")  # the input adds it
     views, extra = field_views(form, keys) if form is not None else (), ()
     views = tuple(dataclasses.replace(v, typed=typed_in[_KEYS_OF[v.name]]) if _KEYS_OF.get(v.name) in typed_in else v
                   for v in views)
     if form is not None and mode:
-        views, extra = _with_inputs(keys, views, form, typed, errors)
+        views, extra = _with_inputs(editable_keys(form, keys), views, form, typed, errors, refer=keys, current=current)
     if form is not None and form.readings:
         image = f"/manual/{row.id}/scan.png"
     else:  # the form page was not found: the first page as it is
         attachments = parse_mail(row.raw, p.cfg.limits).attachments
         first = next((i for i, a in enumerate(attachments) if a.is_pdf), None)
         image = f"/mails/{row.id}/attachments/{first}/pages/1.png" if first is not None else ""
-    return ScanReview(row.id, image, views, mode, extra, hint, sent, before, errors)
+    reason = vocab.plain(str((row.facts or {}).get("reason") or "")) if held else ""
+    return ScanReview(row.id, image, views, mode, extra, hint, sent, before, errors, reason)
 
 
 def _shown(value: object) -> str:
