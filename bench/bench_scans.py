@@ -2,7 +2,7 @@
 
     nice python3 -m bench.bench_scans [--n 300] [--seed 20251130] [--json out.json]
                                       [--only 14 92 …] [--where dpi=150 --where color=gray]
-                                      [--families [NAME …]]
+                                      [--families [NAME …]] [--page-seconds S]
 
 ``--families`` plans the corpus over the form's layout families (tests/fixtures/scans/families.py;
 no name: all of them) instead of the one drawing the reader was built on, and reports each family
@@ -64,9 +64,12 @@ def _defaults() -> tuple[tuple[str, ...], bool]:
 DEFAULT_CODES, DEFAULT_ACCEPT = _defaults()
 
 
-def _reader(conn) -> None:  # type: ignore[no-untyped-def]
+def _reader(conn, page_seconds: float | None = None) -> None:  # type: ignore[no-untyped-def]
     os.environ["OMP_THREAD_LIMIT"] = "1"
     from bot.forms import read_form
+    from bot.limits import DEFAULT
+
+    limits = DEFAULT if page_seconds is None else dataclasses.replace(DEFAULT, ocr_page_seconds=page_seconds)
 
     while True:
         msg = conn.recv()
@@ -74,7 +77,7 @@ def _reader(conn) -> None:  # type: ignore[no-untyped-def]
             conn.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
             return
         t0 = time.perf_counter()
-        reading = read_form(msg, password=DEFAULT_PASSWORD)
+        reading = read_form(msg, password=DEFAULT_PASSWORD, limits=limits)
         conn.send((reading, time.perf_counter() - t0))
 
 
@@ -211,11 +214,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="read only forms of this spec trait, e.g. dpi=150 or mark_style=circle (repeatable)")
     ap.add_argument("--families", nargs="*", metavar="NAME", choices=FAMILIES,
                     help="plan over these layout families (none named: all); the held-out one is marked *")
+    ap.add_argument("--page-seconds", type=float, metavar="S",
+                    help="the reader's ocr_page_seconds (default: the config's 8 s); on a machine shared "
+                         "with other work, a larger limit measures accuracy apart from the load")
     args = ap.parse_args(argv)
 
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_reader, args=(child,), daemon=True)
+    proc = ctx.Process(target=_reader, args=(child, args.page_seconds), daemon=True)
     proc.start()
     decider = Decider()
 
