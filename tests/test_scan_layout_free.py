@@ -264,3 +264,23 @@ def test_a_choice_row_with_no_room_between_the_print_around_it_is_not_read() -> 
     rows = {fld: (box, why) for fld, box, why in choice_rows(found)}
     box, why = rows["check_method"]
     assert box is None and why
+
+
+def test_a_place_with_no_room_reads_unsure_and_does_not_fail() -> None:
+    """Print read out of order can leave a value's place with no room (名 read left of 姓): the
+    reading is unsure, and the form's reading goes on (OpenCV failed on the empty area)."""
+    import time
+
+    import numpy as np
+
+    from bot.forms import raster
+    from bot.forms.cells import Page, read_contact, writing
+    from bot.forms.table import Row, Table
+
+    pdf = _page(lambda d: _sections(d, None))
+    up = next(iter(raster.content_pages(pdf, pages=1, seconds=60, notes=[]))).upright
+    blank = np.zeros(up.ink.shape, bool)
+    page = Page(0, up, Table((0, 0, up.ink.shape[1], up.ink.shape[0]), 0, (), blank, blank), time.monotonic() + 60)
+    assert writing(page, (400, 300, 380, 340))[0] == "unsure"
+    last, first = read_contact(page, Row(300, 340, (100, 300, 200, 340), (400, 300, 380, 340), "ご担当者名", "contact", 1.0))
+    assert last.state == first.state == "unsure"

@@ -96,7 +96,10 @@ def _without_streak_lines(ink: np.ndarray) -> np.ndarray:
 
 
 def writing(page: Page, area: Box) -> tuple[str, float]:
-    """filled | empty | unsure of a writing area, against the cell's own ink at both thresholds."""
+    """filled | empty | unsure of a writing area, against the cell's own ink at both thresholds
+    (unsure for an area with no room: print read out of order can leave none)."""
+    if area[2] - area[0] < 2 or area[3] - area[1] < 2:
+        return STATE_UNSURE, 0.0
     state, conf, _ = marks.writing(_without_streak_lines(cell_ink(page, area)))
     if state == STATE_FILLED:
         return state, conf
@@ -212,6 +215,8 @@ def read_contact(page: Page, row: Row) -> tuple[Text, Text]:
     """姓 / 名: the cell split by its inner rule, each half's printed label taken away; a cell
     without the rule (姓: 香川 名: 花子 on one line) is split where OCR reads 姓 and 名."""
     x0, y0, x1, y1 = row.value_box
+    if x1 - x0 < 2 or y1 - y0 < 2:  # no room (print read out of order)
+        return Text(STATE_UNSURE, 0.0, area=row.value_box), Text(STATE_UNSURE, 0.0, area=row.value_box)
     split = _contact_split(page, row)
     if split is None:
         return _contact_by_words(page, row)

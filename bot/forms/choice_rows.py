@@ -23,12 +23,12 @@ def _mid(b: Box) -> tuple[float, float]:
     return (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
 
 
-def rule_rows(rules: np.ndarray, x0: int, x1: int, y0: int, y1: int) -> list[int]:
-    """Rows between y0 and y1 where a ruling line crosses at least a third of [x0, x1)."""
+def rule_rows(rules: np.ndarray, x0: int, x1: int, y0: int, y1: int, share: float = 0.33) -> list[int]:
+    """Rows between y0 and y1 where a ruling line crosses at least ``share`` of [x0, x1)."""
     if y1 <= y0 or x1 <= x0:
         return []
     part = rules[max(0, y0):y1, max(0, x0):x1]
-    return [max(0, y0) + int(y) for y in np.flatnonzero(part.mean(axis=1) >= 0.33)]
+    return [max(0, y0) + int(y) for y in np.flatnonzero(part.mean(axis=1) >= share)]
 
 
 def _core(w: Found) -> tuple[float, float]:
@@ -48,8 +48,9 @@ def _bounds(top: float, bottom: float, left: float, right: float, h: float,
         lo = max(lo, (max(over) + top) / 2)
     if under:
         hi = min(hi, (min(under) + bottom) / 2)
-    ruled_over = rule_rows(rules, int(left), int(right), int(lo), int(top - 0.1 * h))
-    ruled_under = rule_rows(rules, int(left), int(right), int(bottom + 0.1 * h), int(hi))
+    # a rule across most of the row (the flat top of a big circle round one option is no rule)
+    ruled_over = rule_rows(rules, int(left), int(right), int(lo), int(top - 0.1 * h), share=0.6)
+    ruled_under = rule_rows(rules, int(left), int(right), int(bottom + 0.1 * h), int(hi), share=0.6)
     if ruled_over:
         lo = ruled_over[-1] + 1
     if ruled_under:
@@ -118,11 +119,21 @@ def choice_rows(found: list[Found], print_lines: Sequence[Band] = (),
         # reaches to the next printed word on the line (the boxes are counted by marks)
         left, right = min(xs) - 3.2 * h, max(w.box[2] for w in ws) + 0.5 * h
         top, bottom = min(c[0] for c in cores), max(c[1] for c in cores)
-        line = [f for f in found if f.box[1] < bottom + 0.6 * h and f.box[3] > top - 0.6 * h and f not in ws]
+        # the print on the options' own line (not the question's label just over it)
+        line = [f for f in found if top <= _mid(f.box)[1] <= bottom and f not in ws]
+        # … or, with nothing printed there, half as far again as the unread word's letters reach
+        # (their pitch from the words read, a half-width letter half a character; a small ッ
+        # makes the characters' height a poor measure of their width; a word's box often
+        # misses a letter at its ends)
+        terms = [t for f, _, t in OPTION_WORDS if f == fld]
+        pitch = max(h, sorted((w.box[2] - w.box[0]) / max(1.0, sum(0.5 if c.isascii() else 1.0 for c in w.text))
+                              for w in ws)[len(ws) // 2])
         if words[0] is None:
-            left = max([f.box[2] + 0.3 * h for f in line if f.box[2] < min(xs)], default=min(xs) - 14 * h)
+            left = max([f.box[2] + 0.3 * h for f in line if f.box[2] < min(xs)],
+                       default=min(xs) - 1.5 * len(terms[0]) * pitch - 4 * h)
         if words[-1] is None:
-            right = min([f.box[0] - 3.2 * h for f in line if f.box[0] > max(xs)], default=right + 12 * h)
+            right = min([f.box[0] - 3.2 * h for f in line if f.box[0] > max(xs)],
+                        default=right + 1.5 * len(terms[-1]) * pitch + 3 * h)
         if rules is None:
             top, bottom = top - 0.6 * h, bottom + 0.6 * h
         else:

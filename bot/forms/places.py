@@ -224,7 +224,8 @@ def _contact_parts(row: Row, lab: Found, side: str, labels: list[Found], ink: np
         mei = min(inside, key=lambda b: b[0])
         sei = [b for b in _markers(lines_, "姓") if y0 <= (b[1] + b[3]) / 2 <= y1 and x0 <= b[0] < mei[0]]
         left = max(b[2] for b in sei) + int(0.3 * h) if sei else x0
-        return (left, y0, mei[0] - int(0.3 * h), y1), (mei[2] + int(0.3 * h), y0, x1, y1)
+        last, first = (left, y0, mei[0] - int(0.3 * h), y1), (mei[2] + int(0.3 * h), y0, x1, y1)
+        return (last, first) if min(last[2] - last[0], first[2] - first[0]) >= 2 * h else None
     beside = [b for b in given if abs((b[1] + b[3]) / 2 - (lab.box[1] + lab.box[3]) / 2) <= 0.6 * h]
     if not beside or side == RIGHT:
         return None
