@@ -56,8 +56,11 @@ def test_accept_reject_and_dismiss_a_days_queue_then_refusals(office: tuple[str,
             page.wait_for_url(f"{base}/manual?done={good}")
             # reject with a chosen defect
             page.goto(f"{base}/manual/{bad}")
+            # (its group folded unless the bot found it; the mail previewed, then sent)
+            page.locator("input[name=defect_LINE_TYPE_MISSING]").evaluate("e => { e.closest('details').open = true; }")
             page.check("input[name=defect_LINE_TYPE_MISSING]")
             page.click("#reject")
+            page.click("#reject-send")
             page.wait_for_url(f"{base}/manual?done={bad}")
             # dismiss with a note
             page.goto(f"{base}/manual/{dismissed}")
