@@ -12,8 +12,12 @@ sent mails 90 days) at the end of the year, and prints:
   needs) and after VACUUM;
 - how long the job took, and how long `bot status`'s storage queries take on it.
 
-Run: nice python -m bench.bench_retention [--days 250] [--per-day 300] [--url URL]
-(default: a SQLite file in a temporary folder; --url postgresql+psycopg://… for PostgreSQL.)
+Run: nice python -m bench.bench_retention [--days 250] [--per-day 300] [--url URL | --postgres]
+(default: a SQLite file in a temporary folder; --url postgresql+psycopg://… for a PostgreSQL
+server of yours; --postgres starts a throwaway PostgreSQL cluster as the tests do,
+tests/support/postgres.py, fsync off: its sizes are real, its times optimistic.)
+On PostgreSQL the job's freed space stays in the files for reuse (autovacuum); the size
+"in use" is measured after ``VACUUM FULL``, which compacts the tables.
 """
 
 from __future__ import annotations
@@ -119,9 +123,24 @@ def main() -> None:
     parser.add_argument("--pdf-kb", type=int, default=150)
     parser.add_argument("--pdf-share", type=float, default=0.3)
     parser.add_argument("--url", default="")
+    parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL cluster (tests' fixture)")
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="bench-retention-")
-    url = args.url or f"sqlite:///{Path(tmp.name) / 'bot.sqlite3'}"
+    server = None
+    if args.postgres:
+        from tests.support.postgres import PostgresServer
+
+        server = PostgresServer()
+        server.start()
+    try:
+        run(args, args.url or (server.create_database() if server else f"sqlite:///{Path(tmp.name) / 'bot.sqlite3'}"))
+    finally:
+        if server is not None:
+            server.stop()
+        tmp.cleanup()
+
+
+def run(args: argparse.Namespace, url: str) -> None:
     db.upgrade(url)
     days = business_days(args.days)
     started = time.perf_counter()
@@ -146,7 +165,15 @@ def main() -> None:
     print(f"next day's run: {time.perf_counter() - started:.1f} s; {again.note()}")
     engine.dispose()
     after = size_report(url)
-    print(f"after the job: file {mb(after['file'])}, in use {mb(after['in_use'])}")
+    if url.startswith("sqlite"):
+        print(f"after the job: file {mb(after['file'])}, in use {mb(after['in_use'])}")
+    else:
+        print(f"after the job: {mb(after['file'])}")
+        engine = db.make_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.exec_driver_sql("VACUUM")  # what autovacuum does: space reusable, files unchanged
+        engine.dispose()
+        print(f"after VACUUM (autovacuum's): {mb(size_report(url)['file'])}")
     if url.startswith("sqlite"):
         conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
         conn.execute("VACUUM")
@@ -156,8 +183,7 @@ def main() -> None:
         with engine.connect() as conn:
             conn.exec_driver_sql("VACUUM FULL")
         engine.dispose()
-    print(f"after VACUUM: {mb(size_report(url)['file'])}")
-    tmp.cleanup()
+    print(f"after VACUUM{'' if url.startswith('sqlite') else ' FULL'}: {mb(size_report(url)['file'])}")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ class MailboxConfig:
     folder: str = "INBOX"
     batch_size: int = 50
     poll_seconds: float = 60.0
+    timeout: float = 30.0  # seconds for the connect, the TLS handshake and each command's answer
     # A mailbox with history: mails delivered before `since` (YYYY-MM-DD) or more than
     # `max_age_days` ago are left where they are, never fetched, never answered ("", 0: all).
     since: str = ""
@@ -116,6 +117,7 @@ class OAuth2Config:
     service_account_file: str = ""  # Google service account key (JSON), mode 0600
     scope: str = ""  # space-separated; "" = the provider's mail scopes
     token_url: str = ""  # overrides the provider's token endpoint
+    refresh_token_file: str = ""  # where a rotated refresh token is kept (0600; bot/oauth2_store.py)
 
 
 @dataclass(frozen=True)
@@ -358,6 +360,7 @@ RANGES: dict[tuple[str, str], tuple[float, float, str]] = {
     ("mailbox", "batch_size"): (1, 1_000, "mails"),  # one FETCH of BODY.PEEK[]; bigger = one huge reply
     ("mailbox", "poll_seconds"): (1, 3_600, "seconds"),
     ("mailbox", "max_age_days"): (0, 36_500, "days (0: no limit)"),
+    ("mailbox", "timeout"): (1, 600, "seconds"),
     ("smtp", "port"): PORT,
     ("smtp", "timeout"): (1, 600, "seconds"),
     ("smtp", "max_attempts"): (1, 1_000, "attempts"),

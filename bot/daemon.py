@@ -53,7 +53,8 @@ def mailbox_settings(cfg: Config) -> MailboxSettings:
     return MailboxSettings(host=m.host, port=m.port, user=m.user, password=m.password, ssl=m.ssl, folder=m.folder,
                            batch_size=m.batch_size, poll_seconds=m.poll_seconds, max_mail_bytes=cfg.limits.mail_bytes,
                            since=m.since_date, max_age_days=m.max_age_days, security=m.security_mode,
-                           ca_file=m.ca_file, auth=m.auth, oauth2=cfg.oauth2 if m.auth == "oauth2" else None)
+                           ca_file=m.ca_file, auth=m.auth, oauth2=cfg.oauth2 if m.auth == "oauth2" else None,
+                           timeout=m.timeout)
 
 
 @dataclass

@@ -234,7 +234,13 @@ def _translated(err: BaseException, ep: Endpoint) -> BaseException:
 def imap_login(client, user: str, password: str, auth: str,  # type: ignore[no-untyped-def]
                oauth2: OAuth2Config | None) -> None:
     """LOGIN with the password, or SASL XOAUTH2 (OAUTHBEARER where only that is offered) with
-    a token of [oauth2]. A token the server refused is dropped, so the next login fetches anew."""
+    a token of [oauth2].
+
+    A token held from an earlier login that the server now refuses (``NO [AUTHENTICATIONFAILED]``:
+    revoked, or expired with the session the server just dropped) is replaced by a fresh one and
+    the login tried once more on the same connection (IMAP allows another AUTHENTICATE after a
+    failed one), so a long-running session reconnects in one go. A fresh token refused is the
+    credentials' fault: dropped, and the refusal raised (the next login fetches anew)."""
     if auth != "oauth2":
         client.login(user, password)
         return
@@ -243,16 +249,23 @@ def imap_login(client, user: str, password: str, auth: str,  # type: ignore[no-u
     from bot.oauth2 import token_source
 
     source = token_source(_required(oauth2), user)
-    token = source.token()
+    token, held = source.checked_token()
     offered = {c.upper() for c in client.capabilities()}
+    bearer_only = b"AUTH=XOAUTH2" not in offered and b"AUTH=OAUTHBEARER" in offered
+    login = client.oauthbearer_login if bearer_only else client.oauth2_login
     try:
-        if b"AUTH=XOAUTH2" not in offered and b"AUTH=OAUTHBEARER" in offered:
-            client.oauthbearer_login(user, token)
-        else:
-            client.oauth2_login(user, token)
+        login(user, token)
     except LoginError:
-        source.invalidate(token)
-        raise
+        fresh = source.renew(token) if held else None
+        if fresh is None:
+            source.invalidate(token)
+            raise
+        log.info("IMAP %s: the held OAuth2 token was refused; logging in once more with a fresh one", user)
+        try:
+            login(user, fresh)
+        except LoginError:
+            source.invalidate(fresh)
+            raise
 
 
 # --------------------------------------------------------------------------- SMTP

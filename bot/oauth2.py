@@ -8,14 +8,16 @@ and a bearer token from [oauth2]:
   ``SMTP.SendAsApp`` permissions and a service principal granted the mailbox; scope
   ``https://outlook.office365.com/.default``), or a refresh token of the mailbox account
   (delegated ``IMAP.AccessAsUser.All`` + ``SMTP.Send``). Microsoft rotates refresh tokens: the
-  newest one it returned is used from then on (in memory; the configured one again after a restart).
+  newest one it returned is used from then on, and kept across restarts in
+  ``refresh_token_file`` (bot/oauth2_store.py).
 - ``google``: google-auth. A service account with domain-wide delegation acting as the mailbox
   user (``sub``), or a refresh token; scope ``https://mail.google.com/``.
 - ``generic``: any RFC 6749 token endpoint (``token_url``), client credentials or a refresh
   token, through msal's generic OAuth2 client.
 The token exchange itself is the libraries'; this module decides when to ask and what a refusal
 means to the admin. A token is kept until ``REFRESH_MARGIN`` seconds (half its lifetime when
-shorter) before it expires, then fetched anew; one the server refused is dropped at once.
+shorter) before it expires, then fetched anew; one the server refused is dropped at once, and a
+login refused with a token held from before is tried once more with a fresh one (:meth:`TokenSource.renew`).
 Secrets come from the environment or from files only the bot's user can read (:func:`validate`).
 """
 
@@ -31,6 +33,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bot.oauth2_store import RefreshTokenStore
 
 if TYPE_CHECKING:
     from bot.config import Config, OAuth2Config
@@ -111,6 +115,29 @@ class TokenSource:
         with self._lock:
             if self._held is not None and self._held.value == token:
                 self._held = None
+                forget = getattr(self._fetch, "forget", None)
+                if forget is not None:
+                    forget(token)
+
+    def renew(self, refused: str) -> str | None:
+        """The server refused ``refused``, a token held from before: a fresh one to log in with
+        once more (None when the endpoint answered the same one). A held token goes stale before
+        its time when it was revoked, or with the session it served (the server dropped the
+        connection; Microsoft 365 does so when the token expires). One refused right after it was
+        fetched is about the credentials: :meth:`checked_token` says so, and the caller does not
+        call this (asking again would only hammer the provider)."""
+        self.invalidate(refused)
+        log.info("OAuth2 %s: the server refused the held token of %s; fetching a fresh one", self.cfg.provider,
+                 self.user)
+        token = self.token()
+        return token if token != refused else None
+
+    def checked_token(self) -> tuple[str, bool]:
+        """(token, held): ``held`` when it was kept from before rather than fetched by this call."""
+        with self._lock:
+            before = self.fetches
+        token = self.token()
+        return token, self.fetches == before
 
 
 _sources: dict[tuple[OAuth2Config, str], TokenSource] = {}
@@ -147,7 +174,7 @@ class _Microsoft:
     def __init__(self, cfg: OAuth2Config, user: str) -> None:
         self.cfg = cfg
         self._app: Any = None
-        self._refresh_token = cfg.refresh_token
+        self._refresh = RefreshTokenStore(cfg.refresh_token_file, cfg.refresh_token)
 
     def _build(self) -> Any:
         import msal
@@ -162,14 +189,22 @@ class _Microsoft:
             return msal.ConfidentialClientApplication(cfg.client_id, client_credential=cfg.client_secret, **kwargs)
         return msal.PublicClientApplication(cfg.client_id, **kwargs)
 
+    def forget(self, token: str) -> None:
+        """msal serves a cached client-credentials token until 5 minutes before its expiry: one
+        the server refused must leave that cache too, or "a fresh token" would be the same one."""
+        if self._app is not None:
+            cache = self._app.token_cache
+            for entry in list(cache.search(cache.CredentialType.ACCESS_TOKEN, query={"secret": token})):
+                cache.remove_at(entry)
+
     def __call__(self) -> tuple[str, float]:
         try:
             if self._app is None:
                 self._app = self._build()
             wanted = list(scopes(self.cfg))
-            if self._refresh_token:
-                result = self._app.acquire_token_by_refresh_token(self._refresh_token, scopes=wanted)
-                self._refresh_token = result.get("refresh_token") or self._refresh_token
+            if self.cfg.refresh_token:
+                result = self._app.acquire_token_by_refresh_token(self._refresh.current(), scopes=wanted)
+                self._refresh.save(str(result.get("refresh_token") or ""))  # Microsoft rotates it
             else:
                 result = self._app.acquire_token_for_client(scopes=wanted)
         except OSError as err:  # requests' errors are OSErrors
@@ -183,6 +218,7 @@ class _Google:
     def __init__(self, cfg: OAuth2Config, user: str) -> None:
         self.cfg, self.user = cfg, user
         self._credentials: Any = None
+        self._refresh = RefreshTokenStore(cfg.refresh_token_file, cfg.refresh_token)
 
     def _build(self) -> Any:
         cfg = self.cfg
@@ -197,7 +233,7 @@ class _Google:
                                                                          subject=self.user)
         from google.oauth2 import credentials
 
-        return credentials.Credentials(None, refresh_token=cfg.refresh_token, token_uri=token_url,
+        return credentials.Credentials(None, refresh_token=self._refresh.current(), token_uri=token_url,
                                        client_id=cfg.client_id, client_secret=cfg.client_secret,
                                        scopes=list(scopes(cfg)))
 
@@ -216,6 +252,8 @@ class _Google:
             raise refused(self.cfg, code, str(body.get("error_description") or err)) from err
         except (exceptions.TransportError, OSError) as err:
             raise _unavailable(self.cfg, err) from err
+        if self.cfg.refresh_token and not self.cfg.service_account_file:
+            self._refresh.save(creds.refresh_token or "")  # Google keeps it; rotated when it does not
         expiry = creds.expiry  # naive UTC
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         return creds.token, (expiry - now).total_seconds() if expiry else 3600.0
@@ -224,7 +262,7 @@ class _Google:
 class _Generic:
     def __init__(self, cfg: OAuth2Config, user: str) -> None:
         self.cfg = cfg
-        self._refresh_token = cfg.refresh_token
+        self._refresh = RefreshTokenStore(cfg.refresh_token_file, cfg.refresh_token)
         self._client: Any = None
 
     def __call__(self) -> tuple[str, float]:
@@ -236,9 +274,9 @@ class _Generic:
                                          client_secret=cfg.client_secret or None, timeout=HTTP_TIMEOUT)
         wanted = list(scopes(cfg)) or None
         try:
-            if self._refresh_token:
-                result = self._client.obtain_token_by_refresh_token(self._refresh_token, scope=wanted)
-                self._refresh_token = result.get("refresh_token") or self._refresh_token
+            if cfg.refresh_token:
+                result = self._client.obtain_token_by_refresh_token(self._refresh.current(), scope=wanted)
+                self._refresh.save(str(result.get("refresh_token") or ""))
             else:
                 result = self._client.obtain_token_for_client(scope=wanted)
         except OSError as err:
@@ -322,6 +360,19 @@ def validate(cfg: Config, env: Mapping[str, str]) -> None:
                                 f"chmod 600 {src} にしてください")
     if o.provider == "google" and o.service_account_file:
         _check_secret_file(Path(o.service_account_file), fail)
+    if o.refresh_token_file and o.refresh_token:
+        _check_state_file(Path(o.refresh_token_file), fail)
+
+
+def _check_state_file(path: Path, fail: Callable[[str, str], Exception]) -> None:
+    """The rotated refresh tokens' file: in a folder the bot may write, readable by the bot alone."""
+    key = "refresh_token_file"
+    if not path.parent.is_dir():
+        raise fail(key, f"フォルダ {path.parent} がありません / no such folder (e.g. /var/lib/usen-spot-bot)")
+    mode = _group_or_world(path)
+    if mode is not None:
+        raise fail(key, f"{path} がほかのユーザーにも読める権限（{mode:04o}）です / readable by group or others "
+                        f"→ chmod 600 {path}（ボットのユーザーが所有）にしてください")
 
 
 def _group_or_world(path: Path) -> int | None:

@@ -135,8 +135,21 @@ OUTBOX_PURPOSES: Mapping[str, str] = {
     "corporate_registration": "登録G宛の法人リスト", "link_items": "リンク品使用連絡",
 }
 OUTBOX_STATUSES: Mapping[str, str] = {"pending": "送信待ち", "sending": "送信中", "sent": "送信済", "failed": "送信失敗"}
-JOBS: Mapping[str, str] = {"vendor-batch": "業者便の送信", "digest": "日次レポート", "unis-import": "UNIS取込",
-                           "outbox": "送信箱の送信"}
+# Every job id: the runs recorded once per period (bot/jobs.py), then the rest of the daemon's
+# schedule (bot/daemon.py); tests/test_job_names.py fails on an id without a name here.
+JOBS: Mapping[str, str] = {"vendor-batch": "業者便の送信", "digest": "日次レポート", "retention": "保存期間の整理",
+                           "unis-import": "UNIS取込", "outbox": "送信箱の送信",
+                           "outbox-flush": "送信箱の送信", "unis-drop": "UNIS取込", "smtp-check": "SMTPサーバーの確認",
+                           "imap-refile": "メールの振り分けの再試行", "heartbeat": "稼働状況の記録", "watchdog": "処理の見張り"}
+CATCH_UP = "-catch-up"  # a daily job run once at start for the time the bot was down
+
+
+def job_name(job_id: str) -> str | None:
+    """The job's name in Japanese (a catch-up run named after its job), None when it has none."""
+    name = JOBS.get(job_id.removesuffix(CATCH_UP))
+    return name if name is None or not job_id.endswith(CATCH_UP) else f"{name}（起動時の取り戻し）"
+
+
 JOB_STATUSES: Mapping[str, str] = {"done": "完了", "failed": "失敗", "running": "実行中", "skipped": "対象なし"}
 PROCESS_STATES: Mapping[str, str] = {"running": "稼働中", "waiting": "待機中", "starting": "起動中", "stopped": "停止"}
 ROLES: Mapping[str, str] = {"staff": "スタッフ", "admin": "管理者"}
