@@ -342,7 +342,9 @@ def read_phone(page: Page, row: Row) -> Text:
     return t
 
 
-_UNITS = re.compile(r"親機?\s*(\d)\s*台?.*?子機?\s*(\d)\s*台?")
+# 親機 N 台 子機 N 台; on a page read by its words a speck over a digit may read as " and 子
+# as 了 (the digits' own confidence decides whether they are sure)
+_UNITS = re.compile(r"親?機[^\d台機]{0,2}(\d)\s*台?[^\d]*?機[^\d台機]{0,2}(\d)\s*台?")
 
 
 def read_units(page: Page, row: Row, *, printed_form: bool) -> tuple[Text, Text]:

@@ -58,23 +58,26 @@ def _bounds(top: float, bottom: float, left: float, right: float, h: float,
     return lo, hi
 
 
-def option_words_of(found: list[Found], fld: str) -> tuple[Box | None, ...]:
+def option_words_of(found: list[Found], fld: str) -> tuple[tuple[Box | None, ...], tuple[int, ...]]:
+    """Each option's printed word (None: not read) and how far its check box was read into it."""
     best: dict[str, Found] = {}
     for f in found:
         if f.key.startswith(f"option:{fld}.") and (f.key not in best or f.score > best[f.key].score):
             best[f.key] = f
-    return tuple(best[k].box if (k := f"option:{fld}.{key}") in best else None
-                 for f_, key, _ in OPTION_WORDS if f_ == fld)
+    words_ = [best.get(f"option:{fld}.{key}") for f_, key, _ in OPTION_WORDS if f_ == fld]
+    return tuple(None if w is None else w.box for w in words_), tuple(0 if w is None else w.lead for w in words_)
 
 
-def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: tuple[int, int]) -> bool:
+def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: tuple[int, int],
+                    leads: Sequence[int] = ()) -> bool:
     """Whether each check box found in a row belongs to its option (``boxes`` in row pixels
     from ``origin``; words in page pixels).  The k-th box must stand right before the k-th
     option's printed word, ending where the word begins, and after the word of the option
     before it.  At most one option's word may be unread (a circle or a mark over
     it), and then its box must stand between its neighbours' words: a box of the wrong option
     (one not found, a piece of a circle or of a word taken for a box) is never judged as this
-    option's."""
+    option's.  Where OCR read the box into the word's first character (``leads``), the box must
+    be that character's left part itself: it begins where the character's box begins."""
     if len(boxes) != len(words_) or sum(w is None for w in words_) > 1:
         return False
     for i, (b, w) in enumerate(zip(boxes, words_, strict=True)):
@@ -92,7 +95,22 @@ def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: 
         # made of a □ and a letter's stem (□B read as a box round the B: seed 781, a false 差戻)
         if not (x0 >= w[0] - 3 * side and x1 <= w[0] + 0.35 * side) or abs((y0 + y1) / 2 - (w[1] + w[3]) / 2) > 0.6 * side:
             return False
+        lead = leads[i] if i < len(leads) else 0
+        if lead and abs(x0 - (w[0] - lead)) > 0.3 * side:
+            return False  # not the box read into the word (a ring of it and a letter's stem)
     return True
+
+
+def shared_boxes(boxes: dict[str, Sequence[tuple[float, float, float, float]]]) -> set[str]:
+    """The choices any of whose check boxes (page pixels) overlaps a box of another choice: a
+    row that reached into its neighbour's would judge the neighbour's box as its own option."""
+    placed = [(fld, b) for fld, bs in boxes.items() for b in bs]
+    out: set[str] = set()
+    for i, (fa, a) in enumerate(placed):
+        for fb, b in placed[i + 1:]:
+            if fa != fb and min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1]):
+                out |= {fa, fb}
+    return out
 
 
 def choice_rows(found: list[Found], print_lines: Sequence[Band] = (),
@@ -122,7 +140,11 @@ def choice_rows(found: list[Found], print_lines: Sequence[Band] = (),
         left, right = min(xs) - 3.2 * h, max(w.box[2] for w in ws) + 0.5 * h
         top, bottom = min(c[0] for c in cores), max(c[1] for c in cores)
         # the print on the options' own line (not the question's label just over it)
-        line = [f for f in found if top <= _mid(f.box)[1] <= bottom and f not in ws]
+        line = [f.box for f in found if top <= _mid(f.box)[1] <= bottom and f not in ws]
+        # … and any print there the vocabulary does not know (an option word of the next choice
+        # read as garbage: its box would be taken for this row's unread last option, seed 7171)
+        line += [(b.x0, int(b.top), b.x1, int(b.bottom)) for b in print_lines
+                 if top <= (b.top + b.bottom) / 2 <= bottom and (b.x1 < min(xs) or b.x0 > max(w.box[2] for w in ws))]
         # … or, with nothing printed there, half as far again as the unread word's letters reach
         # (their pitch from the words read, a half-width letter half a character; a small ッ
         # makes the characters' height a poor measure of their width; a word's box often
@@ -131,10 +153,10 @@ def choice_rows(found: list[Found], print_lines: Sequence[Band] = (),
         pitch = max(h, sorted((w.box[2] - w.box[0]) / max(1.0, sum(0.5 if c.isascii() else 1.0 for c in w.text))
                               for w in ws)[len(ws) // 2])
         if words[0] is None:
-            left = max([f.box[2] + 0.3 * h for f in line if f.box[2] < min(xs)],
+            left = max([b[2] + 0.3 * h for b in line if b[2] < min(xs)],
                        default=min(xs) - 1.5 * len(terms[0]) * pitch - 4 * h)
         if words[-1] is None:
-            right = min([f.box[0] - 3.2 * h for f in line if f.box[0] > max(xs)],
+            right = min([b[0] - 3.2 * h for b in line if b[0] > max(xs)],
                         default=right + 1.5 * len(terms[-1]) * pitch + 3 * h)
         if rules is None:
             top, bottom = top - 0.6 * h, bottom + 0.6 * h

@@ -28,7 +28,7 @@ read it as they read a table's cell; a place that cannot be trusted is named wit
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -72,6 +72,8 @@ class Places:
     option_words: dict[str, tuple[Box | None, ...]]
     side: str  # RIGHT | BELOW | ABOVE
     labels: dict[str, Found]
+    # choice field → how far each option's check box was read into its word (0: not)
+    option_leads: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 def _mid(b: Box) -> tuple[float, float]:
@@ -153,7 +155,10 @@ def value_side(labels: list[Found], ink: np.ndarray) -> tuple[str, float]:
         if rows.size < 0.3 * h:
             continue
         first, last = int(rows[0]), int(rows[-1])
-        votes[BELOW if first < (y1 - y0) - 1 - last else ABOVE] += 1
+        after = (y1 - y0) - 1 - last
+        if abs(first - after) < 0.25 * h:
+            continue  # writing half way between the two labels says nothing of its side
+        votes[BELOW if first < after else ABOVE] += 1
     ranked = sorted(votes, key=lambda k: -votes[k])
     side, second = ranked[0], votes[ranked[1]]
     # sure of the side: at least three votes for it, half as many again as for any other
@@ -169,7 +174,14 @@ def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray, lines_: Seque
     ink = ink.copy()
     for f in found:  # the printed words are no writing
         ink[f.box[1]:f.box[3], f.box[0]:f.box[2]] = False
-    side, share = value_side([f for f in labels if not f.key.startswith("block:")], ink)
+    voting = ink.copy()
+    for ln in lines_:  # nor are the form's notes (※半角英数字, （アドレスの読み方）) beside a label
+        if ln.chars and ln.text[:1] in _NOTE_OPENERS:
+            b = band(ln)
+            voting[int(b.top):int(b.bottom) + 1, b.x0:b.x1] = False
+    # a choice's label has its options beside it, not a value
+    side, share = value_side([f for f in labels if not f.key.startswith("block:") and f.key not in _CHOICE_LABELS],
+                             voting)
     rows: dict[str, Row] = {}
     bad: dict[str, str] = {}
     for field_ in TEXT_FIELDS:
@@ -177,13 +189,15 @@ def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray, lines_: Seque
         if lab is None:
             continue
         box = _place(lab, side, labels, rules)
-        if box is not None:
+        if box is not None and field_ == "units":
+            _frames_away(box, ink, rules)  # 親機 [ ] 台 子機 [ ] 台: two frames in one place
+        elif box is not None:
             box = _within_frame(box, ink, rules, lab.height, digits=field_ == "customer_code")
         if box is None:
             bad[field_] = "no room for a value beside its label"
             continue
         rows[field_] = Row(box[1], box[3], lab.box, box, lab.text, field_, lab.score)
-        if lab.score < GOOD:
+        if lab.score < GOOD and not (field_ == "customer_code" and _nine_digits_beside(lab, lines_)):
             bad[field_] = f"its label read poorly ({lab.text!r})"
         elif share < 1.0:
             bad[field_] = f"the side of the values is not clear ({side}?)"
@@ -193,13 +207,29 @@ def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray, lines_: Seque
             for name, box in zip(("contact_last", "contact_first"), parts, strict=True):
                 rows[name] = Row(box[1], box[3], named["contact"].box, box, name, name, named["contact"].score)
     option_words: dict[str, tuple[Box | None, ...]] = {}
+    option_leads: dict[str, tuple[int, ...]] = {}
     for fld, box, why in choice_rows(found, [band(ln) for ln in lines_], rules):
-        option_words[fld] = option_words_of(found, fld)
+        option_words[fld], option_leads[fld] = option_words_of(found, fld)
         if box is not None:
             rows[fld] = Row(box[1], box[3], box, box, fld, fld, 1.0)
         if why or not WORD_MARKS_SURE:
             bad[fld] = why or "a choice row found by its words (its marks go to a person)"
-    return Places(rows=rows, untrusted=bad, option_words=option_words, side=side, labels=named)
+    return Places(rows=rows, untrusted=bad, option_words=option_words, side=side, labels=named,
+                  option_leads=option_leads)
+
+
+def _nine_digits_beside(lab: Found, lines_: Sequence[Line]) -> bool:
+    """Whether the page's text right of a poorly read code label, on its line, is nine digits
+    (the code itself: the label is the code's, however its kanji read)."""
+    h = lab.height
+    mid = (lab.box[1] + lab.box[3]) / 2
+    for ln in lines_:
+        b = band(ln)
+        if b.top <= mid <= b.bottom and lab.box[2] - h <= b.x0 <= lab.box[2] + 10 * h:
+            text = "".join(c.text for c in ln.chars if c.box[0] >= lab.box[2] - 2)
+            if len(text) == 9 and text.isdigit():
+                return True
+    return False
 
 
 def _markers(lines_: Sequence[Line], char: str) -> list[Box]:
@@ -258,6 +288,22 @@ def _sides(ink: np.ndarray, box: Box) -> list[int]:
         if not out or c > out[-1] + 4:
             out.append(c)
     return [x0 + c for c in out]
+
+
+def _frames_away(box: Box, ink: np.ndarray, rules: np.ndarray) -> None:
+    """The frames the values are written in, within ``box``, taken away with the ruling lines
+    (which every reading leaves out): each pair of thin upright sides and the edges joining them."""
+    x0, y0, x1, y1 = box
+    sides = _sides(ink, box)
+    for a, b in zip(sides[::2], sides[1::2], strict=False):
+        part = ink[y0:y1, a:b]
+        edges = np.flatnonzero(part.mean(axis=1) >= 0.6).tolist() if part.size else []
+        if not edges:
+            continue
+        for x in (a, b):
+            rules[y0:y1, max(0, x - 3): x + 4] = True
+        for y in edges:
+            rules[max(0, y0 + y - 2): y0 + y + 3, max(0, a - 3): b + 4] = True
 
 
 def _within_frame(box: Box, ink: np.ndarray, rules: np.ndarray, h: int, *, digits: bool) -> Box:
@@ -329,6 +375,10 @@ def _place(lab: Found, side: str, labels: list[Found], rules: np.ndarray) -> Box
     if right - left < 2 * h or bottom - top < (0.8 if side == RIGHT else 1.1) * h:
         return None  # too little room for a line of writing: not where the value is
     return left, top, right, bottom
+
+
+_NOTE_OPENERS = set("※(（")
+_CHOICE_LABELS = {"line_kind", "line_type", "check_method", "plus"}
 
 
 # USEN SPOT's own words: a page with the same 名称/住所/電話番号 but none of these is another form.
