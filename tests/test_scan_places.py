@@ -1,0 +1,55 @@
+"""Where values stand on a page read by its words (issue 19, bot/forms/places.py): the side of
+the values voted by the labels, and the code's label read poorly.  Geometry in page pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bot.forms import places
+from bot.forms.words import Char, Found, Line
+
+H = 24
+
+
+def _label(key: str, x: int, y: int, text: str = "ラベル") -> Found:
+    return Found(key, text, (x, y, x + 4 * H, y + H), 1.0, H)
+
+
+def _column(gap_rows: tuple[int, int]) -> tuple[list[Found], np.ndarray]:
+    """Four labels one under the other, 3 lines apart, each with writing at ``gap_rows`` (rows
+    after the label's bottom) under it."""
+    ink = np.zeros((1000, 800), bool)
+    labels = []
+    for i, key in enumerate(("shop_name", "contractor_name", "ssid", "mail_local")):
+        y = 100 + i * 4 * H
+        labels.append(_label(key, 100, y))
+        a, b = gap_rows
+        ink[y + H + a: y + H + b, 110: 300] = True
+    return labels, ink
+
+
+def test_writing_right_under_each_label_votes_below() -> None:
+    labels, ink = _column((4, 20))
+    assert places.value_side(labels, ink) == (places.BELOW, 1.0)
+
+
+def test_writing_half_way_between_two_labels_says_nothing_of_its_side() -> None:
+    """sections_dotted, seed 7171: values written on a dotted line half way down to the next label
+    voted ABOVE as often as BELOW, and every field of the page went to a person."""
+    labels, ink = _column((int(1.4 * H), int(1.6 * H)))  # the middle of the 3-line gap
+    side, share = places.value_side(labels, ink)
+    assert share == 0.0
+
+
+def _line(text: str, x0: int, y: int = 300, w: int = 14) -> Line:
+    return Line(tuple(Char(c, (x0 + i * w, y, x0 + (i + 1) * w - 2, y + H), 0.95) for i, c in enumerate(text)))
+
+
+def test_a_poorly_read_code_label_counts_with_nine_digits_beside_it() -> None:
+    lab = Found("customer_code", "応害cd", (100, 300, 100 + 4 * H, 300 + H), 0.5, H)
+    right = lab.box[2] + H
+    assert places._nine_digits_beside(lab, [_line("123456789", right)])
+    assert not places._nine_digits_beside(lab, [_line("12345678", right)])  # not a code
+    assert not places._nine_digits_beside(lab, [_line("0312345678", right)])  # a phone number
+    assert not places._nine_digits_beside(lab, [_line("123456789", right + 12 * H)])  # far away
+    assert not places._nine_digits_beside(lab, [_line("123456789", right, y=300 + 3 * H)])  # another line
