@@ -5,19 +5,18 @@ reading (or no reading) on the tuning corpus; the geometry here is the page's, i
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from bot.forms import scanned
-from bot.forms.choice_rows import boxes_fit_words, choice_rows, shared_boxes
-from bot.forms.words import Band, Char, Found, _box_read_in
+from bot.forms.choice_rows import boxes_fit_words, choice_rows, option_words_of, shared_boxes
+from bot.forms.words import Band, Found
 from tests.fixtures.scans.corpus import make, plan_families
 from tests.support.app import UNHURRIED
 
 H = 24  # the print's height
 
 
-def _opt(key: str, x0: int, x1: int, y: int = 1000, lead: int = 0) -> Found:
-    return Found(f"option:{key}", key, (x0, y, x1, y + H), 1.0, H, lead)
+def _opt(key: str, x0: int, x1: int, y: int = 1000) -> Found:
+    return Found(f"option:{key}", key, (x0, y, x1, y + H), 1.0, H)
 
 
 def test_a_row_whose_last_word_is_unread_ends_before_print_the_vocabulary_does_not_know() -> None:
@@ -25,13 +24,21 @@ def test_a_row_whose_last_word_is_unread_ends_before_print_the_vocabulary_does_n
     row of ご利用回線種別 reached as far as the next word it knew (マンション) and took
     ファミリー's box for Bフレッツ's: an unmarked box for a circled option, a false 差戻."""
     found = [_opt("line_kind.hikari_next", 240, 480), _opt("line_type.mansion", 1255, 1390)]
-    garbage = Band(1016, 1180, 1000, 1000 + H)  # ファミリー (its □ read as モ), not in the vocabulary
-    rows = {f: box for f, box, _ in choice_rows(found, [garbage], np.zeros((2000, 1700), bool))}
-    assert rows["line_kind"] is not None
-    assert rows["line_kind"][2] < garbage.x0 - 2 * H  # ファミリー's □ is not in it
-    # without that print the row reaches on (the check above can fail)
-    free = {f: box for f, box, _ in choice_rows(found, [], np.zeros((2000, 1700), bool))}
-    assert free["line_kind"] is not None and free["line_kind"][2] > garbage.x0 + H
+    no_rules = np.zeros((2000, 1700), bool)
+
+    def right_end(bands: list[Band]) -> int:
+        rows = {f: box for f, box, _ in choice_rows(found, bands, no_rules)}
+        assert rows["line_kind"] is not None
+        return rows["line_kind"][2]
+
+    # the row reaches as far as Bフレッツ's letters may: not to マンション, the next word it knows
+    assert right_end([]) < 1016
+    # and never past print it does not know (ファミリー's □ read as モ: "モジアァドリー")
+    garbage = Band(700, 864, 1000, 1000 + H)
+    assert right_end([]) > garbage.x0 + H  # (without it the row would take in its □)
+    assert right_end([garbage]) < garbage.x0 - 2 * H
+    # print right beside the word read may be the unread Bフレッツ itself: it bounds nothing
+    assert right_end([Band(520, 640, 1000, 1000 + H)]) == right_end([])
 
 
 def test_a_box_judged_for_two_choices_is_sure_for_neither() -> None:
@@ -42,33 +49,37 @@ def test_a_box_judged_for_two_choices_is_sure_for_neither() -> None:
     assert shared_boxes({k: v for k, v in boxes.items() if k != "line_type"}) == set()
 
 
-def _chars(spec: list[tuple[str, int, int]]) -> list[Char]:
-    return [Char(t, (x0, 1000, x1, 1000 + H), 0.9) for t, x0, x1 in spec]
+def _row_ink(squares: list[int], width: int = 900) -> np.ndarray:
+    """A row's ink (origin (0, 996)) with printed □ of side 24 at these x."""
+    ink = np.zeros((40, width), bool)
+    for x in squares:
+        ink[4:28, x:x + 24] = False
+        ink[4:6, x:x + 24] = ink[26:28, x:x + 24] = True
+        ink[4:28, x:x + 2] = ink[4:28, x + 22:x + 24] = True
+    return ink
 
 
-def test_a_check_box_read_into_the_first_character_of_its_word() -> None:
-    """□開通通知書 read as a wide 開: the word's letters begin after the box (``lead``); a
-    character box spanning the whole word (Tesseract's フ of フレッツ光ネクスト) is no sign of it,
-    nor is a half-width first letter, whose width says nothing of where it begins."""
-    merged = _chars([("開", 171, 230), ("通", 232, 258), ("通", 260, 286), ("知", 288, 314), ("書", 316, 342)])
-    assert 25 <= _box_read_in(merged) <= 40
-    spanning = _chars([("フ", 210, 469), ("レ", 245, 268), ("ッ", 267, 293), ("ツ", 292, 332)])
-    assert _box_read_in(spanning) == 0
-    half = _chars([("b", 171, 230), ("フ", 232, 258), ("レ", 260, 286), ("ッ", 288, 314)])
-    assert _box_read_in(half) == 0
-    plain = _chars([("開", 200, 228), ("通", 230, 258), ("通", 260, 286)])
-    assert _box_read_in(plain) == 0
+OTHERS = [(440, 1000, 560, 1024), (715, 1000, 848, 1024)]
+REST = [(390, 4, 414, 28), (680, 4, 704, 28)]
 
 
-@pytest.mark.parametrize(("box", "fit"), [
-    ((172, 4, 196, 28), True),  # the □ itself, where the wide 開 begins
-    ((184, 4, 208, 28), False),  # a ring of the □'s right side and 開's stem
-])
-def test_a_box_read_into_its_word_must_be_where_that_word_begins(box, fit) -> None:  # noqa: ANN001
-    word = (201, 1000, 342, 1024)  # 開通通知書 from its letter on (lead 30: 171 + 30)
-    others = [(440, 1000, 560, 1024), (715, 1000, 848, 1024)]
-    boxes = [box, (390, 4, 414, 28), (680, 4, 704, 28)]
-    assert boxes_fit_words(boxes, [word, *others], (0, 996), leads=(30, 0, 0)) is fit
+def test_a_check_box_read_into_its_words_first_character_is_that_words() -> None:
+    """□開通通知書 read as one word from the □ on (Tesseract gave 開 the □'s box too): the box
+    begins where the word begins, with paper before it."""
+    word = (172, 1000, 342, 1024)
+    assert boxes_fit_words([(172, 4, 196, 28), *REST], [word, *OTHERS], (0, 996), _row_ink([172, 390, 680]))
+    # without the row's ink there is no telling it from a ring: not judged
+    assert not boxes_fit_words([(172, 4, 196, 28), *REST], [word, *OTHERS], (0, 996))
+
+
+def test_a_ring_of_a_box_and_the_letter_after_it_is_never_the_options_box() -> None:
+    """The □ at 150 and 開 at 178: a "box" from the □'s right side to 開's stem begins near the
+    word's box, but the □ itself stands right before it."""
+    word = (178, 1000, 342, 1024)
+    ring = (172, 4, 196, 28)
+    assert not boxes_fit_words([ring, *REST], [word, *OTHERS], (0, 996), _row_ink([150, 390, 680]))
+    # the □ itself, before the word, is its box
+    assert boxes_fit_words([(150, 4, 174, 28), *REST], [word, *OTHERS], (0, 996), _row_ink([150, 390, 680]))
 
 
 def test_units_in_two_frames_above_their_label_are_read() -> None:
@@ -84,3 +95,13 @@ def test_units_in_two_frames_above_their_label_are_read() -> None:
         assert got[name].sure, (name, got[name], result.notes)
         assert got[name].value == str(truth["fields"][name])
 
+
+
+def test_an_option_word_found_inside_the_one_before_it_is_unread() -> None:
+    """Seed 7171, form 73: ファミリー and マンション read as one line, "ファミリーンション"; the
+    "ーンション" found for マンション begins inside ファミリー, so its start says nothing of
+    where its box stands."""
+    found = [_opt("line_type.family", 486, 643), _opt("line_type.mansion", 623, 851)]
+    assert option_words_of(found, "line_type") == ((486, 1000, 643, 1000 + H), None)
+    apart = [_opt("line_type.family", 486, 643), _opt("line_type.mansion", 720, 851)]
+    assert option_words_of(apart, "line_type")[1] == (720, 1000, 851, 1000 + H)

@@ -58,26 +58,43 @@ def _bounds(top: float, bottom: float, left: float, right: float, h: float,
     return lo, hi
 
 
-def option_words_of(found: list[Found], fld: str) -> tuple[tuple[Box | None, ...], tuple[int, ...]]:
-    """Each option's printed word (None: not read) and how far its check box was read into it."""
+def option_words_of(found: list[Found], fld: str) -> tuple[Box | None, ...]:
+    """Each option's printed word (None: not read).  A word found inside the one before it
+    (ファミリーンション read as one: "ーンション" taken for マンション) has no known start: unread."""
     best: dict[str, Found] = {}
     for f in found:
         if f.key.startswith(f"option:{fld}.") and (f.key not in best or f.score > best[f.key].score):
             best[f.key] = f
-    words_ = [best.get(f"option:{fld}.{key}") for f_, key, _ in OPTION_WORDS if f_ == fld]
-    return tuple(None if w is None else w.box for w in words_), tuple(0 if w is None else w.lead for w in words_)
+    out: list[Box | None] = []
+    for key in (key for f_, key, _ in OPTION_WORDS if f_ == fld):
+        w = best.get(f"option:{fld}.{key}")
+        prev = next((b for b in reversed(out) if b is not None), None)
+        out.append(None if w is None or (prev is not None and w.box[0] < prev[2] - 0.2 * w.height) else w.box)
+    return tuple(out)
+
+
+def _read_into(box: Box, word: Box, side: int, ink: np.ndarray | None, origin: tuple[int, int]) -> bool:
+    """Whether ``box`` (page pixels) is the check box OCR read into its word's first character
+    (□開 as one wide 開): it begins where the word's box begins, with paper before it.  A ring
+    of a □ and the stem of the letter after it begins at the □'s right side, with the □ itself
+    right before it: never this."""
+    if ink is None or abs(box[0] - word[0]) > 0.25 * side:
+        return False
+    x0, y0 = int(box[0] - origin[0]), int(box[1] - origin[1])
+    strip = ink[max(0, y0):max(0, y0 + side), max(0, x0 - int(0.6 * side)):max(0, x0 - 1)]
+    return strip.size > 0 and float(strip.mean()) < 0.03 and x0 - int(0.6 * side) >= 0
 
 
 def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: tuple[int, int],
-                    leads: Sequence[int] = ()) -> bool:
+                    ink: np.ndarray | None = None) -> bool:
     """Whether each check box found in a row belongs to its option (``boxes`` in row pixels
     from ``origin``; words in page pixels).  The k-th box must stand right before the k-th
     option's printed word, ending where the word begins, and after the word of the option
     before it.  At most one option's word may be unread (a circle or a mark over
     it), and then its box must stand between its neighbours' words: a box of the wrong option
     (one not found, a piece of a circle or of a word taken for a box) is never judged as this
-    option's.  Where OCR read the box into the word's first character (``leads``), the box must
-    be that character's left part itself: it begins where the character's box begins."""
+    option's.  Where OCR read the box into the word's first character, the box begins where the
+    word's box begins, with paper before it (``ink``: the row's ink, from ``origin``)."""
     if len(boxes) != len(words_) or sum(w is None for w in words_) > 1:
         return False
     for i, (b, w) in enumerate(zip(boxes, words_, strict=True)):
@@ -93,11 +110,11 @@ def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: 
             continue
         # the box ends where its word begins: a "box" over the word's first letters is a ring
         # made of a □ and a letter's stem (□B read as a box round the B: seed 781, a false 差戻)
-        if not (x0 >= w[0] - 3 * side and x1 <= w[0] + 0.35 * side) or abs((y0 + y1) / 2 - (w[1] + w[3]) / 2) > 0.6 * side:
+        before_word = x0 >= w[0] - 3 * side and x1 <= w[0] + 0.35 * side
+        if not (before_word or _read_into((x0, y0, x1, y1), w, side, ink, origin)):
             return False
-        lead = leads[i] if i < len(leads) else 0
-        if lead and abs(x0 - (w[0] - lead)) > 0.3 * side:
-            return False  # not the box read into the word (a ring of it and a letter's stem)
+        if abs((y0 + y1) / 2 - (w[1] + w[3]) / 2) > 0.6 * side:
+            return False
     return True
 
 
@@ -135,29 +152,31 @@ def choice_rows(found: list[Found], print_lines: Sequence[Band] = (),
         if max(mids) - min(mids) > 0.6 * h or xs != sorted(xs):
             out.append((fld, None, "its options are not on one line in the printed order"))
             continue
-        # an option word not read (a mark over it) is looked for beside the others: the row
-        # reaches to the next printed word on the line (the boxes are counted by marks)
-        left, right = min(xs) - 3.2 * h, max(w.box[2] for w in ws) + 0.5 * h
+        # an option word not read (a mark over it, or read as garbage) is looked for beside the
+        # others, as far as its letters reach: half as far again as their pitch from the words
+        # read (a half-width letter half a character; a small ッ makes the characters' height a
+        # poor measure of their width; a word's box often misses a letter at its ends) …
+        end = max(w.box[2] for w in ws)
+        left, right = min(xs) - 3.2 * h, end + 0.5 * h
         top, bottom = min(c[0] for c in cores), max(c[1] for c in cores)
-        # the print on the options' own line (not the question's label just over it)
-        line = [f.box for f in found if top <= _mid(f.box)[1] <= bottom and f not in ws]
-        # … and any print there the vocabulary does not know (an option word of the next choice
-        # read as garbage: its box would be taken for this row's unread last option, seed 7171)
-        line += [(b.x0, int(b.top), b.x1, int(b.bottom)) for b in print_lines
-                 if top <= (b.top + b.bottom) / 2 <= bottom and (b.x1 < min(xs) or b.x0 > max(w.box[2] for w in ws))]
-        # … or, with nothing printed there, half as far again as the unread word's letters reach
-        # (their pitch from the words read, a half-width letter half a character; a small ッ
-        # makes the characters' height a poor measure of their width; a word's box often
-        # misses a letter at its ends)
         terms = [t for f, _, t in OPTION_WORDS if f == fld]
         pitch = max(h, sorted((w.box[2] - w.box[0]) / max(1.0, sum(0.5 if c.isascii() else 1.0 for c in w.text))
                               for w in ws)[len(ws) // 2])
+        # … and never past other print on the options' own line (not the question's label just
+        # over it): a word the vocabulary knows, or print it does not (the next choice's option
+        # read as garbage: its □ was taken for this row's unread last option, seed 7171).  Print
+        # right beside the words read may be the unread word itself: it does not bound the row.
+        known = [f.box for f in found if top <= _mid(f.box)[1] <= bottom and f not in ws]
+        unknown = [(b.x0, b.x1) for b in print_lines
+                   if top <= (b.top + b.bottom) / 2 <= bottom and (b.x1 < min(xs) - 4 * h or b.x0 > end + 4 * h)]
         if words[0] is None:
-            left = max([b[2] + 0.3 * h for b in line if b[2] < min(xs)],
-                       default=min(xs) - 1.5 * len(terms[0]) * pitch - 4 * h)
+            left = max([min(xs) - 1.5 * len(terms[0]) * pitch - 4 * h,
+                        *(b[2] + 0.3 * h for b in known if b[2] < min(xs)),
+                        *(x1 + 0.3 * h for _, x1 in unknown if x1 < min(xs))])
         if words[-1] is None:
-            right = min([b[0] - 3.2 * h for b in line if b[0] > max(xs)],
-                        default=right + 1.5 * len(terms[-1]) * pitch + 3 * h)
+            right = min([right + 1.5 * len(terms[-1]) * pitch + 3 * h,
+                         *(b[0] - 3.2 * h for b in known if b[0] > max(xs)),
+                         *(x0 - 3.2 * h for x0, _ in unknown if x0 > end)])
         if rules is None:
             top, bottom = top - 0.6 * h, bottom + 0.6 * h
         else:

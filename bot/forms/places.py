@@ -28,7 +28,7 @@ read it as they read a table's cell; a place that cannot be trusted is named wit
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -72,8 +72,6 @@ class Places:
     option_words: dict[str, tuple[Box | None, ...]]
     side: str  # RIGHT | BELOW | ABOVE
     labels: dict[str, Found]
-    # choice field → how far each option's check box was read into its word (0: not)
-    option_leads: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 def _mid(b: Box) -> tuple[float, float]:
@@ -207,15 +205,13 @@ def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray, lines_: Seque
             for name, box in zip(("contact_last", "contact_first"), parts, strict=True):
                 rows[name] = Row(box[1], box[3], named["contact"].box, box, name, name, named["contact"].score)
     option_words: dict[str, tuple[Box | None, ...]] = {}
-    option_leads: dict[str, tuple[int, ...]] = {}
     for fld, box, why in choice_rows(found, [band(ln) for ln in lines_], rules):
-        option_words[fld], option_leads[fld] = option_words_of(found, fld)
+        option_words[fld] = option_words_of(found, fld)
         if box is not None:
             rows[fld] = Row(box[1], box[3], box, box, fld, fld, 1.0)
         if why or not WORD_MARKS_SURE:
             bad[fld] = why or "a choice row found by its words (its marks go to a person)"
-    return Places(rows=rows, untrusted=bad, option_words=option_words, side=side, labels=named,
-                  option_leads=option_leads)
+    return Places(rows=rows, untrusted=bad, option_words=option_words, side=side, labels=named)
 
 
 def _nine_digits_beside(lab: Found, lines_: Sequence[Line]) -> bool:

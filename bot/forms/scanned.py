@@ -257,8 +257,7 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
 
     choices = CHOICES if services is None else tuple(c for c in CHOICES if c[0] != "plus")
     _choice_readings(page, rows, trusted, readings, values, unsure, choices,
-                     option_words=placed.option_words if placed is not None else None,
-                     option_leads=placed.option_leads if placed is not None else None)
+                     option_words=placed.option_words if placed is not None else None)
 
     def text_reading(name: str, t: Text | None, *, value_ok: Callable[[str], bool] = bool) -> None:
         if t is None or not trusted(name):
@@ -348,8 +347,7 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
 def _choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], bool], readings: list[FieldReading],
                      values: dict[str, object], unsure: list[str],
                      choices: tuple[tuple[str, tuple[str, ...]], ...] = CHOICES,
-                     option_words: dict[str, tuple[tuple[int, int, int, int] | None, ...]] | None = None,
-                     option_leads: dict[str, tuple[int, ...]] | None = None) -> None:
+                     option_words: dict[str, tuple[tuple[int, int, int, int] | None, ...]] | None = None) -> None:
     """Every option marked / unmarked / unsure, and each choice field's value when all its
     options are sure (on a trusted row; on a row found by its words, each box must stand right
     before its option's word)."""
@@ -364,7 +362,7 @@ def _choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], 
         row = rows.get(fld)
         opts = judged.get(fld)
         if opts is not None and option_words is not None and row is not None and not choice_rows.boxes_fit_words(
-                [m.box for m in opts], option_words.get(fld, ()), row.value_box[:2], (option_leads or {}).get(fld, ())):
+                [m.box for m in opts], option_words.get(fld, ()), row.value_box[:2], cell_ink(page, row.value_box)):
             opts = None  # a box of another option, or a mark taken for a box
         if opts is None or not trusted(fld):
             unsure.append(fld)

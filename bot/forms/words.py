@@ -14,7 +14,6 @@ a printed label has paper, a colon, a bracket or a note (※…, (9桁)) beside 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -75,9 +74,6 @@ class Found:
     box: Box
     score: float  # 1 - edit distance / length of the vocabulary word
     size: int = 0  # the print's height: the median of its characters' heights
-    # an option word's first pixels that are its check box read into its first character
-    # (□開 read as one wide 開): the box stands there, the word begins ``lead`` further right
-    lead: int = 0
 
     @property
     def height(self) -> int:
@@ -227,28 +223,8 @@ def find(lines_: list[Line]) -> list[Found]:
             # too tall, never its width (a word's width / characters, for full-width print)
             size = min(sorted(c.box[3] - c.box[1] for c in cs)[len(cs) // 2],
                        int(1.25 * (box[2] - box[0]) / len(cs)) + 1)
-            lead = _box_read_in(cs) if key.startswith("option:") else 0
-            found.append(Found(key, "".join(c.text for c in cs), (box[0] + lead, *box[1:]),
-                               round(1 - dist / len(term), 3), size, lead))
+            found.append(Found(key, "".join(c.text for c in cs), box, round(1 - dist / len(term), 3), size))
     return _best_per_place(found)
-
-
-def _box_read_in(cs: Sequence[Char]) -> int:
-    """How far a word's first character reaches left of its letter: its box much wider than
-    its fellows' (a check box right before it read as part of it).  Only a full-width first
-    letter: a half-width one's width is no measure of where it begins."""
-    if len(cs) < 3 or cs[0].text.isascii():
-        return 0
-    widths = sorted(c.box[2] - c.box[0] for c in cs[1:] if not c.text.isascii())
-    if not widths:
-        return 0
-    med = widths[len(widths) // 2]
-    first = cs[0].box[2] - cs[0].box[0]
-    # (a character's box may also span the whole word: it must end where the next one begins,
-    # and a box and its gap are at most a character and a half)
-    if not (1.6 * med <= first <= 2.8 * med) or cs[0].box[2] > cs[1].box[0] + 0.2 * med:
-        return 0
-    return first - med
 
 
 def _heading(line: Line, a: int, b: int) -> bool:
