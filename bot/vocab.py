@@ -163,6 +163,7 @@ AUDIT_ACTIONS: Mapping[str, str] = {
     "template_save": "テンプレートを保存", "template_revert": "テンプレートを以前の版に戻す",
     "template_builtin": "テンプレートを組み込みに戻す",
     "manual_take": "保留を対応中にする", "manual_release": "対応中を解除", "scan_value_correct": "スキャンの読み取り値を訂正",
+    "list_export": "一覧をCSVで書き出し",
 }
 TEMPLATE_ACTIONS: Mapping[str, str] = {"save": "保存", "revert": "以前の版に戻す", "builtin": "組み込みに戻す"}
 YES, NO = "あり", "なし"

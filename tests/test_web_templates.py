@@ -5,6 +5,7 @@ versions; staff get 403, a POST without the CSRF token 403, a name off the allow
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -134,18 +135,32 @@ def test_saving_a_valid_template_makes_a_version_the_file_and_the_bots_text(
     assert "テンプレートを保存" in admin.get("/audit").text
 
 
-@pytest.mark.parametrize(("broken", "line", "message"), [
-    ("{{ sender_name }} 様\n\n{% if show_subjects %}\n閉じていない if\n", 4, "TemplateSyntaxError"),
-    ("{{ sender_name }} 様\n{{ customer_code }}\n{{ no_such_name }}\n", 3, "'no_such_name' is undefined"),
-    ("{{ sender_name }} 様\n{{ sender_name.__class__ }}\n", 2, "SecurityError"),
+def _problems_text(page: str) -> str:
+    """The error list as a person reads it (tags and attributes such as the title left out)."""
+    found = re.search(r'<ul id="preview-problems"[^>]*>(.*?)</ul>', page, re.S)
+    assert found, "no error list on the page"
+    return html.unescape(re.sub(r"<[^>]+>", "", found.group(1)))
+
+
+@pytest.mark.parametrize(("broken", "line", "message", "english"), [
+    ("{{ sender_name }} 様\n\n{% if show_subjects %}\n閉じていない if\n", 4,
+     "{% if %} が閉じられていません。対応する {% endif %} を書いてください。", "TemplateSyntaxError"),
+    ("{{ sender_name }} 様\n{{ customer_code }}\n{{ no_such_name }}\n", 3, "変数 no_such_name はありません。",
+     "'no_such_name' is undefined"),
+    ("{{ sender_name }} 様\n{{ sender_name.__class__ }}\n", 2, "__class__ は安全のため使えません", "SecurityError"),
 ])
 def test_a_template_that_does_not_render_is_not_saved(
-        admin: TestClient, url: str, admin_dir: Path, broken: str, line: int, message: str) -> None:
+        admin: TestClient, url: str, admin_dir: Path, broken: str, line: int, message: str, english: str) -> None:
+    """Given a draft with a syntax error, an unknown variable or an unsafe attribute, when it is
+    saved, then nothing is written and the error reads in Japanese with its file and line
+    (Jinja's English only in the item's title)."""
     response = _save(admin, broken)
 
     assert response.status_code == 422
     text = response.text
-    assert "保存しませんでした" in text and f"{REJECT} {line}行目" in text and message in text.replace("&#39;", "'")
+    shown = _problems_text(text)
+    assert "保存しませんでした" in text and f"{REJECT} {line}行目：" in shown and message in shown, shown
+    assert english not in shown and english in html.unescape(text)  # the original rides in the title
     assert f'data-line="{line}"' in text  # the script can select that line
     assert "閉じていない" in text or "no_such_name" in text or "__class__" in text  # the draft is kept
     assert _versions(url) == [] and _audit(url) == []
@@ -197,8 +212,13 @@ def test_revert_and_back_to_builtin_are_new_versions(admin: TestClient, url: str
 
     token, base = _editor(admin)
     assert base == str(second.id)
+    asked = admin.post(f"/templates/{REJECT}/revert", data={"csrf_token": token, "base": base,
+                                                            "version": str(first.id)})
+    assert asked.status_code == 200 and "この版に戻す前の確認" in asked.text  # first the confirmation
+    assert len(_versions(url)) == 2 and "第二版" in daemon.render(REJECT, sample)  # nothing written yet
+    assert 'name="confirm" value="1"' in asked.text and csrf_token(asked.text)
     reverted = admin.post(f"/templates/{REJECT}/revert", data={"csrf_token": token, "base": base,
-                                                               "version": str(first.id)})
+                                                               "version": str(first.id), "confirm": "1"})
     assert reverted.status_code == 303
     rows = _versions(url)
     assert [r.id for r in rows[:2]] == [first.id, second.id] and rows[1].body == _edited("第二版")  # kept as it was
@@ -207,7 +227,10 @@ def test_revert_and_back_to_builtin_are_new_versions(admin: TestClient, url: str
     assert "第一版" in daemon.render(REJECT, sample)
 
     token, base = _editor(admin)
-    assert admin.post(f"/templates/{REJECT}/builtin", data={"csrf_token": token, "base": base}).status_code == 303
+    asked = admin.post(f"/templates/{REJECT}/builtin", data={"csrf_token": token, "base": base})
+    assert asked.status_code == 200 and "組み込みに戻す前の確認" in asked.text and (admin_dir / REJECT).exists()
+    assert admin.post(f"/templates/{REJECT}/builtin", data={"csrf_token": token, "base": base,
+                                                            "confirm": "1"}).status_code == 303
     assert not (admin_dir / REJECT).exists()
     assert _versions(url)[-1].action == "builtin"
     assert daemon.render(REJECT, sample) == daemon.render_builtin(REJECT, sample)

@@ -67,8 +67,9 @@ def test_edit_a_template_and_see_the_preview_change(server: tuple[str, Path]) ->
 
             page.keyboard.type("{{ nope }}")
             expect(page.locator("#preview-status")).to_have_text("エラーがあります（保存できません）", timeout=10_000)
-            expect(page.locator("#preview-problems li")).to_contain_text("reject.txt.j2 4行目")
-            expect(page.locator("#preview-problems li")).to_contain_text("'nope' is undefined")
+            expect(page.locator("#preview-problems li")).to_contain_text("reject.txt.j2 4行目：")
+            expect(page.locator("#preview-problems li")).to_contain_text("変数 nope はありません")  # in Japanese
+            assert "undefined" not in page.locator("#preview-problems li").inner_text()
             expect(preview).to_contain_text(GREETING + TYPED)  # the last good rendering stays
             page.locator("#preview-problems li[data-line='4']").click()  # selects line 4 of the draft
             assert page.evaluate("() => { const a = document.getElementById('body');"

@@ -36,7 +36,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Offi
 def staff_pages(o: Office) -> list[str]:
     ids = o.ids
     mails = sorted(set(ids.values()) | set(o.quarantined))
-    return ["/manual", f"/manual?done={ids['held']}", f"/manual?done={ids['06']}", "/mails",
+    return ["/manual", f"/manual?done={ids['held']}", f"/manual?done={ids['06']}", "/manual?reason=auth", "/mails",
             *(f"/mails?decision={d}" for d in ("accepted", "rejected", "manual", "ignored", "quarantined", "undecided")),
             "/mails?q=整骨院", "/mails?branch=福岡", *(f"/mails/{i}" for i in mails),
             f"/manual/{ids['scan']}", f"/manual/{ids['held2']}", f"/manual/{o.quarantined[0]}",
@@ -46,7 +46,13 @@ def staff_pages(o: Office) -> list[str]:
 
 ADMIN_PAGES = ["/outbox", "/quarantine", "/audit", "/templates", "/templates/reject.txt.j2",
                "/templates/_defects.j2", "/templates/digest.txt.j2", "/templates/digest.html.j2",
-               "/templates/vendor_batch.txt.j2"]
+               "/templates/vendor_batch.txt.j2",
+               # point 5: the audit log filtered (by person, action, days; one that does not parse)
+               "/audit?actor=kagawa", "/audit?action=template_save&since=2026-11-24&until=2026-11-24",
+               "/audit?action=list_export", "/audit?since=2026-13-40&action=drop_table",
+               # point 6: the difference of two versions (the confirmation is a POST: tests/
+               # test_web_template_history_browser.py checks its words)
+               "/templates/reject.txt.j2/diff?from=builtin&to=current", "/templates/_defects.j2/diff"]
 
 
 def _check(page: object, base: str, paths: list[str]) -> list[str]:

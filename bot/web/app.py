@@ -33,6 +33,7 @@ from bot.web.pages import Console
 from bot.web.queries import branch_directory
 from bot.web.views import (
     audit,
+    exports,
     ledger,
     login,
     mails,
@@ -43,6 +44,7 @@ from bot.web.views import (
     quarantine,
     scan_review,
     status,
+    template_history,
     templates,
     vendor,
 )
@@ -88,10 +90,12 @@ def routes() -> list[Any]:
         Route("/login", login.login_submit, methods=["POST"]),
         Route("/logout", login.logout, methods=["POST"]),
         Route("/mails", mails.mail_list),
+        Route("/mails.csv", exports.mails_csv),
         Route("/mails/{mail_id:int}", mails.mail_view),
         Route("/mails/{mail_id:int}/attachments/{index:int}", mails.attachment_download),
         Route("/mails/{mail_id:int}/attachments/{index:int}/pages/{page:int}.png", mails.attachment_page),
         Route("/manual", manual.queue),
+        Route("/manual.csv", exports.manual_csv),
         Route("/manual/{mail_id:int}", manual.held_mail),
         Route("/manual/{mail_id:int}/dismiss", manual.dismiss, methods=["POST"]),
         Route("/manual/{mail_id:int}/accept", manual.accept_mail, methods=["POST"]),
@@ -120,6 +124,7 @@ def routes() -> list[Any]:
         Route("/templates/{name}/preview", templates.template_preview, methods=["POST"]),
         Route("/templates/{name}/frame", templates.template_frame, methods=["GET", "POST"]),
         Route("/templates/{name}/save", templates.template_save, methods=["POST"]),
+        Route("/templates/{name}/diff", template_history.template_diff),
         Route("/templates/{name}/revert", templates.template_revert, methods=["POST"]),
         Route("/templates/{name}/builtin", templates.template_builtin, methods=["POST"]),
         Route("/favicon.ico", favicon),

@@ -46,8 +46,15 @@ def make_environment() -> Environment:
     env.filters["value_text"] = vocab.value_text
     env.filters["detail_lines"] = vocab.detail_lines
     env.filters["technical"] = vocab.technical
+    env.filters["audit_lines"] = _audit_lines
     env.globals.update(DECISIONS=DECISIONS, KINDS=KINDS, V=vocab)
     return env
+
+
+def _audit_lines(detail: Mapping[str, Any] | None) -> tuple[tuple[str, str, bool], ...]:
+    from bot.web.audit_details import lines
+
+    return lines(detail)
 
 
 def _filesize(n: int) -> str:

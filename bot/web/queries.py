@@ -242,6 +242,18 @@ def mail_page(session: Session, f: MailFilter, *, cfg: Config, directory: Sequen
     return MailPage(tuple(mail_row(m, cfg, directory) for m in mails), total, page, pages, f)
 
 
+def mail_rows(session: Session, f: MailFilter, *, cfg: Config, directory: Sequence[tuple[str, str]] = (),
+              write: sessionmaker[Session] | None = None, limit: int) -> tuple[list[MailRow], int]:
+    """Every mail the filters find (not one page: the CSV export), newest first, at most
+    `limit`; with the count of all that match."""
+    if f.q and write is not None:
+        index_missing(write, session, cfg)
+    where = _where(f, cfg, directory)
+    total = session.scalar(select(func.count()).select_from(Mail).where(*where)) or 0
+    mails = session.scalars(select(Mail).where(*where).order_by(Mail.received_at.desc(), Mail.id.desc()).limit(limit))
+    return [mail_row(m, cfg, directory) for m in mails], total
+
+
 def mail_row(m: Mail, cfg: Config, directory: Sequence[tuple[str, str]] = ()) -> MailRow:
     key = decision_key(m)
     label, css = DECISIONS[key]
@@ -312,14 +324,14 @@ def _reason_keys(session: Session) -> dict[int, str]:
 
 def held_rows(session: Session, *, cfg: Config, now: dt.datetime,
               directory: Sequence[tuple[str, str]] = (), ids: Sequence[int] | None = None,
-              reasons: Mapping[int, str] | None = None) -> list[HeldRow]:
+              reasons: Mapping[int, str] | None = None, limit: int = QUEUE_LIMIT) -> list[HeldRow]:
     """The held mails, oldest first, as :func:`bot.manual.open_items` orders them (at most
-    QUEUE_LIMIT: a person works from the top); `ids`: only these."""
+    `limit`, QUEUE_LIMIT on the page: a person works from the top); `ids`: only these."""
     out = []
     query = select(Mail).where(held_where())
     if ids is not None:
-        query = query.where(Mail.id.in_(list(ids)[:QUEUE_LIMIT]))
-    for m in session.scalars(query.order_by(Mail.received_at, Mail.id).limit(QUEUE_LIMIT)):
+        query = query.where(Mail.id.in_(list(ids)[:limit]))
+    for m in session.scalars(query.order_by(Mail.received_at, Mail.id).limit(limit)):
         facts = m.facts or {}
         out.append(HeldRow(mail_row(m, cfg, directory), "隔離" if m.status == QUARANTINED else "保留",
                            vocab.plain(why(m)), waiting_label(now - m.received_at),
@@ -331,14 +343,14 @@ def held_rows(session: Session, *, cfg: Config, now: dt.datetime,
 
 
 def held_page(session: Session, *, cfg: Config, now: dt.datetime, directory: Sequence[tuple[str, str]] = (),
-              reason: str = "") -> tuple[list[HeldRow], dict[str, int]]:
+              reason: str = "", limit: int = QUEUE_LIMIT) -> tuple[list[HeldRow], dict[str, int]]:
     """The queue filtered by a reason group (oldest first), with the count of every group."""
     keys = _reason_keys(session)
     counts = {key: 0 for key in HOLD_REASONS}
     for key in keys.values():
         counts[key] += 1
     ids = [i for i, key in keys.items() if key == reason] if reason else None
-    return held_rows(session, cfg=cfg, now=now, directory=directory, ids=ids, reasons=keys), counts
+    return held_rows(session, cfg=cfg, now=now, directory=directory, ids=ids, reasons=keys, limit=limit), counts
 
 
 def _since(now: dt.datetime, at: dt.datetime | None) -> str:

@@ -116,6 +116,8 @@ def _console_actions(office: Office) -> None:
                       data={"csrf_token": token, "note": "支店に原本の再送を依頼済み"}).status_code == 303
     assert staff.get(f"/mails/{office.ids['01']}/attachments/0").status_code == 200
     assert staff.get(f"/vendor/batches/{office.batch_id}/csv").status_code == 200
+    assert staff.get("/mails.csv?decision=rejected&branch=青山支店").status_code == 200  # a list exported
+    assert staff.get("/manual.csv?reason=auth").status_code == 200
     assert staff.post("/logout", data={"csrf_token": token}).status_code == 303
     admin = signed_in(office.cfg, ADMIN, Clock(NOW))
     engine = db.make_engine(office.url)

@@ -30,7 +30,18 @@
     while (list.firstChild) { list.removeChild(list.firstChild); }
     problems.forEach(function (p) {
       var li = document.createElement("li");
-      li.textContent = p.text;
+      // In Japanese, the names it is about as code (the template's own words: translate="no").
+      (p.parts || [[p.text, false]]).forEach(function (part) {
+        if (part[1]) {
+          var code = document.createElement("code");
+          code.setAttribute("translate", "no");
+          code.textContent = part[0];
+          li.appendChild(code);
+        } else {
+          li.appendChild(document.createTextNode(part[0]));
+        }
+      });
+      li.title = p.message;
       if (p.in_draft && p.line) { li.setAttribute("data-line", String(p.line)); }
       list.appendChild(li);
     });
@@ -61,12 +72,12 @@
     setStatus(true, "プレビューを更新しています…");
     fetch(url, { method: "POST", body: body, credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (response) {
-        if (!response.ok) { throw new Error("HTTP " + response.status); }
+        if (!response.ok) { throw { status: response.status }; }
         return response.json();
       })
       .then(function (result) { if (mine === sent) { show(result); } })
       .catch(function (err) {
-        if (mine === sent) { setStatus(false, "プレビューできませんでした（" + err.message + "）"); }
+        if (mine === sent) { setStatus(false, "プレビューできませんでした（" + (err && err.status ? "応答 " + err.status : "サーバーに接続できません") + "）"); }
       });
   }
 

@@ -4,6 +4,10 @@ live preview on sample data, and every version (history, revert, back to built-i
 The work is :mod:`bot.template_store`'s (render a draft, save a version and the override
 file); these views only read the form, write the audit row in the same transaction, and show
 the result. A template name is looked up in the store's allow-list before anything else.
+Errors are shown in Japanese with their line (:mod:`bot.web.template_errors`), the variables
+of the sample data beside the editor (:mod:`bot.web.template_vars`); a revert or a 組み込みに
+戻す first answers with a confirmation page showing what would change
+(:mod:`bot.web.views.template_history`), and acts only when posted again with ``confirm=1``.
 
 Preview: ``POST …/preview`` answers JSON to the page's script (``static/template_editor.js``)
 and the whole editor page to the 「プレビュー」 button without script. An HTML template
@@ -22,9 +26,10 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from bot import template_store as store
 from bot import vocab
 from bot.models import TemplateVersion
-from bot.web import audit
+from bot.web import audit, template_errors, template_vars
 from bot.web.pages import Page, client_ip, page
 from bot.web.queries import time_label
+from bot.web.views import template_history
 
 TEMPLATE_SAVE, TEMPLATE_REVERT, TEMPLATE_BUILTIN = "template_save", "template_revert", "template_builtin"
 AUDIT_ACTIONS = {store.SAVE: TEMPLATE_SAVE, store.REVERT: TEMPLATE_REVERT, store.BUILTIN: TEMPLATE_BUILTIN}
@@ -91,7 +96,7 @@ def template_edit(p: Page) -> Response:
         row = p.db.get(TemplateVersion, saved)
         if row is not None and row.name == name:  # read back from the row, never text from the URL
             notice = (f"組み込みのテンプレートに戻しました（版 #{row.id}）。" if row.action == store.BUILTIN else
-                      f"版 #{row.id} を保存しました。動いている bot は次に使うときからこの内容で送ります。")
+                      f"版 #{row.id} を保存しました。動いているボットは次に使うときからこの内容で送ります。")
     return _editor(p, name, body, notice=notice, frame=frame)
 
 
@@ -102,9 +107,11 @@ def _editor(p: Page, name: str, body: str, *, status: int = 200, notice: str = "
     versions = store.history(p.db, name)
     newest = versions[0] if versions else None
     preview = preview or store.render_draft(name, body, admin_dir)
+    problems = problems if problems is not None else list(preview.problems)
     return p.render(
         "templates_edit.html", status=status, title=f"テンプレート {name}", tpl=name, label=store.label(name),
-        body=store.normalise(body), preview=preview, problems=problems if problems is not None else preview.problems,
+        body=store.normalise(body), preview=preview, problems=template_errors.shown_all(problems, body),
+        variables=template_vars.variables(name),
         versions=versions, base=base if base is not None else (newest.id if newest else 0),
         override=store.override_source(name, admin_dir) is not None, admin_dir=admin_dir,
         drifted=store.drifted(name, newest, admin_dir), partial=store.is_partial(name),
@@ -114,9 +121,12 @@ def _editor(p: Page, name: str, body: str, *, status: int = 200, notice: str = "
 
 # -- preview ----------------------------------------------------------------------------------
 
-def _problem_json(problem: store.Problem) -> dict[str, Any]:
+def _problem_json(problem: store.Problem, body: str) -> dict[str, Any]:
+    """One error for the script: in Japanese (`text`, and `parts`: (text, is_code) pieces the
+    script shows as text and code), Jinja's own `message` kept for the title."""
+    shown = template_errors.shown(problem, body)
     return {"file": problem.file, "line": problem.line, "message": problem.message, "in_draft": problem.in_draft,
-            "text": str(problem)}
+            "text": shown.text, "parts": [list(part) for part in shown.parts]}
 
 
 @page(admin=True)
@@ -129,7 +139,7 @@ def template_preview(p: Page) -> Response:
     preview = store.render_draft(name, body, _admin_dir(p))
     if "application/json" in p.request.headers.get("accept", ""):
         return JSONResponse({"ok": preview.ok, "via": preview.via, "html": preview.html, "text": preview.text,
-                             "subject": preview.subject, "problems": [_problem_json(x) for x in preview.problems]},
+                             "subject": preview.subject, "problems": [_problem_json(x, body) for x in preview.problems]},
                             headers={"Cache-Control": "no-store"})
     return _editor(p, name, body, preview=preview, base=_int(p.form.get("base")))
 
@@ -154,7 +164,7 @@ def template_frame(p: Page) -> Response:
         return _not_found(p)
     if preview.ok:
         return HTMLResponse(preview.text, headers=FRAME_HEADERS)
-    items = "".join(f"<li>{html.escape(str(x))}</li>" for x in preview.problems)
+    items = "".join(f"<li>{html.escape(template_errors.shown(x, body or '').text)}</li>" for x in preview.problems)
     page_html = (f'<!doctype html><html lang="ja"><meta charset="utf-8"><body style="font-family:sans-serif;'
                  f'color:#9b2c2c"><p>テンプレートにエラーがあるため表示できません。</p><ul>{items}</ul></body></html>')
     return HTMLResponse(page_html, status_code=422, headers=FRAME_HEADERS)
@@ -212,12 +222,21 @@ def template_save(p: Page) -> Response:
     return _done(name, row)
 
 
+def _confirmed(p: Page) -> bool:
+    return p.form.get("confirm") == "1"
+
+
 @page(admin=True)
 def template_revert(p: Page) -> Response:
     name = _name(p)
     version = _int(p.form.get("version"))
     if name is None or version is None:
         return _not_found(p)
+    if not _confirmed(p):  # first the confirmation page: what would change
+        target = template_history.side(p, name, str(version))
+        if target is None:
+            return p.error(404, "指定の版はありません。")
+        return template_history.confirm(p, name, target=target, action="revert", base=p.form.get("base", ""))
     try:
         row = store.revert(p.console.write, name, version, **_common(p, name))
     except store.UnknownTemplate:
@@ -233,6 +252,10 @@ def template_builtin(p: Page) -> Response:
     name = _name(p)
     if name is None:
         return _not_found(p)
+    if not _confirmed(p):
+        target = template_history.side(p, name, template_history.BUILTIN)
+        assert target is not None
+        return template_history.confirm(p, name, target=target, action="builtin", base=p.form.get("base", ""))
     try:
         row = store.reset_to_builtin(p.console.write, name, **_common(p, name))
     except store.TemplateStoreError as err:

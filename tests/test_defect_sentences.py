@@ -1,0 +1,53 @@
+"""templates/_defects.j2 explains every defect the bot knows (DESIGN.md's table, bot/vocab.py's
+DEFECTS) in its own Japanese sentence: none falls through to the general 「記載内容に不備が
+あります。」, and the three role / serial / change defects say what the branch must do, as the
+manual says it (SENDER_NOT_PERMITTED for a ルーター交換依頼 names テクニカルサポート課)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import vocab
+from bot.checks.base import Defect
+from bot.templating import BUILTIN_DIR, make_environment
+
+FALLBACK = "記載内容に不備があります。"
+
+
+def explain(code: str, detail: dict[str, str] | None = None, kind: str = "") -> str:
+    env = make_environment(BUILTIN_DIR)
+    template = env.from_string('{% from "_defects.j2" import explain with context %}{{ explain(d) }}')
+    return template.render(d=Defect(code, detail or {}), kind_label=kind).strip()
+
+
+@pytest.mark.parametrize("code", sorted(vocab.DEFECTS))
+def test_every_defect_has_its_own_sentence(code: str) -> None:
+    for kind in ("", "器材発注依頼"):
+        text = explain(code, kind=kind)
+        assert text and text != FALLBACK, (code, kind)
+        assert "不明" not in text and code not in text
+
+
+@pytest.mark.parametrize(("kind", "words"), [
+    ("ルーター交換依頼", "必ずエンジニアからテクニカルサポート課へ依頼してください"),
+    ("登録通知書発送依頼", "サポートセンター（CS）からのみ"),
+    ("リンク品使用連絡", "エンジニアまたはテクニカルサポート課からのみ"),
+    ("", "担当部署からのみ"),
+])
+def test_sender_not_permitted_names_who_must_send(kind: str, words: str) -> None:
+    assert words in explain("SENDER_NOT_PERMITTED", kind=kind)
+
+
+def test_sender_not_permitted_names_a_role_given_in_the_detail() -> None:
+    assert "この依頼はテクニカルサポート課からのみ" in explain("SENDER_NOT_PERMITTED", {"role": "テクニカルサポート課"})
+
+
+def test_serial_invalid_quotes_the_serial_and_the_rule() -> None:
+    text = explain("SERIAL_INVALID", {"serial": "AB12", "label": "新シリアル"}, "リンク品使用連絡")
+    assert "「AB12」（新シリアル）" in text and "12桁" in text and "§VIII" in text
+    assert "「" not in explain("SERIAL_INVALID")[:8]  # without a serial, no empty quotes
+
+
+def test_change_content_missing_says_what_to_write() -> None:
+    assert "新住所" in explain("CHANGE_CONTENT_MISSING", kind="顧客情報変更")
+    assert "変更内容 : " in explain("CHANGE_CONTENT_MISSING", kind="契約変更")
