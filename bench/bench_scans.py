@@ -3,6 +3,7 @@
     nice python3 -m bench.bench_scans [--n 300] [--seed 20251130] [--json out.json]
                                       [--only 14 92 …] [--where dpi=150 --where color=gray]
                                       [--families [NAME …]] [--page-seconds S]
+                                      [--word-marks sure|person]
 
 ``--families`` plans the corpus over the form's layout families (tests/fixtures/scans/families.py;
 no name: all of them) instead of the one drawing the reader was built on, and reports each family
@@ -64,9 +65,12 @@ def _defaults() -> tuple[tuple[str, ...], bool]:
 DEFAULT_CODES, DEFAULT_ACCEPT = _defaults()
 
 
-def _reader(conn, page_seconds: float | None = None) -> None:  # type: ignore[no-untyped-def]
+def _reader(conn, page_seconds: float | None = None, word_marks: bool | None = None) -> None:  # type: ignore[no-untyped-def]
     os.environ["OMP_THREAD_LIMIT"] = "1"
-    from bot.forms import read_form
+    from bot.forms import places, read_form
+
+    if word_marks is not None:
+        places.WORD_MARKS_SURE = word_marks
     from bot.limits import DEFAULT
 
     limits = DEFAULT if page_seconds is None else dataclasses.replace(DEFAULT, ocr_page_seconds=page_seconds)
@@ -214,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="read only forms of this spec trait, e.g. dpi=150 or mark_style=circle (repeatable)")
     ap.add_argument("--families", nargs="*", metavar="NAME", choices=FAMILIES,
                     help="plan over these layout families (none named: all); the held-out one is marked *")
+    ap.add_argument("--word-marks", choices=("sure", "person"),
+                    help="marks judged in choice rows found by their words: trusted, or left to a person "
+                         "(default: places.WORD_MARKS_SURE)")
     ap.add_argument("--page-seconds", type=float, metavar="S",
                     help="the reader's ocr_page_seconds (default: the config's 8 s); on a machine shared "
                          "with other work, a larger limit measures accuracy apart from the load")
@@ -221,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_reader, args=(child, args.page_seconds), daemon=True)
+    word_marks = None if args.word_marks is None else args.word_marks == "sure"
+    proc = ctx.Process(target=_reader, args=(child, args.page_seconds, word_marks), daemon=True)
     proc.start()
     decider = Decider()
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.forms.choice_rows import choice_rows, option_words_of, rule_rows
+from bot.forms.value_lines import writing_line
 from bot.forms.table import Row
 from bot.forms.words import Box, Found, Line, band
 
@@ -191,6 +192,10 @@ def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray, lines_: Seque
             _frames_away(box, ink, rules)  # 親機 [ ] 台 子機 [ ] 台: two frames in one place
         elif box is not None:
             box = _within_frame(box, ink, rules, lab.height, digits=field_ == "customer_code")
+        if box is not None and side == BELOW and field_ != "customer_code":
+            line_ = writing_line(ink, (box[0], int(box[1] + 0.5 * lab.height), box[2], box[3]), lab.height)
+            if line_ is not None:  # the value stands on it: the place ends there
+                box = (box[0], box[1], min(box[2], int(line_.x1 + lab.height)), line_.y - 2)
         if box is None:
             bad[field_] = "no room for a value beside its label"
             continue
