@@ -53,3 +53,23 @@ def test_a_poorly_read_code_label_counts_with_nine_digits_beside_it() -> None:
     assert not places._nine_digits_beside(lab, [_line("0312345678", right)])  # a phone number
     assert not places._nine_digits_beside(lab, [_line("123456789", right + 12 * H)])  # far away
     assert not places._nine_digits_beside(lab, [_line("123456789", right, y=300 + 3 * H)])  # another line
+
+
+def test_a_code_typed_in_a_plain_rectangle_is_read_as_print() -> None:
+    """The code in a rectangle shorter than its place (no side crosses the whole of it): the
+    rectangle's sides, left after its edges went with the ruling lines, made the digits look
+    handwritten (an unsure code: the form went to a person)."""
+    from bot.forms import scanned
+    from tests.fixtures.scans.layout import font
+    from tests.support.app import UNHURRIED
+    from tests.test_scan_layout_free import _no_rules, _page
+
+    def draw(d) -> None:  # noqa: ANN001
+        _no_rules(d)
+        d.rectangle((540, 200, 1600, 260), fill=255)  # the code typed without a frame, taken away
+        d.rectangle((560, 196, 900, 256), outline=0, width=3)
+        d.text((580, 204), "123456789", font=font(34), fill=0)
+
+    result = scanned.read_scan(_page(draw), UNHURRIED)
+    code = {r.name: r for r in result.readings}["customer_code"]
+    assert (code.state, code.value, code.sure, code.hand) == ("read", "123456789", True, False), result.notes

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot.forms import frames
 from bot.forms.choice_rows import choice_rows, option_words_of, rule_rows
 from bot.forms.value_lines import writing_line
 from bot.forms.table import Row
@@ -189,9 +190,9 @@ def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray, lines_: Seque
             continue
         box = _place(lab, side, labels, rules)
         if box is not None and field_ == "units":
-            _frames_away(box, ink, rules)  # 親機 [ ] 台 子機 [ ] 台: two frames in one place
+            frames.frames_away(box, ink, rules)  # 親機 [ ] 台 子機 [ ] 台: two frames in one place
         elif box is not None:
-            box = _within_frame(box, ink, rules, lab.height, digits=field_ == "customer_code")
+            box = frames.within_frame(box, ink, rules, lab.height, digits=field_ == "customer_code")
         if box is not None and side == BELOW and field_ != "customer_code":
             line_ = writing_line(ink, (box[0], int(box[1] + 0.5 * lab.height), box[2], box[3]), lab.height)
             if line_ is not None:  # the value stands on it: the place ends there
@@ -270,60 +271,8 @@ def _contact_parts(row: Row, lab: Found, side: str, labels: list[Found], ink: np
     box = _place(print_, side, labels + [print_], rules)
     if box is None:
         return None
-    first = _within_frame(box, ink, rules, h, digits=False)
+    first = frames.within_frame(box, ink, rules, h, digits=False)
     return (x0, y0, min(x1, mei[0] - int(0.5 * h)), y1), first
-
-
-def _sides(ink: np.ndarray, box: Box) -> list[int]:
-    """x of the thin upright lines crossing the whole of ``box`` (a frame's or a box's sides,
-    too short for the page's ruling lines)."""
-    x0, y0, x1, y1 = box
-    part = ink[y0:y1, x0:x1]
-    if part.size == 0:
-        return []
-    # the middle 80 %: a frame a little shorter than the place still counts
-    core = part[int(0.1 * part.shape[0]): max(int(0.9 * part.shape[0]), 1)]
-    cols = np.flatnonzero(core.mean(axis=0) >= 0.85)
-    out: list[int] = []
-    for c in cols.tolist():
-        if not out or c > out[-1] + 4:
-            out.append(c)
-    return [x0 + c for c in out]
-
-
-def _frames_away(box: Box, ink: np.ndarray, rules: np.ndarray) -> None:
-    """The frames the values are written in, within ``box``, taken away with the ruling lines
-    (which every reading leaves out): each pair of thin upright sides and the edges joining them."""
-    x0, y0, x1, y1 = box
-    sides = _sides(ink, box)
-    for a, b in zip(sides[::2], sides[1::2], strict=False):
-        part = ink[y0:y1, a:b]
-        edges = np.flatnonzero(part.mean(axis=1) >= 0.6).tolist() if part.size else []
-        if not edges:
-            continue
-        for x in (a, b):
-            rules[y0:y1, max(0, x - 3): x + 4] = True
-        for y in edges:
-            rules[max(0, y0 + y - 2): y0 + y + 3, max(0, a - 3): b + 4] = True
-
-
-def _within_frame(box: Box, ink: np.ndarray, rules: np.ndarray, h: int, *, digits: bool) -> Box:
-    """The place cut at the side of the frame the value is written in; for the customer code,
-    a row of digit boxes is taken away instead (its sides and edges join the ruling lines,
-    which every reading leaves out)."""
-    x0, y0, x1, y1 = box
-    sides = _sides(ink, box)
-    if digits:
-        if len(sides) >= 4:
-            a, b = sides[0], sides[-1]
-            for x in sides:
-                rules[y0:y1, max(0, x - 3): x + 4] = True
-            part = ink[y0:y1, a:b]
-            for y in np.flatnonzero(part.mean(axis=1) >= 0.5).tolist():
-                rules[max(0, y0 + y - 2): y0 + y + 3, a - 3: b + 4] = True
-        return box
-    cut = [x for x in sides if x > x0 + 3 * h]
-    return (x0, y0, cut[0] - 3, y1) if cut else box
 
 
 def _beside(lab: Found, labels: list[Found], top: int, bottom: int, width: int) -> int:

@@ -1,0 +1,83 @@
+"""Frames a value is written in, on a page read by its words (issue 19): the thin uprights of a
+frame or a box, a frame's side that cuts a place, the frames of 台数 and the code's digit boxes or
+rectangle taken away with the ruling lines (which every reading leaves out)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from bot.forms.words import Box
+
+
+def uprights(ink: np.ndarray, box: Box) -> list[int]:
+    """x of the thin upright lines crossing the whole of ``box`` (a frame's or a box's sides,
+    too short for the page's ruling lines)."""
+    x0, y0, x1, y1 = box
+    part = ink[y0:y1, x0:x1]
+    if part.size == 0:
+        return []
+    # the middle 80 %: a frame a little shorter than the place still counts
+    core = part[int(0.1 * part.shape[0]): max(int(0.9 * part.shape[0]), 1)]
+    cols = np.flatnonzero(core.mean(axis=0) >= 0.85)
+    out: list[int] = []
+    for c in cols.tolist():
+        if not out or c > out[-1] + 4:
+            out.append(c)
+    return [x0 + c for c in out]
+
+
+def frames_away(box: Box, ink: np.ndarray, rules: np.ndarray) -> None:
+    """The frames the values are written in, within ``box``, taken away with the ruling lines
+    (which every reading leaves out): each pair of thin upright sides and the edges joining them."""
+    x0, y0, x1, y1 = box
+    sides = uprights(ink, box)
+    for a, b in zip(sides[::2], sides[1::2], strict=False):
+        part = ink[y0:y1, a:b]
+        edges = np.flatnonzero(part.mean(axis=1) >= 0.6).tolist() if part.size else []
+        if not edges:
+            continue
+        for x in (a, b):
+            rules[y0:y1, max(0, x - 3): x + 4] = True
+        for y in edges:
+            rules[max(0, y0 + y - 2): y0 + y + 3, max(0, a - 3): b + 4] = True
+
+
+def rectangle_away(box: Box, ink: np.ndarray, rules: np.ndarray, h: int) -> None:
+    """The sides of a plain rectangle round the value (its top and bottom edges are ruling lines
+    already), taken away with the ruling lines: thin uprights whose both ends meet a rule.  A
+    digit 1 meets none."""
+    x0, y0, x1, y1 = box
+    part = ink[y0:y1, x0:x1].astype(np.uint8)
+    if part.size == 0:
+        return
+    n, labels, st, _ = cv2.connectedComponentsWithStats(part, connectivity=8)
+    for i in range(1, n):
+        x, y, w, ht = (int(v) for v in st[i, :4])
+        if w > max(6, 0.25 * h) or ht < h:
+            continue
+        ax, bx = x0 + x, x0 + x + w
+        top, bottom = y0 + y, y0 + y + ht
+        if rules[max(0, top - 4):top + 2, ax:bx].any() and rules[bottom - 2:bottom + 4, ax:bx].any():
+            rules[y0:y1, x0:x1] |= labels == i
+
+
+def within_frame(box: Box, ink: np.ndarray, rules: np.ndarray, h: int, *, digits: bool) -> Box:
+    """The place cut at the side of the frame the value is written in; for the customer code,
+    a row of digit boxes is taken away instead (its sides and edges join the ruling lines,
+    which every reading leaves out)."""
+    x0, y0, x1, y1 = box
+    sides = uprights(ink, box)
+    if digits:
+        if len(sides) >= 4:
+            a, b = sides[0], sides[-1]
+            for x in sides:
+                rules[y0:y1, max(0, x - 3): x + 4] = True
+            part = ink[y0:y1, a:b]
+            for y in np.flatnonzero(part.mean(axis=1) >= 0.5).tolist():
+                rules[max(0, y0 + y - 2): y0 + y + 3, a - 3: b + 4] = True
+        else:
+            rectangle_away(box, ink, rules, h)  # the code in a plain rectangle: its sides are no digits
+        return box
+    cut = [x for x in sides if x > x0 + 3 * h]
+    return (x0, y0, cut[0] - 3, y1) if cut else box
