@@ -73,3 +73,19 @@ def test_a_code_typed_in_a_plain_rectangle_is_read_as_print() -> None:
     result = scanned.read_scan(_page(draw), UNHURRIED)
     code = {r.name: r for r in result.readings}["customer_code"]
     assert (code.state, code.value, code.sure, code.hand) == ("read", "123456789", True, False), result.notes
+
+
+def test_a_frames_side_is_no_writing_and_a_digit_one_is() -> None:
+    """An empty frame's left side inside a place was read as a handwritten mail address (seed
+    9292, label_below, 150 dpi bilevel): uprights whose both ends meet a ruling line (the frame's
+    edges) go with the rules; a 1 standing free does not."""
+    from bot.forms import frames
+
+    ink = np.zeros((100, 600), bool)
+    rules = np.zeros_like(ink)
+    rules[20:22, 10:590] = rules[78:80, 10:590] = True  # the frame's top and bottom edges
+    ink[22:78, 12:15] = True  # its left side, between them
+    ink[35:65, 300:303] = True  # a digit 1 written inside
+    frames.rectangle_away((0, 0, 600, 100), ink, rules, H)
+    assert rules[30:70, 12:15].all()
+    assert not rules[35:65, 300:303].any()

@@ -76,8 +76,6 @@ def within_frame(box: Box, ink: np.ndarray, rules: np.ndarray, h: int, *, digits
             part = ink[y0:y1, a:b]
             for y in np.flatnonzero(part.mean(axis=1) >= 0.5).tolist():
                 rules[max(0, y0 + y - 2): y0 + y + 3, a - 3: b + 4] = True
-        else:
-            rectangle_away(box, ink, rules, h)  # the code in a plain rectangle: its sides are no digits
         return box
     cut = [x for x in sides if x > x0 + 3 * h]
     return (x0, y0, cut[0] - 3, y1) if cut else box

@@ -193,6 +193,7 @@ def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray, lines_: Seque
             frames.frames_away(box, ink, rules)  # 親機 [ ] 台 子機 [ ] 台: two frames in one place
         elif box is not None:
             box = frames.within_frame(box, ink, rules, lab.height, digits=field_ == "customer_code")
+            frames.rectangle_away(box, ink, rules, lab.height)  # a frame's sides are no writing
         if box is not None and side == BELOW and field_ != "customer_code":
             line_ = writing_line(ink, (box[0], int(box[1] + 0.5 * lab.height), box[2], box[3]), lab.height)
             if line_ is not None:  # the value stands on it: the place ends there
