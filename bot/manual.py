@@ -8,17 +8,40 @@ resolution is kept on the mail's row.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from bot import vocab
 from bot.models import QUARANTINED, Mail
 
 
 class ManualQueueError(Exception):
-    pass
+    """A mail that cannot be closed, said in the office's words: ``bot manual resolve`` prints
+    it as it is; the console names the person by :meth:`words` with their display name."""
+
+    def __init__(self, mail_id: int, problem: str, *, decision: str | None = None, resolved_by: str | None = None,
+                 resolution: str | None = None) -> None:
+        self.mail_id, self.problem, self.decision = mail_id, problem, decision
+        self.resolved_by, self.resolution = resolved_by, resolution
+        super().__init__(self.words())
+
+    def words(self, person: Callable[[str], str] = str) -> str:
+        """The message; `person` turns a login name into the name the office uses (香川)."""
+        if self.problem == NO_SUCH_MAIL:
+            return f"メール #{self.mail_id} は見つかりません。"
+        if self.problem == NOT_HELD:
+            decision = vocab.DECISIONS.get(self.decision or "", vocab.DECISIONS["undecided"])
+            return f"メール #{self.mail_id} は保留・隔離中のメールではありません（判定：{decision}）。"
+        note = f"（{self.resolution}）" if self.resolution else ""
+        return f"メール #{self.mail_id} は {person(self.resolved_by or '')} さんが対応済みです{note}。"
+
+
+# ManualQueueError.problem
+NO_SUCH_MAIL, NOT_HELD, ALREADY_RESOLVED = "no_such_mail", "not_held", "already_resolved"
 
 
 @dataclass(frozen=True)
@@ -67,10 +90,10 @@ def _why(m: Mail) -> str:
 def resolve(session: Session, mail_id: int, *, by: str, note: str, now: dt.datetime) -> Mail:
     row = session.get(Mail, mail_id)
     if row is None:
-        raise ManualQueueError(f"mail {mail_id}: no such mail")
+        raise ManualQueueError(mail_id, NO_SUCH_MAIL)
     if row.decision != "manual" and row.status != QUARANTINED:
-        raise ManualQueueError(f"mail {mail_id}: not held for a person (decision {row.decision}, status {row.status})")
+        raise ManualQueueError(mail_id, NOT_HELD, decision=row.decision)
     if row.resolved_at is not None:
-        raise ManualQueueError(f"mail {mail_id}: already resolved by {row.resolved_by} at {row.resolved_at:%Y-%m-%d %H:%M}")
+        raise ManualQueueError(mail_id, ALREADY_RESOLVED, resolved_by=row.resolved_by, resolution=row.resolution)
     row.resolved_at, row.resolved_by, row.resolution = now, by, note
     return row

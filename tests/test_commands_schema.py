@@ -54,6 +54,6 @@ def test_with_the_schema_the_lists_are_as_before(sqlite_url: str, capsys: pytest
     assert cli_outbox(argparse.Namespace(outbox_command="list"), cfg) == 0
     assert capsys.readouterr().out == "未送信のメールはありません / nothing waiting to be sent\n"
     assert cli_manual(argparse.Namespace(manual_command="resolve", id=3, note=None, by="kagawa"), cfg) == 2
-    assert capsys.readouterr().err == "bot manual resolve: mail 3: no such mail\n"
+    assert capsys.readouterr().err == "bot manual resolve: メール #3 は見つかりません。\n"
     assert cli_outbox(argparse.Namespace(outbox_command="requeue", id=5), cfg) == 2
     assert capsys.readouterr().err == "bot: エラー / error: outbox 5: no such message\n"

@@ -250,8 +250,10 @@ def test_sections(seeded_any: sessionmaker[Session], cfg: Config) -> None:
     assert [(b.row_count, b.categories, b.outbox_status) for b in d.batches] == [
         (3, (("変更", 1), ("新規", 1), ("解約", 1)), "送信済")]
     assert d.vendor_rows_waiting == 1
-    assert [q.error_line for q in d.quarantined] == [
-        "bot.ledger.LedgerError: 988770010: no ledger row and no UNIS line to start one from"]
+    # The digest goes to the office: an exception is told in words (the console keeps it for admins).
+    assert [q.error_line for q in d.quarantined] == ["エラーが発生しました（詳細は管理者向けの記録）"]
+    assert [o.last_error for o in d.outbox_problems] == ["サーバーに接続できませんでした",
+                                                         "宛先のサーバーが受け取りを拒否しました"]
     assert [(o.status_label, o.attempts) for o in d.outbox_problems] == [("送信待ち", 2), ("送信失敗", 10)]
     assert d.last_fetch_label == "2026/11/25 07:58（2分前）"
     assert d.latest_received_label == "2026/11/25 00:05（7時間前）"

@@ -43,10 +43,14 @@ def test_held_mails_are_listed_until_resolved(factory: sessionmaker[Session]) ->
         assert [i.id for i in open_items(s)] == [broken]
         row = s.get(Mail, manual)
         assert row is not None and (row.resolved_by, row.resolution) == ("kagawa", "支店に原本を依頼")
-    with db.transaction(factory) as s, pytest.raises(ManualQueueError, match="already resolved"):
+    with db.transaction(factory) as s, pytest.raises(ManualQueueError) as done:
         resolve(s, manual, by="x", note="", now=NOW)
-    with db.transaction(factory) as s, pytest.raises(ManualQueueError, match="not held"):
+    assert str(done.value) == f"メール #{manual} は kagawa さんが対応済みです（支店に原本を依頼）。"
+    with db.transaction(factory) as s, pytest.raises(ManualQueueError) as not_held:
         resolve(s, accepted, by="x", note="", now=NOW)
+    assert str(not_held.value) == f"メール #{accepted} は保留・隔離中のメールではありません（判定：受付）。"
+    with db.transaction(factory) as s, pytest.raises(ManualQueueError, match=r"^メール #999 は見つかりません。$"):
+        resolve(s, 999, by="x", note="", now=NOW)
 
 
 def test_resolved_mail_leaves_the_digest_queue(factory: sessionmaker[Session], sqlite_url: str) -> None:
@@ -76,4 +80,33 @@ def test_cli_list_and_resolve(factory: sessionmaker[Session], sqlite_url: str) -
     assert done.returncode == 0, done.stderr
     assert "nothing held" in run("list").stdout
     again = run("resolve", str(held))
-    assert again.returncode == 2 and "already resolved" in again.stderr
+    assert again.returncode == 2
+    assert again.stderr == f"bot manual resolve: メール #{held} は kagawa さんが対応済みです（確認済）。\n"
+
+
+def test_a_mail_already_closed_is_refused_in_words_naming_the_person(sqlite_url: str) -> None:
+    """Given a held mail an admin has just closed (対応済み) in the console,
+    when a staff member still on its page closes it too,
+    then the refusal (409) says in Japanese who closed it (their display name) and why, with
+    no English and no code; a mail that is not held is refused the same way."""
+    from tests.test_end_to_end import bad_mail
+    from tests.test_web_manual_actions import BAD, held_config, hold, mail_id_of, web
+    from tests.test_web_support import ADMIN, token_of
+
+    cfg = held_config(sqlite_url)
+    factory = hold(cfg, [bad_mail()])
+    mail_id = mail_id_of(factory, BAD)
+    staff, admin = web(cfg), web(cfg, ADMIN)
+    token = token_of(staff, f"/manual/{mail_id}")
+    first = admin.post(f"/manual/{mail_id}/dismiss",
+                       data={"csrf_token": token_of(admin, f"/manual/{mail_id}"), "note": "電話で確認済み"})
+    assert first.status_code == 303
+    again = staff.post(f"/manual/{mail_id}/dismiss", data={"csrf_token": token, "note": "支店に連絡"})
+    assert again.status_code == 409
+    refused = again.text.split('id="refused">')[1].split("</p>")[0]
+    assert refused == f"メール #{mail_id} は 管理 太郎 さんが対応済みです（電話で確認済み）。"
+    accepted = add(factory, 50, decision="accepted", status=FILED)
+    other = staff.post(f"/manual/{accepted}/dismiss", data={"csrf_token": token, "note": "x"})
+    assert other.status_code == 409
+    assert other.text.split('id="refused">')[1].split("</p>")[0] == (
+        f"メール #{accepted} は保留・隔離中のメールではありません（判定：受付）。")

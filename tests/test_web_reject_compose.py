@@ -60,6 +60,26 @@ def test_the_choices_are_grouped_found_first_and_the_rest_folded(sqlite_url: str
     assert "「不明」" not in page and "不明）" not in page.split('id="reject-form"')[1].split("</form>")[0]  # no placeholders
 
 
+def test_the_sender_and_change_defects_are_offered_in_the_body_group(sqlite_url: str) -> None:
+    """Given a held mail, when staff open it, then 「送信者に権限なし」 (a 法人一括発注依頼 from
+    outside 法人営業 is held for a person) and 「変更内容なし」 (a 契約変更 saying nothing) are
+    offered in the 本文・件名・CC group with their sentences; 「シリアル番号が不正」 is not offered
+    (no request the bot takes carries a serial) but the template preview still explains it, as
+    it explains every defect the office has a word for."""
+    from bot import vocab
+    from bot.actions.reply_samples import SAMPLE
+
+    _cfg, _f, mail_id, staff = _setup(sqlite_url)
+    page = staff.get(f"/manual/{mail_id}").text
+    body = page.split('id="group-body"')[1].split("</details>")[0]
+    for code, words in (("SENDER_NOT_PERMITTED", "担当部署からのみ受け付けています"),
+                        ("CHANGE_CONTENT_MISSING", "本文に変更内容がありません")):
+        assert f'name="defect_{code}" value="1">' in body and f'title="{code}"' in body, code
+        assert vocab.DEFECTS[code] in body and words in body, code
+    assert "SERIAL_INVALID" not in page and vocab.DEFECTS["SERIAL_INVALID"] not in page
+    assert {d.code for d in SAMPLE["defects_list"]} == set(vocab.DEFECTS)
+
+
 def test_preview_shows_the_exact_mail_and_sends_nothing(sqlite_url: str) -> None:
     """Given the held order, when staff choose 「添付が申込書ではない」 and 「本文の項目不足」 (no
     detail recorded for it) with a remark and press 差戻メールを確認する, then the page shows the

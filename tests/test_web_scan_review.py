@@ -140,6 +140,25 @@ def test_the_review_lists_the_fields_unsure_first_with_inputs_for_the_vendor(sql
     assert f'<td class="conf">{found[unsure[0]]["confidence"]:.2f}</td>' in rows[0]
 
 
+def test_an_unread_value_shows_no_confidence(sqlite_url: str) -> None:
+    """Given a handwritten scan (handwriting is never read: 未読取),
+    when staff open its review,
+    then a 未読取 row shows no confidence (—; the reader's 1.00 there is for the ink, not for a
+    value), while a value read, surely or not, shows the reader's confidence."""
+    cfg, factory, mail_id, _truth = held_scan(sqlite_url)
+    found = readings(factory, mail_id)
+    table = staff_client(cfg).get(f"/manual/{mail_id}").text.split('id="scan-fields"')[1].split("</table>")[0]
+    rows = {r.split('id="field-')[1].split('"')[0]: r for r in table.split("<tr")[2:] if 'id="field-' in r}
+    conf = {name: r.split('<td class="conf">')[1].split("</td>")[0] for name, r in rows.items() if 'class="conf"' in r}
+    written = [n for n, r in rows.items() if 'class="badge written"' in r]
+    read = [n for n, r in rows.items() if 'class="badge sure"' in r or 'class="badge unsure"' in r]
+    assert written and read, "the generated scan lacks 未読取 or read rows: pick another seed"
+    for name in written:
+        assert "未読取" in rows[name] and conf[name] == "—", (name, conf[name])
+    for name in read:
+        assert conf[name] == f"{found[name]['confidence']:.2f}", name
+
+
 def drawn_at(pdf: bytes, found: dict[str, Any], img: Image.Image, turn: int = 0) -> tuple[int, int, int, int]:
     """Where the overlay must have drawn a reading's box: the reader's page box taken into the
     page as the reader put it upright (its own raster module), at the image's width."""

@@ -27,7 +27,7 @@ from bot import decide as deciding
 from bot.actions import scan_shadow
 from bot.actions.held import Detail, Done, ResolveError, StaleError, Tools, close, locked_held
 from bot.actions.reply import build_reply, queue_reply
-from bot.actions.reply_samples import ALL_DEFECT_CODES
+from bot.actions.reply_samples import OFFERED_CODES
 from bot.checks.base import Defect, Facts, RuleSettings
 from bot.checks.cc_manager import find_branch
 from bot.config import Config
@@ -38,7 +38,7 @@ from bot.models import Mail
 
 log = logging.getLogger("bot.actions.person_reject")
 
-DEFECT_CODES: tuple[str, ...] = ALL_DEFECT_CODES
+DEFECT_CODES: tuple[str, ...] = OFFERED_CODES
 MAX_REMARK = 1000  # characters of a person's remark in the 差戻 mail
 
 # The choices grouped as a branch reads its mail: what is attached, the form inside it, the
@@ -51,8 +51,9 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
                       "MAIL_ADDRESS_READING_MISMATCH", "SSID_NOT_HALFWIDTH", "UNIT_COUNT_MISSING", "PLUS_FLAG_MISMATCH",
                       "SPOT_NOT_SELECTED")),
     ("body", "本文・件名・CC", ("BODY_FIELD_MISSING", "REASON_MISSING", "TERMINATION_DATE_MISSING",
-                             "DESTINATION_LINE_MISSING", "UNKNOWN_KIND", "CUSTOMER_CODE_MISSING",
-                             "CUSTOMER_CODE_MISMATCH", "CC_MANAGER_MISSING")),
+                             "DESTINATION_LINE_MISSING", "CHANGE_CONTENT_MISSING", "UNKNOWN_KIND",
+                             "CUSTOMER_CODE_MISSING", "CUSTOMER_CODE_MISMATCH", "CC_MANAGER_MISSING",
+                             "SENDER_NOT_PERMITTED")),
     ("unis", "UNIS・管理台帳", ("UNIS_ORDER_MISSING", "CUSTOMER_NOT_FOUND", "STATE_CONFLICT", "WITHDRAWAL_TOO_LATE")),
 )
 

@@ -11,7 +11,7 @@ from bot.template_samples import register_sample
 
 TEMPLATE = "reject.txt.j2"
 
-# Every code _defects.j2 explains (the console offers them when a person rejects by hand).
+# Every code _defects.j2 explains: the template preview shows each sentence.
 ALL_DEFECT_CODES = (
     "UNKNOWN_KIND", "CUSTOMER_CODE_MISSING", "CUSTOMER_CODE_MISMATCH", "ATTACHMENT_MISSING", "ATTACHMENT_NOT_FORM",
     "PDF_NOT_ENCRYPTED",
@@ -20,8 +20,16 @@ ALL_DEFECT_CODES = (
     "UNIT_COUNT_MISSING", "BODY_FIELD_MISSING", "PLUS_FLAG_MISMATCH", "CC_MANAGER_MISSING", "REASON_MISSING",
     "TERMINATION_DATE_MISSING", "WITHDRAWAL_TOO_LATE", "CUSTOMER_NOT_FOUND", "DESTINATION_LINE_MISSING",
     "STATE_CONFLICT", "CORPORATE_LIST_INVALID", "CORPORATE_ROW_INVALID",
-    "SPOT_NOT_SELECTED",
+    "SPOT_NOT_SELECTED", "SENDER_NOT_PERMITTED", "CHANGE_CONTENT_MISSING", "SERIAL_INVALID",
 )
+# Explained, but no request the bot takes carries it: a serial number is written only in a
+# ルーター交換依頼 or リンク品使用連絡, which go to テクニカルサポート課, not to this mailbox
+# (the serials the bot sees come from UNIS, and bot/unis_audit.py reports those).
+NOT_OFFERED = frozenset({"SERIAL_INVALID"})
+# The codes a person may choose when they reject a held mail in the console (差戻): the
+# sender one for a 法人一括発注依頼 from outside 法人営業 (held, bot/decide.py corporate_gate),
+# the change one for a 契約変更 whose 変更内容 says nothing.
+OFFERED_CODES = tuple(code for code in ALL_DEFECT_CODES if code not in NOT_OFFERED)
 
 _DETAIL = {
     "codes": "件名 988776654、本文 988776655", "code": "988776654", "address": "c-aoya@uspot.jp",
@@ -29,6 +37,7 @@ _DETAIL = {
     "body": "有", "form": "無", "manager": "shitencho@usen.co.jp", "termination_date": "2026/11/25",
     "deadline": "2026/11/19", "state": "設置済", "request": "キャンセル申請",
     "row": "5", "column": "SSID", "problem": "「ｓｈｏｐ」に半角以外の文字（ｓｈｏｐ）があります",
+    "role": "法人営業", "serial": "FG60141126", "label": "新シリアル",
 }
 
 SAMPLE = {

@@ -89,6 +89,13 @@ def _first_line(text: str | None) -> str:
     return lines[-1] if lines[0].startswith("Traceback") else lines[0]
 
 
+def _error_words(text: str | None) -> str:
+    """An error (an exception, a server's refusal) as staff read it (bot/vocab.py): the digest
+    goes to the office, so the exception itself stays in the console's records for admins."""
+    line = _first_line(text)
+    return vocab.technical(line) if line else ""
+
+
 def _defect_lines(items: Sequence[Mapping[str, Any]] | None) -> tuple[DefectLine, ...]:
     return tuple(
         DefectLine(str(item.get("code", "")), _Detail(item.get("detail") or {}))
@@ -247,7 +254,7 @@ def collect(
             outbox_ok=out is not None
             and (out.status == "sent" or (out.status != "failed" and out.attempts == 0)),
             sent_label=_time_label(out.sent_at, tz) if out else "",
-            last_error=_first_line(out.last_error) if out else "",
+            last_error=_error_words(out.last_error) if out else "",
         ))
     scan_rows = _scan_rows(session, day)
     waiting = session.scalar(
@@ -261,7 +268,7 @@ def collect(
     quarantined = tuple(
         QuarantineLine(id=m.id, message_id=m.message_id or "", subject=m.subject or "（件名なし）",
                        from_addr=m.from_addr or "（不明）", received_label=_time_label(m.received_at, tz),
-                       error_line=_first_line(m.error))
+                       error_line=_error_words(m.error))
         for m in session.scalars(select(Mail).where(q_where).order_by(Mail.received_at, Mail.id).limit(LIST_LIMIT))
     )
 
@@ -272,7 +279,7 @@ def collect(
         OutboxProblem(
             id=o.id, purpose_label=PURPOSE_LABELS.get(o.purpose, o.purpose), subject=o.subject,
             recipients=", ".join(o.rcpt_to or []), status_label=OUTBOX_STATUS_LABELS.get(o.status, o.status),
-            attempts=o.attempts, last_error=_first_line(o.last_error),
+            attempts=o.attempts, last_error=_error_words(o.last_error),
             next_attempt_label=_time_label(o.next_attempt_at, tz) if o.status == "pending" else "",
         )
         for o in session.scalars(select(OutboxMessage).where(o_where).order_by(OutboxMessage.id).limit(LIST_LIMIT))
@@ -309,7 +316,7 @@ def _scan_rows(session: Session, today: dt.date) -> tuple[ScanRowLine, ...]:
             shop_name="" if payload.get("shop_name") == REFER else str(payload.get("shop_name") or ""),
             batch_label=_day_label(max(row.batch_date, today)),
             cells=tuple(HEADERS[k] for k in refer_keys(row) if k in HEADERS),
-            typed=tuple(HEADERS[k] for k in payload.get("typed", {}) if k in HEADERS),
+            typed=tuple(HEADERS[k] for k in payload.get("typed", {}) if k in HEADERS), mail_id=row.mail_id,
         ))
     return tuple(out)
 

@@ -55,6 +55,11 @@ class DefectLine:
     code: str
     detail: Mapping[str, Any]
 
+    @property
+    def name(self) -> str:
+        """The code as staff read it (bot/vocab.py): the digest shows this, never the code."""
+        return vocab.code_name(self.code)
+
 
 @dataclass(frozen=True)
 class KindCount:
@@ -127,6 +132,7 @@ class ScanRowLine:
     batch_label: str  # the batch that will carry it: 2026/11/24 (火)
     cells: tuple[str, ...]  # CSV headers still 申込書参照
     typed: tuple[str, ...]  # CSV headers staff typed in
+    mail_id: int | None = None  # the mail whose scan review (/manual/ID) takes the values
 
 
 @dataclass(frozen=True)

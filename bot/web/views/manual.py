@@ -251,7 +251,7 @@ def dismiss(p: Page) -> Response:
             audit.record(w, action=audit.MANUAL_DISMISS, at=p.now, username=p.user.username, user_id=p.user.id,
                          mail_id=mail_id, ip=client_ip(p.request), detail={"note": note})
     except ManualQueueError as err:
-        return _refused(p, StaleError(f"このメールは対応済みにできません（{err}）。"), mail_id)
+        return _refused(p, StaleError(err.words(p.person)), mail_id)
     except ResolveError as err:
         return _refused(p, err, mail_id)
     return RedirectResponse(f"/manual?done={mail_id}", status_code=303)

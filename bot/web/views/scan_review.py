@@ -161,6 +161,15 @@ def _value(r: FieldReading) -> tuple[str, str]:
     return "", (r.value or "") if r.hand is not True else ""
 
 
+NO_CONFIDENCE = "—"
+
+
+def _confidence(r: FieldReading, status: str) -> str:
+    """The reader's confidence in what it read; 未読取 (writing it never reads) has no value, so
+    no confidence either: its 1.00 was the ink being there, not a value being right."""
+    return NO_CONFIDENCE if status == WRITTEN else f"{r.conf:.2f}"
+
+
 def field_views(form: FormReading, refer: Sequence[str] = ()) -> tuple[FieldView, ...]:
     """The fields of a scan, unsure ones first, then handwriting, then the sure ones (each group
     top to bottom as on the page), numbered in that order (the image's numbers)."""
@@ -185,7 +194,8 @@ def field_views(form: FormReading, refer: Sequence[str] = ()) -> tuple[FieldView
     return tuple(
         FieldView(n, r.name, vocab.field_name(r.name), value, guess,
                   STATE_NAMES.get(r.state, r.state) + ("・手書き" if r.hand else ""),
-                  f"{r.conf:.2f}", status, _why(form, r, status, opts), opts, _KEYS_OF.get(r.name) in refer, r.box)
+                  _confidence(r, status), status, _why(form, r, status, opts), opts, _KEYS_OF.get(r.name) in refer,
+                  r.box)
         for n, (r, status, opts, value, guess) in enumerate(rows, start=1))
 
 
