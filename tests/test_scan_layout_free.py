@@ -292,11 +292,15 @@ def test_a_place_with_no_room_reads_unsure_and_does_not_fail() -> None:
     assert last.state == first.state == "unsure"
 
 
-def test_marks_in_rows_found_by_words_go_to_a_person_by_default() -> None:
-    """Until a larger safety run allows it, no mark from a row found by its words is sure: a
-    circled option is judged for the person's review, never sent back on."""
+def test_marks_in_rows_found_by_words_are_sure_only_as_one_option_marked() -> None:
+    """By default (places.WORD_MARKS_SURE off) a row found by its words is sure only with one
+    option marked and the others clean: a circled Bフレッツ is read; a row with none marked
+    (ファミリー / マンション here, the form's own defect or a mark read as none) goes to a person,
+    never back to the branch."""
     result = scanned.read_scan(_page(lambda d: _sections(d, "Bフレッツ")), UNHURRIED)
     assert result.fields is not None, result.notes
     got = _by_name(result)
-    assert "line_kind" in result.unsure
-    assert not any(r.sure for n, r in got.items() if n.startswith(("line_kind", "line_type", "check_method", "plus")))
+    assert got["line_kind"].sure and got["line_kind"].value == "b_flets"
+    for fld in ("line_type", "check_method", "plus"):
+        assert fld in result.unsure
+        assert not any(r.sure for n, r in got.items() if n.startswith(fld + "."))

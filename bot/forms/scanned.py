@@ -257,7 +257,8 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
 
     choices = CHOICES if services is None else tuple(c for c in CHOICES if c[0] != "plus")
     _choice_readings(page, rows, trusted, readings, values, unsure, choices,
-                     option_words=placed.option_words if placed is not None else None)
+                     option_words=placed.option_words if placed is not None else None,
+                     one_mark=placed.one_mark if placed is not None else frozenset())
 
     def text_reading(name: str, t: Text | None, *, value_ok: Callable[[str], bool] = bool) -> None:
         if t is None or not trusted(name):
@@ -347,7 +348,8 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
 def _choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], bool], readings: list[FieldReading],
                      values: dict[str, object], unsure: list[str],
                      choices: tuple[tuple[str, tuple[str, ...]], ...] = CHOICES,
-                     option_words: dict[str, tuple[tuple[int, int, int, int] | None, ...]] | None = None) -> None:
+                     option_words: dict[str, tuple[tuple[int, int, int, int] | None, ...]] | None = None,
+                     one_mark: frozenset[str] = frozenset()) -> None:
     """Every option marked / unmarked / unsure, and each choice field's value when all its
     options are sure (on a trusted row; on a row found by its words, each box must stand right
     before its option's word)."""
@@ -371,13 +373,15 @@ def _choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], 
             continue
         assert row is not None
         states = []
+        # a row found by its words: sure only as one option marked and the others clean
+        single = fld not in one_mark or [m.state for m in opts].count(marks.MARKED) == 1
         for key, m in zip(keys, opts, strict=True):
-            sure = m.state != marks.UNSURE
+            sure = m.state != marks.UNSURE and single
             st = {marks.MARKED: STATE_MARKED, marks.UNMARKED: STATE_UNMARKED}.get(m.state, STATE_UNSURE)
             readings.append(FieldReading(f"{fld}.{key}", None, st, m.conf, sure, None, page.box(off(m.area, row))))
             states.append((key, m.state))
         conf = min(m.conf for m in opts)
-        if any(s == marks.UNSURE for _, s in states):
+        if any(s == marks.UNSURE for _, s in states) or not single:
             unsure.append(fld)
             readings.append(FieldReading(fld, None, STATE_UNSURE, conf, False, None, page.box(row.value_box)))
             continue
