@@ -105,3 +105,17 @@ def test_an_option_word_found_inside_the_one_before_it_is_unread() -> None:
     assert option_words_of(found, "line_type") == ((486, 1000, 643, 1000 + H), None)
     apart = [_opt("line_type.family", 486, 643), _opt("line_type.mansion", 720, 851)]
     assert option_words_of(apart, "line_type")[1] == (720, 1000, 851, 1000 + H)
+
+
+def test_a_ring_is_told_from_a_box_when_ocr_places_the_word_a_letter_late() -> None:
+    """Seed 9393 (sections_dotted, bilevel 300 dpi): 「□Bフレッツ」 with B's box given to the □
+    ("h") and the word read from its second letter on: the ring of the □'s right side and B's
+    stem stood "right before the word" and was judged marked.  A printed □ has paper before it."""
+    word = (230, 1000, 330, 1024)  # the word as OCR placed it, a letter late
+    ring, square = (197, 4, 221, 28), (175, 4, 199, 28)
+    first = [(40, 1000, 150, 1024)]
+    ink = _row_ink([20, 175])  # the first option's □, and Bフレッツ's □ right before the ring
+    assert not boxes_fit_words([(20, 4, 44, 28), ring], [*first, word], (0, 996), ink)
+    assert boxes_fit_words([(20, 4, 44, 28), square], [*first, word], (0, 996), ink)
+    # without the row's ink the ring is not told apart (the rule can fail)
+    assert boxes_fit_words([(20, 4, 44, 28), ring], [*first, word], (0, 996))

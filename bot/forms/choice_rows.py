@@ -85,6 +85,16 @@ def _read_into(box: Box, word: Box, side: int, ink: np.ndarray | None, origin: t
     return strip.size > 0 and float(strip.mean()) < 0.03 and x0 - int(0.6 * side) >= 0
 
 
+def _paper_before(box: Box, side: int, ink: np.ndarray) -> bool:
+    """Whether a box (row pixels) has paper right before it, over its whole height: a printed □
+    does; a ring made of a □'s right side and the stem of the letter after it has the □'s top and
+    bottom edges there (OCR's letter boxes may place the word a letter late: seed 9393)."""
+    x0, y0, _, y1 = box
+    a = max(0, x0 - max(3, int(0.4 * side)))
+    strip = ink[max(0, y0 - 1):y1 + 1, a:max(a, x0 - 2)]
+    return a > 0 and strip.size > 0 and float(strip.mean()) < 0.05
+
+
 def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: tuple[int, int],
                     ink: np.ndarray | None = None) -> bool:
     """Whether each check box found in a row belongs to its option (``boxes`` in row pixels
@@ -113,6 +123,8 @@ def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: 
         before_word = x0 >= w[0] - 3 * side and x1 <= w[0] + 0.35 * side
         if not (before_word or _read_into((x0, y0, x1, y1), w, side, ink, origin)):
             return False
+        if ink is not None and not _paper_before(b, side, ink):
+            return False  # a ring of a □ and the letter after it: the □ stands right before it
         if abs((y0 + y1) / 2 - (w[1] + w[3]) / 2) > 0.6 * side:
             return False
     return True
