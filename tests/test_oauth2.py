@@ -25,6 +25,7 @@ from bot.intake import Mailbox, MailboxSettings
 from bot.oauth2 import TokenSource
 from tests.support.app import make_config
 from tests.support.certs import Issued, TestCa
+from tests.support.tls_fixtures import ca, cert, tokens  # noqa: F401 (fixtures)
 from tests.support.dovecot_secure import SecureDovecot
 from tests.support.mailbuilder import build_mail
 from tests.support.smtp_secure import SecureSmtp
@@ -32,24 +33,6 @@ from tests.support.token_server import TokenServer
 
 USER = "usen_spot@usen-spot.example.jp"
 NOW = dt.datetime(2026, 11, 24, 1, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def ca(tmp_path: Path) -> TestCa:
-    return TestCa(tmp_path / "ca")
-
-
-@pytest.fixture
-def cert(ca: TestCa) -> Issued:
-    return ca.issue("server", names=("localhost", "127.0.0.1"))
-
-
-@pytest.fixture
-def tokens(cert: Issued, ca: TestCa, monkeypatch: pytest.MonkeyPatch) -> Iterator[TokenServer]:
-    # msal and google-auth talk HTTPS through requests, which trusts this bundle.
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.ca_file))
-    with TokenServer(cert=cert, user=USER) as server:
-        yield server
 
 
 @pytest.fixture

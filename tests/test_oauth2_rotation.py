@@ -25,6 +25,7 @@ from bot.config import ConfigError, OAuth2Config, load_config
 from bot.intake import IntakeLoginError, Mailbox, MailboxSettings, watch
 from bot.oauth2 import TokenSource
 from tests.support.certs import Issued, TestCa
+from tests.support.tls_fixtures import ca, cert, tokens  # noqa: F401 (fixtures)
 from tests.support.dovecot_secure import SecureDovecot
 from tests.support.mailbuilder import build_mail
 from tests.support.token_server import TokenServer
@@ -33,21 +34,6 @@ USER = "usen_spot@usen-spot.example.jp"
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def ca(tmp_path: Path) -> TestCa:
-    return TestCa(tmp_path / "ca")
-
-
-@pytest.fixture
-def cert(ca: TestCa) -> Issued:
-    return ca.issue("server", names=("localhost", "127.0.0.1"))
-
-
-@pytest.fixture
-def tokens(cert: Issued, ca: TestCa, monkeypatch: pytest.MonkeyPatch) -> Iterator[TokenServer]:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.ca_file))  # msal's requests trusts the test CA
-    with TokenServer(cert=cert, user=USER) as server:
-        yield server
 
 
 @pytest.fixture

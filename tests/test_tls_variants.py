@@ -22,6 +22,7 @@ from bot.intake import IntakeConnectionError, IntakeTlsError, Mailbox, MailboxSe
 from bot.models import OutboxMessage
 from tests.support.app import make_config
 from tests.support.certs import Issued, TestCa
+from tests.support.tls_fixtures import ca, cert  # noqa: F401 (fixtures)
 from tests.support.dovecot import Dovecot
 from tests.support.dovecot_secure import SecureDovecot
 from tests.support.mailbuilder import build_mail
@@ -29,16 +30,6 @@ from tests.support.smtp_secure import SecureSmtp
 
 NOW = dt.datetime(2026, 11, 24, 1, 0, tzinfo=dt.UTC)
 USER = "usen_spot"
-
-
-@pytest.fixture
-def ca(tmp_path: Path) -> TestCa:
-    return TestCa(tmp_path / "ca")
-
-
-@pytest.fixture
-def cert(ca: TestCa) -> Issued:
-    return ca.issue("server", names=("localhost", "127.0.0.1"))
 
 
 @pytest.fixture
