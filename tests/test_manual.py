@@ -110,3 +110,15 @@ def test_a_mail_already_closed_is_refused_in_words_naming_the_person(sqlite_url:
     assert other.status_code == 409
     assert other.text.split('id="refused">')[1].split("</p>")[0] == (
         f"メール #{accepted} は保留・隔離中のメールではありません（判定：受付）。")
+
+
+def test_acting_on_a_mail_no_longer_held_names_its_decision_in_the_office_words(
+        factory: sessionmaker[Session]) -> None:
+    """A person's 受付/差戻 on a mail the bot has since decided: the message names the decision as
+    staff know it (受付), never its code (accepted)."""
+    from bot.actions.held import StaleError, locked_held
+
+    accepted = add(factory, 9, decision="accepted")
+    with db.transaction(factory) as s, pytest.raises(StaleError) as err:
+        locked_held(s, accepted)
+    assert "判定：受付" in str(err.value) and "accepted" not in str(err.value)

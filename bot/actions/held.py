@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import decide as deciding
+from bot import vocab
 from bot.checks.base import RuleSettings
 from bot.calendar import BusinessCalendar
 from bot.config import Config
@@ -99,7 +100,8 @@ def locked_held(session: Session, mail_id: int, *, quarantined_ok: bool = False,
     if row.status == QUARANTINED and not quarantined_ok:
         raise ResolveError(f"メール #{mail_id} は隔離中です。受付・差戻はできません（対応済みにするか、管理者が再判定します）。")
     if row.status != QUARANTINED and row.decision != deciding.MANUAL:
-        raise StaleError(f"メール #{mail_id} は保留中ではありません（判定: {row.decision}）。")
+        decided = vocab.DECISIONS.get(row.decision or "undecided", "その他")
+        raise StaleError(f"メール #{mail_id} は保留中ではありません（判定：{decided}）。")
     if by is not None and row.claimed_by and row.claimed_by != by:
         raise ClaimedError(mail_id, row.claimed_by, row.claimed_at or row.received_at)
     return row
