@@ -304,3 +304,13 @@ def test_marks_in_rows_found_by_words_are_sure_only_as_one_option_marked() -> No
     for fld in ("line_type", "check_method", "plus"):
         assert fld in result.unsure
         assert not any(r.sure for n, r in got.items() if n.startswith(fld + "."))
+
+
+def test_no_line_type_beside_a_sure_hikari_next_is_sure() -> None:
+    """ファミリー/マンション decide nothing beside フレッツ光ネクスト: none marked there is read (and
+    the form can be accepted); beside Bフレッツ it stays with a person (the test above)."""
+    result, truth = _read("sections_dotted", "dotted")  # フレッツ光ネクスト ticked, no line type
+    assert (truth["fields"]["line_kind"], truth["fields"]["line_type"]) == ("hikari_next", None)
+    got = _by_name(result)
+    assert got["line_kind"].sure and got["line_kind"].value == "hikari_next"
+    assert got["line_type"].sure and got["line_type"].value is None and "line_type" not in result.unsure

@@ -373,8 +373,11 @@ def _choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], 
             continue
         assert row is not None
         states = []
-        # a row found by its words: sure only as one option marked and the others clean
-        single = fld not in one_mark or [m.state for m in opts].count(marks.MARKED) == 1
+        # a row found by its words: sure only as one option marked and the others clean (or, for
+        # ファミリー/マンション beside a sure フレッツ光ネクスト, none: they decide nothing there)
+        found_ = [m.state for m in opts]
+        single = fld not in one_mark or found_.count(marks.MARKED) == 1 or (
+            fld == "line_type" and values.get("line_kind") == "hikari_next" and set(found_) == {marks.UNMARKED})
         for key, m in zip(keys, opts, strict=True):
             sure = m.state != marks.UNSURE and single
             st = {marks.MARKED: STATE_MARKED, marks.UNMARKED: STATE_UNMARKED}.get(m.state, STATE_UNSURE)
