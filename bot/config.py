@@ -23,14 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.config_error import ConfigError as ConfigError  # below the checks that raise it
 from bot.limits import RANGES as LIMIT_RANGES
 from bot.limits import Limits
 
 log = logging.getLogger("bot.config")
-
-
-class ConfigError(Exception):
-    """A bad config file or key; the message names the file, section and key."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot import db, health, jobs, metrics, outbox, startup, upkeep
 from bot.config import Config, ConfigError
-from bot.intake import HandlerUnavailable, Mailbox, MailboxSettings, watch
+from bot.intake import HandlerUnavailable, Mailbox, watch
+from bot.intake import mailbox_settings as mailbox_settings  # re-exported: tests build it from here
 from bot.pipeline import Processor
 from bot.runner import MailboxRunner, PassReport
 from bot.templating import Templates
@@ -46,15 +47,6 @@ WATCHDOG_REPEAT = 3600.0  # a problem that lasts is logged again this often
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def mailbox_settings(cfg: Config) -> MailboxSettings:
-    m = cfg.mailbox
-    return MailboxSettings(host=m.host, port=m.port, user=m.user, password=m.password, ssl=m.ssl, folder=m.folder,
-                           batch_size=m.batch_size, poll_seconds=m.poll_seconds, max_mail_bytes=cfg.limits.mail_bytes,
-                           since=m.since_date, max_age_days=m.max_age_days, security=m.security_mode,
-                           ca_file=m.ca_file, auth=m.auth, oauth2=cfg.oauth2 if m.auth == "oauth2" else None,
-                           timeout=m.timeout)
 
 
 @dataclass

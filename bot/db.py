@@ -21,7 +21,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import ConfigError
+from bot.config_error import ConfigError
 
 log = logging.getLogger("bot.db")
 

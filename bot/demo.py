@@ -32,9 +32,8 @@ from bot.config import (
     VendorConfig,
     load_config,
 )
-from bot.daemon import mailbox_settings
 from bot.embedded import EmbeddedImap, EmbeddedSmtp
-from bot.intake import Mailbox
+from bot.intake import Mailbox, mailbox_settings
 from bot.pipeline import Processor
 from bot.runner import MailboxRunner
 from bot.templating import Templates

@@ -46,7 +46,7 @@ from bot.mail_connect import ServerSecurityError, SilentServer, imap_login, open
 from bot.oauth2 import OAuth2Refused, OAuth2Unavailable
 
 if TYPE_CHECKING:
-    from bot.config import OAuth2Config
+    from bot.config import Config, OAuth2Config
 
 log = logging.getLogger("bot.intake")
 
@@ -119,6 +119,16 @@ class MailboxSettings:
             raise ValueError("batch_size must be at least 1, got %r" % self.batch_size)
         if self.idle_renew_seconds <= 0 or self.poll_seconds <= 0 or self.timeout <= 0:
             raise ValueError("idle_renew_seconds, poll_seconds and timeout must be positive")
+
+
+def mailbox_settings(cfg: Config) -> MailboxSettings:
+    """The [mailbox] of a config as the intake's settings (the daemon's, the console's refiling)."""
+    m = cfg.mailbox
+    return MailboxSettings(host=m.host, port=m.port, user=m.user, password=m.password, ssl=m.ssl, folder=m.folder,
+                           batch_size=m.batch_size, poll_seconds=m.poll_seconds, max_mail_bytes=cfg.limits.mail_bytes,
+                           since=m.since_date, max_age_days=m.max_age_days, security=m.security_mode,
+                           ca_file=m.ca_file, auth=m.auth, oauth2=cfg.oauth2 if m.auth == "oauth2" else None,
+                           timeout=m.timeout)
 
 
 @dataclass(frozen=True)
@@ -374,6 +384,23 @@ class Mailbox:
             if not isinstance(arrived, dt.datetime) or arrived.tzinfo is None:
                 arrived = None  # unknown: the caller uses its own clock
             yield FetchedMessage(uid, bytes(data), arrived, size=sizes.get(uid), truncated=uid in big)  # type: ignore[arg-type]
+
+    def locate(self, message_id: str | None, matches: Callable[[bytes], bool], *, scan_last: int) -> int | None:
+        """The UID of one mail in the selected folder (a filing folder, where its INBOX UID is
+        not its UID): by Message-ID, else among the last ``scan_last`` mails, the one whose raw
+        bytes ``matches``; with only its header stored, a Message-ID found once must do."""
+        client = self._require()
+        with self._errors("search for %s" % (message_id or "a mail without Message-ID")):
+            if message_id:
+                uids = list(client.search(["HEADER", "Message-ID", message_id]))
+            else:
+                uids = list(client.search(["ALL"]))[-scan_last:]
+            for start in range(0, len(uids), 50):
+                chunk = uids[start:start + 50]
+                for uid, data in client.fetch(chunk, ["BODY.PEEK[]"]).items():
+                    if matches(bytes(data.get(b"BODY[]") or b"")):
+                        return int(uid)
+            return int(uids[0]) if message_id and len(uids) == 1 else None
 
     # -- filing ---------------------------------------------------------------------------
 

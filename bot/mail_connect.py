@@ -20,7 +20,6 @@ naming the config key and the likely fix (:func:`explain`).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import socket
@@ -29,6 +28,9 @@ from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from bot.config_error import ConfigError
+from bot.oauth2 import is_loopback as is_loopback  # kept importable from here
 
 if TYPE_CHECKING:
     import aiosmtplib
@@ -49,15 +51,6 @@ class ServerSecurityError(Exception):
 
 class SilentServer(ServerSecurityError):
     """No greeting in time on a plain connection: a TLS port, or just a server that hangs."""
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def resolve_security(security: str, *, tls_alias: bool, starttls_alias: bool, port: int, host: str,
@@ -155,8 +148,6 @@ def no_starttls(ep: Endpoint) -> ServerSecurityError:
 
 def validate_servers(cfg: Config, env: Mapping[str, str]) -> None:
     """ConfigError for [mailbox]/[smtp] security, ca_file and auth keys (and [oauth2] when used)."""
-    from bot.config import ConfigError
-
     m, s = cfg.mailbox, cfg.smtp
     for section, security in (("mailbox", m.security), ("smtp", s.security)):
         if security and security not in SECURITY:

@@ -24,6 +24,7 @@ Secrets come from the environment or from files only the bot's user can read (:f
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import logging
 import stat
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.config_error import ConfigError
 from bot.oauth2_store import RefreshTokenStore
 
 if TYPE_CHECKING:
@@ -64,6 +66,16 @@ class OAuth2Refused(OAuth2Error):
 
 class OAuth2Unavailable(OAuth2Error):
     """The token endpoint could not be reached or failed: tried again later."""
+
+
+def is_loopback(host: str) -> bool:
+    """A host on this machine (bot.mail_connect's plain default, [oauth2]'s http token_url)."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def xoauth2(user: str, token: str) -> str:
@@ -315,9 +327,6 @@ def refused(cfg: OAuth2Config, code: str, description: str) -> OAuth2Refused:
 
 def validate(cfg: Config, env: Mapping[str, str]) -> None:
     """ConfigError when [oauth2] cannot work as set (called when a server has auth = "oauth2")."""
-    from bot.config import ConfigError
-    from bot.mail_connect import is_loopback
-
     o, src = cfg.oauth2, cfg.source
 
     def fail(key: str, why: str) -> ConfigError:

@@ -74,6 +74,12 @@ class FormPdfError(Exception):
     """A form's pages cannot be attached (the stored mail or its PDF is gone or unreadable)."""
 
 
+class VendorBatchError(Exception):
+    """The batch cannot be built as configured; the message names the config key.  Defined here,
+    below the vendor package that re-exports it (bot.vendor.model): :func:`form_pdfs` raises it
+    too, and importing bot.vendor from here would close a circle through bot.vendor.batch."""
+
+
 # -- the row ----------------------------------------------------------------------------------
 
 def _sure(form: Any, name: str) -> bool:
@@ -176,8 +182,6 @@ def form_pdfs(session: Session, cfg: Config, rows: Sequence[VendorRow]
     """The encrypted form PDF of every scanned-form row of a batch, and the rows whose PDF could
     not be made (with why): those stay out of the batch, for the next one once fixed.
     Raises VendorBatchError when such a row is there and ``[vendor] pdf_password`` is empty."""
-    from bot.vendor import VendorBatchError
-
     scans = [r for r in rows if is_scan_row(r)]
     if not scans:
         return [], []

@@ -60,7 +60,7 @@ from bot.checks.base import Facts
 from bot.config import Config
 from bot.decide import Decision
 from bot.gather import Attachments, gather, read_attachments
-from bot.intake import QUARANTINE, IntakeError, Mailbox
+from bot.intake import QUARANTINE, IntakeError, Mailbox, mailbox_settings
 from bot.ledger import LedgerError
 from bot.mail import content_fingerprint, parse_mail
 from bot.models import FILED, Mail
@@ -166,26 +166,6 @@ def pending_filing() -> Select[tuple[Mail]]:
     return select(Mail).where(Mail.status == FILED, Mail.filed_folder.is_not(None), or_(by_person, reprocessed))
 
 
-class _Folder(Mailbox):
-    """A Mailbox whose selected folder is a filing folder (Manual, Quarantine), able to find
-    one mail in it: its UID there is not the INBOX UID the row keeps."""
-
-    def locate(self, message_id: str | None, fingerprint: str) -> int | None:
-        client = self._require()
-        with self._errors("search for %s" % (message_id or "a mail without Message-ID")):
-            if message_id:
-                uids = list(client.search(["HEADER", "Message-ID", message_id]))
-            else:
-                uids = list(client.search(["ALL"]))[-SCAN_WITHOUT_MESSAGE_ID:]
-            for start in range(0, len(uids), 50):
-                chunk = uids[start:start + 50]
-                for uid, data in client.fetch(chunk, ["BODY.PEEK[]"]).items():
-                    if content_fingerprint(bytes(data.get(b"BODY[]") or b"")) == fingerprint:
-                        return int(uid)
-            # Header only stored (an oversize mail): the Message-ID alone must do.
-            return int(uids[0]) if message_id and len(uids) == 1 else None
-
-
 def refile(cfg: Config, factory: sessionmaker[Session], mail_id: int, *, now: dt.datetime,
            settings: Any | None = None) -> Filing:
     """Move a decided held mail from its IMAP folder into its decision's; record it when done.
@@ -203,13 +183,12 @@ def refile(cfg: Config, factory: sessionmaker[Session], mail_id: int, *, now: dt
             return Filing(True, f"メールは {target} フォルダにあります。")
         message_id, fingerprint = row.message_id, content_fingerprint(row.raw)
     if settings is None:
-        from bot.daemon import mailbox_settings
-
         settings = mailbox_settings(cfg)
     settings = dataclasses.replace(settings, folder=source, timeout=min(settings.timeout, IMAP_SECONDS))
     try:
-        with _Folder(settings) as box:
-            uid = box.locate(message_id, fingerprint)
+        with Mailbox(settings) as box:  # selects the filing folder (Manual, Quarantine)
+            uid = box.locate(message_id, lambda raw: content_fingerprint(raw) == fingerprint,
+                             scan_last=SCAN_WITHOUT_MESSAGE_ID)
             if uid is not None:
                 box.file_away(uid, target)
     except (IntakeError, OSError) as err:

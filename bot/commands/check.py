@@ -149,7 +149,7 @@ def check_unis(cfg: Config, now: dt.datetime) -> Result:
 
 
 def check_imap(cfg: Config) -> list[Result]:
-    from bot.daemon import mailbox_settings
+    from bot.intake import mailbox_settings
 
     m = cfg.mailbox
     what, where = "IMAP", f"{m.user}@{m.host}:{m.port}（{m.security_mode}{'、OAuth2' if m.auth == 'oauth2' else ''}）"

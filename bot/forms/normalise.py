@@ -3,9 +3,11 @@ part, unit counts, and choices marked in text (■ before the chosen option)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 
 from bot.body import parse_count, parse_units
 
@@ -200,3 +202,29 @@ def _truthy_button(value: object) -> bool:
     if text in {"", "off", "no", "false", "0", "無", "なし", "無し"}:
         return False
     return True
+
+
+_ERAS: Mapping[str, int] = MappingProxyType({"令和": 2018, "r": 2018, "平成": 1988, "h": 1988})
+_DATE_RES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], tuple[int, int, int]]], ...] = (
+    (re.compile(r"(令和|平成|r|h)\s*\.?\s*(\d{1,2}|元)\s*[年./\-]\s*(\d{1,2})\s*[月./\-]\s*(\d{1,2})"),
+     lambda m: (_ERAS[m.group(1)] + (1 if m.group(2) == "元" else int(m.group(2))),
+                int(m.group(3)), int(m.group(4)))),
+    (re.compile(r"(?<!\d)(\d{4})\s*[年./\-]\s*(\d{1,2})\s*[月./\-]\s*(\d{1,2})"),
+     lambda m: (int(m.group(1)), int(m.group(2)), int(m.group(3)))),
+)
+
+
+def parse_date(text: str | None) -> dt.date | None:
+    """A date as written on the 解約申請書: 2026/11/30, 2026-11-30, 2026.11.30, 2026年11月30日,
+    令和8年11月30日 (令和元年, R8.11.30), full-width digits too.  None if there is no valid date."""
+    if not text:
+        return None
+    norm = _nfkc(text).casefold().translate(str.maketrans({c: "-" for c in "−‐‑‒–—―"}))
+    for regex, parts in _DATE_RES:
+        m = regex.search(norm)
+        if m:
+            try:
+                return dt.date(*parts(m))
+            except ValueError:
+                return None
+    return None

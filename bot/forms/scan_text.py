@@ -29,7 +29,7 @@ import numpy as np
 
 from bot.forms import ocr, raster
 from bot.forms.marks import _despeckle
-from bot.forms.normalise import _fold_with_map, _nfkc
+from bot.forms.normalise import _fold_with_map, _nfkc, parse_date
 from bot.forms.raster import PT, Upright
 from bot.forms.vocabulary import STATE_EMPTY, STATE_READ, STATE_UNSURE, FieldReading
 from bot.limits import Limits
@@ -190,8 +190,6 @@ def _value(key: str, norm: np.ndarray, clean: np.ndarray, lenient: np.ndarray, b
         used = _digit_symbols(res)[:9]
         count, right = 9, used[-1].box[2] + 3 if len(used) == 9 else 0
     else:
-        from bot.forms.termination import parse_date
-
         day = parse_date(re.sub(r"\s+", "", text))
         if day is None:
             return _Found(STATE_UNSURE, None, res.conf, box, f"not a date: {res.text!r}")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
 
-from bot.forms.normalise import _customer_code, _fold_with_map, _nfkc
+from bot.forms.normalise import _customer_code, _fold_with_map, parse_date  # the date: in normalise, for scans too
 from bot.forms.text import _has_text
 from bot.forms.unlock import FormReadError, _Document, _one_line, open_pdf
 from bot.forms.vocabulary import (
@@ -28,32 +25,6 @@ _TERMINATION_LABELS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("customer_code", re.compile(r"(?:unis)?顧客(?:コード|cd|番号|no\.?)")),
     ("date", re.compile(r"解約(?:希望|予定)?日")),
 )
-
-_ERAS: Mapping[str, int] = MappingProxyType({"令和": 2018, "r": 2018, "平成": 1988, "h": 1988})
-_DATE_RES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], tuple[int, int, int]]], ...] = (
-    (re.compile(r"(令和|平成|r|h)\s*\.?\s*(\d{1,2}|元)\s*[年./\-]\s*(\d{1,2})\s*[月./\-]\s*(\d{1,2})"),
-     lambda m: (_ERAS[m.group(1)] + (1 if m.group(2) == "元" else int(m.group(2))),
-                int(m.group(3)), int(m.group(4)))),
-    (re.compile(r"(?<!\d)(\d{4})\s*[年./\-]\s*(\d{1,2})\s*[月./\-]\s*(\d{1,2})"),
-     lambda m: (int(m.group(1)), int(m.group(2)), int(m.group(3)))),
-)
-
-
-def parse_date(text: str | None) -> dt.date | None:
-    """A date as written on the 解約申請書: 2026/11/30, 2026-11-30, 2026.11.30, 2026年11月30日,
-    令和8年11月30日 (令和元年, R8.11.30), full-width digits too.  None if there is no valid date."""
-    if not text:
-        return None
-    norm = _nfkc(text).casefold().translate(str.maketrans({c: "-" for c in "−‐‑‒–—―"}))
-    for regex, parts in _DATE_RES:
-        m = regex.search(norm)
-        if m:
-            try:
-                return dt.date(*parts(m))
-            except ValueError:
-                return None
-    return None
-
 
 def read_termination_form(
     data: bytes, *, password: str, limits: Limits = DEFAULT

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from bot import db
 from bot.calendar import BusinessCalendar
 from bot.config import OfficeConfig
+from bot.vendor_forms import VendorBatchError as VendorBatchError  # defined below the package (form_pdfs)
 
 TEMPLATE = "vendor_batch.txt.j2"
 PURPOSE = "vendor_batch"
@@ -69,10 +70,6 @@ EVENT_LABELS: Mapping[str, str] = {
     "router_not_removed": "ルーター未撤去",
     "seed_from_unis": "UNISから登録",
 }
-
-
-class VendorBatchError(Exception):
-    """The batch cannot be built as configured; the message names the config key."""
 
 
 class BatchConflict(Exception):
