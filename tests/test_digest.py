@@ -298,6 +298,9 @@ def test_template_breakages_show_up(seeded: sessionmaker[Session], cfg: Config, 
     assert "1回発生" in digest.text
     assert f"{folder / 'digest.html.j2'}:3" in digest.text
     assert "点検で検出" in digest.text
+    # in the office's words, as the template editor says it (Jinja's English is for the log)
+    assert "変数 sender はありません。" in digest.text
+    assert "undefined" not in digest.text and "Error" not in digest.text
     # The HTML part fell back to the built-in one, whole.
     assert digest.html.startswith("<!DOCTYPE html>") and digest.html.rstrip().endswith("</html>")
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot import ledger, vocab
+from bot import ledger, template_errors, vocab
 from bot.calendar import BusinessCalendar
 from bot.config import Config
 from bot.digest.model import (
@@ -351,10 +351,19 @@ def _business_days_between(start: dt.date, end: dt.date, cal: BusinessCalendar) 
 def _breakage_lines(templates: Templates, tz: dt.tzinfo) -> tuple[BreakageLine, ...]:
     # Runtime breakages live in this process; the admin folder is also checked here so a
     # broken override shows up even in a digest sent by another process (`bot digest --send`).
-    lines = [BreakageLine(b.where, b.message, b.count, _time_label(b.last_at, tz)) for b in templates.breakages]
+    # Jinja's English message becomes the sentence the template editor shows (its names as written)
+    lines = [BreakageLine(b.where, _words(b.message), b.count, _time_label(b.last_at, tz)) for b in templates.breakages]
     seen = {(b.where, b.message) for b in lines}
     for p in check_admin(templates):
-        if (p.where, p.message) not in seen:
-            seen.add((p.where, p.message))
-            lines.append(BreakageLine(p.where, p.message, 0, ""))
+        if (p.where, _words(p.message)) not in seen:
+            seen.add((p.where, _words(p.message)))
+            lines.append(BreakageLine(p.where, _words(p.message), 0, ""))
     return tuple(lines)
+
+
+def _words(message: str) -> str:
+    """The editor's sentence for Jinja's message, its first sentence only (the rest points at
+    the editor's own panels)."""
+    text = "".join(part for part, _code in template_errors.sentence(message))
+    head, dot, _ = text.partition("。")
+    return head + dot

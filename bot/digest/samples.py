@@ -79,7 +79,7 @@ def sample_data() -> DigestData:
                                        "サーバーに接続できませんでした", "2026/11/24 18:10"),),
         outbox_problems_total=1,
         breakages=(BreakageLine("/etc/usen-spot/templates/reject.txt.j2:3",
-                                "UndefinedError: 'sender' is undefined", 4, "2026/11/24 15:20"),),
+                                "変数 sender はありません。", 4, "2026/11/24 15:20"),),
         last_fetch_label="2026/11/24 17:59（1分前）", latest_received_label="2026/11/24 16:42（1時間前）",
         health_problems=("送信箱に 45 分以上送れていないメールがあります（3 通）",),
         unis_findings=(_sample_findings(),),

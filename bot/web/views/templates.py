@@ -4,7 +4,7 @@ live preview on sample data, and every version (history, revert, back to built-i
 The work is :mod:`bot.template_store`'s (render a draft, save a version and the override
 file); these views only read the form, write the audit row in the same transaction, and show
 the result. A template name is looked up in the store's allow-list before anything else.
-Errors are shown in Japanese with their line (:mod:`bot.web.template_errors`), the variables
+Errors are shown in Japanese with their line (:mod:`bot.template_errors`), the variables
 of the sample data beside the editor (:mod:`bot.web.template_vars`); a revert or a 組み込みに
 戻す first answers with a confirmation page showing what would change
 (:mod:`bot.web.views.template_history`), and acts only when posted again with ``confirm=1``.
@@ -23,10 +23,10 @@ from typing import Any
 
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from bot import template_errors, vocab
 from bot import template_store as store
-from bot import vocab
 from bot.models import TemplateVersion
-from bot.web import audit, template_errors, template_vars
+from bot.web import audit, template_vars
 from bot.web.pages import Page, client_ip, page
 from bot.web.queries import time_label
 from bot.web.views import template_history
