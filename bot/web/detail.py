@@ -156,6 +156,8 @@ def _fields(facts: Mapping[str, Any]) -> tuple[FieldLine, ...]:
             out.append(FieldLine(name, vocab.field_name(name),
                                  vocab.OPTIONS.get(value, value) if isinstance(value, str) else _fmt(value, name),
                                  STATE_NAMES.get(str(r.get("state", "")), "—"),
+                                 # 記入あり (writing never read) has no value to be sure of
+                                 "—" if r.get("state") == "filled" else
                                  f"{conf:.2f}" if isinstance(conf, (int, float)) else "",
                                  name in unsure or r.get("sure") is False))
     elif isinstance(facts.get("form"), dict):
