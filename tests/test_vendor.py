@@ -392,6 +392,13 @@ def test_no_rows_and_no_ledger_changes_send_no_mail(
         assert s.scalars(select(VendorBatch)).all() == []
 
 
+def test_nothing_to_send_is_no_failure_without_vendor_recipients(factory: sessionmaker[Session],
+                                                                   sqlite_url: str) -> None:
+    """A day with nothing for the vendor needs no recipient: the daily job is done, not failed (a
+    bot started after the batch time on an install without [vendor] to reported JOB_FAILED)."""
+    assert send(factory, config(sqlite_url).replace(vendor=VendorConfig())) is None
+
+
 def test_send_without_vendor_recipients_is_a_config_error(factory: sessionmaker[Session], sqlite_url: str) -> None:
     seed(factory, CODES)
     cfg = config(sqlite_url).replace(vendor=VendorConfig())

@@ -211,8 +211,6 @@ def build_batch(
     """Build `day`'s batch in the caller's transaction: forced terminations, the VendorBatch,
     the rows stamped with it, the mail in the outbox. The caller commits (or rolls back: then
     nothing happened). None when there is nothing to send: no rows and no ledger changes."""
-    if not cfg.vendor.to:
-        raise VendorBatchError(f"{cfg.source}: [vendor] to: no recipient configured for the vendor batch")
     _lock_batch(session)
     forced = queue_forced_terminations(session, cfg=cfg, day=day, now=now)
     rows = _unsent_rows(session, day, lock=True)
@@ -220,6 +218,10 @@ def build_batch(
     if not rows and not _ledger_changes(session, since):
         log.info("vendor batch %s: no rows and no ledger changes, nothing to send", day)
         return None
+    # a missing recipient matters once there is something to send (a day with nothing is no
+    # failure: a bot started after the batch time on a new install reported one)
+    if not cfg.vendor.to:
+        raise VendorBatchError(f"{cfg.source}: [vendor] to: no recipient configured for the vendor batch")
     # Scanned forms travel with their rows (encrypted), made here under the lock, before the
     # stamp: a row whose pages cannot be made waits for a later batch instead of going without.
     forms, failed = form_pdfs(session, cfg, rows)
