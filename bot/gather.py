@@ -1,8 +1,9 @@
 """Facts for the checks, read once per mail: subject, body, sender authentication, PDFs
 (inside the limits), UNIS lines and the ledger row.
 
-Sender, loop, authentication and limit checks (:func:`bot.decide.screen`) come before any
-attachment is opened: an outsider, a bounce or a forged From costs nothing.
+The first look (:func:`look`: the subject classified, the sender authenticated and screened,
+once per mail) comes before any attachment is opened: an outsider, a bounce or a forged From
+costs nothing, and its result travels in the facts to every later step.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bot.corporate import CorporateSettings, numbers
 from bot.corporate.reading import Known, ListReading, find_list, read_list
 from bot.corporate.rows import site_key
 from bot.corporate.sheet import Caps
+from bot.decide import FirstLook
 from bot.mail import InboundMail
 from bot.models import CorporateSite, LedgerEntry, LedgerEvent, UnisOrder, VendorRow
 from bot.reading import APPLICATION, TERMINATION, PdfReader
@@ -77,27 +79,32 @@ class Attachments:
     forms: tuple[forms.FormReading, ...] = ()
     terminations: tuple[forms.TerminationReading, ...] = ()
     corporate: ListReading | None = None  # a 法人一括発注依頼's customer list
+    first: FirstLook | None = None  # the first look that chose what to read
 
 
-def read_attachments(mail: InboundMail, *, cfg: Config, settings: RuleSettings,
+def look(mail: InboundMail, *, cfg: Config, settings: RuleSettings) -> FirstLook:
+    """The first look at a mail (bot/decide/first_look.py), with our MTA's verdict on its sender."""
+    return deciding.first_look(mail, settings, authenticate(mail, cfg), corporate_prefix=cfg.corporate.prefix)
+
+
+def read_attachments(mail: InboundMail, *, cfg: Config, settings: RuleSettings, first: FirstLook | None = None,
                      reader: PdfReader | None = None) -> Attachments:
-    """The PDFs the mail's kind needs, read inside the limits; nothing at all for a mail the
-    sender, loop, authentication or limit checks settle (an outsider costs nothing).
+    """The PDFs the mail's kind needs, read inside the limits; nothing at all for a mail its
+    first look settles (an outsider, or a 法人 list not from 法人営業, costs nothing).
     Raises ReaderFailed when a reader process dies or overruns."""
-    c = classify.classify_subject(mail.subject, corporate_prefix=cfg.corporate.prefix)
-    if deciding.screen(mail, c, settings, authenticate(mail, cfg)) is not None:
-        return Attachments()
+    first = first or look(mail, cfg=cfg, settings=settings)
+    if first.settled is not None:
+        return Attachments(first=first)
+    c = first.classification
     reader = reader or PdfReader(cfg.pdf.password, cfg.limits)
     if c.kind == classify.CORPORATE_ORDER:
-        if deciding.corporate_gate(mail, c, settings) is not None:
-            return Attachments()  # not 法人営業: its list is never opened
-        return Attachments(corporate=read_corporate_list(mail, cfg=cfg, reader=reader))
+        return Attachments(corporate=read_corporate_list(mail, cfg=cfg, reader=reader), first=first)
     pdfs = mail.pdf_attachments()
     if c.kind in FORM_KINDS and pdfs:
-        return Attachments(forms=reader.read(pdfs, APPLICATION))  # type: ignore[arg-type]
+        return Attachments(forms=reader.read(pdfs, APPLICATION), first=first)  # type: ignore[arg-type]
     if c.kind in TERMINATION_FORM_KINDS and pdfs:
-        return Attachments(terminations=reader.read(pdfs, TERMINATION))  # type: ignore[arg-type]
-    return Attachments()
+        return Attachments(terminations=reader.read(pdfs, TERMINATION), first=first)  # type: ignore[arg-type]
+    return Attachments(first=first)
 
 
 def read_corporate_list(mail: InboundMail, *, cfg: Config, reader: PdfReader) -> ListReading:
@@ -126,19 +133,21 @@ def known_to_ledger(session: Session) -> Known:
 def gather(
     mail: InboundMail, *, cfg: Config, session: Session | None, received_at: dt.datetime,
     settings: RuleSettings | None = None, reader: PdfReader | None = None, attachments: Attachments | None = None,
+    first: FirstLook | None = None,
 ) -> Facts:
     """Everything the checks need, read once: subject, body, PDFs, UNIS lines, ledger row.
 
     Sender, loop, authentication and limit checks come first: a mail they settle (an outsider,
     a bounce, a forged From) has no attachment opened at all. `attachments`: the PDFs already
-    read ahead (bot/prefetch.py), so they are not read twice.
+    read ahead (bot/prefetch.py), so they are not read twice. `first`: the mail's first look,
+    when the caller took it already (it is taken once per mail).
     """
     settings = settings or settings_from(cfg)
-    c = classify.classify_subject(mail.subject, corporate_prefix=cfg.corporate.prefix)
+    first = first or (attachments.first if attachments is not None else None) or look(mail, cfg=cfg, settings=settings)
+    c = first.classification
     body = parse_body(mail.body_text)
-    auth = authenticate(mail, cfg)
     if attachments is None:
-        attachments = read_attachments(mail, cfg=cfg, settings=settings, reader=reader)
+        attachments = read_attachments(mail, cfg=cfg, settings=settings, first=first, reader=reader)
     form_readings, termination_readings = attachments.forms, attachments.terminations
     unis: tuple[UnisLine, ...] = ()
     ledger_state: LedgerState | None = None
@@ -176,5 +185,5 @@ def gather(
     return Facts(
         mail=mail, classification=c, body=body, forms=form_readings,
         termination_forms=termination_readings, unis=unis, ledger=ledger_state, received_at=received_at,
-        settings=settings, auth=auth, corporate=corporate,
+        settings=settings, auth=first.auth, corporate=corporate, settled=first.settled,
     )

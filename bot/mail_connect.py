@@ -21,7 +21,6 @@ naming the config key and the likely fix (:func:`explain`).
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import ssl
 from collections.abc import Mapping

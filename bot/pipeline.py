@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import blame, classify, db, intake
+from bot import blame, db, intake
 from bot import store as storing
 from bot import decide as deciding
 from bot.actions.reply import build_reply, queue_reply, reply_recipient
@@ -28,7 +28,7 @@ from bot.checks.base import Facts
 from bot.checks.cc_manager import find_branch
 from bot.config import Config
 from bot.decide import Decision
-from bot.gather import authenticate, gather, read_attachments, settings_from  # noqa: F401 - gather: a seam the tests patch
+from bot.gather import gather, look, read_attachments, settings_from  # noqa: F401 - gather: a seam the tests patch
 from bot.mail import InboundMail, parse_mail
 from bot.models import (
     DECIDED,
@@ -138,10 +138,12 @@ class Processor:
                 return None
             raw = row.raw
         mail = parse_mail(raw, self.cfg.limits)
+        first = look(mail, cfg=self.cfg, settings=self.settings)
         try:
-            return ReadAhead(mail, read_attachments(mail, cfg=self.cfg, settings=self.settings, reader=self.reader))
+            return ReadAhead(mail, read_attachments(mail, cfg=self.cfg, settings=self.settings, first=first,
+                                                    reader=self.reader), first=first)
         except ReaderFailed as err:
-            return ReadAhead(mail, None, err)
+            return ReadAhead(mail, None, err, first=first)
 
     # -- decide + act --------------------------------------------------------------------
     def process(self, mail_id: int, ahead: ReadAhead | None = None) -> Outcome | None:
@@ -222,13 +224,13 @@ class Processor:
         if oversize:
             return self._hold(row, mail, now, f"メールが大きすぎます（{oversize:,} バイト、上限 mail_bytes="
                               f"{self.cfg.limits.mail_bytes:,}）：本文と添付は取り込んでいません。IMAPの受信箱で確認してください")
-        code = classify.classify_subject(mail.subject).customer_code
-        if code:
+        first = (ahead.first if ahead is not None else None) or look(mail, cfg=self.cfg, settings=self.settings)
+        if first.customer_code:
             # One decision per customer at a time: two processes deciding mails about the same
             # customer must not both read the ledger before either moves it.
-            db.serialise(session, f"customer:{code}")
+            db.serialise(session, f"customer:{first.customer_code}")
         facts = gather(mail, cfg=self.cfg, session=session, received_at=row.received_at, settings=self.settings,
-                       reader=self.reader, attachments=ahead.attachments if ahead is not None else None)
+                       reader=self.reader, attachments=ahead.attachments if ahead is not None else None, first=first)
         decision = deciding.decide(facts)
         reply_rcpts: tuple[str, ...] = ()
         note = ""
@@ -270,9 +272,9 @@ class Processor:
 
     def _hold(self, row: Mail, mail: InboundMail, now: dt.datetime, reason: str) -> Outcome:
         """Held for a person without reading the mail (sender checks still decide first)."""
-        c = classify.classify_subject(mail.subject)
-        decision = deciding.screen(mail, c, self.settings, authenticate(mail, self.cfg)) or Decision(
-            c.kind, c.customer_code, deciding.MANUAL, reason=reason)
+        first = look(mail, cfg=self.cfg, settings=self.settings)
+        c = first.classification
+        decision = first.settled or Decision(c.kind, c.customer_code, deciding.MANUAL, reason=reason)
         row.kind, row.customer_code, row.decision = decision.kind, decision.customer_code, decision.decision
         row.defects, row.warnings = [], []
         row.facts = {**(row.facts or {}), "reason": decision.reason}

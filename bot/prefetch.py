@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from bot.decide import FirstLook
 from bot.gather import Attachments
 from bot.mail import InboundMail
 from bot.workers import ReaderFailed
@@ -25,11 +26,13 @@ log = logging.getLogger("bot.prefetch")
 
 @dataclass(frozen=True)
 class ReadAhead:
-    """A stored mail parsed and its PDFs read, or the reader's failure (counted when decided)."""
+    """A stored mail parsed, its first look taken and its PDFs read, or the reader's failure
+    (counted when decided)."""
 
     mail: InboundMail
     attachments: Attachments | None
     failure: ReaderFailed | None = None
+    first: FirstLook | None = None
 
 
 class Prefetcher:

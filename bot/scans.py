@@ -14,10 +14,10 @@ the shop name against UNIS) are never run on a scan. Pure: facts and defects in,
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.checks.base import Check, Defect, Facts
+from bot.checks.base import Check, Defect, Facts, run_checks
 from bot.forms import FormReading
 
 # The readings each form defect rests on. None: never decided from a scan.
@@ -85,8 +85,7 @@ def _known(form: FormReading, name: str, states: frozenset[str]) -> bool:
 
 
 def judge(f: Facts, defects: Sequence[Defect], chain: Sequence[Check], *,
-          reject_codes: Sequence[str] = DEFAULT_REJECT_CODES,
-          run: Callable[[Sequence[Check], Facts], tuple[Defect, ...]] | None = None) -> ScanVerdict:
+          reject_codes: Sequence[str] = DEFAULT_REJECT_CODES) -> ScanVerdict:
     """Split a scan's defects into sure ones and ones that rest on unsure readings."""
     form = scanned_form(f)
     assert form is not None
@@ -99,8 +98,8 @@ def judge(f: Facts, defects: Sequence[Defect], chain: Sequence[Check], *,
         if evidence == ():
             sure.append(defect)  # not about the form (body, subject, UNIS, CC)
             continue
-        if without_form is None and run is not None:
-            without_form = run(chain, dataclasses.replace(f, forms=()))
+        if without_form is None:
+            without_form = run_checks(chain, dataclasses.replace(f, forms=()))
         if without_form is not None and defect.code in {d.code for d in without_form}:
             sure.append(defect)  # it stands without the form too
             continue

@@ -16,9 +16,9 @@ in, a verdict out.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from bot.checks.base import Check, Defect, Facts
+from bot.checks.base import Check, Defect, Facts, run_checks
 from bot.forms import TerminationReading
 from bot.scans import ScanVerdict
 
@@ -61,8 +61,7 @@ def unreadable(form: TerminationReading) -> str | None:
 
 
 def judge(f: Facts, defects: Sequence[Defect], chain: Sequence[Check], *,
-          reject_codes: Sequence[str] = DEFAULT_REJECT_CODES,
-          run: Callable[[Sequence[Check], Facts], tuple[Defect, ...]] | None = None) -> ScanVerdict:
+          reject_codes: Sequence[str] = DEFAULT_REJECT_CODES) -> ScanVerdict:
     """Split a termination scan's defects into sure ones and ones that rest on unsure readings."""
     form = scanned_termination(f)
     assert form is not None
@@ -75,9 +74,9 @@ def judge(f: Facts, defects: Sequence[Defect], chain: Sequence[Check], *,
         if not evidence:
             sure.append(defect)  # not about the form (subject, body, PDF, UNIS, ledger, CC)
             continue
-        if defect.code in _STANDS_WITHOUT_FORM and run is not None:
+        if defect.code in _STANDS_WITHOUT_FORM:
             if without_form is None:
-                without_form = {d.code for d in run(chain, dataclasses.replace(f, termination_forms=()))}
+                without_form = {d.code for d in run_checks(chain, dataclasses.replace(f, termination_forms=()))}
             if defect.code in without_form:
                 sure.append(defect)
                 continue

@@ -22,7 +22,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot import classify
 from bot import decide as deciding
 from bot.actions import scan_shadow
 from bot.actions.held import Detail, Done, ResolveError, StaleError, Tools, close, locked_held
@@ -145,11 +144,7 @@ def stored_instances(row: Mail) -> dict[str, list[Defect]]:
 
 
 def _light_findings(facts: Facts) -> dict[str, dict[str, Any]]:
-    kind = facts.classification.kind
-    if kind is None:
-        return {}
-    variant = deciding.equipment_variant(facts) if kind == classify.EQUIPMENT_ORDER else None
-    chain = deciding.CHAINS.get(variant or kind)
+    _, chain = deciding.chain_for(facts)
     if chain is None:
         return {}
     try:

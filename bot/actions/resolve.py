@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import classify, db, scans
+from bot import db, scans
 from bot import decide as deciding
 from bot.actions import scan_shadow, scan_values
 from bot.actions.held import (  # noqa: F401 - re-exported: the actions on a held mail
@@ -56,10 +56,8 @@ from bot.actions.person_reject import (  # noqa: F401 - re-exported (差戻 by a
     stored_instances,
 )
 from bot.actions.requests import act
-from bot.checks.base import Facts
 from bot.config import Config
-from bot.decide import Decision
-from bot.gather import Attachments, gather, read_attachments
+from bot.gather import Attachments, gather, look, read_attachments
 from bot.intake import QUARANTINE, IntakeError, Mailbox, mailbox_settings
 from bot.ledger import LedgerError
 from bot.mail import content_fingerprint, parse_mail
@@ -96,33 +94,19 @@ def accept(session: Session, mail_id: int, *, tools: Tools, attachments: Attachm
     if (row.facts or {}).get("oversize"):
         raise ResolveError("メールが大きすぎて本文と添付を取り込んでいないため、ここでは受付できません。")
     mail = parse_mail(row.raw, tools.cfg.limits)
-    c = classify.classify_subject(mail.subject)
-    screened = deciding.screen(mail, c, tools.settings, None)  # authentication: the person vouches
-    if screened is not None:
-        raise ResolveError(f"受付できません：{screened.reason}")
-    if c.kind is None or not c.customer_code:
-        raise ResolveError("件名から依頼の種類または顧客コードが分からないため受付できません。差戻すか、対応済みにしてください。")
-    db.serialise(session, f"customer:{c.customer_code}")  # as the pipeline: one decision per customer
+    # Taken when the PDFs were read (read_for_accept), with authentication off: the person vouches.
+    first = attachments.first or look(mail, cfg=tools.vouched_cfg, settings=tools.settings)
+    if first.customer_code:
+        db.serialise(session, f"customer:{first.customer_code}")  # as the pipeline: one decision per customer
     seen = scan_shadow.observe(session, row, cfg=tools.cfg, settings=tools.settings)  # before the ledger moves
     facts = gather(mail, cfg=tools.vouched_cfg, session=session, received_at=row.received_at,
-                   settings=tools.settings, reader=tools.reader, attachments=attachments)
-    variant = deciding.equipment_variant(facts) if c.kind == classify.EQUIPMENT_ORDER else None
-    chain = deciding.CHAINS.get(variant or c.kind)
-    if chain is None:
-        raise ResolveError(f"この種類（{c.kind}）は自動で受付できません。対応済みにしてください。")
-    _refuse_unread(facts)
-    checks, warning_checks = chain
-    defects = deciding.run_checks(checks, facts)
-    warnings = deciding.run_checks(warning_checks, facts)
+                   settings=tools.settings, reader=tools.reader, attachments=attachments, first=first)
+    decision = deciding.decide(facts, by_person=True)
+    if decision.decision != deciding.ACCEPTED:
+        raise ResolveError(decision.reason)
+    if typed and scans.scanned_form(facts) is None:
+        raise ResolveError("値の入力はスキャン画像の申込書を受付するときだけ使えます。")
     try:
-        if scans.scanned_form(facts) is not None:
-            warnings = scan_values.vouch(facts, checks, defects, warnings, variant=variant)
-        elif defects:
-            raise ResolveError("不備があるため受付できません（" + "、".join(d.code for d in defects)
-                               + "）。差戻すか、対応済みにしてください。")
-        elif typed:
-            raise ResolveError("値の入力はスキャン画像の申込書を受付するときだけ使えます。")
-        decision = Decision(c.kind, c.customer_code, deciding.ACCEPTED, warnings=warnings, variant=variant)
         note = act(session, facts, decision, mail_id=row.id, calendar=tools.calendar, now=now)
         results = scan_values.apply_typed(session, row.id, typed or {}, now=now, by=by)
         scan_shadow.record(session, seen, outcome=scan_shadow.ACCEPTED, by=by, now=now,
@@ -131,20 +115,11 @@ def accept(session: Session, mail_id: int, *, tools: Tools, attachments: Attachm
         raise ResolveError(f"管理台帳の状態と合わないため受付できません（{err}）。") from err
     except scan_values.ScanRefused as err:
         raise ResolveError(str(err)) from err
+    variant = decision.variant
     close(row, decision, by=by, now=now, resolution=f"受付（{note}）",
            facts={"schedule": note, "variant": variant})
     log.info("mail %s: accepted by %s: %s", row.id, by, note)
     return Done(row.id, deciding.ACCEPTED, note, typed=tuple((r.key, r.after) for r in results))
-
-
-def _refuse_unread(facts: Facts) -> None:
-    """A value the bot did not read is never guessed: a scanned application form (the first
-    PDF) is vouched for by the person (:func:`scan_values.vouch`); any other scan is refused."""
-    if any(r.shape == "scanned" for r in (*facts.forms[1:], *facts.termination_forms)):
-        raise ResolveError("添付がスキャン画像です（解約申請書、または2通目以降のPDF）。ここでは受付できません。"
-                           "差戻すか、従来の手順で対応して「対応済みにする」を使ってください。")
-    if any(r.fields is None and not r.defects and r.shape != "scanned" for r in facts.forms):
-        raise ResolveError("申込書の項目を読み取れていないため受付できません。差戻すか、対応済みにしてください。")
 
 
 # -- filing in IMAP -------------------------------------------------------------------------

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import db, scans
+from bot import db
 from bot import decide as deciding
-from bot.checks.base import Check, Defect, Facts
+from bot.checks.base import Facts
 from bot.forms import FormReading
 from bot.forms.vocabulary import FIELD_NAMES, SHAPE_SCANNED, FieldReading, FormFields
 from bot.models import VendorRow
@@ -111,41 +111,12 @@ def stored_reading(facts: Mapping[str, Any]) -> FormReading | None:
 
 # -- accepting a scan -------------------------------------------------------------------------
 
-def vouch(f: Facts, checks: Sequence[Check], defects: Sequence[Defect], warnings: Sequence[Defect], *,
-          variant: str | None) -> tuple[Defect, ...]:
-    """A person accepts this scan: refused (ScanRefused) when a defect stands on what the bot is
-    sure of, or when the form was not read at all; else the warnings the pipeline keeps for a
-    scan (those resting on the form are never decided from a scan)."""
-    form = scans.scanned_form(f)
-    assert form is not None
-    if variant != deciding.NEW_INSTALL:
-        raise ScanRefused("スキャン画像の申込書を受付できるのは器材発注（新規）だけです。差戻すか、対応済みにしてください。")
-    if form.fields is None or form.limit:
-        raise ScanRefused("申込書（スキャン）のページを読み取れていないため受付できません。"
-                          "差戻すか、従来の手順で対応して「対応済みにする」を使ってください。")
-    verdict = scans.judge(f, defects, checks, reject_codes=tuple(d.code for d in defects), run=deciding.run_checks)
-    # A defect code in `unsure` is one never decided from a scan (a value read surely that a
-    # check refuses, e.g. MAIL_ADDRESS_INVALID): not for a person to wave through either.
-    standing = [d.code for d in verdict.defects] + [n for n in verdict.unsure if scans.EVIDENCE.get(n, ()) is None]
-    if standing:
-        raise ScanRefused("不備があるため受付できません（" + "、".join(dict.fromkeys(standing))
-                          + "）。差戻すか、対応済みにしてください。")
-    return tuple(w for w in warnings if scans.EVIDENCE.get(w.code, ()) == ())
-
-
-def accept_refusal(f: Facts, variant: str | None) -> str:
+def accept_refusal(f: Facts) -> str:
     """Why 受付 would be refused for this scan, from the stored reading (`f` holds it), so the
     page says so before the click; "" when it would go through. The POST decides again on the
-    PDF read afresh."""
-    chain = deciding.CHAINS.get(variant or f.classification.kind or "")
-    if chain is None:
-        return "この種類は受付できません。対応済みにしてください。"
-    checks, warning_checks = chain
-    try:
-        vouch(f, checks, deciding.run_checks(checks, f), deciding.run_checks(warning_checks, f), variant=variant)
-    except ScanRefused as err:
-        return str(err)
-    return ""
+    PDF read afresh (the same decision: :func:`bot.decide.decide`)."""
+    decision = deciding.decide(f, by_person=True)
+    return "" if decision.decision == deciding.ACCEPTED else decision.reason
 
 
 def _rows_of(session: Session, mail_id: int) -> list[VendorRow]:

@@ -8,7 +8,7 @@ is gathered before the checks run, so the same facts always give the same decisi
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from bot.calendar import BusinessCalendar
     from bot.checks.authentication import Verdict
     from bot.classify import Classification
+    from bot.decide import Decision
     from bot.corporate import CorporateSettings
     from bot.corporate.reading import ListReading
     from bot.forms import FormReading, TerminationReading
@@ -106,6 +107,10 @@ class Facts:
     settings: RuleSettings
     auth: Verdict | None = None  # sender authentication; None when the policy is off
     corporate: ListReading | None = None  # a 法人一括発注依頼's customer list (bot/corporate/)
+    # What the first look at the mail settled before any attachment was opened (an outsider, a
+    # machine, a forged From, a mail over the limits, a 法人 list from someone else): gathered
+    # once (bot.decide.first_look) and carried here, so nothing screens a mail twice.
+    settled: Decision | None = None
 
     @property
     def form(self) -> FormReading | None:
@@ -118,3 +123,13 @@ class Facts:
 
 
 Check = Callable[[Facts], list[Defect]]
+
+
+def run_checks(checks: Sequence[Check], f: Facts) -> tuple[Defect, ...]:
+    """Every check of a chain, in order; each defect once (a 差戻 lists them all)."""
+    found: list[Defect] = []
+    for check in checks:
+        for defect in check(f):
+            if defect not in found:
+                found.append(defect)
+    return tuple(found)

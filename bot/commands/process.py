@@ -85,9 +85,8 @@ def dry_run(
     """`bot process --dry-run`: decide each file without side effects."""
     # Imported here: every command's parser is built at start, and `bot --version` should not
     # load the PDF readers.
-    from bot import classify
     from bot import decide as deciding
-    from bot.gather import gather, settings_from
+    from bot.gather import gather, look, settings_from
     from bot.mail import parse_mail
     from bot.pipeline import reader_reason
     from bot.reading import PdfReader
@@ -98,10 +97,12 @@ def dry_run(
     results: list[dict[str, object]] = []
     for name, raw in raws:
         mail = parse_mail(raw, cfg.limits)
+        first = look(mail, cfg=cfg, settings=settings)
         try:
-            facts = gather(mail, cfg=cfg, session=session, received_at=now, settings=settings, reader=reader)
+            facts = gather(mail, cfg=cfg, session=session, received_at=now, settings=settings, reader=reader,
+                           first=first)
         except ReaderFailed as err:
-            c = classify.classify_subject(mail.subject)
+            c = first.classification
             results.append({"file": name, "message_id": mail.message_id, "kind": c.kind,
                             "customer_code": c.customer_code, "decision": deciding.MANUAL, "defects": [],
                             "warnings": [], "reason": reader_reason(err, 1)})

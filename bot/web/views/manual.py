@@ -161,7 +161,7 @@ def show(p: Page, *, typed: Mapping[str, str] | None = None, errors: Mapping[str
         extra["claim"] = _claim(p, row)
     if row is not None and row.resolved_at is None and row.decision == "manual" and row.status != QUARANTINED:
         tools = _tools(p.request)
-        facts = light_facts(p.db, row, parse_mail(row.raw, p.cfg.limits), tools.cfg, tools.settings)
+        facts = light_facts(p.db, row, parse_mail(row.raw, p.cfg.limits), tools.vouched_cfg, tools.settings)
         extra["found"], extra["groups"] = grouped_choices(row, facts)
         extra["accept_hint"] = _accept_hint(row)
     elif row is not None and mail_id in _pending_ids(p, limit=1000):

@@ -286,7 +286,7 @@ def review(p: Page, row: Mail, *, light: Facts | None = None, typed: Mapping[str
     if held and form is not None and light is not None:
         mode = "accept"
         facts = dataclasses.replace(light, forms=(form,))
-        hint = scan_values.accept_refusal(facts, (row.facts or {}).get("variant"))
+        hint = scan_values.accept_refusal(facts)
         keys = refer_keys_of(form, light.body.lines) if form.fields is not None else []
     elif held:
         mode, hint = "accept", "申込書（スキャン）のページを読み取れていないため、ここでは受付できません。差戻すか、対応済みにしてください。"
