@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.checks.base import SCAN_REJECT_CODES, SCAN_TERMINATION_REJECT_CODES
 from bot.config_error import ConfigError as ConfigError  # below the checks that raise it
 from bot.limits import RANGES as LIMIT_RANGES
 from bot.limits import Limits
@@ -140,8 +141,7 @@ class SendersConfig:
 class ScansConfig:
     """[scans]: how far a scanned form (申込書のスキャン) is decided without a person."""
 
-    reject_codes: tuple[str, ...] = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "MAIL_ADDRESS_MISSING",
-                                     "PLUS_FLAG_MISMATCH")
+    reject_codes: tuple[str, ...] = SCAN_REJECT_CODES
     # On the 300-form corpus every accept was right (docs/scans.md). An accepted scan goes to the
     # vendor with its pages, encrypted with [vendor] pdf_password: without that password set,
     # scans with no defect are held for a person (the reason names the key).
@@ -155,7 +155,7 @@ class ScansConfig:
     # reader is sure of them (a code or date read from print, a 解約日 cell surely empty); accepted
     # (with `accept` above) only when 顧客CD and 解約日 were read sure. Remove a code to have such
     # scans held for a person instead (docs/scans.md has the figures).
-    termination_reject_codes: tuple[str, ...] = ("CUSTOMER_CODE_MISMATCH", "TERMINATION_DATE_MISSING")
+    termination_reject_codes: tuple[str, ...] = SCAN_TERMINATION_REJECT_CODES
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import vocab
 from bot.forms.vocabulary import FIELD_NAMES
 from bot.models import ScanShadow
 
@@ -42,9 +43,9 @@ STANDING = frozenset({"read", "empty"})
 VERDICTS = ("agreed", "disagreed", "unsure", "unchecked")
 _ORDER = {name: i for i, name in enumerate((*FIELD_NAMES, "spot_selected", "termination_date"))}
 # What a person reads (the CLI's text and the console).
-OUTCOME_LABELS = {ACCEPTED: "受付", REJECTED: "差戻", DONE: "対応済み"}
-BOT_LABELS = {ACCEPT: "受付", REJECT: "差戻", HOLD: "保留"}
-FORM_LABELS = {"dedicated": "ご加入申込書", "integrated": "統合申込書", "termination": "解約申請書"}
+OUTCOME_LABELS = {ACCEPTED: vocab.DECISIONS["accepted"], REJECTED: vocab.DECISIONS["rejected"], DONE: vocab.RESOLVED}
+BOT_LABELS = {ACCEPT: vocab.DECISIONS["accepted"], REJECT: vocab.DECISIONS["rejected"], HOLD: vocab.DECISIONS["manual"]}
+FORM_LABELS = vocab.FORM_KINDS
 
 
 def stands(entry: Mapping[str, Any]) -> bool:

@@ -17,7 +17,8 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.checks.base import Check, Defect, Facts, run_checks
+from bot import vocab
+from bot.checks.base import SCAN_REJECT_CODES, Check, Defect, Facts, run_checks
 from bot.forms import FormReading
 
 # The readings each form defect rests on. None: never decided from a scan.
@@ -42,25 +43,12 @@ NEEDED = ("customer_code", "line_kind", "mail_local", "plus")
 _KNOWN = frozenset({"read", "empty", "marked", "unmarked"})
 _PRESENT = _KNOWN | {"filled"}
 
-LABELS = {
-    "customer_code": "顧客コード", "line_kind": "ご利用回線種別", "line_type": "ご利用回線タイプ",
-    "mail_local": "ご希望のメールアドレス", "mail_reading": "メールアドレスのフリガナ", "plus": "USEN SPOT Plus",
-    "parent_units": "親機台数", "child_units": "子機台数", "remarks": "備考", "check_method": "確認方法",
-    "shop_name": "店舗/施設名", "contact_last": "ご担当者名（姓）", "contact_first": "ご担当者名（名）", "ssid": "SSID",
-    "contractor_phone": "ご契約者 電話番号", "shop_phone": "設置先 電話番号",
-    "spot_selected": "USEN SPOT 欄のチェック",
-}
-
-
 def label(name: str) -> str:
-    """A reading or defect as staff read it: 'ご利用回線タイプ (line_type)'."""
-    return f"{LABELS[name]}（{name}）" if name in LABELS else name
+    """A reading or defect as staff read it (the office's words, bot/vocab.py): 'ご利用回線タイプ（line_type）'."""
+    return f"{vocab.FIELDS[name]}（{name}）" if name in vocab.FIELDS else name
 
 
-# SPOT_NOT_SELECTED is not among them: a very light pencil loop on the 統合申込書's USEN SPOT box
-# was read surely unmarked in 1 of 5 generated samples, so an unticked SPOT row on a scan is held
-# for a person unless an admin adds the code to [scans] reject_codes.
-DEFAULT_REJECT_CODES = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "MAIL_ADDRESS_MISSING", "PLUS_FLAG_MISMATCH")
+DEFAULT_REJECT_CODES = SCAN_REJECT_CODES
 
 
 @dataclass(frozen=True)

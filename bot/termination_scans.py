@@ -18,9 +18,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from bot.checks.base import Check, Defect, Facts, run_checks
+from bot.checks.base import SCAN_TERMINATION_REJECT_CODES, Check, Defect, Facts, run_checks
 from bot.forms import TerminationReading
-from bot.scans import ScanVerdict
+from bot.scans import ScanVerdict, label  # noqa: F401 - label: the office's words, as for a 申込書
 
 # The readings each form defect rests on (the names of FieldReading on the termination scan).
 EVIDENCE: dict[str, tuple[str, ...]] = {
@@ -31,14 +31,8 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
 _STANDS_WITHOUT_FORM = frozenset({"CUSTOMER_CODE_MISMATCH"})
 # What must be read sure (a value, not merely "empty") before a scan can be accepted.
 NEEDED = ("customer_code", "termination_date")
-DEFAULT_REJECT_CODES = ("CUSTOMER_CODE_MISMATCH", "TERMINATION_DATE_MISSING")
-LABELS = {"customer_code": "顧客CD", "termination_date": "解約日"}
+DEFAULT_REJECT_CODES = SCAN_TERMINATION_REJECT_CODES
 _KNOWN = frozenset({"read", "empty"})
-
-
-def label(name: str) -> str:
-    """A reading or defect as staff read it: '解約日（termination_date）'."""
-    return f"{LABELS[name]}（{name}）" if name in LABELS else name
 
 
 def scanned_termination(f: Facts) -> TerminationReading | None:

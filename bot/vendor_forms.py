@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from bot import db
+from bot import db, vocab
 from bot.body import parse_units
 from bot.checks.base import Facts
 from bot.checks.mail_address import DOMAIN, is_valid_local, normalise_local
@@ -275,13 +275,14 @@ def validate(key: str, value: str) -> Any:
             raise ScanValueError(f"電話番号ではありません / not a phone number: {text}")
         return phone
     if key == "line_kind":
-        kinds = {"フレッツ光ネクスト": "フレッツ光ネクスト", "光ネクスト": "フレッツ光ネクスト",
-                 "hikari_next": "フレッツ光ネクスト", "bフレッツ": "Bフレッツ", "b_flets": "Bフレッツ"}
+        # The office's words (bot/vocab.py), typed as the word, its code, or 光ネクスト.
+        kinds = {**vocab.LINE_KINDS, **{v.lower(): v for v in vocab.LINE_KINDS.values()},
+                 "光ネクスト": vocab.LINE_KINDS["hikari_next"]}
         if norm.lower() not in kinds:
             raise ScanValueError("回線種別は フレッツ光ネクスト か Bフレッツ です / line kind: フレッツ光ネクスト or Bフレッツ")
         return kinds[norm.lower()]
     if key == "line_type":
-        types = {"ファミリー": "ファミリー", "family": "ファミリー", "マンション": "マンション", "mansion": "マンション"}
+        types = {**vocab.LINE_TYPES, **{v: v for v in vocab.LINE_TYPES.values()}}
         if norm.lower() not in types:
             raise ScanValueError("回線タイプは ファミリー か マンション です / line type: ファミリー or マンション")
         return types[norm.lower()]

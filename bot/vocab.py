@@ -26,6 +26,7 @@ DECISIONS: Mapping[str, str] = {
     "accepted": "受付", "rejected": "差戻", "manual": "保留", "ignored": "対象外",
     "quarantined": "隔離", "undecided": "未判定",
 }
+RESOLVED = "対応済み"  # a held mail a person finished outside the bot (bot manual resolve, the console)
 # The request kinds: the subject prefixes branches write (bot.classify owns them).
 KINDS: Mapping[str, str] = {**_KIND_PREFIXES, "unknown": "種別不明"}
 UNKNOWN_KIND = KINDS["unknown"]

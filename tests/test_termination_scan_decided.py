@@ -159,7 +159,7 @@ def test_an_unsure_code_never_makes_a_mismatch_but_a_subject_body_mismatch_stand
     f = _facts({"customer_code": (None, "unsure", False), "termination_date": DATE}, body="顧客CD : 111222333\n")
     decision = deciding.decide(f)
     assert decision.decision == deciding.REJECTED and decision.defect_codes == ["CUSTOMER_CODE_MISMATCH"]
-    assert "顧客CD（customer_code）" in decision.reason  # decided on the sure readings only, and says so
+    assert "顧客コード（customer_code）" in decision.reason  # decided on the sure readings only, and says so
 
 
 def test_a_sure_clean_reading_is_accepted_only_with_accept_on() -> None:

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from bot import ledger
+from bot import ledger, vocab
 from bot.calendar import BusinessCalendar
 from bot.checks.base import Facts
 from bot.checks.mail_address import DOMAIN, normalise_local
@@ -17,8 +17,8 @@ from bot.vendor_forms import scanned_payload
 NEW = "新規"
 CHILD = "子機"
 
-LINE_KIND_LABELS = {"hikari_next": "フレッツ光ネクスト", "b_flets": "Bフレッツ"}
-LINE_TYPE_LABELS = {"family": "ファミリー", "mansion": "マンション"}
+LINE_KIND_LABELS = vocab.LINE_KINDS  # the office's words (bot/vocab.py)
+LINE_TYPE_LABELS = vocab.LINE_TYPES
 
 
 def as_written(value: str | None) -> str:

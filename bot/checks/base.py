@@ -72,6 +72,16 @@ class Branch:
     manager: str  # 支店長 address
 
 
+# The defects a scanned form may be sent back for when its reader is sure of them ([scans]
+# reject_codes and termination_reject_codes; bot/scans.py, bot/termination_scans.py). Defined
+# once: the config's defaults and the rule settings' are these.
+# SPOT_NOT_SELECTED is not among them: a very light pencil loop on the 統合申込書's USEN SPOT box
+# was read surely unmarked in 1 of 5 generated samples, so an unticked SPOT row on a scan is held
+# for a person unless an admin adds the code to [scans] reject_codes.
+SCAN_REJECT_CODES = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "MAIL_ADDRESS_MISSING", "PLUS_FLAG_MISMATCH")
+SCAN_TERMINATION_REJECT_CODES = ("CUSTOMER_CODE_MISMATCH", "TERMINATION_DATE_MISSING")
+
+
 @dataclass(frozen=True)
 class RuleSettings:
     allowed_domains: tuple[str, ...]
@@ -79,8 +89,7 @@ class RuleSettings:
     branches: Mapping[str, Branch] = field(default_factory=dict)  # 支店名 → Branch
     authentication: str = "off"  # [senders] authentication: off | hold | ignore
     # [scans]: which defects may send a scanned form back, and whether a clean scan is accepted.
-    scan_reject_codes: tuple[str, ...] = ("LINE_KIND_MISSING", "LINE_TYPE_MISSING", "MAIL_ADDRESS_MISSING",
-                                          "PLUS_FLAG_MISMATCH")
+    scan_reject_codes: tuple[str, ...] = SCAN_REJECT_CODES
     scan_accept: bool = False
     # [scans] integrated = "decide": a scanned 統合申込書 is decided like a scanned ご加入申込書;
     # otherwise every one is held for a person.
@@ -89,7 +98,7 @@ class RuleSettings:
     scan_hold_reason: str = "[scans] accept = false"
     # A scanned 解約申請書 (bot/termination_scans.py): the defects it may be sent back for, and
     # whether a clean one is accepted ([scans] accept alone: nothing unread reaches the vendor).
-    scan_termination_reject_codes: tuple[str, ...] = ("CUSTOMER_CODE_MISMATCH", "TERMINATION_DATE_MISSING")
+    scan_termination_reject_codes: tuple[str, ...] = SCAN_TERMINATION_REJECT_CODES
     scan_termination_accept: bool = False
     corporate: CorporateSettings | None = None  # [corporate]: 法人一括発注依頼 (bot/corporate/)
 

@@ -8,7 +8,7 @@ import datetime as dt
 import getpass
 import sys
 
-from bot import db
+from bot import db, vocab
 from bot.commands.common import EXIT_OK, EXIT_USAGE, CommandError, database, fail
 from bot.config import Config
 from bot.manual import ManualQueueError, open_items
@@ -35,7 +35,7 @@ def cli_manual(args: argparse.Namespace, cfg: Config) -> int:
                 if not items:
                     print("保留中のメールはありません / nothing held for a person")
                 for item in items:
-                    label = "隔離" if item.status == QUARANTINED else "保留"
+                    label = vocab.DECISIONS["quarantined" if item.status == QUARANTINED else "manual"]
                     print(f"{item.id}\t{label}\t{item.received_at.astimezone(tz):%Y/%m/%d %H:%M}\t"
                           f"{item.from_addr or '-'}\t{item.subject}\t{item.reason}")
                 return EXIT_OK

@@ -7,7 +7,7 @@ import argparse
 import datetime as dt
 import json
 
-from bot import classify
+from bot import classify, vocab
 from bot.commands.common import (
     DECISION_LABELS,
     EXIT_ERROR,
@@ -20,7 +20,7 @@ from bot.config import Config
 from bot.health import DATABASE_UNAVAILABLE, Health, collect, unhealthy_json
 
 KIND_LABELS = classify.LABELS
-STATUS_LABELS = {"done": "完了", "failed": "失敗", "running": "実行中", None: "未実行"}
+STATUS_LABELS: dict[str | None, str] = {**vocab.JOB_STATUSES, None: "未実行"}  # the office's words (bot/vocab.py)
 JOBS = ("vendor-batch", "digest", "retention")
 
 
@@ -66,7 +66,7 @@ def render(h: Health, tz: dt.tzinfo) -> str:
     live = [p for p in h.processes if p.alive]
     lines.append(f"稼働中のプロセス: {len(live)}")
     for p in live:
-        state = {"running": "稼働中", "waiting": "待機中", "starting": "起動中"}.get(p.state, p.state)
+        state = vocab.PROCESS_STATES.get(p.state, p.state)
         lines.append(f"  {p.owner}  {state}{'（' + p.detail + '）' if p.detail else ''}  IDLE {'あり' if p.idle else 'なし'}  "
                      f"最終応答 {_when(p.updated_at, tz, h.now)}")
     lines.append(f"最終メール取得: {_when(h.last_fetch_at, tz, h.now)}")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from bot import db
+from bot import db, vocab
 from bot.calendar import BusinessCalendar
 from bot.config import OfficeConfig
 from bot.vendor_forms import VendorBatchError as VendorBatchError  # defined below the package (form_pdfs)
@@ -55,21 +55,8 @@ LEDGER_COLUMNS: tuple[str, ...] = (
     "顧客CD", "状態", "店舗名", "Plus", "SSID", "親機台数", "子機台数", "ルーター未撤去", "解約日", "最終更新", "最終イベント",
 )
 
-# LedgerEvent.event → what the vendor reads in 最終イベント.
-EVENT_LABELS: Mapping[str, str] = {
-    "order": "発注",
-    "ship": "出荷",
-    "install": "設置",
-    "cancel": "キャンセル",
-    "schedule_termination": "解約申請",
-    "withdraw_termination": "解約キャンセル",
-    "terminate": "解約",
-    "child_unit": "子機",
-    "change": "契約変更",
-    "relocate": "移設",
-    "router_not_removed": "ルーター未撤去",
-    "seed_from_unis": "UNISから登録",
-}
+# LedgerEvent.event → what the vendor reads in 最終イベント (the office's words: bot/vocab.py).
+EVENT_LABELS: Mapping[str, str] = vocab.LEDGER_EVENTS
 
 
 class BatchConflict(Exception):

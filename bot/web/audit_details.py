@@ -23,11 +23,10 @@ Line = tuple[str, str, bool]
 # Keys whose value is what a person or a mail wrote, shown as it is.
 _DATA_KEYS = frozenset({"note", "remark", "subject", "filename", "to", "q", "branch", "code", "display_name"})
 # Keys of the CSV export (bot/web/views/exports.py) and of filters, and their labels.
+# The rest (code, template, version, …) are the office's detail words (vocab.DETAIL_KEYS).
 _LABELS: Mapping[str, str] = {
     "list": "一覧", "rows": "書き出した件数", "matched": "条件に合った件数", "day": "日付", "q": "キーワード",
-    "branch": "支店", "code": "顧客コード", "hold_reason": "理由の分類", "template": "テンプレート", "version": "版",
-    "reverted_from": "元の版", "attachment": "添付", "bytes": "サイズ", "batch": "便", "outbox_id": "送信箱",
-    "vendor_row": "ベンダー行", "before": "変更前",
+    "branch": "支店", "hold_reason": "理由の分類",
 }
 
 

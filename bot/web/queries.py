@@ -333,7 +333,7 @@ def held_rows(session: Session, *, cfg: Config, now: dt.datetime,
         query = query.where(Mail.id.in_(list(ids)[:limit]))
     for m in session.scalars(query.order_by(Mail.received_at, Mail.id).limit(limit)):
         facts = m.facts or {}
-        out.append(HeldRow(mail_row(m, cfg, directory), "隔離" if m.status == QUARANTINED else "保留",
+        out.append(HeldRow(mail_row(m, cfg, directory), vocab.DECISIONS["quarantined" if m.status == QUARANTINED else "manual"],
                            vocab.plain(why(m)), waiting_label(now - m.received_at),
                            tuple(vocab.field_name(n) for n in facts.get("form_unsure") or ()),
                            (reasons or {}).get(m.id) or hold_reason(m.status, facts.get("reason"), facts.get("form_shape"),
