@@ -532,7 +532,7 @@ def wf_pages(n: int, seed: int, out: Path) -> list[dict]:
 
 def _spread(quad, text: str, conf: float):
     from bot.forms import words
-    from bot.forms.normalise import _nfkc
+    from bot.forms.normalise import nfkc
 
     import numpy as np
 
@@ -541,7 +541,7 @@ def _spread(quad, text: str, conf: float):
     step = (x1 - x0) / max(1, len(text))
     chars = []
     for i, ch in enumerate(text):
-        for c in _nfkc(ch).casefold():
+        for c in nfkc(ch).casefold():
             if not c.isspace():
                 chars.append(words.Char(c, (round(x0 + i * step), round(y0), round(x0 + (i + 1) * step), round(y1)),
                                         float(conf)))
@@ -555,7 +555,7 @@ def wf_worker(engine: str, folder: Path, det_side: int) -> None:
     import numpy as np
 
     from bot.forms import ocr, raster, words
-    from bot.forms.normalise import _nfkc
+    from bot.forms.normalise import nfkc
 
     def rss() -> int:
         return round(int(re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text())[1]) / 1024)
@@ -589,7 +589,7 @@ def wf_worker(engine: str, folder: Path, det_side: int) -> None:
             got = ocr.recognise(np.ascontiguousarray(img[y0:y1, x0:x1]), lang="jpn",
                                 psm=ocr.PSM_SINGLE_BLOCK if tall else ocr.PSM_SINGLE_LINE, seconds=5.0)
             chars = [words.Char(c, (s.box[0] + x0, s.box[1] + y0, s.box[2] + x0, s.box[3] + y0), s.conf)
-                     for ln in got.lines() for s in ln.symbols for c in _nfkc(s.text).casefold() if not c.isspace()]
+                     for ln in got.lines() for s in ln.symbols for c in nfkc(s.text).casefold() if not c.isspace()]
             if chars:
                 out.append(words.Line(tuple(chars)))
         return out

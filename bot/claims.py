@@ -5,7 +5,7 @@ exactly one does it: reading and deciding it (``reading_by``), and moving it in 
 A reading claim is also the record of what a process has *in hand*: the stored mails it claimed
 and has not decided. When its holder is found gone (a process of this host that no longer
 exists, or a claim from another host older than its lease) the holder died with those mails in
-hand: :func:`bury` records that death against them (bot/blame.py says what it means) and frees
+hand: :func:`bury` records that death against them (bot/pipeline/claim.py says what it means) and frees
 them. A filing claim of a gone holder is simply taken over.
 
 Each function works in the caller's transaction and returns what this process got.
@@ -62,7 +62,7 @@ def holder_gone(holder: str | None, at: dt.datetime | None, now: dt.datetime, le
 def claim_reading(session: Session, mail_ids: Sequence[int], owner: str, now: dt.datetime, *,
                   alone: bool, deaths_below: int | None = None) -> dict[int, int]:
     """Take these stored mails into this process's hands: those free or already ours; their
-    solo deaths (bot/blame.py) by id. A mail another live process holds is left out (not ours to
+    solo deaths (bot/pipeline/claim.py) by id. A mail another live process holds is left out (not ours to
     do); one whose holder is gone is buried first (:func:`bury`), then taken. A claim of several
     mails (``alone`` False: a block read ahead) leaves out suspects, mails in hand at an earlier
     death: those are decided alone. ``deaths_below``: mails with that many solo deaths are left

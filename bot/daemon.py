@@ -27,7 +27,7 @@ from bot import db, health, jobs, metrics, outbox, startup, upkeep
 from bot.config import Config, ConfigError
 from bot.intake import HandlerUnavailable, Mailbox, watch
 from bot.intake import mailbox_settings as mailbox_settings  # re-exported: tests build it from here
-from bot.pipeline import Processor
+from bot.pipeline.processor import Processor
 from bot.runner import MailboxRunner, PassReport
 from bot.templating import Templates
 from bot.unis import import_drop_folder

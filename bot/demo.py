@@ -34,7 +34,7 @@ from bot.config import (
 )
 from bot.embedded import EmbeddedImap, EmbeddedSmtp
 from bot.intake import Mailbox, mailbox_settings
-from bot.pipeline import Processor
+from bot.pipeline.processor import Processor
 from bot.runner import MailboxRunner
 from bot.templating import Templates
 from bot.unis import import_extract

@@ -20,7 +20,7 @@ from typing import TextIO
 
 from bot import vocab
 from bot.embedded import ReceivedMessage
-from bot.pipeline import Outcome
+from bot.pipeline.outcome import Outcome
 from bot.unis import ImportReport
 from bot.unis_audit import BranchFindings
 from bot.vendor import BatchResult

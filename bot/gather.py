@@ -139,7 +139,7 @@ def gather(
 
     Sender, loop, authentication and limit checks come first: a mail they settle (an outsider,
     a bounce, a forged From) has no attachment opened at all. `attachments`: the PDFs already
-    read ahead (bot/prefetch.py), so they are not read twice. `first`: the mail's first look,
+    read ahead (bot/pipeline/read.py), so they are not read twice. `first`: the mail's first look,
     when the caller took it already (it is taken once per mail).
     """
     settings = settings or settings_from(cfg)

@@ -43,7 +43,7 @@ class Limits:
     worker_memory_mb: int = 1024  # address space of a reader process (RLIMIT_AS)
     reader_attempts: int = 2  # a mail whose reader crashed or ran over its limits this often is quarantined
     # A mail that was the only one in the bot's hands when the bot died, this many times, is
-    # quarantined (bot/blame.py). A kill from outside (OOM killer, deploy, power cut) lands on a
+    # quarantined (bot/pipeline/claim.py). A kill from outside (OOM killer, deploy, power cut) lands on a
     # lone mail by chance now and then, a mail that kills the bot does it every time: 3 in a row
     # tells them apart. Deaths while several mails were in hand count against none of them.
     solo_deaths: int = 3

@@ -106,7 +106,7 @@ class Mail(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     # Times this mail's reader process crashed or ran over its limits (ReaderFailed), committed
-    # after each failure: at `[limits] reader_attempts` it is quarantined (bot/blame.py).
+    # after each failure: at `[limits] reader_attempts` it is quarantined (bot/pipeline/claim.py).
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Times a bot process died while this mail was the ONLY one in its hands (claimed, not
     # decided): at `[limits] solo_deaths` it is quarantined. Deaths while it was one of a block
@@ -118,7 +118,7 @@ class Mail(Base):
     filing_by: Mapped[str | None] = mapped_column(String(200))
     filing_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     # The claim on reading and deciding it (bot/claims.py): the mail is in its holder's hands;
-    # a holder found dead with it still stored is a death (bot/blame.py).
+    # a holder found dead with it still stored is a death (bot/pipeline/claim.py).
     reading_by: Mapped[str | None] = mapped_column(String(200))
     reading_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 

@@ -4,7 +4,7 @@ Each PDF is read in a reader process (:mod:`bot.workers`) with its own deadline
 (``pdf_seconds``) and the mail's deadline over all of them (``mail_seconds``); without a pool
 (pure tests) the same readers run in this process. A reader that dies or overruns raises
 :class:`~bot.workers.ReaderFailed`: the pipeline counts that against the mail and quarantines it
-when it happens again (`reader_attempts`, bot/blame.py), so one mail can never stop the others.
+when it happens again (`reader_attempts`, bot/pipeline/claim.py), so one mail can never stop the others.
 """
 
 from __future__ import annotations

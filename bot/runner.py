@@ -36,8 +36,10 @@ from bot import claims, db
 from bot.intake import Mailbox
 from bot.models import DECIDED, FILED, QUARANTINED, STORED, Mail
 from bot.outbox import process_token
-from bot.pipeline import FOLDERS, Outcome, Processor
-from bot.store import Incoming
+from bot.pipeline.filing import FOLDERS
+from bot.pipeline.outcome import Outcome
+from bot.pipeline.processor import Processor
+from bot.pipeline.store import Incoming
 
 log = logging.getLogger("bot.runner")
 
@@ -125,7 +127,7 @@ class MailboxRunner:
         batch: list[Incoming] = []
 
         def store_batch() -> None:
-            # One commit for the batch, each mail in its own savepoint (bot/store.py).
+            # One commit for the batch, each mail in its own savepoint (bot/pipeline/store.py).
             try:
                 results = self.processor.store_many(batch)
             except db.UNAVAILABLE:
@@ -165,10 +167,10 @@ class MailboxRunner:
         started = time.monotonic()
         # Only what may still need work: stored, decided or quarantined and not filed.
         todo = [uid for uid in uids if uid in known and known[uid][1] != FILED]
-        # Suspects (in a bot process's hands when it died, found by its claims: bot/blame.py)
+        # Suspects (in a bot process's hands when it died, found by its claims: bot/pipeline/claim.py)
         # are decided alone, with nothing else in hand, so that if one of them kills the bot
         # again the death is its own; the others in runs, their PDFs read ahead on the other
-        # reader processes (bot/prefetch.py). Deciding stays one mail at a time, in arrival order.
+        # reader processes (bot/pipeline/read.py). Deciding stays one mail at a time, in arrival order.
         self.processor.warm_up()
         suspects = self.processor.suspects(known[uid][0] for uid in todo if known[uid][1] == STORED)
         filer = _Filer(self.processor, mbox, report, self.clock, self.file_chunk, self.file_seconds)

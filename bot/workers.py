@@ -95,7 +95,10 @@ class _Worker:
         if code is None:
             return "the reader process stopped answering"
         if code < 0:
-            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:  # a signal number this platform does not name
+                name = str(-code)
             return f"the reader process was killed by {name}"
         return f"the reader process exited with status {code}"
 

@@ -93,7 +93,7 @@ def test_the_hourly_reply_cap_counts_in_one_statement_on_both_databases(any_db_u
 
     def allowed(mail, at: dt.datetime) -> bool:  # noqa: ANN001
         with db.transaction(factory) as session:
-            return processor._reply_allowed(session, mail, at)
+            return processor.acting.reply_allowed(session, mail, at)
 
     assert [allowed(uchida, ten + dt.timedelta(minutes=m)) for m in (0, 10, 20)] == [True, True, False]
     assert allowed(sato, ten) is True

@@ -218,7 +218,7 @@ def test_one_broken_mail_is_quarantined_and_the_rest_carry_on(
     dovecot.append(good_mail())
     dovecot.append(good_mail("988776656", "<boom@aoyama.usen.co.jp>"))
     dovecot.append(bad_mail())
-    from bot import pipeline
+    from bot.pipeline import decision as pipeline  # the decide stage gathers the facts
 
     real_gather = pipeline.gather
 
@@ -394,7 +394,7 @@ def test_a_quarantined_mail_moved_back_is_decided_again(
 ) -> None:
     """Given a mail quarantined by a bug, when the bug is fixed and a person moves the mail
     from Quarantine back to INBOX, then the next pass decides it (not filed as a duplicate)."""
-    from bot import pipeline
+    from bot.pipeline import decision as pipeline  # the decide stage gathers the facts
 
     cfg, processor, factory = setup_bot(sqlite_url, dovecot, smtp_sink)
     dovecot.append(bad_mail())

@@ -229,9 +229,9 @@ def test_options_printed_without_any_mark_choose_nothing() -> None:
 
 
 def test_choice_written_as_text_without_marks() -> None:
-    assert normalise._choose("Bフレッツ", normalise._LINE_KIND_OPTIONS) == ("b_flets", "")
-    assert normalise._choose("□フレッツ光ネクスト □Bフレッツ", normalise._LINE_KIND_OPTIONS) == (None, "")
-    assert normalise._choose("レフレッツ光ネクスト □Bフレッツ", normalise._LINE_KIND_OPTIONS) == ("hikari_next", "")
+    assert normalise.choose("Bフレッツ", normalise.LINE_KIND_OPTIONS) == ("b_flets", "")
+    assert normalise.choose("□フレッツ光ネクスト □Bフレッツ", normalise.LINE_KIND_OPTIONS) == (None, "")
+    assert normalise.choose("レフレッツ光ネクスト □Bフレッツ", normalise.LINE_KIND_OPTIONS) == ("hikari_next", "")
 
 
 # =========================================================================== fillable forms

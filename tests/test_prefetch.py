@@ -1,4 +1,4 @@
-"""Reading ahead (bot/prefetch.py): the next mails are read while one is decided, at most a
+"""Reading ahead (bot/pipeline/read.py): the next mails are read while one is decided, at most a
 window ahead, each once; a failure to read ahead only means the mail is read when decided."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from bot.prefetch import Prefetcher
+from bot.pipeline.read import Prefetcher
 
 
 def test_reads_ahead_within_the_window_each_mail_once() -> None:

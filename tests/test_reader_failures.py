@@ -1,4 +1,4 @@
-"""What counts against a mail (issue 18, bot/blame.py), on the real databases: a reader that
+"""What counts against a mail (issue 18, bot/pipeline/claim.py), on the real databases: a reader that
 crashes or overruns is retried once, then the mail is quarantined with the limit named; a bot
 process that dies with one mail alone in hand counts a solo death against it, and at
 `solo_deaths` the mail is quarantined without being read again; a death with several mails in

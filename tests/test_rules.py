@@ -34,7 +34,8 @@ from bot.models import (
     VendorBatch,
     VendorRow,
 )
-from bot.pipeline import Outcome, Processor
+from bot.pipeline.outcome import Outcome
+from bot.pipeline.processor import Processor
 from tests.fixtures import pdfs
 from tests.support import scenarios as sc
 from tests.support.app import Clock, make_config, make_processor

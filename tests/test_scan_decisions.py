@@ -1,4 +1,4 @@
-"""Scanned forms through the real decision (bot/scans.py + bot/decide.py): a scan is sent back
+"""Scanned forms through the real decision (bot/scans.py + bot/decide/): a scan is sent back
 only for defects its reader is sure of, never for a misreading; anything unsure is held for a
 person with the unsure fields named. Generated scans (tests/fixtures/scans), real OCR."""
 

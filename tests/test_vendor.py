@@ -481,7 +481,7 @@ def test_forced_terminations_go_out_on_the_fifth_business_day_only_once(
         unis_line(s, "900000013", status="確定")  # not terminated
         unis_line(s, "900000014", termination=end)  # a withdrawn 解約 row does not count: UNIS says 解約
         add_row(s, "900000014", category=vendor.TERMINATE, payload={"termination_date": end.isoformat()}).cancelled_at = NOW
-    assert vendor.forced_termination_day(vendor._calendar(cfg.office), 2026, 12) == dt.date(2026, 12, 7)
+    assert vendor.forced_termination_day(vendor.vendor_calendar(cfg.office), 2026, 12) == dt.date(2026, 12, 7)
     with db.transaction(factory) as s:
         assert vendor.queue_forced_terminations(s, cfg=cfg, day=dt.date(2026, 12, 4), now=NOW) == 0
     with db.transaction(factory) as s:

@@ -187,7 +187,7 @@ def _build(session: Session, row: Mail, codes: Sequence[str], *, tools: Tools, n
     defects = tuple(d for code in chosen for d in several.get(code, [by_code[code]]))
     decision = Decision(row.kind or c.kind, row.customer_code or c.customer_code, deciding.REJECTED,
                         defects=defects, variant=(row.facts or {}).get("variant"))
-    # The pipeline's 差戻, argument for argument (bot/pipeline.py _decide_and_act).
+    # The pipeline's 差戻, argument for argument (bot/pipeline/ _decide_and_act).
     cfg = tools.cfg
     branch = find_branch(facts, tools.settings.branches)
     try:

@@ -19,7 +19,7 @@ ALL_DEFECT_CODES = tuple(vocab.DEFECTS)
 # (the serials the bot sees come from UNIS, and bot/unis_audit.py reports those).
 NOT_OFFERED = frozenset({"SERIAL_INVALID"})
 # The codes a person may choose when they reject a held mail in the console (差戻): the
-# sender one for a 法人一括発注依頼 from outside 法人営業 (held, bot/decide.py corporate_gate),
+# sender one for a 法人一括発注依頼 from outside 法人営業 (held, bot/decide/ corporate_gate),
 # the change one for a 契約変更 whose 変更内容 says nothing.
 OFFERED_CODES = tuple(code for code in ALL_DEFECT_CODES if code not in NOT_OFFERED)
 

@@ -62,7 +62,7 @@ from bot.intake import QUARANTINE, IntakeError, Mailbox, mailbox_settings
 from bot.ledger import LedgerError
 from bot.mail import content_fingerprint, parse_mail
 from bot.models import FILED, Mail
-from bot.pipeline import FOLDERS, folder_for
+from bot.pipeline.filing import FOLDERS, folder_for
 from bot.workers import ReaderFailed
 
 log = logging.getLogger("bot.actions.resolve")

@@ -88,7 +88,7 @@ def dry_run(
     from bot import decide as deciding
     from bot.gather import gather, look, settings_from
     from bot.mail import parse_mail
-    from bot.pipeline import reader_reason
+    from bot.pipeline.claim import reader_reason
     from bot.reading import PdfReader
     from bot.workers import ReaderFailed, shared_pool
 

@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type) -> None:  # 
 
 def cli_reprocess(args: argparse.Namespace, cfg: Config) -> int:
     from bot.actions.reprocess import quarantined_ids, reprocess
-    from bot.pipeline import Processor
+    from bot.pipeline.processor import Processor
     from bot.templating import Templates
 
     if bool(args.ids) == bool(args.quarantined):

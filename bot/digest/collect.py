@@ -35,7 +35,7 @@ from bot.digest.model import (
     OutboxProblem,
     QuarantineLine,
     ScanRowLine,
-    _Detail,
+    Detail,
 )
 from bot.health import collect as collect_health
 from bot.models import (
@@ -81,7 +81,7 @@ def _day_bounds(day: dt.date, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
-def _first_line(text: str | None) -> str:
+def first_line(text: str | None) -> str:
     """The line that says what went wrong: a traceback's last line, else the first line."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     if not lines:
@@ -92,13 +92,13 @@ def _first_line(text: str | None) -> str:
 def _error_words(text: str | None) -> str:
     """An error (an exception, a server's refusal) as staff read it (bot/vocab.py): the digest
     goes to the office, so the exception itself stays in the console's records for admins."""
-    line = _first_line(text)
+    line = first_line(text)
     return vocab.technical(line) if line else ""
 
 
 def _defect_lines(items: Sequence[Mapping[str, Any]] | None) -> tuple[DefectLine, ...]:
     return tuple(
-        DefectLine(str(item.get("code", "")), _Detail(item.get("detail") or {}))
+        DefectLine(str(item.get("code", "")), Detail(item.get("detail") or {}))
         for item in items or () if isinstance(item, Mapping)
     )
 

@@ -40,7 +40,7 @@ class DigestError(Exception):
 
 # -- values the templates see ---------------------------------------------------------------
 
-class _Detail(dict[str, Any]):
+class Detail(dict[str, Any]):
     """A defect's details; a key an older row lacks reads as 不明 instead of failing the
     whole digest under StrictUndefined."""
 

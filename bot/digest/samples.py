@@ -25,14 +25,14 @@ from bot.digest.model import (
     OutboxProblem,
     QuarantineLine,
     ScanRowLine,
-    _Detail,
+    Detail,
 )
 from bot.template_samples import register_sample
 
 
 def sample_data() -> DigestData:
     """A digest with something in every section (fixed values, no database)."""
-    d = _Detail
+    d = Detail
 
     def mail(i: int, subject: str, sender: str, kind: str, code: str, *, reason: str = "",
              defects: tuple[DefectLine, ...] = (), warnings: tuple[DefectLine, ...] = (), age: int = 0,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
 from bot.config import Config
-from bot.digest.collect import _first_line, collect
+from bot.digest.collect import first_line, collect
 from bot.digest.model import (
     OUTBOX_STATUS_LABELS,
     PURPOSE,
@@ -167,4 +167,4 @@ def outbox_status(session: Session, row_id: int | None) -> tuple[str, str]:
     row = session.get(OutboxMessage, row_id) if row_id is not None else None
     if row is None:
         return "?", ""
-    return OUTBOX_STATUS_LABELS.get(row.status, row.status), _first_line(row.last_error)
+    return OUTBOX_STATUS_LABELS.get(row.status, row.status), first_line(row.last_error)

@@ -33,12 +33,12 @@ import logging
 from collections.abc import Mapping
 
 from bot.forms import integrated
-from bot.forms.fillable import _from_acro
-from bot.forms.normalise import _units
+from bot.forms.fillable import from_acro
+from bot.forms.normalise import units_from_text
 from bot.forms.termination import parse_date, read_termination_form
-from bot.forms.text import _has_text
-from bot.forms.typed import _parse_typed
-from bot.forms.unlock import FormReadError, _Document, _one_line, open_pdf
+from bot.forms.text import has_text
+from bot.forms.typed import parse_typed
+from bot.forms.unlock import FormReadError, Document, one_line, open_pdf
 from bot.forms.vocabulary import (
     DEFAULT_FIELD_NAMES,
     FIELD_NAMES,
@@ -88,7 +88,7 @@ def _build_fields(values: Mapping[str, object]) -> FormFields:
         return str(merged.get(key) or "").isdigit()
 
     if not readable("parent_units") or not readable("child_units"):
-        parent, child = _units(merged.get("remarks") if isinstance(merged.get("remarks"), str) else None)
+        parent, child = units_from_text(merged.get("remarks") if isinstance(merged.get("remarks"), str) else None)
         if not readable("parent_units") and parent is not None:
             merged["parent_units"] = parent
         if not readable("child_units") and child is not None:
@@ -101,7 +101,7 @@ def _build_fields(values: Mapping[str, object]) -> FormFields:
     return FormFields(**kwargs)  # type: ignore[arg-type]
 
 
-def _scanned(doc: _Document, notes: list[str], limits: Limits) -> FormReading:
+def _scanned(doc: Document, notes: list[str], limits: Limits) -> FormReading:
     """The scanned branch: the page image read by :mod:`bot.forms.scanned` (OCR, marks)."""
     from bot.forms import (  # OpenCV and Tesseract load only when a scan comes
         ocr,
@@ -128,7 +128,7 @@ def _scanned(doc: _Document, notes: list[str], limits: Limits) -> FormReading:
         raise
     except Exception as err:  # noqa: BLE001 - contract: never raise for bad input
         log.exception("unexpected failure reading a scanned form")
-        notes.append(f"the scan could not be read: {_one_line(err)}")
+        notes.append(f"the scan could not be read: {one_line(err)}")
         return done(None)
     notes.extend(result.notes)
     if result.unsure:
@@ -166,7 +166,7 @@ def read_form(
     except Exception as err:  # noqa: BLE001 - contract: never raise for bad input
         log.exception("unexpected failure reading an application form")
         return FormReading(shape=SHAPE_UNKNOWN, fields=None, defects=(PDF_UNREADABLE,),
-                           detail=f"unexpected error reading the PDF: {_one_line(err)}", encrypted=False, pages=0)
+                           detail=f"unexpected error reading the PDF: {one_line(err)}", encrypted=False, pages=0)
 
     notes = list(doc.notes)
     mapped_present = [f for f in FIELD_NAMES if names.get(f, f) in doc.acro]
@@ -178,7 +178,7 @@ def read_form(
                            encrypted=doc.encrypted, pages=doc.pages, **form)  # type: ignore[arg-type]
 
     if mapped_filled or len(mapped_present) >= 3:
-        values, acro_notes = _from_acro(doc.acro, names)
+        values, acro_notes = from_acro(doc.acro, names)
         notes.extend(acro_notes)
         if not mapped_filled:
             notes.append("AcroForm fields are all empty")
@@ -186,7 +186,7 @@ def read_form(
 
     # The 統合申込書: its services table taken out of the text, read by bot/forms/integrated.py.
     services = integrated.typed_services(doc.lines)
-    typed = _parse_typed(services.rest if services is not None else doc.lines)
+    typed = parse_typed(services.rest if services is not None else doc.lines)
     typed_has_values = any(isinstance(v, str) and v for v in typed.values.values())
     filled_other = sorted(name for name, v in doc.acro.items() if v not in (None, "", "Off"))
     if typed.labels_found >= 2 and (typed_has_values or not filled_other):
@@ -210,8 +210,8 @@ def read_form(
         )
         log.warning("application form fields not mapped by the config: %s", shown)
         return reading(SHAPE_FILLABLE, None)
-    if not _has_text(doc.lines) or doc.has_images:
-        notes.append("no text layer and no form field values (image only)" if not _has_text(doc.lines)
+    if not has_text(doc.lines) or doc.has_images:
+        notes.append("no text layer and no form field values (image only)" if not has_text(doc.lines)
                      else "an image with stray text but no form label (scanned)")
         return _scanned(doc, notes, limits)
     notes.append("the PDF has text but none of the application form's labels")

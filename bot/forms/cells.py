@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from bot.forms import marks, ocr, table
-from bot.forms.normalise import _nfkc
+from bot.forms.normalise import nfkc
 from bot.forms.raster import PT, Upright
 from bot.forms.table import Row, Table
 from bot.forms.vocabulary import STATE_EMPTY, STATE_FILLED, STATE_UNSURE
@@ -122,7 +122,7 @@ def read_ocr(page: Page, box: Box, *, lang: str, whitelist: str = "", scale: flo
 
 def clusters(ink: np.ndarray, gap_pt: float) -> list[tuple[int, int]]:
     """[x0, x1) of the groups of ink columns separated by at least ``gap_pt`` of paper."""
-    cols = marks._despeckle(ink, max(3, int(1.5 * PT))).any(axis=0)
+    cols = marks.despeckle(ink, max(3, int(1.5 * PT))).any(axis=0)
     out: list[tuple[int, int]] = []
     start = last = None
     for x in np.flatnonzero(cols).tolist():
@@ -151,7 +151,7 @@ def printed(ink: np.ndarray) -> bool:
     """Machine print, told from handwriting by its regularity: a printer's digits all have one
     height and sit on one baseline; a hand's vary by a pixel or more at 200 dpi (the corpus
     measures <= 1.0 px for print, >= 1.4 px for handwriting; docs/scans.md)."""
-    clean = _without_streaks(marks._despeckle(ink, max(3, int(1.5 * PT)))).astype(np.uint8)
+    clean = _without_streaks(marks.despeckle(ink, max(3, int(1.5 * PT)))).astype(np.uint8)
     n, _, st, _ = cv2.connectedComponentsWithStats(clean, connectivity=8)
     if n < 6:
         return False
@@ -179,7 +179,7 @@ def read_code(page: Page, row: Row) -> Text:
             continue  # a sliver: the end of a rule, not writing
         if b - a < 45 * PT and a > 20 * PT:
             res, _, _ = read_ocr(page, (x0 + a - 4, y0, x0 + b + 4, y1), lang="jpn", scale=2.0)
-            if "桁" in res.text or re.search(r"\(\s*9|9\s*\)", _nfkc(res.text)):
+            if "桁" in res.text or re.search(r"\(\s*9|9\s*\)", nfkc(res.text)):
                 note_found = True
                 continue
         kept.append((a, b))
@@ -355,11 +355,11 @@ def read_units(page: Page, row: Row, *, printed_form: bool) -> tuple[Text, Text]
     if state != STATE_FILLED:
         return parent, child
     res, _, _ = read_ocr(page, row.value_box, lang="jpn")
-    text = _nfkc(res.text)
+    text = nfkc(res.text)
     m = _UNITS.search(text.replace(" ", ""))
     if m is None:
         return Text(STATE_UNSURE, 0.5, area=row.value_box), Text(STATE_UNSURE, 0.5, area=row.value_box)
-    digit_conf = min((s.conf for s in res.symbols if _nfkc(s.text).isdigit()), default=0.0)
+    digit_conf = min((s.conf for s in res.symbols if nfkc(s.text).isdigit()), default=0.0)
     sure = printed_form and digit_conf >= NAME_OCR
     for t, v in ((parent, m.group(1)), (child, m.group(2))):
         t.value, t.value_conf, t.hand = v, digit_conf if sure else min(digit_conf, 0.5), not sure

@@ -7,15 +7,15 @@ from collections.abc import Mapping
 import pikepdf
 
 from bot.forms.normalise import (
-    _CHECK_METHOD_OPTIONS,
-    _LINE_KIND_OPTIONS,
-    _LINE_TYPE_OPTIONS,
-    _choice_value,
-    _customer_code,
-    _mail_local,
-    _truthy_button,
-    _unit_value,
-    _zip_or_phone,
+    CHECK_METHOD_OPTIONS,
+    LINE_KIND_OPTIONS,
+    LINE_TYPE_OPTIONS,
+    choice_value,
+    customer_code_of,
+    mail_local_of,
+    truthy_button,
+    unit_value,
+    zip_or_phone,
 )
 from bot.forms.vocabulary import FIELD_NAMES
 from bot.limits import DEFAULT, LimitExceeded
@@ -92,7 +92,7 @@ def _acro_scalar(value: object) -> object:
 
 
 
-def _from_acro(acro: Mapping[str, object], names: Mapping[str, str]) -> tuple[dict[str, object], list[str]]:
+def from_acro(acro: Mapping[str, object], names: Mapping[str, str]) -> tuple[dict[str, object], list[str]]:
     values: dict[str, object] = {}
     notes: list[str] = []
     for field in FIELD_NAMES:
@@ -101,24 +101,24 @@ def _from_acro(acro: Mapping[str, object], names: Mapping[str, str]) -> tuple[di
             continue
         raw = acro[pdf_name]
         if field == "plus":
-            values["plus"] = _truthy_button(raw)
+            values["plus"] = truthy_button(raw)
             continue
         text = None if raw is None else str(raw).strip()
         if field in {"line_kind", "line_type", "check_method"}:
-            options = {"line_kind": _LINE_KIND_OPTIONS, "line_type": _LINE_TYPE_OPTIONS,
-                       "check_method": _CHECK_METHOD_OPTIONS}[field]
-            choice, note = _choice_value(text, options)
+            options = {"line_kind": LINE_KIND_OPTIONS, "line_type": LINE_TYPE_OPTIONS,
+                       "check_method": CHECK_METHOD_OPTIONS}[field]
+            choice, note = choice_value(text, options)
             if note:
                 notes.append(f"{field}: {note}")
             values[field] = choice
         elif field.endswith(("_zip", "_phone")):
-            values[field] = _zip_or_phone(text if text is not None else "")
+            values[field] = zip_or_phone(text if text is not None else "")
         elif field == "customer_code":
-            values[field] = _customer_code(text if text is not None else "")
+            values[field] = customer_code_of(text if text is not None else "")
         elif field == "mail_local":
-            values[field] = _mail_local(text if text is not None else "")
+            values[field] = mail_local_of(text if text is not None else "")
         elif field in {"parent_units", "child_units"}:
-            values[field] = _unit_value(text or "")
+            values[field] = unit_value(text or "")
         else:
             values[field] = text if text is not None else ""  # ssid stays raw
     return values, notes

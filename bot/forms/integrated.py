@@ -22,8 +22,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.forms.normalise import _fold
-from bot.forms.text import _Line
+from bot.forms.normalise import fold
+from bot.forms.text import Line
 
 FORM_DEDICATED = "dedicated"
 FORM_INTEGRATED = "integrated"
@@ -68,7 +68,7 @@ def match_service(text: str) -> tuple[str | None, float, float]:
 
     Plain similarity of the whole name, no substring bonus: "USEN SPOT" inside the Tourist
     row's longer name does not make that row the SPOT row."""
-    folded = _NOISE.sub("", _fold(text))
+    folded = _NOISE.sub("", fold(text))
     if not folded:
         return None, 0.0, 0.0
     scores = sorted(((difflib.SequenceMatcher(None, folded, _NOISE.sub("", name)).ratio(), key)
@@ -82,7 +82,7 @@ def plus_written(text: str | None) -> bool:
     Plus option carrying a chosen mark.  A printed option with an open mark (□Plus) is not."""
     if not text:
         return False
-    folded = _fold(text)
+    folded = fold(text)
     for m in _PLUS_WORD.finditer(folded):
         before = folded[: m.start()]
         if _OPEN.search(before) and not _CHOSEN.search(before):
@@ -93,7 +93,7 @@ def plus_written(text: str | None) -> bool:
 
 def is_header(text: str) -> bool:
     """A line (or a table's first row) that holds the services table's column labels."""
-    folded = _fold(text)
+    folded = fold(text)
     return HEADER in folded and COURSE in folded
 
 
@@ -108,7 +108,7 @@ class ServiceRow:
 class TypedServices:
     """The services table of a typed 統合申込書, and the text lines without it."""
 
-    rest: tuple[_Line, ...]
+    rest: tuple[Line, ...]
     rows: tuple[ServiceRow, ...]
 
     @property
@@ -152,7 +152,7 @@ def _row(folded: str) -> ServiceRow | None:
     return None
 
 
-def typed_services(lines: Sequence[_Line]) -> TypedServices | None:
+def typed_services(lines: Sequence[Line]) -> TypedServices | None:
     """The services table of a text layer, or None when there is no table header.
 
     The table's lines (header, service rows, the options heading, a block title right above
@@ -163,13 +163,13 @@ def typed_services(lines: Sequence[_Line]) -> TypedServices | None:
         return None
     drop = {start}
     if start > 0:
-        above = _fold(lines[start - 1].text)
+        above = fold(lines[start - 1].text)
         if "サービス" in above and len(above) <= 14 and lines[start - 1].page == lines[start].page:
             drop.add(start - 1)  # 【ご利用サービス】 / 月額利用料 printed over the table
     rows: list[ServiceRow] = []
     for j in range(start + 1, len(lines)):
         line = lines[j]
-        folded = _fold(line.text)
+        folded = fold(line.text)
         if line.page != lines[start].page:
             break
         if OPTIONS_HEADING in folded or folded in ("月額利用料", "オプション"):
@@ -181,7 +181,7 @@ def typed_services(lines: Sequence[_Line]) -> TypedServices | None:
         rows.append(row)
         drop.add(j)
     for j, line in enumerate(lines):
-        folded = _fold(line.text)
+        folded = fold(line.text)
         if "plus" in folded and "記載" in folded and "の場合" in folded:
             drop.add(j)  # the note "USEN SPOT Plus の場合は Plusと記載"
     rest = tuple(line for j, line in enumerate(lines) if j not in drop)

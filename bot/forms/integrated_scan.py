@@ -38,7 +38,7 @@ import numpy as np
 from bot.forms import marks
 from bot.forms.cells import SURE_OCR, Page, cell_ink, read_ocr, writing
 from bot.forms.integrated import COURSE, HEADER, SPOT, TOURIST, match_service
-from bot.forms.normalise import _fold
+from bot.forms.normalise import fold
 from bot.forms.raster import PT
 from bot.forms.table import Row
 from bot.forms.vocabulary import (
@@ -96,7 +96,7 @@ class ServiceReadings:
 
 
 def _clean(text: str) -> str:
-    return _NOISE.sub("", _fold(text))
+    return _NOISE.sub("", fold(text))
 
 
 def _is_header(page: Page, row: Row) -> bool:

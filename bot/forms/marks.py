@@ -69,7 +69,7 @@ class OptionMark:
     halo: float  # the larger of the halos at the page's and the lenient threshold
 
 
-def _despeckle(ink: np.ndarray, min_px: int) -> np.ndarray:
+def despeckle(ink: np.ndarray, min_px: int) -> np.ndarray:
     n, lab, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
     keep = np.zeros(n, bool)
     keep[1:] = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]) >= min_px
@@ -309,9 +309,9 @@ def judge(ink: np.ndarray, boxes: list[tuple[int, int, int, int]], *, top: int, 
     comes over the row's rule from the row above or below can make an option unsure, never
     marked."""
     w = ink.shape[1]
-    clean = _despeckle(ink, max(3, int(0.9 * PT)))
-    strokes = _despeckle(ink, int(STROKE_PT * PT))
-    light = clean if lenient is None else _despeckle(lenient, max(3, int(0.9 * PT)))
+    clean = despeckle(ink, max(3, int(0.9 * PT)))
+    strokes = despeckle(ink, int(STROKE_PT * PT))
+    light = clean if lenient is None else despeckle(lenient, max(3, int(0.9 * PT)))
     if lenient is not None and light.size:
         # what the lenient threshold leaves of a rule (its grey edge) or a scanner's streak: a
         # column (row) of ink through the whole cell, which no pen's circle makes
@@ -368,7 +368,7 @@ def _decide(inside: float, halo: float, stroke_inside: float = 0.0) -> tuple[str
 def writing(ink: np.ndarray) -> tuple[str, float, int]:
     """(filled | empty | unsure, confidence, ink pixels) of a cell's writing area (printed words
     and rules already taken away)."""
-    clean = _despeckle(ink, max(3, int(1.5 * PT)))
+    clean = despeckle(ink, max(3, int(1.5 * PT)))
     px = int(clean.sum())
     if px >= WRITING_FILLED_PX:
         return FILLED, round(min(1.0, 0.9 + 0.1 * px / (4 * WRITING_FILLED_PX)), 3), px

@@ -16,39 +16,39 @@ _HYPHEN_TABLE = str.maketrans({c: "-" for c in _HYPHENS})
 _SPACE_RE = re.compile(r"\s+")
 
 
-def _nfkc(text: str) -> str:
+def nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """Comparison form: NFKC, case-folded, without any whitespace (U+3000 included)."""
-    return _SPACE_RE.sub("", _nfkc(text)).casefold()
+    return _SPACE_RE.sub("", nfkc(text)).casefold()
 
 
-def _fold_with_map(text: str) -> tuple[str, list[int]]:
-    """_fold(), plus for each folded character the index of the raw character it came from."""
+def fold_with_map(text: str) -> tuple[str, list[int]]:
+    """fold(), plus for each folded character the index of the raw character it came from."""
     folded: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(text):
         if ch.isspace():
             continue
-        for out in _nfkc(ch).casefold():
+        for out in nfkc(ch).casefold():
             if not out.isspace():
                 folded.append(out)
                 origin.append(i)
     return "".join(folded), origin
 
 
-def _zip_or_phone(value: str | None) -> str | None:
+def zip_or_phone(value: str | None) -> str | None:
     if value is None:
         return None
-    return _SPACE_RE.sub(" ", _nfkc(value).translate(_HYPHEN_TABLE)).strip()
+    return _SPACE_RE.sub(" ", nfkc(value).translate(_HYPHEN_TABLE)).strip()
 
 
-def _customer_code(value: str | None) -> str | None:
+def customer_code_of(value: str | None) -> str | None:
     if value is None:
         return None
-    compact = _SPACE_RE.sub("", _nfkc(value))
+    compact = _SPACE_RE.sub("", nfkc(value))
     dehyphenated = compact.translate(_HYPHEN_TABLE).replace("-", "")
     return dehyphenated if re.fullmatch(r"\d{9}", dehyphenated) else compact
 
@@ -56,17 +56,17 @@ def _customer_code(value: str | None) -> str | None:
 _ZIP_RE = re.compile(r"^〒?\s*([0-9０-９]{3})\s*[" + _HYPHENS + r"]?\s*([0-9０-９]{4})(?![0-9０-９])")
 
 
-def _split_zip(value: str) -> tuple[str | None, str]:
+def split_zip(value: str) -> tuple[str | None, str]:
     """'〒143-0016 東京都…' -> ('143-0016', '東京都…'); no postcode -> (None, value)."""
     value = value.strip()
     m = _ZIP_RE.match(value)
     if not m:
         return None, value.removeprefix("〒").strip() if value.startswith("〒") else value
-    zip_code = f"{_nfkc(m.group(1))}-{_nfkc(m.group(2))}"
+    zip_code = f"{nfkc(m.group(1))}-{nfkc(m.group(2))}"
     return zip_code, value[m.end():].strip()
 
 
-def _mail_local(value: str | None) -> str | None:
+def mail_local_of(value: str | None) -> str | None:
     if value is None:
         return None
     local = re.split(r"[@＠]", value, maxsplit=1)[0]
@@ -82,13 +82,13 @@ _UNIT_SEGMENTS = (
 _EMPTY_COUNT = re.compile(r"^[\s台〇○_＿]*$")
 
 
-def _units(text: str | None, *, keep_unreadable: bool = False) -> tuple[str | None, str | None]:
+def units_from_text(text: str | None, *, keep_unreadable: bool = False) -> tuple[str | None, str | None]:
     """(parent, child) as ASCII digits.  With ``keep_unreadable`` (the 台数 row itself, not 備考),
     a box that holds something other than a count (親機 数 台) gives that text as written (NFKC),
     so the units check can send it back instead of the order defaulting to one router."""
     if not text:
         return None, None
-    norm = _nfkc(text)
+    norm = nfkc(text)
     counts = parse_units(norm)
     out: list[str | None] = []
     for count, segment in zip(counts, _UNIT_SEGMENTS, strict=True):
@@ -101,10 +101,10 @@ def _units(text: str | None, *, keep_unreadable: bool = False) -> tuple[str | No
     return out[0], out[1]
 
 
-def _unit_value(text: str) -> str:
+def unit_value(text: str) -> str:
     """A fillable 親機/子機 box: '1', '１台', '二' → '1'/'2'; empty or the template's 〇 → '';
     anything else as written (NFKC), for the units check to send back."""
-    norm = _nfkc(text).strip()
+    norm = nfkc(text).strip()
     count = parse_count(norm)
     if count is not None:
         return str(count)
@@ -113,15 +113,15 @@ def _unit_value(text: str) -> str:
 
 # =========================================================================== choices
 
-_LINE_KIND_OPTIONS: tuple[tuple[str, str], ...] = (
+LINE_KIND_OPTIONS: tuple[tuple[str, str], ...] = (
     ("hikari_next", r"(?:フレッツ)?光ネクスト|hikari_?next"),
     ("b_flets", r"bフレッツ|b_?flets"),
 )
-_LINE_TYPE_OPTIONS: tuple[tuple[str, str], ...] = (
+LINE_TYPE_OPTIONS: tuple[tuple[str, str], ...] = (
     ("family", r"ファミリー|family"),
     ("mansion", r"マンション|mansion"),
 )
-_CHECK_METHOD_OPTIONS: tuple[tuple[str, str], ...] = (
+CHECK_METHOD_OPTIONS: tuple[tuple[str, str], ...] = (
     ("notice", r"開通(?:の)?通知書?|notice"),
     ("bill", r"(?:ntt)?請求書|bill"),
     ("ntt116", r"116|ntt116"),
@@ -133,7 +133,7 @@ _CHOSEN_MARK = re.compile(r"(?:[■☑☒✓✔●◉レ✅◼⬛]|[\[(]\s*[x✓
 _OPEN_MARK = re.compile(r"(?:[□☐○◯◻⬜]|[\[(]\s*[\])])\s*$")
 
 
-def _choose(text: str | None, options: Sequence[tuple[str, str]]) -> tuple[str | None, str]:
+def choose(text: str | None, options: Sequence[tuple[str, str]]) -> tuple[str | None, str]:
     """The one option marked as chosen in ``text``: (id or None, note when ambiguous).
 
     A chosen option carries ■ ☑ ☒ ✓ ✔ ● ◉ レ [x] (x) right before its label, an open one
@@ -142,7 +142,7 @@ def _choose(text: str | None, options: Sequence[tuple[str, str]]) -> tuple[str |
     """
     if not text:
         return None, ""
-    norm = _nfkc(text).casefold()
+    norm = nfkc(text).casefold()
     chosen: list[str] = []
     present: list[str] = []
     marked = False
@@ -165,7 +165,7 @@ def _choose(text: str | None, options: Sequence[tuple[str, str]]) -> tuple[str |
     return None, ""
 
 
-def _choice_value(value: object, options: Sequence[tuple[str, str]]) -> tuple[str | None, str]:
+def choice_value(value: object, options: Sequence[tuple[str, str]]) -> tuple[str | None, str]:
     """An AcroForm choice value: an id (``hikari_next``), a radio state, or label text."""
     if value is None:
         return None, ""
@@ -175,30 +175,30 @@ def _choice_value(value: object, options: Sequence[tuple[str, str]]) -> tuple[st
     ids = {key for key, _ in options}
     if text in ids:
         return text, ""
-    return _choose(text, options)
+    return choose(text, options)
 
 
 _PLUS_WRITTEN_YES = frozenset({"有", "有り", "あり", "加入", "yes"})
 
 
-def _plus_from_text(text: str | None) -> bool:
+def plus_from_text(text: str | None) -> bool:
     """USEN SPOT Plus: true when 'Plus' (or 有) carries a chosen mark, or 有/あり is written.
 
     A bare 'Plus' is not a choice: it is the printed option whose box may simply be missing.
     """
     if not text:
         return False
-    norm = _nfkc(text).casefold()
+    norm = nfkc(text).casefold()
     for m in _PLUS_OPTION.finditer(norm):
         if _CHOSEN_MARK.search(norm[: m.start()]):
             return True
-    return _fold(text) in _PLUS_WRITTEN_YES
+    return fold(text) in _PLUS_WRITTEN_YES
 
 
-def _truthy_button(value: object) -> bool:
+def truthy_button(value: object) -> bool:
     if value is None:
         return False
-    text = _fold(str(value))
+    text = fold(str(value))
     if text in {"", "off", "no", "false", "0", "無", "なし", "無し"}:
         return False
     return True
@@ -219,7 +219,7 @@ def parse_date(text: str | None) -> dt.date | None:
     令和8年11月30日 (令和元年, R8.11.30), full-width digits too.  None if there is no valid date."""
     if not text:
         return None
-    norm = _nfkc(text).casefold().translate(str.maketrans({c: "-" for c in "−‐‑‒–—―"}))
+    norm = nfkc(text).casefold().translate(str.maketrans({c: "-" for c in "−‐‑‒–—―"}))
     for regex, parts in _DATE_RES:
         m = regex.search(norm)
         if m:

@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 
 from bot.forms import ocr, raster
-from bot.forms.marks import _despeckle
-from bot.forms.normalise import _fold_with_map, _nfkc, parse_date
+from bot.forms.marks import despeckle
+from bot.forms.normalise import fold_with_map, nfkc, parse_date
 from bot.forms.raster import PT, Upright
 from bot.forms.vocabulary import STATE_EMPTY, STATE_READ, STATE_UNSURE, FieldReading
 from bot.limits import Limits
@@ -119,8 +119,8 @@ def _read_page(up: Upright, deadline: float) -> dict[str, _Found]:
     ink = up.ink
     rules = raster.lines(ink, horizontal=True, min_len_pt=40) | raster.lines(ink, horizontal=False, min_len_pt=14)
     rules = cv2.dilate(rules.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    clean = _despeckle(ink & ~rules, max(3, int(1.2 * PT)))
-    lenient = _despeckle(raster.lenient_ink(up) & ~rules, max(3, int(1.2 * PT)))
+    clean = despeckle(ink & ~rules, max(3, int(1.2 * PT)))
+    lenient = despeckle(raster.lenient_ink(up) & ~rules, max(3, int(1.2 * PT)))
     norm = raster.stretched(up.image, up.levels)
     out: dict[str, _Found] = {}
     for y0, y1 in _bands(clean):
@@ -146,7 +146,7 @@ def _match_label(res: ocr.OcrResult) -> tuple[str | None, int]:
     text = res.text
     lead = _LEAD.match(text)
     start = lead.end() if lead else 0
-    folded, origin = _fold_with_map(text[start:])
+    folded, origin = fold_with_map(text[start:])
     for key, regex in _SCAN_LABELS:
         m = regex.match(folded)
         if m:
@@ -181,7 +181,7 @@ def _value(key: str, norm: np.ndarray, clean: np.ndarray, lenient: np.ndarray, b
         return _Found(STATE_UNSURE, None, 0.5, box, "light ink only")
     crop = _crop(norm, clean, (x0, y0, x1, y1))
     res = ocr.recognise(crop, psm=ocr.PSM_SINGLE_LINE, seconds=deadline - time.monotonic())
-    text = _nfkc(res.text)
+    text = nfkc(res.text)
     if key == "customer_code":
         m = _CODE.match(text)
         digits = re.sub(r"\D", "", m.group(1)) if m else ""
@@ -204,7 +204,7 @@ def _value(key: str, norm: np.ndarray, clean: np.ndarray, lenient: np.ndarray, b
 
 
 def _digit_symbols(res: ocr.OcrResult) -> list[ocr.Symbol]:
-    return [s for s in res.symbols if _nfkc(s.text).isdigit()]
+    return [s for s in res.symbols if nfkc(s.text).isdigit()]
 
 
 def _printed(ink: np.ndarray, n_digits: int, right: float) -> bool:
@@ -214,7 +214,7 @@ def _printed(ink: np.ndarray, n_digits: int, right: float) -> bool:
     must hold exactly that many: a hand's digits vary by a pixel or more, and a digit that OCR
     dropped (a printed 29 read as 2) leaves one piece too many; so does a kanji of the digits'
     height (then the value is unsure: a person looks)."""
-    clean = _despeckle(ink, max(3, int(1.5 * PT))).astype(np.uint8)
+    clean = despeckle(ink, max(3, int(1.5 * PT))).astype(np.uint8)
     n, _, st, _ = cv2.connectedComponentsWithStats(clean, connectivity=8)
     w, h = st[1:, cv2.CC_STAT_WIDTH], st[1:, cv2.CC_STAT_HEIGHT]
     ok = (w > 2) & (h >= 3 * PT) & (st[1:, cv2.CC_STAT_LEFT] + w / 2 <= right)

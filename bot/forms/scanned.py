@@ -40,9 +40,9 @@ from bot.forms.cells import (
     read_units,
 )
 from bot.forms.normalise import (
-    _CHECK_METHOD_OPTIONS,
-    _LINE_KIND_OPTIONS,
-    _LINE_TYPE_OPTIONS,
+    CHECK_METHOD_OPTIONS,
+    LINE_KIND_OPTIONS,
+    LINE_TYPE_OPTIONS,
 )
 from bot.forms.rows import assign, untrusted
 from bot.forms.table import Row, Table
@@ -60,9 +60,9 @@ from bot.limits import Limits
 
 # Options of each choice row, in the order the form prints them (FORM-SPEC vocabulary).
 CHOICES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("line_kind", tuple(k for k, _ in _LINE_KIND_OPTIONS)),
-    ("line_type", tuple(k for k, _ in _LINE_TYPE_OPTIONS)),
-    ("check_method", tuple(k for k, _ in _CHECK_METHOD_OPTIONS)),
+    ("line_kind", tuple(k for k, _ in LINE_KIND_OPTIONS)),
+    ("line_type", tuple(k for k, _ in LINE_TYPE_OPTIONS)),
+    ("check_method", tuple(k for k, _ in CHECK_METHOD_OPTIONS)),
     ("plus", ("on",)),
 )
 REQUIRED = ("customer_code", "shop_name", "mail_local", "contact_last", "contact_first")

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from bot.forms import ocr
-from bot.forms.normalise import _fold
+from bot.forms.normalise import fold
 from bot.forms.raster import PT, Upright, lines, stretched
 
 # Printed labels of the form (FORM-SPEC.md), as folded text (NFKC, casefold, no spaces).
@@ -236,7 +236,7 @@ def tighten_at(crop: np.ndarray, *, pad: int = 10, scale: float = 1.0, min_px: i
 
 
 def match_label(text: str) -> tuple[str | None, float]:
-    folded = _NOISE.sub("", _fold(text))
+    folded = _NOISE.sub("", fold(text))
     if not folded:
         return None, 0.0
     best: tuple[str | None, float] = (None, 0.0)
@@ -252,7 +252,7 @@ def match_label(text: str) -> tuple[str | None, float]:
 
 
 def match_block(text: str) -> tuple[str | None, float]:
-    folded = _NOISE.sub("", _fold(text))
+    folded = _NOISE.sub("", fold(text))
     best: tuple[str | None, float] = (None, 0.0)
     for key, variants in BLOCKS:
         for v in variants:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import re
 
-from bot.forms.normalise import _customer_code, _fold_with_map, parse_date  # the date: in normalise, for scans too
-from bot.forms.text import _has_text
-from bot.forms.unlock import FormReadError, _Document, _one_line, open_pdf
+from bot.forms.normalise import customer_code_of, fold_with_map, parse_date  # the date: in normalise, for scans too
+from bot.forms.text import has_text
+from bot.forms.unlock import FormReadError, Document, one_line, open_pdf
 from bot.forms.vocabulary import (
     PDF_UNREADABLE,
     SHAPE_FILLABLE,
@@ -45,7 +45,7 @@ def read_termination_form(
     except Exception as err:  # noqa: BLE001 - contract: never raise for bad input
         log.exception("unexpected failure reading a termination form")
         return TerminationReading(shape=SHAPE_UNKNOWN, customer_code=None, termination_date=None,
-                                  defects=(PDF_UNREADABLE,), detail=f"unexpected error: {_one_line(err)}",
+                                  defects=(PDF_UNREADABLE,), detail=f"unexpected error: {one_line(err)}",
                                   encrypted=False)
 
     notes = list(doc.notes)
@@ -57,11 +57,11 @@ def read_termination_form(
     acro_date = doc.acro.get("termination_date")
     if acro_code or acro_date:
         shape = SHAPE_FILLABLE
-        code = _customer_code(str(acro_code)) if acro_code else None
+        code = customer_code_of(str(acro_code)) if acro_code else None
         date_text = str(acro_date) if acro_date else None
     else:
         for i, line in enumerate(doc.lines):
-            folded, origin = _fold_with_map(line.text)
+            folded, origin = fold_with_map(line.text)
             for key, regex in _TERMINATION_LABELS:
                 m = regex.match(folded)
                 if not m:
@@ -73,16 +73,16 @@ def read_termination_form(
                     # 解約日 must not swallow the 解約理由 row below it).
                     candidate = below.text.strip()
                     if (key == "date" and parse_date(candidate)) or (
-                            key == "customer_code" and re.fullmatch(r"\d{9}", _customer_code(candidate) or "")):
+                            key == "customer_code" and re.fullmatch(r"\d{9}", customer_code_of(candidate) or "")):
                         value = candidate
                 if key == "customer_code" and code is None:
-                    code = _customer_code(value) or None
+                    code = customer_code_of(value) or None
                 elif key == "date" and date_text is None:
                     date_text = value
                     date_label_seen = True
                 break
         if code is None and date_text is None:
-            if not _has_text(doc.lines) or doc.has_images:
+            if not has_text(doc.lines) or doc.has_images:
                 shape = SHAPE_SCANNED
                 notes.append("no 顧客CD / 解約日 label in the text layer (image only)")
             else:
@@ -101,7 +101,7 @@ def read_termination_form(
     return _read_scan(doc, reading, limits) if shape == SHAPE_SCANNED else reading
 
 
-def _read_scan(doc: _Document, reading: TerminationReading, limits: Limits) -> TerminationReading:
+def _read_scan(doc: Document, reading: TerminationReading, limits: Limits) -> TerminationReading:
     """A scan is read by OCR (:mod:`bot.forms.scan_text`) from the document already unlocked: a
     value the reader is not sure of is None and named in ``unsure``; over
     ``ocr_page_seconds`` the reading names that limit."""
@@ -124,7 +124,7 @@ def _read_scan(doc: _Document, reading: TerminationReading, limits: Limits) -> T
         raise
     except Exception as err:  # noqa: BLE001 - contract: never raise for bad input
         log.exception("unexpected failure reading a scanned termination form")
-        return replace(reading, detail=f"{reading.detail}; the scan could not be read: {_one_line(err)}")
+        return replace(reading, detail=f"{reading.detail}; the scan could not be read: {one_line(err)}")
     notes = [reading.detail, *scan.notes]
     if scan.unsure:
         notes.append("unsure: " + ", ".join(scan.unsure))

@@ -18,7 +18,7 @@ PDFIUM_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
-class _Line:
+class Line:
     """One visual line of text: segments on the same baseline joined left to right."""
 
     text: str
@@ -34,7 +34,7 @@ class _Line:
 
 
 
-def text_lines(plain_pdf: bytes) -> tuple[tuple[_Line, ...], bool]:
+def text_lines(plain_pdf: bytes) -> tuple[tuple[Line, ...], bool]:
     """Visual lines of every page (top to bottom, segments left to right), and whether any
     page carries an image.
 
@@ -45,7 +45,7 @@ def text_lines(plain_pdf: bytes) -> tuple[tuple[_Line, ...], bool]:
     the writer put text into the content stream (Word tables emit cells in odd orders).
     ``get_text_bounded`` is not used: it drops U+3000, which the SSID check needs.
     """
-    lines: list[_Line] = []
+    lines: list[Line] = []
     has_images = False
     with PDFIUM_LOCK:
         doc = pdfium.PdfDocument(plain_pdf)
@@ -91,7 +91,7 @@ def _segments(textpage: pdfium.PdfTextPage) -> list[_Segment]:
     return out
 
 
-def _merge_segments(segments: list[_Segment], page: int) -> list[_Line]:
+def _merge_segments(segments: list[_Segment], page: int) -> list[Line]:
     segments.sort(key=lambda s: (-s[3], s[0]))
     rows: list[list[_Segment]] = []
     for seg in segments:
@@ -117,10 +117,10 @@ def _merge_segments(segments: list[_Segment], page: int) -> list[_Line]:
                 text += " "
             text += seg_text
             prev_right = right
-        lines.append(_Line(text=text.strip(), page=page, top=max(s[3] for s in row),
+        lines.append(Line(text=text.strip(), page=page, top=max(s[3] for s in row),
                            bottom=min(s[1] for s in row), left=row[0][0]))
     return lines
 
 
-def _has_text(lines: Sequence[_Line]) -> bool:
+def has_text(lines: Sequence[Line]) -> bool:
     return any(line.text.strip() for line in lines)

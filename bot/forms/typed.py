@@ -8,19 +8,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from bot.forms.normalise import (
-    _CHECK_METHOD_OPTIONS,
-    _LINE_KIND_OPTIONS,
-    _LINE_TYPE_OPTIONS,
-    _choose,
-    _customer_code,
-    _fold_with_map,
-    _mail_local,
-    _plus_from_text,
-    _split_zip,
-    _units,
-    _zip_or_phone,
+    CHECK_METHOD_OPTIONS,
+    LINE_KIND_OPTIONS,
+    LINE_TYPE_OPTIONS,
+    choose,
+    customer_code_of,
+    fold_with_map,
+    mail_local_of,
+    plus_from_text,
+    split_zip,
+    units_from_text,
+    zip_or_phone,
 )
-from bot.forms.text import _Line
+from bot.forms.text import Line
 
 # Block headers: 【ご契約者】, [設置先], ■回線 … (a bracketed or bare block name alone on a line).
 _BLOCKS: tuple[tuple[str, str], ...] = (
@@ -77,9 +77,9 @@ class _Labelled:
     continuation: tuple[str, ...]  # raw value lines below it, up to the next label
 
 
-def _classify(line: _Line) -> tuple[str, object]:
+def _classify(line: Line) -> tuple[str, object]:
     """('header', block) | ('label', (key, raw value)) | ('boilerplate', None) | ('text', None)."""
-    folded, origin = _fold_with_map(line.text)
+    folded, origin = fold_with_map(line.text)
     if not folded:
         return "text", None
     if _BOILERPLATE.search(folded):
@@ -103,7 +103,7 @@ def _classify(line: _Line) -> tuple[str, object]:
     return "text", None
 
 
-def _labelled_items(lines: Sequence[_Line]) -> Iterator[tuple[str, str | None, _Labelled]]:
+def _labelled_items(lines: Sequence[Line]) -> Iterator[tuple[str, str | None, _Labelled]]:
     """Walk the lines top to bottom: (kind, block, item) for headers and labels.
 
     Value lines below a label belong to it while they are plain text (no label, header or
@@ -149,7 +149,7 @@ class _TypedResult:
     labels_found: int
 
 
-def _parse_typed(lines: Sequence[_Line]) -> _TypedResult:
+def parse_typed(lines: Sequence[Line]) -> _TypedResult:
     """Values of a typed form by label and block (see module docstring)."""
     values: dict[str, object] = {}
     notes: list[str] = []
@@ -199,13 +199,13 @@ def _parse_typed(lines: Sequence[_Line]) -> _TypedResult:
             target = block_field("zip")
             if target:
                 seen.add(target)
-                values[target] = _zip_or_phone(_first_value(item))
+                values[target] = zip_or_phone(_first_value(item))
         elif key == "address":
             target = block_field("address")
             if target:
                 seen.add(target)
                 zip_field = target.removesuffix("_address") + "_zip"
-                zip_code, address = _split_zip(_all_value(item, " "))
+                zip_code, address = split_zip(_all_value(item, " "))
                 values[target] = address
                 # 〒 in the address wins; else a separate 郵便番号 row; else present but empty.
                 if zip_code is not None or not values.get(zip_field):
@@ -215,16 +215,16 @@ def _parse_typed(lines: Sequence[_Line]) -> _TypedResult:
             target = block_field("phone")
             if target:
                 seen.add(target)
-                values[target] = _zip_or_phone(_first_value(item))
+                values[target] = zip_or_phone(_first_value(item))
         elif key == "customer_code":
             if "customer_code" not in seen:
                 seen.add("customer_code")
-                values["customer_code"] = _customer_code(_first_value(item))
+                values["customer_code"] = customer_code_of(_first_value(item))
         elif key in {"line_kind", "line_type", "check_method"}:
             block = "line"
-            options = {"line_kind": _LINE_KIND_OPTIONS, "line_type": _LINE_TYPE_OPTIONS,
-                       "check_method": _CHECK_METHOD_OPTIONS}[key]
-            choice, note = _choose(_all_value(item, " "), options)
+            options = {"line_kind": LINE_KIND_OPTIONS, "line_type": LINE_TYPE_OPTIONS,
+                       "check_method": CHECK_METHOD_OPTIONS}[key]
+            choice, note = choose(_all_value(item, " "), options)
             if note:
                 notes.append(f"{key}: {note}")
             seen.add(key)
@@ -232,7 +232,7 @@ def _parse_typed(lines: Sequence[_Line]) -> _TypedResult:
         elif key == "mail_local":
             block = "mail"
             seen.add("mail_local")
-            values["mail_local"] = _mail_local(_first_value(item))
+            values["mail_local"] = mail_local_of(_first_value(item))
         elif key == "contact":
             block = "contact"
             last, first = _split_contact(_all_value(item, " "))
@@ -250,7 +250,7 @@ def _parse_typed(lines: Sequence[_Line]) -> _TypedResult:
             values["contact_first"] = first or _first_value(_Labelled(key, "", item.continuation))
         elif key == "plus":
             block = "service"
-            values["plus"] = _plus_from_text(_all_value(item, " "))
+            values["plus"] = plus_from_text(_all_value(item, " "))
         elif key == "ssid":
             block = "service"
             values["ssid"] = _first_value(item)  # RAW: full-width kept for SSID_NOT_HALFWIDTH
@@ -258,7 +258,7 @@ def _parse_typed(lines: Sequence[_Line]) -> _TypedResult:
             block = "units"
             # Only the 台数 row's boxes are kept when unreadable; a free line that merely starts
             # with 子機 (子機はCR-1です) gives a count or nothing, and never replaces a read count.
-            parent, child = _units(_all_value(item, " "), keep_unreadable=key == "units")
+            parent, child = units_from_text(_all_value(item, " "), keep_unreadable=key == "units")
             for field, count in (("parent_units", parent), ("child_units", child)):
                 if count is not None and not (str(values.get(field) or "").isdigit() and not count.isdigit()):
                     values[field] = count

@@ -12,7 +12,7 @@ import pikepdf
 
 from bot.forms import aes256, guard
 from bot.forms.fillable import acro_values
-from bot.forms.text import _Line, text_lines
+from bot.forms.text import Line, text_lines
 from bot.forms.vocabulary import PDF_NOT_ENCRYPTED, PDF_UNREADABLE, PDF_WRONG_PASSWORD
 from bot.limits import DEFAULT, LimitExceeded, Limits
 
@@ -33,18 +33,18 @@ class FormReadError(Exception):
 
 
 @dataclass(frozen=True)
-class _Document:
+class Document:
     encrypted: bool  # protected by a non-empty user password
     pages: int
     notes: tuple[str, ...]  # detail notes (e.g. why PDF_NOT_ENCRYPTED)
     defects: tuple[str, ...]
     acro: Mapping[str, object]  # fully qualified field name -> value (str / bool-ish / None)
-    lines: tuple[_Line, ...]
+    lines: tuple[Line, ...]
     has_images: bool
     plain: bytes = b""  # the document without encryption, for rasterising (scans)
 
 
-def open_pdf(data: bytes, password: str, *, limits: Limits = DEFAULT) -> _Document:
+def open_pdf(data: bytes, password: str, *, limits: Limits = DEFAULT) -> Document:
     """Unlock and extract everything we need; raises FormReadError for PDF_* failures.
 
     Every limit of :mod:`bot.forms.guard` is checked before the part it protects is read; a
@@ -63,7 +63,7 @@ def open_pdf(data: bytes, password: str, *, limits: Limits = DEFAULT) -> _Docume
                             "worker_memory_mb)", limit="worker_memory_mb") from err
 
 
-def _open_checked(data: bytes, password: str, limits: Limits) -> _Document:
+def _open_checked(data: bytes, password: str, limits: Limits) -> Document:
     if b"%PDF-" not in data[:1024]:
         head = data[:16].decode("ascii", "replace").encode("unicode_escape").decode("ascii")
         raise FormReadError(PDF_UNREADABLE, f"not a PDF: no %PDF- header in the first 1 KiB (starts {head!r})")
@@ -96,7 +96,7 @@ def _open_checked(data: bytes, password: str, limits: Limits) -> _Document:
         except (FormReadError, LimitExceeded, MemoryError):
             raise
         except Exception as err:  # noqa: BLE001 - damaged objects surface only when touched
-            raise FormReadError(PDF_UNREADABLE, f"PDF structure is damaged: {_one_line(err)}",
+            raise FormReadError(PDF_UNREADABLE, f"PDF structure is damaged: {one_line(err)}",
                                 encrypted=encrypted, pages=n_pages) from err
 
     try:
@@ -104,9 +104,9 @@ def _open_checked(data: bytes, password: str, limits: Limits) -> _Document:
     except MemoryError:
         raise
     except Exception as err:  # noqa: BLE001 - PDFium raises PdfiumError and friends
-        raise FormReadError(PDF_UNREADABLE, f"PDF text could not be extracted: {_one_line(err)}",
+        raise FormReadError(PDF_UNREADABLE, f"PDF text could not be extracted: {one_line(err)}",
                             encrypted=encrypted, pages=n_pages) from err
-    return _Document(
+    return Document(
         encrypted=encrypted, pages=n_pages, notes=tuple(notes), defects=tuple(defects),
         acro=acro, lines=lines, has_images=has_images, plain=plain,
     )
@@ -153,13 +153,13 @@ def _open(data: bytes, password: str) -> pikepdf.Pdf | None:
         raise
     except pikepdf.PdfError as err:
         raise FormReadError(
-            PDF_UNREADABLE, f"PDF is damaged or truncated (not repaired on purpose): {_one_line(err)}"
+            PDF_UNREADABLE, f"PDF is damaged or truncated (not repaired on purpose): {one_line(err)}"
         ) from err
     except Exception as err:  # noqa: BLE001 - qpdf raises several types for corrupt input
-        raise FormReadError(PDF_UNREADABLE, f"PDF could not be opened: {_one_line(err)}") from err
+        raise FormReadError(PDF_UNREADABLE, f"PDF could not be opened: {one_line(err)}") from err
 
 
-def _one_line(err: BaseException) -> str:
+def one_line(err: BaseException) -> str:
     text = " ".join(str(err).split()) or type(err).__name__
     # qpdf prefixes messages with the stream's repr ("<_io.BytesIO object at 0x…>: …").
     return re.sub(r"^(stream )?<_io\.BytesIO object at 0x[0-9a-f]+>:?\s*", "", text)[:300]

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from bot.forms import ocr
-from bot.forms.normalise import _nfkc
+from bot.forms.normalise import nfkc
 from bot.forms.raster import PT, Upright, lines
 from bot.forms.table import BLOCKS, LABELS
 
@@ -124,7 +124,7 @@ def read_lines(up: Upright, rules: np.ndarray, *, seconds: float) -> list[Line]:
     for ln in res.lines():
         chars = []
         for s in ln.symbols:
-            for ch in _nfkc(s.text).casefold():
+            for ch in nfkc(s.text).casefold():
                 if not ch.isspace():
                     chars.append(Char(ch, s.box, s.conf))
         if chars:

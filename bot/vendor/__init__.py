@@ -37,7 +37,7 @@ from bot.vendor.batch import (
 from bot.vendor.cancel import COST, NONE, REMOVED, CancelOutcome, cancel_order
 from bot.vendor.csvfiles import REPLACEMENT_CHAR, corporate_csv_name, csv_name, ledger_csv_name
 from bot.vendor.csvfiles import (
-    _mime_charset as _mime_charset,  # bot/web/ledger_queries.py
+    mime_charset as mime_charset,  # bot/web/ledger_queries.py
 )
 from bot.vendor.model import (
     CANCEL,
@@ -65,7 +65,7 @@ from bot.vendor.model import (
     VendorBatchError,
 )
 from bot.vendor.model import (
-    _calendar as _calendar,  # the tests build the office calendar with it
+    vendor_calendar as vendor_calendar,  # the tests build the office calendar with it
 )
 from bot.vendor.terminations import (
     SAME_TERMINATION_WINDOW,

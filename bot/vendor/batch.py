@@ -20,14 +20,14 @@ from bot.templating import Templates
 from bot.vendor.csvfiles import (
     CORPORATE_EXTRA,
     REPLACEMENT_CHAR,
-    _encodable,
-    _encoding_label,
-    _ledger_line,
-    _LedgerLine,
-    _mime_charset,
-    _text,
-    _vendor_line,
-    _write_csv,
+    encodable,
+    encoding_label,
+    ledger_line,
+    LedgerLine,
+    mime_charset,
+    csv_text,
+    vendor_line,
+    write_csv,
     corporate_csv_name,
     csv_name,
     is_corporate,
@@ -44,10 +44,10 @@ from bot.vendor.model import (
     BatchConflict,
     BatchResult,
     VendorBatchError,
-    _calendar,
-    _lock_batch,
+    vendor_calendar,
+    lock_batch,
 )
-from bot.vendor.terminations import _forced_termination_rows, queue_forced_terminations
+from bot.vendor.terminations import forced_termination_rows, queue_forced_terminations
 from bot.vendor_forms import FormPdf, form_pdfs, forms_context
 
 log = logging.getLogger("bot.vendor")
@@ -88,7 +88,7 @@ def _share_since(since: dt.datetime | None) -> dt.datetime | None:
     return since - LEDGER_SHARE_OVERLAP if since is not None else None
 
 
-def _ledger_changes(session: Session, since: dt.datetime | None) -> list[_LedgerLine]:
+def _ledger_changes(session: Session, since: dt.datetime | None) -> list[LedgerLine]:
     """Ledger rows with an event after `since` (every row for the first batch)."""
     entries_q = select(LedgerEntry).order_by(LedgerEntry.customer_code)
     if since is not None:
@@ -101,7 +101,7 @@ def _ledger_changes(session: Session, since: dt.datetime | None) -> list[_Ledger
     if since is not None:
         last_ids = last_ids.where(LedgerEvent.customer_code.in_([e.customer_code for e in entries]))
     last = {ev.customer_code: ev for ev in session.scalars(select(LedgerEvent).where(LedgerEvent.id.in_(last_ids)))}
-    return [_LedgerLine(e, last.get(e.customer_code)) for e in entries]
+    return [LedgerLine(e, last.get(e.customer_code)) for e in entries]
 
 
 
@@ -109,33 +109,33 @@ def _ledger_changes(session: Session, since: dt.datetime | None) -> list[_Ledger
 
 def _compose(
     *, cfg: Config, day: dt.date, now: dt.datetime, templates: Templates, rows: Sequence[VendorRow],
-    ledger_lines: Sequence[_LedgerLine], ledger_since: dt.datetime | None, batch_id: int | None, forced: int,
+    ledger_lines: Sequence[LedgerLine], ledger_since: dt.datetime | None, batch_id: int | None, forced: int,
     forms: Sequence[FormPdf] = (),
 ) -> tuple[EmailMessage, BatchResult]:
     tz = cfg.office.tz
     encoding = cfg.vendor.encoding
     name, lname = csv_name(day), ledger_csv_name(day)
-    calendar = _calendar(cfg.office)
+    calendar = vendor_calendar(cfg.office)
     # Corporate rows are kept apart (manual §IX ⑤ 分別): their own CSV, or after the district rows.
     corporate = [r for r in rows if is_corporate(r)]
     separate = cfg.corporate.vendor_separate == "csv"
     if corporate:
         rows = [r for r in rows if not is_corporate(r)] + corporate
     main_rows = [r for r in rows if not (separate and is_corporate(r))]
-    vendor_lines = [_vendor_line(r, tz, day=day, calendar=calendar) for r in main_rows]
+    vendor_lines = [vendor_line(r, tz, day=day, calendar=calendar) for r in main_rows]
     header = COLUMNS
     if corporate and not separate:
         header = (*COLUMNS, *(h for h, _k in CORPORATE_EXTRA))
         vendor_lines = [with_corporate_cells(line, r) for line, r in zip(vendor_lines, main_rows, strict=True)]
-    csv_bytes, replaced = _write_csv(name, header, vendor_lines, encoding)
+    csv_bytes, replaced = write_csv(name, header, vendor_lines, encoding)
     corporate_file: tuple[str, bytes] | None = None
     if corporate and separate:
         cname = corporate_csv_name(day)
-        clines = [with_corporate_cells(_vendor_line(r, tz, day=day, calendar=calendar), r) for r in corporate]
-        cbytes, creplaced = _write_csv(cname, (*COLUMNS, *(h for h, _k in CORPORATE_EXTRA)), clines, encoding)
+        clines = [with_corporate_cells(vendor_line(r, tz, day=day, calendar=calendar), r) for r in corporate]
+        cbytes, creplaced = write_csv(cname, (*COLUMNS, *(h for h, _k in CORPORATE_EXTRA)), clines, encoding)
         replaced = [*replaced, *creplaced]
         corporate_file = (cname, cbytes)
-    ledger_bytes, ledger_replaced = _write_csv(lname, LEDGER_COLUMNS, (_ledger_line(ln, tz) for ln in ledger_lines),
+    ledger_bytes, ledger_replaced = write_csv(lname, LEDGER_COLUMNS, (ledger_line(ln, tz) for ln in ledger_lines),
                                                encoding)
     replacements = (*replaced, *ledger_replaced)
     counts = tuple((c, sum(1 for r in rows if r.category == c)) for c in CATEGORIES)
@@ -143,7 +143,7 @@ def _compose(
     others = sorted({r.category for r in rows} - set(CATEGORIES))
     counts += tuple((c, sum(1 for r in rows if r.category == c)) for c in others)
     notes = [
-        {"line": number, "customer_code": r.customer_code, "category": r.category, "note": _text(r.payload.get("note"))}
+        {"line": number, "customer_code": r.customer_code, "category": r.category, "note": csv_text(r.payload.get("note"))}
         for number, r in enumerate(main_rows, start=2)
         if (r.payload or {}).get("note")
     ]
@@ -162,8 +162,8 @@ def _compose(
              "original": r.original, "codepoints": r.codepoints}
             for r in replacements
         ],
-        "replacement_char": REPLACEMENT_CHAR if _encodable(REPLACEMENT_CHAR, encoding) else "?",
-        "encoding": _encoding_label(encoding),
+        "replacement_char": REPLACEMENT_CHAR if encodable(REPLACEMENT_CHAR, encoding) else "?",
+        "encoding": encoding_label(encoding),
         "forced_count": forced,
         "forms": forms_context(forms, main_rows),
         # 法人営業 rows (manual §IX): how many, and the file that carries them.
@@ -185,7 +185,7 @@ def _compose(
     # RFC 3834: a machine-made mail, so the vendor's auto-responders leave it alone.
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(rendered.text, charset="utf-8")
-    charset = _mime_charset(encoding)
+    charset = mime_charset(encoding)
     msg.add_attachment(csv_bytes, maintype="text", subtype="csv", filename=name, params={"charset": charset})
     msg.add_attachment(ledger_bytes, maintype="text", subtype="csv", filename=lname, params={"charset": charset})
     if corporate_file is not None:
@@ -211,7 +211,7 @@ def build_batch(
     """Build `day`'s batch in the caller's transaction: forced terminations, the VendorBatch,
     the rows stamped with it, the mail in the outbox. The caller commits (or rolls back: then
     nothing happened). None when there is nothing to send: no rows and no ledger changes."""
-    _lock_batch(session)
+    lock_batch(session)
     forced = queue_forced_terminations(session, cfg=cfg, day=day, now=now)
     rows = _unsent_rows(session, day, lock=True)
     since = _previous_batch_at(session)
@@ -258,7 +258,7 @@ def preview_batch(
     session: Session, *, cfg: Config, day: dt.date, now: dt.datetime, templates: Templates
 ) -> BatchResult | None:
     """What :func:`build_batch` would send now, read only (no lock, nothing written)."""
-    forced_rows = _forced_termination_rows(session, cfg=cfg, day=day, now=now)
+    forced_rows = forced_termination_rows(session, cfg=cfg, day=day, now=now)
     rows = sorted(_unsent_rows(session, day, lock=False) + forced_rows, key=_batch_order)
     since = _previous_batch_at(session)
     if not rows and not _ledger_changes(session, since):
@@ -305,7 +305,7 @@ def vendor_batch_job(factory: sessionmaker[Session], cfg: Config, templates: Tem
     """The scheduler's daily job (at the [office] cutoff): the batch on business days. Never raises."""
     try:
         now = now_fn()
-        calendar = _calendar(cfg.office)
+        calendar = vendor_calendar(cfg.office)
         day = calendar.local(now).date()
         if not calendar.is_business_day(day):
             log.info("vendor batch: %s is not a business day, nothing sent", day)

@@ -18,7 +18,7 @@ from bot.vendor.model import (
     NEW,
     ORDER_CATEGORIES,
     TERMINATION_CATEGORIES,
-    _calendar,
+    vendor_calendar,
 )
 
 log = logging.getLogger("bot.vendor")
@@ -57,7 +57,7 @@ def cancel_order(
     `calendar` decides that intake day; without it, the default office calendar (Japan, 17:00,
     no company holidays) is used, which only ever makes the row due earlier, never lost.
     """
-    calendar = calendar or _calendar(OfficeConfig())
+    calendar = calendar or vendor_calendar(OfficeConfig())
     closed = session.scalar(
         select(func.max(VendorRow.id)).where(
             VendorRow.customer_code == customer_code,

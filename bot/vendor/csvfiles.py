@@ -37,12 +37,12 @@ _EQUIVALENTS: Mapping[str, str] = {
 
 
 @dataclass(frozen=True)
-class _LedgerLine:
+class LedgerLine:
     entry: LedgerEntry
     last_event: LedgerEvent | None
 
 
-def _text(value: Any) -> str:
+def csv_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -58,13 +58,13 @@ def _fit(value: str, encoding: str) -> tuple[str, str]:
         return value, ""
     except UnicodeEncodeError:
         pass
-    substitute = REPLACEMENT_CHAR if _encodable(REPLACEMENT_CHAR, encoding) else "?"
+    substitute = REPLACEMENT_CHAR if encodable(REPLACEMENT_CHAR, encoding) else "?"
     out: list[str] = []
     lost: list[str] = []
     for ch in value:
-        if _encodable(ch, encoding):
+        if encodable(ch, encoding):
             out.append(ch)
-        elif ch in _EQUIVALENTS and _encodable(_EQUIVALENTS[ch], encoding):
+        elif ch in _EQUIVALENTS and encodable(_EQUIVALENTS[ch], encoding):
             out.append(_EQUIVALENTS[ch])
         else:
             out.append(substitute)
@@ -72,7 +72,7 @@ def _fit(value: str, encoding: str) -> tuple[str, str]:
     return "".join(out), "".join(lost)
 
 
-def _encodable(ch: str, encoding: str) -> bool:
+def encodable(ch: str, encoding: str) -> bool:
     try:
         ch.encode(encoding)
         return True
@@ -87,7 +87,7 @@ class _CsvLine:
     cells: tuple[str, ...]
 
 
-def _write_csv(name: str, header: Sequence[str], lines: Iterable[_CsvLine], encoding: str) -> tuple[bytes, list[Replacement]]:
+def write_csv(name: str, header: Sequence[str], lines: Iterable[_CsvLine], encoding: str) -> tuple[bytes, list[Replacement]]:
     """Header row + lines, CRLF, in `encoding`; an unencodable character is replaced and reported,
     a cell a spreadsheet would take as a formula is neutralised (bot/csvsafe.py)."""
     buf = io.StringIO(newline="")
@@ -108,7 +108,7 @@ def _write_csv(name: str, header: Sequence[str], lines: Iterable[_CsvLine], enco
     return buf.getvalue().encode(encoding), replacements
 
 
-def _vendor_line(row: VendorRow, tz: dt.tzinfo, *, day: dt.date, calendar: BusinessCalendar) -> _CsvLine:
+def vendor_line(row: VendorRow, tz: dt.tzinfo, *, day: dt.date, calendar: BusinessCalendar) -> _CsvLine:
     payload = row.payload or {}
     ship = row.ship_date
     if ship is not None and row.batch_date < day:
@@ -118,25 +118,25 @@ def _vendor_line(row: VendorRow, tz: dt.tzinfo, *, day: dt.date, calendar: Busin
     cells = (
         row.category,
         row.customer_code,
-        *(_text(payload.get(key)) for _header, key in PAYLOAD_COLUMNS),
+        *(csv_text(payload.get(key)) for _header, key in PAYLOAD_COLUMNS),
         row.received_at.astimezone(tz).strftime("%Y/%m/%d %H:%M"),
         ship.strftime("%Y/%m/%d") if ship else "",
     )
     return _CsvLine(row.id, row.customer_code, cells)
 
 
-def _ledger_line(line: _LedgerLine, tz: dt.tzinfo) -> _CsvLine:
+def ledger_line(line: LedgerLine, tz: dt.tzinfo) -> _CsvLine:
     e = line.entry
     event = line.last_event.event if line.last_event is not None else ""
     cells = (
         e.customer_code,
         STATE_LABELS.get(e.state, e.state),
-        _text(e.shop_name),
-        _text(bool(e.plus)),
-        _text(e.ssid),
-        _text(e.parent_units),
-        _text(e.child_units),
-        _text(bool(e.router_not_removed)),
+        csv_text(e.shop_name),
+        csv_text(bool(e.plus)),
+        csv_text(e.ssid),
+        csv_text(e.parent_units),
+        csv_text(e.child_units),
+        csv_text(bool(e.router_not_removed)),
         e.termination_date.strftime("%Y/%m/%d") if e.termination_date else "",
         e.updated_at.astimezone(tz).strftime("%Y/%m/%d %H:%M"),
         EVENT_LABELS.get(event, event),
@@ -158,7 +158,7 @@ def is_corporate(row: VendorRow) -> bool:
 def with_corporate_cells(line: _CsvLine, row: VendorRow) -> _CsvLine:
     """The line with the corporate columns (empty for a district row)."""
     payload = row.payload or {}
-    extra = tuple(_text(payload.get(key)) if is_corporate(row) else "" for _h, key in CORPORATE_EXTRA)
+    extra = tuple(csv_text(payload.get(key)) if is_corporate(row) else "" for _h, key in CORPORATE_EXTRA)
     return _CsvLine(line.row_id, line.customer_code, (*line.cells, *extra))
 
 
@@ -174,14 +174,14 @@ def ledger_csv_name(day: dt.date) -> str:
     return f"usen_spot_ledger_{day:%Y%m%d}.csv"
 
 
-def _mime_charset(encoding: str) -> str:
+def mime_charset(encoding: str) -> str:
     name = codecs.lookup(encoding).name
     # Windows-31J (CP932) is announced as Shift_JIS, the label Japanese mail clients and Excel know.
     return {"cp932": "Shift_JIS", "shift_jis": "Shift_JIS", "utf-8": "UTF-8", "utf-8-sig": "UTF-8",
             "euc_jp": "EUC-JP"}.get(name, name)
 
 
-def _encoding_label(encoding: str) -> str:
+def encoding_label(encoding: str) -> str:
     name = codecs.lookup(encoding).name
     return {"cp932": "Shift_JIS・CP932", "utf-8": "UTF-8", "utf-8-sig": "UTF-8（BOM付き）"}.get(name, name)
 

@@ -114,14 +114,14 @@ class BatchResult:
 
 # -- calendar ---------------------------------------------------------------------------------
 
-def _calendar(office: OfficeConfig) -> BusinessCalendar:
-    # Same as bot.pipeline.calendar_from; built here because the pipeline imports this module.
+def vendor_calendar(office: OfficeConfig) -> BusinessCalendar:
+    # Same as bot.gather.calendar_from; built here because the pipeline imports this module.
     return BusinessCalendar(tz=office.tz, cutoff=office.cutoff_time, company_holidays=office.company_holiday_dates)
 
 
 # -- locking ----------------------------------------------------------------------------------
 
-def _lock_batch(session: Session) -> None:
+def lock_batch(session: Session) -> None:
     """Serialise batch builders until the caller's transaction ends: the second waits, then
     sees the first one's committed rows as sent."""
     db.serialise(session, "vendor-batch")

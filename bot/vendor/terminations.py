@@ -19,8 +19,8 @@ from bot.vendor.model import (
     FORCED_TERMINATION_BUSINESS_DAY,
     TERMINATION_CATEGORIES,
     UNIS_TERMINATED,
-    _calendar,
-    _lock_batch,
+    vendor_calendar,
+    lock_batch,
 )
 
 log = logging.getLogger("bot.vendor")
@@ -31,10 +31,10 @@ def forced_termination_day(calendar: BusinessCalendar, year: int, month: int) ->
     return calendar.nth_business_day_of_month(year, month, FORCED_TERMINATION_BUSINESS_DAY)
 
 
-def _forced_termination_rows(session: Session, *, cfg: Config, day: dt.date, now: dt.datetime) -> list[VendorRow]:
+def forced_termination_rows(session: Session, *, cfg: Config, day: dt.date, now: dt.datetime) -> list[VendorRow]:
     """The 強制解約 rows `day` would queue (unsaved): none before the month's 5th business day,
     nor once a batch on or after it has run."""
-    calendar = _calendar(cfg.office)
+    calendar = vendor_calendar(cfg.office)
     fifth = forced_termination_day(calendar, day.year, day.month)
     if day < fifth:
         return []
@@ -116,8 +116,8 @@ def _forced_payload(session: Session, code: str, termination: str | None, lines:
 def queue_forced_terminations(session: Session, *, cfg: Config, day: dt.date, now: dt.datetime) -> int:
     """On the 5th business day of the month, queue a 強制解約 row (batch_date = `day`) for every
     UNIS 解約 line not yet told to the vendor; any other day, nothing. Idempotent."""
-    _lock_batch(session)  # two callers must not both see a termination as new
-    rows = _forced_termination_rows(session, cfg=cfg, day=day, now=now)
+    lock_batch(session)  # two callers must not both see a termination as new
+    rows = forced_termination_rows(session, cfg=cfg, day=day, now=now)
     if rows:
         session.add_all(rows)
         session.flush()

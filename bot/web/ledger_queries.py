@@ -56,7 +56,7 @@ def _like(value: str) -> str:
 
 
 def _cell(value: Any) -> str:
-    """A payload value as the vendor CSV writes it (bot.vendor._text); a line code in its words."""
+    """A payload value as the vendor CSV writes it (bot.vendor.csvfiles.csv_text); a line code in its words."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -304,9 +304,9 @@ def _attachments(raw: bytes) -> list[tuple[str, str, str, bytes]]:
 def _charset(announced: str, cfg: Config) -> str:
     if announced:
         return announced
-    from bot.vendor import _mime_charset
+    from bot.vendor import mime_charset
 
-    return _mime_charset(cfg.vendor.encoding)
+    return mime_charset(cfg.vendor.encoding)
 
 
 def batch_files(b: VendorBatch, o: OutboxMessage | None, cfg: Config) -> tuple[tuple[BatchFile, ...], tuple[str, ...]]:

@@ -20,7 +20,7 @@ from bot import outbox
 from bot.config import Config
 from bot.digest import OUTBOX_STATUS_LABELS, PURPOSE_LABELS
 from bot.models import QUARANTINED, AuditEntry, Mail, OutboxMessage, VendorBatch
-from bot.pipeline import folder_for
+from bot.pipeline.filing import folder_for
 from bot.web import audit
 from bot.web.ledger_queries import OUTBOX_CLASSES
 from bot.web.queries import DECISIONS, MailRow, decision_key, mail_row, time_label

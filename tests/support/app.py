@@ -21,7 +21,7 @@ from bot.embedded import EmbeddedSmtp
 from bot.limits import Limits
 
 if TYPE_CHECKING:
-    from bot.pipeline import Processor
+    from bot.pipeline.processor import Processor
 
 JST = dt.timezone(dt.timedelta(hours=9))
 # A Tuesday business morning in Japan: fixed so time rules are repeatable.
@@ -88,7 +88,7 @@ class Clock:
 
 
 def make_processor(cfg: Config, clock: Clock | None = None) -> tuple[Processor, sessionmaker[Session]]:
-    from bot.pipeline import Processor
+    from bot.pipeline.processor import Processor
     from bot.templating import Templates
 
     engine = db.make_engine(cfg.database.url)

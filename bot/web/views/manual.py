@@ -35,7 +35,7 @@ from bot.actions.resolve import (
 from bot.mail import parse_mail
 from bot.manual import ManualQueueError
 from bot.models import QUARANTINED, Mail
-from bot.pipeline import folder_for
+from bot.pipeline.filing import folder_for
 from bot.vendor_forms import HEADERS, refer_keys
 from bot.web import audit
 from bot.web.pages import Page, client_ip, page
@@ -49,7 +49,7 @@ SCAN_VALUES = "scan_values_set"  # audit action: values typed into an accepted s
 _tools_lock = threading.Lock()
 
 
-def _tools(request: Request) -> Tools:
+def tools_of(request: Request) -> Tools:
     """The pipeline's pieces (rule settings, calendar, templates, reader pool), made once per app."""
     state = request.app.state
     with _tools_lock:
@@ -58,7 +58,7 @@ def _tools(request: Request) -> Tools:
         return state.resolve_tools  # type: ignore[no-any-return]
 
 
-def _mail_id(p: Page) -> int:
+def mail_id_param(p: Page) -> int:
     return int(p.request.path_params["mail_id"])
 
 
@@ -152,7 +152,7 @@ def show(p: Page, *, typed: Mapping[str, str] | None = None, errors: Mapping[str
          status: int = 200, compose: Mapping[str, object] | None = None) -> Response:
     """/manual/ID; `typed` and `errors`: a scan's values sent back to the person with why;
     `compose`: the 差戻 being written (picked codes, remark, its preview or why it was refused)."""
-    mail_id = _mail_id(p)
+    mail_id = mail_id_param(p)
     row = p.db.get(Mail, mail_id)
     extra: dict[str, object] = {"found": (), "groups": (), "accept_hint": "", "filing_pending": "", "scan": None,
                                 "claim": None, "compose": compose or {}}
@@ -160,7 +160,7 @@ def show(p: Page, *, typed: Mapping[str, str] | None = None, errors: Mapping[str
     if row is not None and row.resolved_at is None and (row.decision == "manual" or row.status == QUARANTINED):
         extra["claim"] = _claim(p, row)
     if row is not None and row.resolved_at is None and row.decision == "manual" and row.status != QUARANTINED:
-        tools = _tools(p.request)
+        tools = tools_of(p.request)
         facts = light_facts(p.db, row, parse_mail(row.raw, p.cfg.limits), tools.vouched_cfg, tools.settings)
         extra["found"], extra["groups"] = grouped_choices(row, facts)
         extra["accept_hint"] = _accept_hint(row)
@@ -195,7 +195,7 @@ def _accept_hint(row: Mail) -> str:
 
 # -- actions --------------------------------------------------------------------------------
 
-def _finish(p: Page, mail_id: int) -> Response:
+def finish_held(p: Page, mail_id: int) -> Response:
     """After the commit: file the IMAP mail (the decision stands whatever IMAP says)."""
     refile(p.cfg, p.console.write, mail_id, now=p.now)
     return RedirectResponse(f"/manual?done={mail_id}", status_code=303)
@@ -204,8 +204,8 @@ def _finish(p: Page, mail_id: int) -> Response:
 @page()
 def accept_mail(p: Page) -> Response:
     assert p.user is not None
-    mail_id = _mail_id(p)
-    tools = _tools(p.request)
+    mail_id = mail_id_param(p)
+    tools = tools_of(p.request)
     row = p.db.get(Mail, mail_id)
     if row is None:
         return p.error(404, "指定のメールは見つかりません。")
@@ -229,13 +229,13 @@ def accept_mail(p: Page) -> Response:
             _audit_corrections(p, w, mail_id, corrections)
     except ResolveError as err:
         return _refused(p, err, mail_id)
-    return _finish(p, mail_id)
+    return finish_held(p, mail_id)
 
 
 @page()
 def dismiss(p: Page) -> Response:
     assert p.user is not None
-    mail_id = _mail_id(p)
+    mail_id = mail_id_param(p)
     note = p.form.get("note", "").strip()[:MAX_NOTE]
     if not note:
         return p.error(400, "対応内容（メモ）を入力してください。")
@@ -245,7 +245,7 @@ def dismiss(p: Page) -> Response:
             locked = w.scalar(select(Mail).where(Mail.id == mail_id).with_for_update())
             if locked is not None and locked.claimed_by and locked.claimed_by != p.user.username:
                 raise ClaimedError(mail_id, locked.claimed_by, locked.claimed_at or locked.received_at)
-            tools = _tools(p.request)
+            tools = tools_of(p.request)
             scan_shadow.dismiss(w, mail_id, cfg=tools.cfg, settings=tools.settings, by=p.user.username, note=note,
                                 now=p.now)
             audit.record(w, action=audit.MANUAL_DISMISS, at=p.now, username=p.user.username, user_id=p.user.id,
@@ -261,7 +261,7 @@ def dismiss(p: Page) -> Response:
 def set_values(p: Page) -> Response:
     """Values typed into an accepted scan's unsent vendor row (``bot scan-values set``)."""
     assert p.user is not None
-    mail_id = _mail_id(p)
+    mail_id = mail_id_param(p)
     posted, corrections = changed_values(p.form)
     try:
         typed = scan_values.typed_from(posted)
@@ -286,7 +286,7 @@ def set_values(p: Page) -> Response:
 def refile_mail(p: Page) -> Response:
     """Retry the IMAP move of one decided mail (IMAP was away when it was decided)."""
     assert p.user is not None
-    mail_id = _mail_id(p)
+    mail_id = mail_id_param(p)
     result = refile(p.cfg, p.console.write, mail_id, now=p.now)
     _audit_refile(p, mail_id, result)
     if not result.done:

@@ -9,13 +9,13 @@ from starlette.responses import RedirectResponse, Response
 from bot.actions.held import ResolveError, release, take
 from bot.web import audit
 from bot.web.pages import Page, client_ip, page
-from bot.web.views.manual import _mail_id, refused
+from bot.web.views.manual import mail_id_param, refused
 
 
 @page()
 def take_mail(p: Page) -> Response:
     assert p.user is not None
-    mail_id = _mail_id(p)
+    mail_id = mail_id_param(p)
     try:
         with p.console.transaction() as w:
             claim = take(w, mail_id, by=p.user.username, now=p.now)
@@ -30,7 +30,7 @@ def take_mail(p: Page) -> Response:
 @page()
 def release_mail(p: Page) -> Response:
     assert p.user is not None
-    mail_id = _mail_id(p)
+    mail_id = mail_id_param(p)
     try:
         with p.console.transaction() as w:
             claim = release(w, mail_id, by=p.user.username, admin=p.user.is_admin)

@@ -12,13 +12,13 @@ from bot.actions.person_reject import MAX_REMARK, chosen_codes, clean_remark, pr
 from bot.actions.resolve import ResolveError, StaleError
 from bot.web import audit
 from bot.web.pages import Page, client_ip, page
-from bot.web.views.manual import _finish, _mail_id, _tools, refused, show
+from bot.web.views.manual import finish_held, mail_id_param, tools_of, refused, show
 
 
 @page()
 def reject_mail(p: Page) -> Response:
     assert p.user is not None
-    mail_id = _mail_id(p)
+    mail_id = mail_id_param(p)
     codes = chosen_codes(p.form)
     remark = clean_remark(p.form.get("remark", ""))
     confirmed = p.form.get("confirm", "").strip()
@@ -26,7 +26,7 @@ def reject_mail(p: Page) -> Response:
     if not confirmed:
         try:
             with p.console.transaction() as w:  # nothing written: the row is only locked while the mail is built
-                compose["preview"] = preview(w, mail_id, codes, tools=_tools(p.request), by=p.user.username,
+                compose["preview"] = preview(w, mail_id, codes, tools=tools_of(p.request), by=p.user.username,
                                              now=p.now, remark=remark)
         except StaleError as err:
             return refused(p, err, mail_id)
@@ -36,7 +36,7 @@ def reject_mail(p: Page) -> Response:
         return show(p, compose=compose)
     try:
         with p.console.transaction() as w:
-            done = reject(w, mail_id, codes, tools=_tools(p.request), by=p.user.username, now=p.now, remark=remark,
+            done = reject(w, mail_id, codes, tools=tools_of(p.request), by=p.user.username, now=p.now, remark=remark,
                           confirmed=confirmed)
             audit.record(w, action=audit.MANUAL_REJECT, at=p.now, username=p.user.username, user_id=p.user.id,
                          mail_id=mail_id, ip=client_ip(p.request),
@@ -50,4 +50,4 @@ def reject_mail(p: Page) -> Response:
     except ResolveError as err:
         compose["error"] = str(err)
         return show(p, compose=compose, status=422)
-    return _finish(p, mail_id)
+    return finish_held(p, mail_id)

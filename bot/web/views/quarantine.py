@@ -2,7 +2,7 @@
 with why; and 再処理: :func:`bot.actions.reprocess.reprocess`, the action ``bot reprocess``
 runs (after a fix: a new version, a raised limit, a repaired template).
 
-It decides the mail from its stored bytes with the pipeline's own :class:`bot.pipeline.Processor`
+It decides the mail from its stored bytes with the pipeline's own :class:`bot.pipeline.processor.Processor`
 in one transaction (the row locked and still quarantined), then moves the IMAP mail from
 Quarantine into its new folder. The audit row is written inside that same transaction (the
 processor's ``decide_row`` is the step reprocess runs in it), so a decision without its audit
@@ -13,15 +13,18 @@ row and its audit entry.
 
 from __future__ import annotations
 
-import dataclasses
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import RedirectResponse, Response
 
 from bot.actions.reprocess import reprocess
+from bot.config import Config
 from bot.models import QUARANTINED, Mail
-from bot.pipeline import Outcome, Processor
+from bot.pipeline.outcome import Outcome
+from bot.pipeline.processor import Processor
 from bot.templating import Templates
 from bot.web import audit
 from bot.web.ops_queries import quarantined, reprocess_result
@@ -30,12 +33,14 @@ from bot.web.queries import DECISIONS, decision_key
 from bot.web.views.status import forget_health
 
 
-@dataclasses.dataclass
 class AuditedProcessor(Processor):
     """The pipeline's Processor; a redo of a quarantined mail also writes its audit row in the
     decision's own transaction (``reprocess`` calls :meth:`decide_row` inside it)."""
 
-    who: dict[str, Any] = dataclasses.field(default_factory=dict)  # audit.record's who/where
+    def __init__(self, cfg: Config, factory: sessionmaker[Session], templates: Templates, *,
+                 clock: Callable[[], dt.datetime], who: dict[str, Any]) -> None:
+        super().__init__(cfg, factory, templates, clock=clock)
+        self.who = who  # audit.record's who/where
 
     def decide_row(self, session: Session, row: Mail) -> Outcome:
         outcome = super().decide_row(session, row)

@@ -108,7 +108,7 @@ def _store_in(session: Session, item: Incoming, limits: Limits, now: dt.datetime
 
 
 def relocate(row: Mail, folder: str, uidvalidity: int, uid: int) -> None:
-    """What a re-seen mail's row becomes (see :meth:`bot.pipeline.Processor.store`)."""
+    """What a re-seen mail's row becomes (see :meth:`bot.pipeline.processor.Processor.store`)."""
     here = (folder, uidvalidity, uid)
     if (row.folder, row.uidvalidity, row.uid) == here:
         return

@@ -28,7 +28,7 @@ import datetime as dt
 import logging
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,10 +36,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import claims, db
 from bot.limits import Limits
 from bot.models import QUARANTINED, STORED, Mail
-from bot.prefetch import Prefetcher, ReadAhead
 from bot.workers import ReaderFailed, ReaderPool
 
-log = logging.getLogger("bot.blame")
+log = logging.getLogger("bot.pipeline.claim")
 
 # Mails taken into hand in one transaction before the first of them is read ahead.
 HAND_BLOCK = 8
@@ -191,34 +190,3 @@ class Hands:
             failures = session.scalar(update(Mail).where(Mail.id == mail_id).values(attempts=Mail.attempts + 1)
                                       .returning(Mail.attempts), execution_options={"synchronize_session": False})
         return int(failures or 0)
-
-
-class ClaimingPrefetcher(Prefetcher):
-    """A :class:`Prefetcher` that takes mails into hand before reading them: when a read starts
-    on a mail not claimed yet, it and the next `block` - 1 mails of the list are claimed in one
-    committed transaction. At the end, mails claimed and never decided are given back."""
-
-    def __init__(self, hands: Hands, read: Callable[[int], ReadAhead | None], ids: Sequence[int], *, window: int,
-                 threads: int, block: int) -> None:
-        super().__init__(self._read_claimed, ids, window=window, threads=threads)
-        self._hands, self._read = hands, read
-        self._list = list(ids)
-        self._index = {mail_id: i for i, mail_id in enumerate(self._list)}
-        self._block = max(block, 1)
-        self._done: set[int] = set()  # claimed (or found not ours) by a block of this list
-        self._lock = threading.Lock()
-
-    def _read_claimed(self, mail_id: int) -> ReadAhead | None:
-        with self._lock:
-            if mail_id not in self._done:
-                start = self._index[mail_id]
-                block = [i for i in self._list[start:start + self._block] if i not in self._done]
-                self._hands.claim(block, alone=False)
-                self._done.update(block)
-        if not self._hands.holds(mail_id):
-            return None  # not ours (another process has it, or a suspect): decided alone, read then
-        return self._read(mail_id)
-
-    def close(self) -> None:
-        super().close()  # waits for the reads under way
-        self._hands.release(self._hands.drop(self._done))
