@@ -32,11 +32,12 @@ from pathlib import Path
 import pypdfium2 as pdfium
 from imapclient import IMAPClient
 
-from bot import db, outbox
-from bot.daemon import mailbox_settings
-from bot.embedded import EmbeddedSmtp
+from bot import db
+from bot.actions import outbox
+from bot.daemon.main import mailbox_settings
+from bot.daemon.runner import MailboxRunner, summarise
+from bot.demo.embedded import EmbeddedSmtp
 from bot.intake import Mailbox
-from bot.runner import MailboxRunner, summarise
 from bot.unis import import_extract
 from tests.fixtures import pdfs
 from tests.fixtures.demo_mails import UNIS_CSV, order_body

@@ -64,7 +64,7 @@ def main() -> None:
 
 def _bulk_offset(url: str) -> None:
     from bot import db
-    from bot.models import Mail
+    from bot.db.models import Mail
 
     engine = db.make_engine(url)
     with engine.begin() as conn:  # move the demo's uids out of the bulk rows' way

@@ -17,7 +17,7 @@ Printed per trait:
   service and line mark (wrong ones listed), the customer code and mail address read sure and
   exact where they were printed;
 * the DECISION: the order mail (``mails.order_mail``) → ``bot.mail.parse_mail`` →
-  ``bot.gather.gather`` (the reading from the reader process, one live UNIS line for the
+  ``bot.pipeline.gather.gather`` (the reading from the reader process, one live UNIS line for the
   customer so the form alone decides) → ``bot.decide.decide``, with the default config but
   ``[scans] integrated = "decide"`` (the shipped "hold" holds every integrated scan for a person;
   these figures are why), plus a vendor PDF password so ``[scans] accept`` is in effect, and with
@@ -137,7 +137,7 @@ class Decider:
 
     def __init__(self) -> None:
         from bot.config import load_config
-        from bot.gather import settings_from
+        from bot.pipeline.gather import settings_from
 
         self.cfg = load_config(env={"BOT_VENDOR_PDF_PASSWORD": "vendor-secret"})
         # [scans] integrated = "decide": what the reading itself would decide (the shipped default,
@@ -152,8 +152,8 @@ class Decider:
     def decide(self, pdf: bytes, truth: dict, reading: object) -> dict[str, tuple[str, object]]:
         from bot import decide as deciding
         from bot.checks.base import UnisLine
-        from bot.gather import gather
         from bot.mail import parse_mail
+        from bot.pipeline.gather import gather
         from tests.fixtures.scans.mails import order_mail
 
         mail = parse_mail(order_mail(pdf, truth))

@@ -15,11 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot import db, forms, outbox
-from bot.daemon import mailbox_settings
+from bot import db, forms
+from bot.actions import outbox
+from bot.daemon.main import mailbox_settings
+from bot.daemon.runner import MailboxRunner
 from bot.intake import Mailbox
 from bot.mail import parse_mail
-from bot.runner import MailboxRunner
 from bot.unis import import_extract
 from tests.fixtures import pdfs
 from tests.fixtures.demo_mails import UNIS_CSV, order_body
@@ -41,7 +42,7 @@ def main(n: int = 200) -> None:
     parse_ms = statistics.median(_timed(lambda: parse_mail(mails[0])) for _ in range(50))
     pdf_ms = statistics.median(_timed(lambda: forms.read_form(form, password="uspot")) for _ in range(50))
 
-    from bot.embedded import EmbeddedSmtp
+    from bot.demo.embedded import EmbeddedSmtp
 
     with tempfile.TemporaryDirectory() as tmp, Dovecot() as dove, EmbeddedSmtp() as smtp:
         url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"

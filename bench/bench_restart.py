@@ -5,7 +5,7 @@ Prints: time from process start until the new mail is decided (restart → ready
 second delivery (daemon idle in IDLE) until it is decided, the daemon's peak RSS (VmHWM; its
 reader processes apart), and how many mail bodies the daemon FETCHed (Dovecot's own logout
 counter `body_count`: only the new mails may be fetched). With --compare, also one in-process
-pass of the runner as it was before (git HEAD's bot/runner.py, when it differs) and of today's,
+pass of the runner as it was before (git HEAD's bot/daemon/runner.py, when it differs) and of today's,
 over the same folder.
 
 Run: nice python -m bench.bench_restart [N] [--compare] [--history]   (needs dovecot-imapd)
@@ -30,8 +30,8 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from bot import db
+from bot.db.models import FILED, STORED, Mail
 from bot.mail import message_id_hash
-from bot.models import FILED, STORED, Mail
 from tests.support.dovecot import Dovecot
 from tests.support.faults import write_config
 
@@ -174,7 +174,7 @@ def one_pass(runner_module, dove: Dovecot, url: str) -> tuple[float, int]:  # no
     """One in-process pass of a runner over the folder, and how many UIDs it FETCHed."""
     from imapclient import IMAPClient
 
-    from bot.daemon import mailbox_settings
+    from bot.daemon.main import mailbox_settings
     from bot.intake import Mailbox
     from tests.support.app import Clock, make_config, make_processor
 
@@ -199,9 +199,9 @@ def one_pass(runner_module, dove: Dovecot, url: str) -> tuple[float, int]:  # no
 
 
 def old_runner():  # noqa: ANN201
-    """git HEAD's bot/runner.py as a module, or None when the tree has not changed it."""
+    """git HEAD's bot/daemon/runner.py as a module, or None when the tree has not changed it."""
     try:
-        text = subprocess.run(["git", "show", "HEAD:bot/runner.py"], cwd=ROOT, capture_output=True, check=True,
+        text = subprocess.run(["git", "show", "HEAD:bot/daemon/runner.py"], cwd=ROOT, capture_output=True, check=True,
                               text=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -217,8 +217,8 @@ def old_runner():  # noqa: ANN201
 
 
 def main(n: int, compare: bool, history: bool = False) -> None:
-    from bot import runner
-    from bot.embedded import EmbeddedSmtp
+    from bot.daemon import runner
+    from bot.demo.embedded import EmbeddedSmtp
 
     with tempfile.TemporaryDirectory() as tmp_name, Dovecot() as dove, EmbeddedSmtp() as smtp:
         tmp = Path(tmp_name)

@@ -33,10 +33,11 @@ from pathlib import Path
 
 from sqlalchemy import insert, text
 
-from bot import db, retention
-from bot.calendar import BusinessCalendar
+from bot import db
 from bot.config import RetentionConfig
-from bot.models import FILED, Mail, OutboxMessage
+from bot.db.models import FILED, Mail, OutboxMessage
+from bot.domain.calendar import BusinessCalendar
+from bot.jobs import retention
 
 JST = dt.timezone(dt.timedelta(hours=9))
 END = dt.datetime(2027, 12, 30, 19, 30, tzinfo=dt.UTC)  # 04:30 JST, after a year of business days

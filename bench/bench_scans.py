@@ -17,7 +17,7 @@ version, extra page):
 * the READER: mark accuracy (right / unsure / wrong), filled/empty accuracy of the required
   fields, typed values read exactly, seconds per page and the reader's peak RSS;
 * the DECISION: every form is put in the branch's order mail (``mails.order_mail``), parsed
-  (``bot.mail.parse_mail``), gathered (``bot.gather.gather``, with the reading made in the
+  (``bot.mail.parse_mail``), gathered (``bot.pipeline.gather.gather``, with the reading made in the
   reader process and one live UNIS order line, since the bench has no database) and decided
   by ``bot.decide.decide``, twice: with the default ``[scans]`` config and with every scan
   code in ``reject_codes`` and ``accept = true``.  Each decision is one of
@@ -71,7 +71,7 @@ def _reader(conn, page_seconds: float | None = None, word_marks: bool | None = N
 
     if word_marks is not None:
         places.WORD_MARKS_SURE = word_marks
-    from bot.limits import DEFAULT
+    from bot.config.limits import DEFAULT
 
     limits = DEFAULT if page_seconds is None else dataclasses.replace(DEFAULT, ocr_page_seconds=page_seconds)
 
@@ -100,7 +100,7 @@ class Decider:
 
     def __init__(self) -> None:
         from bot.config import load_config
-        from bot.gather import settings_from
+        from bot.pipeline.gather import settings_from
 
         # The default config of a deployment: [scans] accept is on, and it takes effect once
         # [vendor] pdf_password is set (an accepted scan travels to the vendor encrypted).
@@ -114,8 +114,8 @@ class Decider:
     def decide(self, pdf: bytes, truth: dict, reading: object) -> dict[str, tuple[str, object]]:
         from bot import decide as deciding
         from bot.checks.base import UnisLine
-        from bot.gather import gather
         from bot.mail import parse_mail
+        from bot.pipeline.gather import gather
         from tests.fixtures.scans.mails import order_mail
 
         mail = parse_mail(order_mail(pdf, truth))

@@ -32,8 +32,8 @@ def run(n: int, seed: int) -> dict[str, object]:
     from bot import decide as deciding
     from bot.checks.base import UnisLine
     from bot.config import load_config
-    from bot.gather import gather
     from bot.mail import parse_mail
+    from bot.pipeline.gather import gather
     from tests.fixtures.scans.termination_scan import make, plan, termination_mail
 
     cfg = load_config(env={})

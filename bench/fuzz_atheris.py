@@ -1,7 +1,7 @@
 """Coverage-guided fuzzing of bot.mail.parse_mail with atheris (libFuzzer). Not part of pytest.
 
     python3 -m pip install -e ".[bench]"
-    mkdir -p /tmp/mail-corpus && cp bot/demo_mails/*.eml /tmp/mail-corpus/
+    mkdir -p /tmp/mail-corpus && cp bot/demo/mails/*.eml /tmp/mail-corpus/
     python3 bench/fuzz_atheris.py /tmp/mail-corpus -max_total_time=300 -rss_limit_mb=2048 -timeout=10
 
 Every libFuzzer flag works (``-runs=N``, ``-max_len=65536``, ``-dict=…``; libFuzzer's fork mode
@@ -16,7 +16,7 @@ bot/mail.py): a charset with a NUL (test_parse_mail_odd_body_charset_keeps_the_m
 What counts as a crash: parse_mail raising (it must never raise), its catch-all firing (an
 ERROR log from ``bot``: the mail then loses its subject and sender), an answer outside the
 documented types, or a control character left in the subject.  ``--target body`` fuzzes
-bot.body.parse_body, ``--target subject`` bot.classify.classify_subject instead.
+bot.mail.body.parse_body, ``--target subject`` bot.domain.classify.classify_subject instead.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ except ImportError:
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 with atheris.instrument_imports():
-    from bot.body import parse_body
-    from bot.classify import classify_subject
+    from bot.domain.classify import classify_subject
     from bot.mail import InboundMail, message_id_hash, parse_mail
+    from bot.mail.body import parse_body
 
 
 SKIP_KNOWN = False

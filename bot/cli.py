@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"bot: 設定エラー / config error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    from bot.logs import configure
+    from bot.daemon.logs import configure
 
     try:
         configure(cfg, logging.getLogger().level)

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import pool, text
 
 from bot.db import make_engine
-from bot.models import Base
+from bot.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata

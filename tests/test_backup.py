@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import func, inspect, select, text
 
 from bot import db
-from bot.backup import BackupError, make_backup, rotate
 from bot.cli import main
-from bot.models import Mail
+from bot.db.models import Mail
+from bot.jobs.backup import BackupError, make_backup, rotate
 from tests.support.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,14 +11,14 @@ from imapclient import IMAPClient
 from sqlalchemy import select, update
 
 from bot import db
-from bot.daemon import mailbox_settings
+from bot.daemon.main import mailbox_settings
+from bot.daemon.runner import MailboxRunner
+from bot.db.models import FILED, Mail
 from bot.intake import Mailbox
-from bot.models import FILED, Mail
-from bot.runner import MailboxRunner
 from tests.support.app import Clock, make_config, make_processor
 from tests.support.dovecot import Dovecot
 
-# A claim of a process of this host that is gone (no such pid): bot/claims.py buries it.
+# A claim of a process of this host that is gone (no such pid): bot/db/claims.py buries it.
 DEAD = f"{socket.gethostname()}:999999999:1"
 
 

@@ -10,11 +10,11 @@ import pytest
 from imapclient import IMAPClient
 from sqlalchemy import insert, select
 
-from bot.daemon import mailbox_settings
+from bot.daemon.main import mailbox_settings
+from bot.daemon.runner import MailboxRunner
+from bot.db.models import FILED, STORED, Mail
 from bot.intake import Mailbox
 from bot.mail import message_id_hash
-from bot.models import FILED, STORED, Mail
-from bot.runner import MailboxRunner
 from tests.support.app import Clock, make_config, make_processor
 from tests.support.dovecot import Dovecot
 

@@ -1,4 +1,4 @@
-"""bot.body: labelled body lines, dates, unit counts — as branch staff really write them."""
+"""bot.mail.body: labelled body lines, dates, unit counts — as branch staff really write them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.body import (
+from bot.mail.body import (
     CANONICAL_LABELS,
     BodyFields,
     canonical_label,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.branches import BranchDirectoryError, load_directory
 from bot.config import ConfigError, load_config
+from bot.domain.branches import BranchDirectoryError, load_directory
 
 
 def test_csv_in_cp932_with_japanese_headers(tmp_path: Path) -> None:

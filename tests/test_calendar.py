@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from bot.calendar import BusinessCalendar
+from bot.domain.calendar import BusinessCalendar
 
 JST = dt.timezone(dt.timedelta(hours=9))
 CAL = BusinessCalendar(tz=JST)

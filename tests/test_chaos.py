@@ -6,7 +6,7 @@ poisons (a reader poison, caught by `reader_attempts`; a mail that kills the bot
 in hand, caught by `solo_deaths`), every defective order answered with one 差戻 (one outbox
 row), and a reply sent twice only where a kill fell between the server's 250 and the mark:
 at most one repeat per kill, never a third copy (a reply whose sender died twice while sending
-it is failed for a person, not sent again: bot/outbox.py).
+it is failed for a person, not sent again: bot/actions/outbox.py).
 
 One scenario per database, run once (a module fixture); the tests assert on its parts. Each
 takes about a minute and a half here.
@@ -27,10 +27,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from bot import db, outbox
+from bot import db
+from bot.actions import outbox
 from bot.config import SmtpConfig
-from bot.embedded import EmbeddedSmtp
-from bot.models import OutboxMessage
+from bot.db.models import OutboxMessage
+from bot.demo.embedded import EmbeddedSmtp
 from bot.unis import import_extract
 from tests.support.chaos import (
     Chaos,

@@ -17,7 +17,7 @@ import pytest
 from bot import db
 from bot.commands.check import Result, run_checks
 from bot.config import Config, SmtpConfig, VendorConfig
-from bot.embedded import EmbeddedSmtp
+from bot.demo.embedded import EmbeddedSmtp
 from bot.unis import import_extract
 from tests.fixtures.demo_mails import UNIS_CSV
 from tests.support.app import DEFAULT_NOW, make_config

@@ -1,4 +1,4 @@
-"""bot.classify: subject → kind + 9-digit UNIS customer code, on real drifted subjects."""
+"""bot.domain.classify: subject → kind + 9-digit UNIS customer code, on real drifted subjects."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.classify import (
+from bot.domain.classify import (
     ALIASES,
     CANCELLATION,
     CONTRACT_CHANGE,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "bot" / "demo_mails"
+DEMO = ROOT / "bot" / "demo" / "mails"
 
 
 def _env(tmp: Path, **extra: str) -> dict[str, str]:

@@ -52,11 +52,11 @@ def test_the_registry_names_no_owner_in_its_imports(name: str) -> None:
 
 
 def test_importing_the_registry_loads_no_owner_until_a_sample_is_asked_for() -> None:
-    """Given a fresh interpreter, importing bot.template_samples (and bot.templating) leaves the
+    """Given a fresh interpreter, importing bot.templating.samples (and bot.templating) leaves the
     digest and the vendor batch unloaded; the first look-up loads the owners' samples."""
     code = (
         "import sys\n"
-        "import bot.templating, bot.template_samples as t\n"
+        "import bot.templating, bot.templating.samples as t\n"
         "owners = ('bot.digest', 'bot.vendor', 'bot.actions')\n"
         "print(sorted(m for m in sys.modules if m.startswith(owners)))\n"
         "print(sorted(t.SAMPLES))\n"
@@ -69,8 +69,8 @@ def test_importing_the_registry_loads_no_owner_until_a_sample_is_asked_for() -> 
 
 
 def test_every_builtin_mail_has_a_sample_from_its_owner() -> None:
-    from bot.template_samples import sample_for, template_names
     from bot.templating import BUILTIN_DIR
+    from bot.templating.samples import sample_for, template_names
 
     assert [n for n in template_names(BUILTIN_DIR) if sample_for(n) is None] == []
 

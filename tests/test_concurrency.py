@@ -9,7 +9,7 @@ import threading
 from sqlalchemy import func, select
 
 from bot import db
-from bot.models import QUARANTINED, Mail, OutboxMessage
+from bot.db.models import QUARANTINED, Mail, OutboxMessage
 from bot.unis import import_extract
 from tests.fixtures import pdfs
 from tests.fixtures.demo_mails import UNIS_CSV, order_body
@@ -80,8 +80,8 @@ def test_the_hourly_reply_cap_counts_in_one_statement_on_both_databases(any_db_u
     import dataclasses
     import datetime as dt
 
+    from bot.db.models import ReplyCount
     from bot.mail import parse_mail
-    from bot.models import ReplyCount
 
     cfg = make_config(any_db_url)
     cfg = cfg.replace(senders=dataclasses.replace(cfg.senders, max_replies_per_hour=2))

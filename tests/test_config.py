@@ -100,7 +100,7 @@ def _numeric_keys() -> list[tuple[str, str]]:
     import dataclasses
     import typing
 
-    from bot.config import _SECTIONS
+    from bot.config.load import _SECTIONS
 
     return [(section, f.name) for section, cls in _SECTIONS.items() for f in dataclasses.fields(cls)
             if typing.get_type_hints(cls)[f.name] in (int, float)]

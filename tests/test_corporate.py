@@ -23,14 +23,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import classify, outbox, vendor
+from bot import vendor
+from bot.actions import outbox
 from bot.checks import unis_order
 from bot.checks.base import Facts, RuleSettings
 from bot.config import Config, CorporateConfig, VendorConfig
 from bot.corporate import CORPORATE_LIST_INVALID, CORPORATE_ROW_INVALID, VENDOR_CATEGORY
 from bot.corporate.act import PURPOSE
-from bot.embedded import EmbeddedSmtp
-from bot.models import (
+from bot.db.models import (
     CorporateNumber,
     CorporateSite,
     LedgerEntry,
@@ -39,6 +39,8 @@ from bot.models import (
     OutboxMessage,
     VendorRow,
 )
+from bot.demo.embedded import EmbeddedSmtp
+from bot.domain import classify
 from bot.templating import Templates
 from bot.unis import import_extract
 from tests.fixtures.corporate import (
@@ -284,9 +286,9 @@ def test_a_configured_prefix_and_an_exact_sender_address(sqlite_url: str) -> Non
 
 def test_corporate_orders_are_exempt_from_unis_order_missing() -> None:
     """FAQ 3: ※法人営業案件については対象外 — even with a code UNIS does not know."""
-    from bot.body import parse_body
-    from bot.calendar import BusinessCalendar
+    from bot.domain.calendar import BusinessCalendar
     from bot.mail import parse_mail
+    from bot.mail.body import parse_body
 
     mail = parse_mail(corporate_mail(b""))
     c = classify.classify_subject("USEN SPOT 法人一括発注依頼_988000001")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from bot import classify
 from bot.corporate import CORPORATE_LIST_INVALID, CorporateSettings
 from bot.corporate.checks import all_defects
 from bot.corporate.reading import Known, read_list
 from bot.corporate.rows import count_of, yes_no
 from bot.corporate.sheet import Caps
+from bot.domain import classify
 from tests.fixtures.corporate import GOOD_ROWS, HEADER, XLSX_TYPE, csv_bytes, xlsx
 
 CAPS = Caps()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.csvsafe import neutralise
+from bot.domain.csvsafe import neutralise
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from bot import db
 from bot.config import OfficeConfig, UnisConfig
-from bot.daemon import Daemon
-from bot.models import UnisOrder
+from bot.daemon.main import Daemon
+from bot.db.models import UnisOrder
 from bot.unis import import_drop_folder
 from tests.fixtures.demo_mails import UNIS_CSV
 from tests.support.app import make_config
@@ -82,7 +82,7 @@ def test_a_flush_asked_for_during_a_flush_runs_right_after(sqlite_url: str, monk
     import threading
     import time
 
-    from bot import outbox
+    from bot.actions import outbox
 
     daemon = Daemon(make_config(sqlite_url))
     started: list[float] = []

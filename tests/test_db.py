@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 
 from bot import db
 from bot.config import ConfigError
-from bot.models import Base
+from bot.db.models import Base
 
 
 def test_migrations_match_models(any_db_url: str) -> None:

@@ -1,4 +1,4 @@
-"""templates/_defects.j2 explains every defect the bot knows (DESIGN.md's table, bot/vocab.py's
+"""templates/_defects.j2 explains every defect the bot knows (DESIGN.md's table, bot/domain/vocab.py's
 DEFECTS) in its own Japanese sentence: none falls through to the general 「記載内容に不備が
 あります。」, and the three role / serial / change defects say what the branch must do, as the
 manual says it (SENDER_NOT_PERMITTED for a ルーター交換依頼 names テクニカルサポート課)."""
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot import vocab
 from bot.checks.base import Defect
+from bot.domain import vocab
 from bot.templating import BUILTIN_DIR, make_environment
 
 FALLBACK = "記載内容に不備があります。"

@@ -13,7 +13,7 @@ import pytest
 
 from bot import db
 from bot.commands.process import dry_run
-from bot.demo import DEMO_CORPORATE, DEMO_DIR, run_demo
+from bot.demo.run import DEMO_CORPORATE, DEMO_DIR, run_demo
 from bot.unis import import_extract
 from tests.support.app import DEFAULT_NOW, make_config
 
@@ -119,7 +119,7 @@ def test_demo_shows_the_corporate_orders_end_to_end(demo_output: str) -> None:
 def test_demo_shows_the_unis_audit_per_branch(demo_output: str) -> None:
     """The demo's UNIS extract has lines that break §VIII rules: after the import, each is listed
     under its branch with its rule id, its UNIS line and the manual's fix."""
-    from bot.unis_audit import FIXES
+    from bot.unis.rules import FIXES
     from tests.fixtures.demo_mails import UNIS_AUDIT_CASES
 
     text = demo_output

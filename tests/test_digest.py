@@ -31,16 +31,7 @@ from bot import db
 from bot.commands.digest import cli_digest
 from bot.config import Config, OfficeConfig, TemplatesConfig
 from bot.db import PROJECT_ROOT
-from bot.digest import (
-    DigestError,
-    branch_of,
-    build_digest,
-    digest_job,
-    digest_message,
-    send_digest,
-)
-from bot.embedded import EmbeddedSmtp
-from bot.models import (
+from bot.db.models import (
     FILED,
     QUARANTINED,
     STORED,
@@ -49,6 +40,15 @@ from bot.models import (
     OutboxMessage,
     VendorBatch,
     VendorRow,
+)
+from bot.demo.embedded import EmbeddedSmtp
+from bot.digest import (
+    DigestError,
+    branch_of,
+    build_digest,
+    digest_job,
+    digest_message,
+    send_digest,
 )
 from bot.templating import Templates
 from tests.support.app import make_config
@@ -289,7 +289,7 @@ def test_template_breakages_show_up(seeded: sessionmaker[Session], cfg: Config, 
     folder.mkdir()
     (folder / "reject.txt.j2").write_text("ご担当者様\n{{ sender }}\n", encoding="utf-8")
     templates = Templates(admin_dir=folder)
-    from bot.template_samples import SAMPLES
+    from bot.templating.samples import SAMPLES
 
     templates.render("reject.txt.j2", SAMPLES["reject.txt.j2"])  # type: ignore[arg-type]
     (folder / "digest.html.j2").write_text("<p>\n\n{% endfor %}\n", encoding="utf-8")

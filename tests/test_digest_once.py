@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 
 from bot import db
 from bot.config import OfficeConfig
+from bot.db.models import OutboxMessage
+from bot.demo.embedded import EmbeddedSmtp
 from bot.digest import PURPOSE, send_digest
-from bot.embedded import EmbeddedSmtp
-from bot.models import OutboxMessage
 from bot.templating import Templates
 from tests.support.app import make_config
 
@@ -51,8 +51,8 @@ def test_morning_job_reports_every_day_since_the_last_digest(sqlite_url: str, sm
     of Sat, Sun and Mon, once each, and Saturday's lists that rejection."""
     from email import message_from_bytes
 
+    from bot.db.models import FILED, Mail
     from bot.digest import days_to_report, digest_job, digest_ref
-    from bot.models import FILED, Mail
 
     cfg = make_config(sqlite_url, smtp=smtp_sink)
     cfg = cfg.replace(office=dataclasses.replace(OfficeConfig(), digest_to=("kaigyo@usen.co.jp",)))

@@ -1,5 +1,5 @@
 """The digest is the office's mail (事務センター 開業支援G; no part of it is for admins only): its
-text and HTML parts name every defect and warning in the office's words (bot/vocab.py), never
+text and HTML parts name every defect and warning in the office's words (bot/domain/vocab.py), never
 by code, and carry no exception name, command or config key (issue 21 point 1)."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db, vocab
+from bot import db
 from bot.actions.reply_samples import _DETAIL
 from bot.config import Config
 from bot.digest import render
 from bot.digest.samples import sample_data
+from bot.domain import vocab
 from bot.templating import Templates
 from tests.test_digest import Seeder, build, jst, seed
 from tests.test_digest import cfg as cfg  # noqa: F401 - the digest's config fixture, reused

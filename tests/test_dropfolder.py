@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 
 from bot import db
 from bot.config import UnisConfig
-from bot.daemon import Daemon
-from bot.models import UnisOrder
+from bot.daemon.main import Daemon
+from bot.db.models import UnisOrder
 from bot.unis import import_drop_folder
-from bot.unis_pickup import SETTLE, Sightings
+from bot.unis.pickup import SETTLE, Sightings
 from tests.fixtures.demo_mails import UNIS_CSV
 from tests.support.app import make_config
 

@@ -1,4 +1,4 @@
-"""bot.embedded: the in-process servers of `bot demo`, spoken to over real sockets."""
+"""bot.demo.embedded: the in-process servers of `bot demo`, spoken to over real sockets."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from bot.embedded import EmbeddedImap, EmbeddedSmtp
+from bot.demo.embedded import EmbeddedImap, EmbeddedSmtp
 from bot.intake import FOLDERS, Mailbox, MailboxSettings, watch
 
 RAW = (b"From: branch@aoyama.usen.co.jp\r\nTo: usen_spot@usen.co.jp\r\n"

@@ -16,12 +16,20 @@ from email.message import Message
 import pytest
 from sqlalchemy import func, select
 
-from bot import db, outbox
-from bot.daemon import Daemon, mailbox_settings
-from bot.embedded import EmbeddedSmtp
+from bot import db
+from bot.actions import outbox
+from bot.daemon.main import Daemon, mailbox_settings
+from bot.daemon.runner import MailboxRunner
+from bot.db.models import (
+    FILED,
+    QUARANTINED,
+    LedgerEntry,
+    Mail,
+    OutboxMessage,
+    VendorRow,
+)
+from bot.demo.embedded import EmbeddedSmtp
 from bot.intake import Mailbox
-from bot.models import FILED, QUARANTINED, LedgerEntry, Mail, OutboxMessage, VendorRow
-from bot.runner import MailboxRunner
 from bot.unis import import_extract
 from tests.fixtures import pdfs
 from tests.fixtures.demo_mails import UNIS_CSV, order_body

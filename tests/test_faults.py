@@ -29,7 +29,8 @@ from typing import Any
 
 import pytest
 
-from bot import db, outbox
+from bot import db
+from bot.actions import outbox
 from bot.config import SmtpConfig
 from tests.support.dovecot import Dovecot
 from tests.support.faults import (
@@ -691,7 +692,7 @@ def test_sigkill_at_each_step_loses_and_doubles_nothing(kills: dict[str, Killed]
 @pytest.mark.parametrize("point", [
     "stored",
     "queued",
-    "claimed",  # a dead holder's claim is taken over at once (bot.outbox.owner_alive)
+    "claimed",  # a dead holder's claim is taken over at once (bot.actions.outbox.owner_alive)
     "sent_unmarked",
     "moved_unfiled",
 ])

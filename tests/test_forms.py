@@ -18,8 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import forms
-from bot.forms import normalise
-from bot.limits import Limits
+from bot.config.limits import Limits
 from bot.forms import (
     DEFAULT_FIELD_NAMES,
     FIELD_NAMES,
@@ -28,6 +27,7 @@ from bot.forms import (
     PDF_WRONG_PASSWORD,
     FormFields,
     FormReading,
+    normalise,
     parse_date,
     read_form,
     read_termination_form,

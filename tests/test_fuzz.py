@@ -2,9 +2,9 @@
 their documented types (issue 11).
 
 Targets, each through its public name only: ``bot.mail.parse_mail`` (random bytes, mails built
-from random headers/parts/charsets, mutated real mails), ``bot.classify.classify_subject``,
-``bot.body.parse_body`` and the body helpers, the date parsers (``bot.forms.parse_date``,
-``bot.body.parse_date``), ``bot.forms.read_form`` / ``read_termination_form`` on mutated valid
+from random headers/parts/charsets, mutated real mails), ``bot.domain.classify.classify_subject``,
+``bot.mail.body.parse_body`` and the body helpers, the date parsers (``bot.forms.parse_date``,
+``bot.mail.body.parse_date``), ``bot.forms.read_form`` / ``read_termination_form`` on mutated valid
 PDFs (tests/fixtures/pdfs.py), and the UNIS extract reader (``bot.unis``).
 
 "Never raises" is cheap for functions whose last line of defence is a catch-all; so the
@@ -37,12 +37,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.body import parse_body, parse_count, parse_units, parse_yes_no
-from bot.body import parse_date as body_parse_date
-from bot.classify import classify_subject
+from bot.domain.classify import classify_subject
 from bot.forms import parse_date as form_parse_date
 from bot.forms import read_form, read_termination_form
 from bot.mail import parse_mail
+from bot.mail.body import parse_body, parse_count, parse_units, parse_yes_no
+from bot.mail.body import parse_date as body_parse_date
 from bot.unis import (
     DEFAULT_COLUMNS,
     STATUSES,
@@ -336,7 +336,7 @@ def seed_mails() -> tuple[bytes, ...]:
         minimal_pdf,
     )
 
-    demo = Path(__file__).resolve().parent.parent / "bot" / "demo_mails"
+    demo = Path(__file__).resolve().parent.parent / "bot" / "demo" / "mails"
     mails = [p.read_bytes() for p in sorted(demo.glob("*.eml"))]
     mails += [
         build_mail(charset="cp50220", attachments=[("申込書.pdf", minimal_pdf(), "application/pdf")]),
@@ -681,7 +681,7 @@ def _sqlite_factory() -> object:
     from sqlalchemy.orm import sessionmaker
     from sqlalchemy.pool import StaticPool
 
-    from bot.models import Base
+    from bot.db.models import Base
 
     engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
     Base.metadata.create_all(engine)
@@ -713,7 +713,7 @@ def test_unis_import_extract_loads_or_refuses_every_row(data: bytes) -> None:
 
 
 def _column_lengths() -> dict[str, int]:
-    from bot.models import UnisOrder
+    from bot.db.models import UnisOrder
 
     return {c.name: c.type.length for c in UnisOrder.__table__.columns
             if getattr(c.type, "length", None) and c.name in DEFAULT_COLUMNS}

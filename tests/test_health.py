@@ -16,10 +16,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db, health, jobs, metrics
+from bot import db, jobs
 from bot.config import load_config
-from bot.logs import JsonFormatter, Redact
-from bot.models import Mail, OutboxMessage
+from bot.daemon import health, metrics
+from bot.daemon.logs import JsonFormatter, Redact
+from bot.db.models import Mail, OutboxMessage
 
 JST = ZoneInfo("Asia/Tokyo")
 NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
@@ -28,7 +29,7 @@ NOW = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def factory(any_db_url: str) -> Iterator[sessionmaker[Session]]:
     # The test stands in for the daemon "host:1:1": on PostgreSQL its connections carry that
-    # name, which is what proves a process of another host alive (bot/health.py).
+    # name, which is what proves a process of another host alive (bot/daemon/health.py).
     engine = db.make_engine(any_db_url, process="host:1:1")
     yield db.session_factory(engine)
     engine.dispose()

@@ -9,13 +9,13 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from bot import health
 from bot.config import MailboxConfig
-from bot.daemon import Daemon, mailbox_settings
-from bot.embedded import EmbeddedSmtp
+from bot.daemon import health
+from bot.daemon.main import Daemon, mailbox_settings
+from bot.daemon.runner import MailboxRunner
+from bot.db.models import Mail
+from bot.demo.embedded import EmbeddedSmtp
 from bot.intake import Mailbox
-from bot.models import Mail
-from bot.runner import MailboxRunner
 from tests.support.app import Clock, make_config, make_processor
 from tests.support.dovecot import Dovecot
 from tests.support.mailbuilder import build_mail

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.embedded import EmbeddedSmtp
+from bot.demo.embedded import EmbeddedSmtp
 from tests.fixtures import hostile, pdfs
 from tests.fixtures.demo_mails import order_body
 from tests.support.dovecot import Dovecot, find_dovecot

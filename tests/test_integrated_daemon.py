@@ -12,10 +12,11 @@ from email import message_from_bytes
 import pytest
 from sqlalchemy import select
 
-from bot import db, outbox
+from bot import db
+from bot.actions import outbox
 from bot.config import VendorConfig
-from bot.embedded import EmbeddedSmtp
-from bot.models import Mail, VendorRow
+from bot.db.models import Mail, VendorRow
+from bot.demo.embedded import EmbeddedSmtp
 from bot.unis import import_extract
 from tests.fixtures import pdfs
 from tests.fixtures.demo_mails import UNIS_CSV, order_body

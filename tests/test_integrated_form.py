@@ -15,7 +15,6 @@ import functools
 import pytest
 
 from bot import decide as deciding
-from tests.support.app import UNHURRIED
 from bot.checks import integrated as integrated_check
 from bot.checks.base import UnisLine
 from bot.config import load_config
@@ -26,13 +25,14 @@ from bot.forms import (
     FormReading,
     read_form,
 )
-from bot.gather import gather
 from bot.mail import parse_mail
+from bot.pipeline.gather import gather
 from tests.fixtures import pdfs
 from tests.fixtures.integrated import SERVICES, integrated_form, other_company_form
 from tests.fixtures.scans import FormSpec, make
 from tests.fixtures.scans.integrated_layout import IntegratedSpec, make_integrated
 from tests.fixtures.scans.mails import order_mail
+from tests.support.app import UNHURRIED
 
 PASSWORD = "uspot"
 NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))

@@ -15,13 +15,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import daemon as daemon_module
 from bot import db, jobs
 from bot.config import VendorConfig
-from bot.daemon import Daemon
-from bot.embedded import EmbeddedSmtp
-from bot.gather import settings_from
-from bot.models import JobRun, OutboxMessage, VendorBatch, VendorRow
+from bot.daemon import main as daemon_module
+from bot.daemon.main import Daemon
+from bot.db.models import JobRun, OutboxMessage, VendorBatch, VendorRow
+from bot.demo.embedded import EmbeddedSmtp
+from bot.pipeline.gather import settings_from
 from tests.support.app import make_config
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -39,7 +39,7 @@ def _dead_owner() -> str:
     """A process token of this host whose process is gone."""
     proc = subprocess.Popen(["true"])
     proc.wait()
-    from bot.outbox import _HOST
+    from bot.actions.outbox import _HOST
 
     return f"{_HOST}:{proc.pid}:1"
 
@@ -192,7 +192,7 @@ def test_digest_time_config_is_honoured(sqlite_url: str, monkeypatch: pytest.Mon
 
 def test_the_watchdog_says_once_when_the_outbox_is_stuck_and_once_when_it_is_not(
         sqlite_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    from bot import health
+    from bot.daemon import health
 
     d = Daemon(make_config(sqlite_url))
     now = dt.datetime.now(dt.UTC)
@@ -201,7 +201,7 @@ def test_the_watchdog_says_once_when_the_outbox_is_stuck_and_once_when_it_is_not
         s.add(OutboxMessage(purpose="reply", message_id="<stuck@bot>", mail_from="bot@usen.example", rcpt_to=["a@usen.co.jp"],
                             subject="x", raw=b"x", status="pending", attempts=0,
                             created_at=now - dt.timedelta(hours=2), next_attempt_at=now))
-    caplog.set_level(logging.INFO, logger="bot.daemon")
+    caplog.set_level(logging.INFO, logger="bot.daemon.main")
     d.watchdog()
     d.watchdog()  # the same problem: not logged again within the hour
     stuck = [r for r in caplog.records if r.levelno == logging.ERROR and "送れていないメール" in r.getMessage()]
@@ -219,7 +219,7 @@ def test_two_processes_importing_one_drop_folder_import_each_file_once(tmp_path,
     import sys
     import textwrap
 
-    from bot.models import UnisOrder
+    from bot.db.models import UnisOrder
     from tests.fixtures.demo_mails import UNIS_CSV
 
     drop = tmp_path / "drop"

@@ -1,4 +1,4 @@
-"""bot.kana: katakana letter names of the desired @uspot.jp address → ASCII."""
+"""bot.domain.kana: katakana letter names of the desired @uspot.jp address → ASCII."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.kana import LETTER_NAMES, reading_to_ascii
+from bot.domain.kana import LETTER_NAMES, reading_to_ascii
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import base64
 
 import pytest
 
-from bot.limits import DEFAULT, Limits
+from bot.config.limits import DEFAULT, Limits
 from bot.mail import InboundMail, parse_mail
 from tests.support.mailbuilder import build_mail, minimal_pdf
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, MailboxConfig, load_config
-from bot.daemon import mailbox_settings
+from bot.daemon.main import mailbox_settings
 from bot.intake import IntakeConnectionError, Mailbox
 from tests.support.dovecot import Dovecot
 

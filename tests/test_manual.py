@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
-from bot.manual import ManualQueueError, open_items, resolve
-from bot.models import FILED, QUARANTINED, Mail
+from bot.actions.queue import ManualQueueError, open_items, resolve
+from bot.db.models import FILED, QUARANTINED, Mail
 
 NOW = dt.datetime(2026, 11, 24, 1, 0, tzinfo=dt.UTC)
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,11 +16,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import __version__, db, health, jobs, metrics, upkeep, vocab
+from bot import __version__, db, jobs
 from bot.cli import main
 from bot.config import SmtpConfig
-from bot.embedded import EmbeddedSmtp
-from bot.models import OutboxMessage
+from bot.daemon import health, metrics
+from bot.db.models import OutboxMessage
+from bot.demo.embedded import EmbeddedSmtp
+from bot.domain import vocab
+from bot.jobs import upkeep
 from tests.support.app import make_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,7 +152,7 @@ def test_the_alert_rules_name_only_metrics_the_bot_exports(factory: sessionmaker
 
 
 def test_the_daemon_says_imap_down_when_the_mailbox_is_away_and_not_when_the_database_is(sqlite_url: str) -> None:
-    from bot.daemon import Daemon
+    from bot.daemon.main import Daemon
 
     daemon = Daemon(make_config(sqlite_url))
     try:

@@ -18,17 +18,19 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db, outbox, startup
+from bot import db
+from bot.actions import outbox
 from bot.commands.check import run_checks
 from bot.config import Config, ConfigError, OAuth2Config, SmtpConfig, load_config
+from bot.daemon import startup
 from bot.intake import Mailbox, MailboxSettings
-from bot.oauth2 import TokenSource
+from bot.intake.oauth2 import TokenSource
 from tests.support.app import make_config
 from tests.support.certs import Issued, TestCa
-from tests.support.tls_fixtures import ca, cert, tokens  # noqa: F401 (fixtures)
 from tests.support.dovecot_secure import SecureDovecot
 from tests.support.mailbuilder import build_mail
 from tests.support.smtp_secure import SecureSmtp
+from tests.support.tls_fixtures import ca, cert, tokens  # noqa: F401 (fixtures)
 from tests.support.token_server import TokenServer
 
 USER = "usen_spot@usen-spot.example.jp"
@@ -258,7 +260,7 @@ def test_bot_check_fetches_the_token_and_logs_in_to_both_servers(sqlite_url: str
 
 def test_bot_run_refuses_to_start_on_a_refused_token(sqlite_url: str, tokens: TokenServer, imap: SecureDovecot,
                                                       ca: TestCa, tmp_path: Path) -> None:
-    from bot.daemon import mailbox_settings
+    from bot.daemon.main import mailbox_settings
 
     cfg = make_config(sqlite_url, host=imap.host, port=imap.tls_port, user=USER, security="tls",
                       ca_file=str(ca.ca_file), auth="oauth2")

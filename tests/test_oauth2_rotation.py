@@ -23,11 +23,11 @@ import pytest
 
 from bot.config import ConfigError, OAuth2Config, load_config
 from bot.intake import IntakeLoginError, Mailbox, MailboxSettings, watch
-from bot.oauth2 import TokenSource
+from bot.intake.oauth2 import TokenSource
 from tests.support.certs import Issued, TestCa
-from tests.support.tls_fixtures import ca, cert, tokens  # noqa: F401 (fixtures)
 from tests.support.dovecot_secure import SecureDovecot
 from tests.support.mailbuilder import build_mail
+from tests.support.tls_fixtures import ca, cert, tokens  # noqa: F401 (fixtures)
 from tests.support.token_server import TokenServer
 
 USER = "usen_spot@usen-spot.example.jp"
@@ -71,7 +71,7 @@ def test_a_rotated_refresh_token_is_used_by_the_next_process(tokens: TokenServer
     config.write_text(f'[mailbox]\nhost = "127.0.0.1"\nuser = "{USER}"\nauth = "oauth2"\n'
                       f'[oauth2]\nprovider = "microsoft"\ntenant = "{tokens.tenant}"\nclient_id = "{tokens.client_id}"\n'
                       f'token_url = "{tokens.microsoft_token_url}"\nrefresh_token_file = "{state}"\n')
-    restart = ("import sys\nfrom bot.config import load_config\nfrom bot.oauth2 import TokenSource\n"
+    restart = ("import sys\nfrom bot.config import load_config\nfrom bot.intake.oauth2 import TokenSource\n"
                "cfg = load_config(sys.argv[1])\nprint(TokenSource(cfg.oauth2, cfg.mailbox.user).token())\n")
     env = {**os.environ, "BOT_OAUTH2_REFRESH_TOKEN": "rt-1", "REQUESTS_CA_BUNDLE": str(ca.ca_file)}
     done = subprocess.run([sys.executable, "-c", restart, str(config)], cwd=REPO, env=env, capture_output=True,

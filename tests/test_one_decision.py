@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-import bot.classify
 import bot.decide
+import bot.domain.classify
 from bot import db
 from bot.actions.reprocess import reprocess
 from bot.actions.resolve import ResolveError, Tools, accept, read_for_accept
 from bot.commands.process import dry_run
-from bot.models import QUARANTINED, Mail
+from bot.db.models import QUARANTINED, Mail
 from bot.unis import import_extract
 from tests.support.app import DEFAULT_NOW, Clock, make_config, make_processor
 from tests.support.mailbuilder import build_mail
@@ -48,14 +48,14 @@ class Spy:
 @pytest.fixture
 def spies(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Spy]]:
     found = {"classify": Spy(), "decide": Spy()}
-    monkeypatch.setattr(bot.classify, "classify_subject", found["classify"].wrap(bot.classify.classify_subject))
+    monkeypatch.setattr(bot.domain.classify, "classify_subject", found["classify"].wrap(bot.domain.classify.classify_subject))
     monkeypatch.setattr(bot.decide, "decide", found["decide"].wrap(bot.decide.decide))
     yield found
 
 
 def _unis(factory: sessionmaker[Session]) -> None:
     """The demo's UNIS extract: it knows 988776654 (受注), so the ledger has no row of it."""
-    from bot.demo import DEMO_DIR
+    from bot.demo.run import DEMO_DIR
 
     with db.transaction(factory) as s:
         import_extract(s, (DEMO_DIR / "unis.csv").read_bytes(), name="unis.csv", now=DEFAULT_NOW)
@@ -75,11 +75,11 @@ def _calls_of(name: str) -> set[str]:
 
 def test_only_the_first_look_classifies_and_screens() -> None:
     """Given the source of bot/, then the subject is classified, and the sender screened, in the
-    first look only, and only bot.gather takes the first look (with our MTA's verdict)."""
+    first look only, and only bot.pipeline.gather takes the first look (with our MTA's verdict)."""
     assert _calls_of("classify_subject") == {"bot/decide/first_look.py"}
     assert _calls_of("screen") == {"bot/decide/first_look.py"}
     assert _calls_of("corporate_gate") == {"bot/decide/first_look.py"}
-    assert _calls_of("first_look") == {"bot/gather.py"}
+    assert _calls_of("first_look") == {"bot/pipeline/gather.py"}
 
 
 def test_the_pipeline_classifies_once_and_decides_once_read_ahead_or_not(sqlite_url: str,

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import COMMANDS
-from bot.config import ConfigError, _check_env_name
+from bot.config import ConfigError
+from bot.config.load import _check_env_name
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

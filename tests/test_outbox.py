@@ -13,10 +13,11 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db, outbox
+from bot import db
+from bot.actions import outbox
 from bot.config import SmtpConfig
-from bot.embedded import EmbeddedSmtp
-from bot.models import OutboxMessage
+from bot.db.models import OutboxMessage
+from bot.demo.embedded import EmbeddedSmtp
 
 NOW = dt.datetime(2026, 11, 24, 1, 0, tzinfo=dt.UTC)
 
@@ -229,7 +230,7 @@ def _dead_token() -> str:
     import subprocess
     import sys
 
-    token = subprocess.run([sys.executable, "-c", "from bot.outbox import process_token; print(process_token())"],
+    token = subprocess.run([sys.executable, "-c", "from bot.actions.outbox import process_token; print(process_token())"],
                            check=True, capture_output=True, text=True).stdout.strip()
     assert not outbox.owner_alive(token)
     return token

@@ -8,10 +8,11 @@ import datetime as dt
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db, outbox
+from bot import db
+from bot.actions import outbox
 from bot.cli import main
 from bot.commands.outbox import age
-from bot.models import OutboxMessage
+from bot.db.models import OutboxMessage
 from tests.test_outbox import message, queue
 
 

@@ -10,9 +10,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from bot.forms import PDF_NOT_ENCRYPTED, PDF_UNREADABLE, read_form, read_termination_form
-from bot.limits import Limits
-from bot.workers import ReaderFailed, ReaderPool
+from bot.config.limits import Limits
+from bot.forms import (
+    PDF_NOT_ENCRYPTED,
+    PDF_UNREADABLE,
+    read_form,
+    read_termination_form,
+)
+from bot.forms.workers import ReaderFailed, ReaderPool
 from tests.fixtures import hostile
 
 LIMITS = Limits(pdf_seconds=20.0, worker_memory_mb=1024)

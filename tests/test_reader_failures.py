@@ -16,14 +16,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select, update
 
-from bot import claims, db, outbox
+from bot import db
+from bot.actions import outbox
 from bot.config import Config, SendersConfig
-from bot.daemon import mailbox_settings
-from bot.embedded import EmbeddedSmtp
+from bot.config.limits import Limits
+from bot.daemon.main import mailbox_settings
+from bot.daemon.runner import MailboxRunner
+from bot.db import claims
+from bot.db.models import QUARANTINED, Mail
+from bot.demo.embedded import EmbeddedSmtp
 from bot.intake import Mailbox
-from bot.limits import Limits
-from bot.models import QUARANTINED, Mail
-from bot.runner import MailboxRunner
 from tests.fixtures import hostile
 from tests.support.app import Clock, make_config, make_processor
 from tests.support.dovecot import Dovecot

@@ -25,7 +25,7 @@ def test_the_readme_example_runs_as_written(tmp_path: Path) -> None:
     lines = example_lines()
     assert lines[-1] == "bot run"
     shutil.copy(ROOT / "config.example.toml", tmp_path)
-    (tmp_path / "bot").symlink_to(ROOT / "bot")  # as in a checkout: bot/demo_mails/ is there
+    (tmp_path / "bot").symlink_to(ROOT / "bot")  # as in a checkout: bot/demo/mails/ is there
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     script = "set -e\n" + "\n".join(lines[:-1]) + "\n"
@@ -33,7 +33,7 @@ def test_the_readme_example_runs_as_written(tmp_path: Path) -> None:
                           timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    mails = sorted((ROOT / "bot" / "demo_mails").glob("*.eml"))
+    mails = sorted((ROOT / "bot" / "demo" / "mails").glob("*.eml"))
     assert len(results) == len(mails)
     for result, path in zip(results, mails, strict=True):
         if "corporate" in path.name:  # config.example.toml names no 法人営業 sender: held, and why

@@ -14,11 +14,11 @@ from email.policy import default
 
 import pytest
 
+from bot.actions.outbox import _recipients
 from bot.actions.reply import build_reply, header_text, valid_message_id
 from bot.checks.base import Defect
 from bot.decide import REJECTED, Decision
 from bot.mail import parse_mail
-from bot.outbox import _recipients
 from bot.templating import Templates
 from tests.support.mailbuilder import build_mail, encode_word
 

@@ -10,12 +10,12 @@ import datetime as dt
 from bot.actions.reprocess import quarantined_ids, reprocess
 from bot.cli import main
 from bot.config import Config
-from bot.daemon import mailbox_settings
-from bot.embedded import EmbeddedSmtp
+from bot.config.limits import Limits
+from bot.daemon.main import mailbox_settings
+from bot.daemon.runner import MailboxRunner
+from bot.db.models import FILED, QUARANTINED, Mail
+from bot.demo.embedded import EmbeddedSmtp
 from bot.intake import Mailbox
-from bot.limits import Limits
-from bot.models import FILED, QUARANTINED, Mail
-from bot.runner import MailboxRunner
 from tests.fixtures import hostile
 from tests.support.app import Clock, make_config, make_processor
 from tests.support.dovecot import Dovecot

@@ -17,12 +17,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db, jobs, retention, upkeep
+from bot import db, jobs
 from bot.cli import main
 from bot.config import ConfigError, RetentionConfig, load_config
-from bot.health import collect
-from bot.mail import parse_mail
-from bot.models import (
+from bot.daemon.health import collect
+from bot.db.models import (
     DECIDED,
     FILED,
     QUARANTINED,
@@ -40,6 +39,8 @@ from bot.models import (
     VendorRow,
     WebSession,
 )
+from bot.jobs import retention, upkeep
+from bot.mail import parse_mail
 from tests.support.app import make_config
 
 NOW = dt.datetime(2027, 3, 1, 19, 30, tzinfo=dt.UTC)  # 04:30 in Japan, after RETENTION_AT
@@ -89,7 +90,7 @@ def test_raw_mails_finished_past_the_limit_lose_their_bytes_and_keep_their_decis
                        received_days=120)
         stored = _mail(s, 5, status=STORED, decision=None, finished_days=None, received_days=300)
         unfiled = _mail(s, 6, status=DECIDED, finished_days=None, received_days=300)
-    with caplog.at_level(logging.INFO, logger="bot.retention"):
+    with caplog.at_level(logging.INFO, logger="bot.jobs.retention"):
         report = retention.run(factory, RetentionConfig(), now=NOW)
     assert report.raw_mails == 2
     for mail_id in (young, held, stored, unfiled):

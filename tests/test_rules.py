@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from bot import db, ledger
 from bot.config import BranchesConfig, Config, SendersConfig
-from bot.models import (
+from bot.db.models import (
     LedgerEntry,
     LedgerEvent,
     Mail,
@@ -1006,8 +1006,8 @@ def test_reply_to_a_mail_without_the_manager_copies_the_manager(office: Office) 
 
 def test_router_reason_starting_with_branch_is_kept() -> None:
     """Regression: a reason line that begins with 支店 (支店で保管中…) is a reason, not a sign-off."""
-    from bot.body import parse_body
     from bot.checks.router import reason_text
+    from bot.mail.body import parse_body
 
     class _F:
         body = parse_body("お疲れ様です。\n支店で保管中のため未撤去です。\n青山支店 総務 内田\n")

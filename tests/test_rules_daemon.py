@@ -14,13 +14,15 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot import db, outbox, vocab
+from bot import db
+from bot.actions import outbox
 from bot.config import BranchesConfig
-from bot.daemon import mailbox_settings
-from bot.embedded import EmbeddedSmtp
+from bot.daemon.main import mailbox_settings
+from bot.daemon.runner import MailboxRunner
+from bot.db.models import LedgerEntry, Mail, VendorRow
+from bot.demo.embedded import EmbeddedSmtp
+from bot.domain import vocab
 from bot.intake import Mailbox
-from bot.models import LedgerEntry, Mail, VendorRow
-from bot.runner import MailboxRunner
 from bot.unis import import_extract
 from tests.support import scenarios as sc
 from tests.support.app import Clock, make_config, make_processor

@@ -1,4 +1,4 @@
-"""Scanned forms through the real decision (bot/scans.py + bot/decide/): a scan is sent back
+"""Scanned forms through the real decision (bot/decide/scans.py + bot/decide/): a scan is sent back
 only for defects its reader is sure of, never for a misreading; anything unsure is held for a
 person with the unsure fields named. Generated scans (tests/fixtures/scans), real OCR."""
 
@@ -10,8 +10,8 @@ import pytest
 
 from bot import decide as deciding
 from bot.config import load_config
-from bot.gather import gather
 from bot.mail import parse_mail
+from bot.pipeline.gather import gather
 from tests.fixtures.scans import FormSpec, make
 from tests.fixtures.scans.mails import order_mail
 
@@ -67,12 +67,12 @@ def _facts_with(readings: dict[str, tuple[str | None, str, bool]], body: str = "
     """Facts around a synthetic scan reading: name → (value, state, sure)."""
     import dataclasses as dc
 
-    from bot.body import parse_body
     from bot.checks.base import Facts
-    from bot.classify import classify_subject
+    from bot.domain.classify import classify_subject
     from bot.forms import FormFields, FormReading
     from bot.forms.vocabulary import FieldReading
-    from bot.gather import settings_from
+    from bot.mail.body import parse_body
+    from bot.pipeline.gather import settings_from
 
     values = {n: (v if st in ("read", "empty") and sure else None) for n, (v, st, sure) in readings.items()
               if n in {f.name for f in dc.fields(FormFields)}}
@@ -92,7 +92,7 @@ BODY = "顧客CD : 988776654\n店舗名 : カフェ\nリンク品使用 無\nSPO
 
 
 def test_handwriting_that_is_only_filled_is_no_missing_address() -> None:
-    from bot import scans
+    from bot.decide import scans
 
     f = _facts_with(BASE, BODY)
     decision = deciding.decide(f)  # type: ignore[arg-type]

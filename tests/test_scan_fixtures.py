@@ -16,7 +16,7 @@ import pikepdf
 import pypdfium2 as pdfium
 import pytest
 
-from bot.kana import reading_to_ascii
+from bot.domain.kana import reading_to_ascii
 from tests.fixtures import scans
 from tests.fixtures.scans import handwriting, marks, scanner, values
 from tests.fixtures.scans.__main__ import main as cli_main

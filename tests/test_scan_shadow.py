@@ -18,19 +18,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import db
 from bot.actions import scan_shadow
 from bot.actions.resolve import Tools, reject
+from bot.actions.scan_report import report, verdict
 from bot.commands.manual import cli_manual
 from bot.commands.scan_values import cli_scan_values
 from bot.config import Config, ScansConfig
-from bot.models import Mail, ScanShadow
-from bot.scan_report import report, verdict
+from bot.db.models import Mail, ScanShadow
 from bot.unis import import_extract
 from bot.web import users
 from tests.support.app import DEFAULT_NOW, Clock, make_processor
 from tests.support.mailbuilder import build_mail
 from tests.support.reject import send_reject
 from tests.test_scans import termination_scan
-from tests.test_web_scan_review import held_scan, staff_client
 from tests.test_vendor_forms import UNIS_HEADER
+from tests.test_web_scan_review import held_scan, staff_client
 from tests.test_web_support import STAFF, csrf_token, web_config
 
 LATER = DEFAULT_NOW + dt.timedelta(hours=1)
@@ -44,7 +44,7 @@ def shadows(factory: sessionmaker[Session]) -> list[ScanShadow]:
 def held_demo_scan(url: str) -> tuple[Config, sessionmaker[Session], int]:
     """The demo's scanned order whose line type is surely not marked, held because this office
     sends no scan back ([scans] reject_codes empty); UNIS knows the order, staff can sign in."""
-    from bot.demo import DEMO_DIR
+    from bot.demo.run import DEMO_DIR
 
     db.upgrade(url)
     cfg = web_config(url)

@@ -15,14 +15,13 @@ import pickle
 import pytest
 from PIL import Image, ImageDraw
 
+from bot.config.limits import DEFAULT
 from bot.forms import SHAPE_SCANNED, read_form, read_termination_form
-from tests.support.app import UNHURRIED
 from bot.forms import marks as marks_mod
-from bot.limits import DEFAULT
 from tests.fixtures.scans import FormSpec, make
 from tests.fixtures.scans.layout import font
 from tests.fixtures.scans.pdf import PageImage, image_pdf
-
+from tests.support.app import UNHURRIED
 
 PASSWORD = "uspot"
 

@@ -1,5 +1,5 @@
 """``bot scans report`` and the console's 状態 page: the shadow figures of issue 19 point 6
-(bot/scan_report.py), counted from the rows :mod:`bot.actions.scan_shadow` writes when a person
+(bot/actions/scan_report.py), counted from the rows :mod:`bot.actions.scan_shadow` writes when a person
 finishes a held scan. The rows here are written by that module's :func:`record` on a migrated
 SQLite database; the flows through the pipeline, the console and the command line are in
 tests/test_scan_shadow.py (there, a correction after 受付 shows as 不一致 too).
@@ -20,7 +20,7 @@ from bot import db
 from bot.actions import scan_shadow
 from bot.cli import main
 from bot.commands.scans_report import cli_scans
-from bot.models import Mail
+from bot.db.models import Mail
 from bot.web import users
 from tests.support.app import DEFAULT_NOW, Clock, make_config
 from tests.test_web_support import STAFF, signed_in, web_config

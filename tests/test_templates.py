@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import template_samples
 from bot.commands.templates import cli_templates_check, cli_templates_preview
 from bot.config import Config, TemplatesConfig, load_config
-from bot.template_samples import SAMPLES, check_all, register_sample
 from bot.templating import BUILTIN_DIR, TemplateRenderError, Templates
+from bot.templating import samples as template_samples
+from bot.templating.samples import SAMPLES, check_all, register_sample
 
 REJECT = "reject.txt.j2"
 CONTEXT = dict(SAMPLES[REJECT])  # type: ignore[arg-type]
@@ -209,7 +209,7 @@ def test_template_without_sample_is_an_error_naming_it(tmp_path: Path, monkeypat
     folder = admin(tmp_path, {"new_mail.txt.j2": "{{ x }}"})
     assert check_all(cfg_with(folder)) == [
         f"{folder / 'new_mail.txt.j2'}: no sample data for this template name "
-        "(add it with bot.template_samples.register_sample)"
+        "(add it with bot.templating.samples.register_sample)"
     ]
     register_sample("new_mail.txt.j2", lambda: {"x": 1})
     try:

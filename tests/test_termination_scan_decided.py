@@ -1,4 +1,4 @@
-"""A scanned 解約申請書 decided on the sure-only rule (issue 19, point 5; bot/termination_scans.py):
+"""A scanned 解約申請書 decided on the sure-only rule (issue 19, point 5; bot/decide/termination_scans.py):
 sent back only for a defect its reader is sure of, accepted only with 顧客CD and 解約日 read
 sure from print, otherwise held for a person with the unsure fields named.
 
@@ -14,15 +14,19 @@ import datetime as dt
 import pytest
 
 from bot import decide as deciding
-from bot import termination_scans
 from bot.checks import termination
 from bot.checks.base import Facts, LedgerState, UnisLine
 from bot.config import load_config
+from bot.decide import termination_scans
 from bot.forms import TerminationReading
 from bot.forms.vocabulary import FieldReading
-from bot.gather import gather, settings_from
 from bot.mail import parse_mail
-from tests.fixtures.scans.termination_scan import TerminationSpec, make, termination_mail
+from bot.pipeline.gather import gather, settings_from
+from tests.fixtures.scans.termination_scan import (
+    TerminationSpec,
+    make,
+    termination_mail,
+)
 from tests.support.mailbuilder import build_mail
 
 JST = dt.timezone(dt.timedelta(hours=9))

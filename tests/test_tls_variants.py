@@ -15,18 +15,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db, outbox, startup
+from bot import db
+from bot.actions import outbox
 from bot.commands.check import run_checks
 from bot.config import Config, ConfigError, MailboxConfig, SmtpConfig, load_config
+from bot.daemon import startup
+from bot.db.models import OutboxMessage
 from bot.intake import IntakeConnectionError, IntakeTlsError, Mailbox, MailboxSettings
-from bot.models import OutboxMessage
 from tests.support.app import make_config
 from tests.support.certs import Issued, TestCa
-from tests.support.tls_fixtures import ca, cert  # noqa: F401 (fixtures)
 from tests.support.dovecot import Dovecot
 from tests.support.dovecot_secure import SecureDovecot
 from tests.support.mailbuilder import build_mail
 from tests.support.smtp_secure import SecureSmtp
+from tests.support.tls_fixtures import ca, cert  # noqa: F401 (fixtures)
 
 NOW = dt.datetime(2026, 11, 24, 1, 0, tzinfo=dt.UTC)
 USER = "usen_spot"
@@ -233,7 +235,7 @@ def test_bot_check_prints_the_tls_mismatch_and_passes_when_right(sqlite_url: str
 
 
 def test_bot_run_stops_with_the_key_on_a_tls_mismatch(sqlite_url: str, imap: SecureDovecot, ca: TestCa) -> None:
-    from bot.daemon import mailbox_settings
+    from bot.daemon.main import mailbox_settings
 
     cfg = make_config(sqlite_url, host=imap.host, port=imap.port, user=imap.user, password=imap.password,
                       security="tls", ca_file=str(ca.ca_file))

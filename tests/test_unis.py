@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
-from bot.models import UnisOrder
+from bot.db.models import UnisOrder
 from bot.unis import UnisImportError, import_extract
 
 NOW = dt.datetime(2026, 11, 24, 1, 0, tzinfo=dt.UTC)

@@ -1,4 +1,4 @@
-"""UNIS registration audit (bot/unis_audit.py, manual §VIII and FAQ 4–8): each rule with lines
+"""UNIS registration audit (bot/unis/audit.py, manual §VIII and FAQ 4–8): each rule with lines
 that break it and near misses that must not; findings stored after every import, kept once on
 a re-import, resolved when a later extract no longer has them, new again when they come back;
 `bot audit-unis` with --branch and --json; on SQLite and PostgreSQL."""
@@ -21,12 +21,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db, unis_audit
+from bot import db
 from bot.commands.audit_unis import add_parser, cli_audit_unis
 from bot.config import load_config
-from bot.models import UnisFinding, UnisOrder
+from bot.db.models import UnisFinding, UnisOrder
 from bot.unis import import_drop_folder, import_extract
-from bot.unis_audit import (
+from bot.unis import rules as unis_audit
+from bot.unis.audit import digest_findings, refresh_findings
+from bot.unis.rules import (
     CONFIRMED_WITHOUT_SERIAL,
     FORBIDDEN_ITEM,
     NO_PARENT_LINE,
@@ -36,8 +38,6 @@ from bot.unis_audit import (
     SERIAL_IS_MANAGEMENT_NO,
     UnisRow,
     audit,
-    digest_findings,
-    refresh_findings,
 )
 from tests.support.app import make_config
 
@@ -362,7 +362,7 @@ def test_a_failing_rule_does_not_stop_the_import(factory: sessionmaker[Session],
         raise RuntimeError("a bug in a rule")
 
     monkeypatch.setattr(unis_audit, "LINE_RULES", (broken,))
-    with caplog.at_level(logging.ERROR, logger="bot.unis_audit"):
+    with caplog.at_level(logging.ERROR, logger="bot.unis.audit"):
         load(factory, [BAD_SERIAL, GOOD], DAY1)
     assert "UNIS audit failed" in caplog.text
     with factory() as s:

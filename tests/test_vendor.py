@@ -24,11 +24,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db, ledger, outbox, vendor
+from bot import db, ledger, vendor
+from bot.actions import outbox
 from bot.commands.vendor_batch import cli_vendor_batch
 from bot.config import Config, VendorConfig
-from bot.embedded import EmbeddedSmtp, ReceivedMessage
-from bot.models import OutboxMessage, UnisOrder, VendorBatch, VendorRow
+from bot.db.models import OutboxMessage, UnisOrder, VendorBatch, VendorRow
+from bot.demo.embedded import EmbeddedSmtp, ReceivedMessage
 from bot.templating import Templates
 from tests.support.app import make_config
 
@@ -602,7 +603,7 @@ def test_cli_previews_and_sends(
 
 def test_template_sample_is_registered_and_renders() -> None:
     """`bot templates check` renders every template with its sample: the vendor mail has one."""
-    from bot import template_samples
+    from bot.templating import samples as template_samples
 
     sample = template_samples.sample_for(vendor.TEMPLATE)
     assert sample is not None

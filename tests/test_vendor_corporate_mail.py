@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import db, vendor
 from bot.config import Config, CorporateConfig, VendorConfig
 from bot.corporate import VENDOR_CATEGORY
-from bot.models import VendorRow
+from bot.db.models import VendorRow
 from bot.templating import Templates
 from tests.support.app import make_config
 

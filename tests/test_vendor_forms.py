@@ -1,4 +1,4 @@
-"""Accepted handwriting still reaches the vendor whole (issue 10 item 6, bot/vendor_forms.py):
+"""Accepted handwriting still reaches the vendor whole (issue 10 item 6, bot/vendor/forms.py):
 a generated handwritten scan accepted ([scans] accept on) → a vendor row whose unread cells are
 申込書参照 → the batch carries the form's pages encrypted with [vendor] pdf_password → staff
 type a value in (`bot scan-values set`) before the batch → the CSV carries it; refused once sent."""
@@ -20,11 +20,11 @@ from sqlalchemy import select
 from bot import db, vendor
 from bot.commands.scan_values import add_parser, cli_scan_values
 from bot.config import Config, ScansConfig, VendorConfig
+from bot.db.models import VendorRow
 from bot.digest import collect
-from bot.models import VendorRow
 from bot.templating import Templates
 from bot.unis import import_extract
-from bot.vendor_forms import REFER, ScanValueError, reencrypt, validate
+from bot.vendor.forms import REFER, ScanValueError, reencrypt, validate
 from tests.fixtures.scans import FormSpec, make
 from tests.fixtures.scans.mails import order_mail
 from tests.support.app import Clock, make_config, make_processor

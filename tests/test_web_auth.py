@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import db
-from bot.models import AuditEntry, User, WebSession
+from bot.db.models import AuditEntry, User, WebSession
 from bot.web import users
 from tests.support.app import DEFAULT_NOW, Clock
 from tests.test_web_support import (

@@ -81,7 +81,7 @@ def test_reject_a_held_mail_with_two_defects(server: tuple[str, dict[str, int]])
     from playwright.sync_api import sync_playwright
     from sqlalchemy import select
 
-    from bot.models import Mail, OutboxMessage
+    from bot.db.models import Mail, OutboxMessage
     from tests.support.app import Clock, make_processor
     from tests.test_end_to_end import bad_mail
 

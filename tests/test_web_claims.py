@@ -11,10 +11,10 @@ import datetime as dt
 from sqlalchemy import select
 
 from bot import db
-from bot.web import users
+from bot.db.models import AuditEntry, Mail, VendorRow
 from bot.forms.vocabulary import SHAPE_SCANNED, FormReading
-from bot.models import AuditEntry, Mail, VendorRow
-from bot.vendor_forms import refer_keys_of
+from bot.vendor.forms import refer_keys_of
+from bot.web import users
 from tests.support.app import DEFAULT_NOW, Clock
 from tests.support.reject import send_reject
 from tests.test_end_to_end import bad_mail

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from bot import db
-from bot.models import AuditEntry
+from bot.db.models import AuditEntry
 from bot.web.exports import csv_bytes
 from tests.support.app import DEFAULT_NOW, Clock, make_config, make_processor
 from tests.test_web_support import STAFF, client, populate, signed_in, web_config

@@ -19,9 +19,9 @@ from starlette.testclient import TestClient
 
 from bot import db, vendor
 from bot.config import Config
-from bot.models import OutboxMessage, VendorBatch, VendorRow
+from bot.db.models import OutboxMessage, VendorBatch, VendorRow
 from bot.templating import Templates
-from bot.vendor_forms import REFER
+from bot.vendor.forms import REFER
 from tests.support.app import DEFAULT_NOW
 from tests.test_web_support import ADMIN, STAFF, client, populate, signed_in, web_config
 
@@ -56,7 +56,7 @@ def build(url: str, *, day: dt.date = DAY, now: dt.datetime = BATCH_AT, encoding
 
 def add_pending_scan_row(url: str) -> int:
     """A row of a scanned form waiting for the next batch: two cells the reader was unsure of
-    are 申込書参照 (as bot.vendor_forms.scanned_payload writes them); the shop name is hostile."""
+    are 申込書参照 (as bot.vendor.forms.scanned_payload writes them); the shop name is hostile."""
     engine = db.make_engine(url)
     try:
         with db.transaction(db.session_factory(engine)) as s:

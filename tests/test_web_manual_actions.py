@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
-from bot import db, outbox
+from bot import db
+from bot.actions import outbox
 from bot.actions.resolve import (
     ResolveError,
     StaleError,
@@ -29,8 +30,7 @@ from bot.actions.resolve import (
     reject,
 )
 from bot.config import Config, WebConfig
-from bot.embedded import EmbeddedSmtp
-from bot.models import (
+from bot.db.models import (
     FILED,
     AuditEntry,
     LedgerEntry,
@@ -39,6 +39,7 @@ from bot.models import (
     OutboxMessage,
     VendorRow,
 )
+from bot.demo.embedded import EmbeddedSmtp
 from bot.unis import import_extract
 from bot.web import users
 from tests.fixtures.demo_mails import UNIS_CSV

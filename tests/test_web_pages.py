@@ -12,8 +12,8 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from bot import db
-from bot.manual import open_items
-from bot.models import FILED, QUARANTINED, AuditEntry, Mail
+from bot.actions.queue import open_items
+from bot.db.models import FILED, QUARANTINED, AuditEntry, Mail
 from bot.web.queries import MailFilter, held_count, mail_page
 from tests.support.app import DEFAULT_NOW, make_config
 from tests.test_web_support import (

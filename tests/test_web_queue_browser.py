@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from bot import outbox
-from bot.embedded import EmbeddedSmtp
-from bot.models import Mail
+from bot.actions import outbox
+from bot.db.models import Mail
+from bot.demo.embedded import EmbeddedSmtp
 from bot.web.app import create_app
 from tests.support.app import DEFAULT_NOW, Clock
 from tests.support.browser import CHROMIUM_ARGS, chromium, serve, sign_in

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import db
-from bot.models import AuditEntry, Mail, OutboxMessage
+from bot.db.models import AuditEntry, Mail, OutboxMessage
 from tests.support.app import Clock
 from tests.support.browser import CHROMIUM_ARGS, chromium, serve, sign_in
 from tests.support.office_states import NOW, Office, build_office

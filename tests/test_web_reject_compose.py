@@ -12,9 +12,10 @@ from email import policy
 
 from sqlalchemy import select
 
-from bot import db, outbox
+from bot import db
+from bot.actions import outbox
 from bot.actions.person_reject import DEFECT_CODES, GROUPS
-from bot.models import AuditEntry, Mail, OutboxMessage
+from bot.db.models import AuditEntry, Mail, OutboxMessage
 from tests.support.reject import fingerprint, preview_text, send_reject
 from tests.test_end_to_end import bad_mail
 from tests.test_web_manual_actions import BAD, held_config, hold, mail_id_of, web
@@ -66,8 +67,8 @@ def test_the_sender_and_change_defects_are_offered_in_the_body_group(sqlite_url:
     offered in the 本文・件名・CC group with their sentences; 「シリアル番号が不正」 is not offered
     (no request the bot takes carries a serial) but the template preview still explains it, as
     it explains every defect the office has a word for."""
-    from bot import vocab
     from bot.actions.reply_samples import SAMPLE
+    from bot.domain import vocab
 
     _cfg, _f, mail_id, staff = _setup(sqlite_url)
     page = staff.get(f"/manual/{mail_id}").text

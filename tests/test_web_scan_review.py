@@ -22,10 +22,10 @@ from starlette.testclient import TestClient
 
 from bot import db, vendor
 from bot.config import Config, ScansConfig, VendorConfig
-from bot.models import AuditEntry, LedgerEntry, LedgerEvent, Mail, User, VendorRow
+from bot.db.models import AuditEntry, LedgerEntry, LedgerEvent, Mail, User, VendorRow
 from bot.templating import Templates
 from bot.unis import import_extract
-from bot.vendor_forms import REFER
+from bot.vendor.forms import REFER
 from bot.web import users
 from bot.web.scan_overlay import (
     COLOURS,
@@ -40,7 +40,6 @@ from tests.fixtures.scans.mails import order_mail
 from tests.support.app import DEFAULT_NOW, Clock, make_processor
 from tests.test_vendor_forms import UNIS_HEADER
 from tests.test_web_support import ADMIN, STAFF, client, csrf_token, login, web_config
-
 
 # Handwritten at 150 dpi: the mail address is read as unsure (held for a person), the rest
 # handwriting (never read: 申込書参照 for the vendor) or marks read surely.
@@ -314,7 +313,7 @@ def test_a_defect_the_reader_is_sure_of_is_not_accepted(sqlite_url: str) -> None
     held because this office sends no scan back ([scans] reject_codes empty),
     when staff open it, the 受付 button is disabled and says why; when they post 受付 anyway
     with a typed value, it is refused naming the defect, and nothing changes."""
-    from bot.demo import DEMO_DIR
+    from bot.demo.run import DEMO_DIR
 
     db.upgrade(sqlite_url)
     cfg = web_config(sqlite_url)

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from bot.models import Mail, VendorRow
-from bot.vendor_forms import REFER
+from bot.db.models import Mail, VendorRow
+from bot.vendor.forms import REFER
 from tests.support.browser import CHROMIUM_ARGS, chromium, serve, sign_in
 from tests.test_web_scan_review import held_scan
 from tests.test_web_support import ROOT, STAFF

@@ -17,10 +17,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from bot import db, outbox
-from bot.health import beat
-from bot.limits import Limits
-from bot.models import JobRun, OutboxMessage
+from bot import db
+from bot.actions import outbox
+from bot.config.limits import Limits
+from bot.daemon.health import beat
+from bot.db.models import JobRun, OutboxMessage
 from tests.fixtures import hostile
 from tests.support.app import DEFAULT_NOW, Clock, make_processor
 from tests.support.browser import CHROMIUM_ARGS, chromium, serve, sign_in

@@ -1,7 +1,7 @@
 """状態, 送信箱 and 隔離 (issue 7) through the in-process client, the download audit, and the
 console served from a thread (`[web] in_run`).
 
-状態 reads `bot.health.collect` (what `bot status` prints); 再送 is `bot.outbox.requeue` and
+状態 reads `bot.daemon.health.collect` (what `bot status` prints); 再送 is `bot.actions.outbox.requeue` and
 再処理 is `bot.actions.reprocess.reprocess` (what `bot outbox requeue` and `bot reprocess` run),
 each with its audit row. The 再処理 case quarantines a mail for real (Dovecot, a PDF that takes
 qpdf ~2 s over a 0.3 s limit) and decides it again under a raised limit. Given/when/then in
@@ -22,11 +22,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
-from bot import db, outbox
+from bot import db
+from bot.actions import outbox
 from bot.config import Config, WebConfig
-from bot.embedded import EmbeddedSmtp
-from bot.health import beat
-from bot.models import FILED, QUARANTINED, AuditEntry, Mail, OutboxMessage
+from bot.daemon.health import beat
+from bot.db.models import FILED, QUARANTINED, AuditEntry, Mail, OutboxMessage
+from bot.demo.embedded import EmbeddedSmtp
 from bot.web import users
 from tests.support.app import DEFAULT_NOW, Clock
 from tests.support.dovecot import Dovecot

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from bot import db
 from bot.config import Config, WebConfig
-from bot.demo import DEMO_CORPORATE, DEMO_DIR
+from bot.demo.run import DEMO_CORPORATE, DEMO_DIR
 from bot.unis import import_extract
 from bot.web import users
 from bot.web.app import create_app

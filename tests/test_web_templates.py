@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.testclient import TestClient
 from starlette.responses import Response
+from starlette.testclient import TestClient
 
-from bot import db, template_store
+from bot import db
 from bot.config import Config, TemplatesConfig
-from bot.models import AuditEntry, TemplateVersion
-from bot.template_samples import sample_for
+from bot.db.models import AuditEntry, TemplateVersion
 from bot.templating import Templates
+from bot.templating import store as template_store
+from bot.templating.samples import sample_for
 from bot.web import users
 from tests.support.app import DEFAULT_NOW
 from tests.test_web_support import ADMIN, STAFF, csrf_token, signed_in, web_config

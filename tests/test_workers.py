@@ -1,4 +1,4 @@
-"""The reader processes (bot/workers.py): a reader that overruns, eats memory or crashes is
+"""The reader processes (bot/forms/workers.py): a reader that overruns, eats memory or crashes is
 killed or fails alone, says which limit it crossed, and the next job runs in a fresh worker."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.limits import Limits
-from bot.workers import ReaderFailed, ReaderPool, ReaderTimedOut
+from bot.config.limits import Limits
+from bot.forms.workers import ReaderFailed, ReaderPool, ReaderTimedOut
 from tests import workers_targets as t
 
 

@@ -16,16 +16,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import decide as deciding
-from bot import vocab
 from bot.checks.base import RuleSettings
-from bot.calendar import BusinessCalendar
 from bot.config import Config
+from bot.db.models import QUARANTINED, Mail
 from bot.decide import Decision
-from bot.gather import settings_from
-from bot.models import QUARANTINED, Mail
-from bot.reading import PdfReader
+from bot.domain import vocab
+from bot.domain.calendar import BusinessCalendar
+from bot.forms.reader import PdfReader
+from bot.forms.workers import shared_pool
+from bot.pipeline.gather import settings_from
 from bot.templating import Templates
-from bot.workers import shared_pool
 
 
 class ResolveError(Exception):

@@ -24,16 +24,24 @@ from sqlalchemy.orm import Session
 
 from bot import decide as deciding
 from bot.actions import scan_shadow
-from bot.actions.held import Detail, Done, ResolveError, StaleError, Tools, close, locked_held
+from bot.actions.held import (
+    Detail,
+    Done,
+    ResolveError,
+    StaleError,
+    Tools,
+    close,
+    locked_held,
+)
 from bot.actions.reply import build_reply, queue_reply
 from bot.actions.reply_samples import OFFERED_CODES
 from bot.checks.base import Defect, Facts, RuleSettings
 from bot.checks.cc_manager import find_branch
 from bot.config import Config
+from bot.db.models import Mail
 from bot.decide import Decision
-from bot.gather import Attachments, gather
 from bot.mail import InboundMail, parse_mail
-from bot.models import Mail
+from bot.pipeline.gather import Attachments, gather
 
 log = logging.getLogger("bot.actions.person_reject")
 

@@ -9,14 +9,14 @@ from email.utils import format_datetime, formataddr
 
 from sqlalchemy.orm import Session
 
-from bot import classify, vocab
+from bot.actions.outbox import enqueue, new_message_id
 from bot.checks.sender import domain_allowed
+from bot.db.models import OutboxMessage
 from bot.decide import UNKNOWN_KIND, Decision
+from bot.domain import classify, vocab
 from bot.mail import InboundMail
 from bot.mail.fields import valid_message_id as is_message_id
 from bot.mail.headers import single_line
-from bot.models import OutboxMessage
-from bot.outbox import enqueue, new_message_id
 from bot.templating import Templates
 
 KIND_LABELS = classify.LABELS
@@ -104,7 +104,7 @@ def build_reply(
             "defects_list": list(decision.defects),
             "show_subjects": UNKNOWN_KIND in decision.defect_codes,
             "prefixes": [prefix for prefix, _kind in classify.PREFIXES],
-            # Each defect by its name (bot/vocab.py): branches read words, not codes.
+            # Each defect by its name (bot/domain/vocab.py): branches read words, not codes.
             "defect_names": dict(vocab.DEFECTS),
             # What the person who sent it back wrote (a 差戻 from the console); "" from the bot.
             "remark": remark,

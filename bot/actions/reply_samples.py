@@ -1,22 +1,22 @@
 """Sample data of the 差戻 reply (``reject.txt.j2``, and through it ``_defects.j2``) for
 ``bot templates check`` / ``preview`` and the console's template editor: every defect code
-the partial explains, with details filled in. Registered with bot/template_samples.py, which
-loads this module by name (:data:`bot.template_samples.SAMPLE_OWNERS`)."""
+the partial explains, with details filled in. Registered with bot/templating/samples.py, which
+loads this module by name (:data:`bot.templating.samples.SAMPLE_OWNERS`)."""
 
 from __future__ import annotations
 
-from bot import classify, vocab
 from bot.checks.base import Defect
-from bot.template_samples import register_sample
+from bot.domain import classify, vocab
+from bot.templating.samples import register_sample
 
 TEMPLATE = "reject.txt.j2"
 
-# Every code _defects.j2 explains (the office's list, in DESIGN.md's order: bot/vocab.py): the
+# Every code _defects.j2 explains (the office's list, in DESIGN.md's order: bot/domain/vocab.py): the
 # template preview shows each sentence.
 ALL_DEFECT_CODES = tuple(vocab.DEFECTS)
 # Explained, but no request the bot takes carries it: a serial number is written only in a
 # ルーター交換依頼 or リンク品使用連絡, which go to テクニカルサポート課, not to this mailbox
-# (the serials the bot sees come from UNIS, and bot/unis_audit.py reports those).
+# (the serials the bot sees come from UNIS, and bot/unis/audit.py reports those).
 NOT_OFFERED = frozenset({"SERIAL_INVALID"})
 # The codes a person may choose when they reject a held mail in the console (差戻): the
 # sender one for a 法人一括発注依頼 from outside 法人営業 (held, bot/decide/ corporate_gate),

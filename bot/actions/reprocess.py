@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
 from bot.config import Config
-from bot.models import DECIDED, FILED, QUARANTINED, STORED, Mail
+from bot.db.models import DECIDED, FILED, QUARANTINED, STORED, Mail
+from bot.forms.workers import ReaderFailed
 from bot.pipeline.outcome import Outcome
 from bot.pipeline.processor import Processor
-from bot.workers import ReaderFailed
 
 log = logging.getLogger("bot.actions.reprocess")
 

@@ -15,18 +15,24 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot import classify, ledger
-from bot.actions.vendor_queue import LINE_KIND_LABELS, LINE_TYPE_LABELS, as_written, queue_new_install
-from bot.body import LABEL_BRANCH, LABEL_CHANGE, LABEL_DEST_ADDRESS, LABEL_STAFF
-from bot.calendar import BusinessCalendar
+from bot import ledger
+from bot.actions.vendor_queue import (
+    LINE_KIND_LABELS,
+    LINE_TYPE_LABELS,
+    as_written,
+    queue_new_install,
+)
 from bot.checks.base import Facts
 from bot.checks.customer import current_state
 from bot.checks.relocation import destination_line
 from bot.checks.router import reason_text
 from bot.checks.termination import requested_date, scheduled_date
 from bot.checks.units import unit_counts
+from bot.db.models import LedgerEntry, VendorRow
 from bot.decide import CHILD_UNIT, NEW_INSTALL, Decision
-from bot.models import LedgerEntry, VendorRow
+from bot.domain import classify
+from bot.domain.calendar import BusinessCalendar
+from bot.mail.body import LABEL_BRANCH, LABEL_CHANGE, LABEL_DEST_ADDRESS, LABEL_STAFF
 
 CHILD = "子機"
 CANCEL = "キャンセル"

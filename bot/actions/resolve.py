@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db, scans
+from bot import db
 from bot import decide as deciding
 from bot.actions import scan_shadow, scan_values
 from bot.actions.held import (  # noqa: F401 - re-exported: the actions on a held mail
@@ -57,13 +57,14 @@ from bot.actions.person_reject import (  # noqa: F401 - re-exported (差戻 by a
 )
 from bot.actions.requests import act
 from bot.config import Config
-from bot.gather import Attachments, gather, look, read_attachments
+from bot.db.models import FILED, Mail
+from bot.decide import scans
+from bot.forms.workers import ReaderFailed
 from bot.intake import QUARANTINE, IntakeError, Mailbox, mailbox_settings
 from bot.ledger import LedgerError
 from bot.mail import content_fingerprint, parse_mail
-from bot.models import FILED, Mail
 from bot.pipeline.filing import FOLDERS, folder_for
-from bot.workers import ReaderFailed
+from bot.pipeline.gather import Attachments, gather, look, read_attachments
 
 log = logging.getLogger("bot.actions.resolve")
 

@@ -1,9 +1,9 @@
 """Shadow figures (issue 19 point 6): a held scan a person finished, beside what the bot had
 read and would have decided. ``bot scans report`` and the console's 状態 page count them
-(:mod:`bot.scan_report`), so the office decides from its own mail when to let the bot decide more.
+(:mod:`bot.actions.scan_report`), so the office decides from its own mail when to let the bot decide more.
 
 When a person finishes a held scan (受付 with or without typed values, 差戻, 対応済み), one
-:class:`~bot.models.ScanShadow` row is written in the transaction of their action:
+:class:`~bot.db.models.ScanShadow` row is written in the transaction of their action:
 - the bot's side comes from what the pipeline stored with the mail when it held it
   (``Mail.facts``: ``form_readings``, ``form_unsure``, ``form_kind``; ``termination_readings`` for a
   解約申請書), never from the PDF read again: per field the value, its state and the reader's
@@ -34,27 +34,36 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from bot import decide as deciding
-from bot import manual, scans
+from bot.actions import queue as manual
+from bot.actions.scan_report import (
+    ACCEPT,
+    ACCEPTED,
+    DONE,
+    HOLD,
+    REJECT,
+    REJECTED,
+    stands,
+)
 from bot.actions.scan_values import stored_reading
 from bot.actions.vendor_queue import LINE_KIND_LABELS, LINE_TYPE_LABELS
 from bot.checks.base import RuleSettings
 from bot.config import Config
+from bot.db.models import Mail, ScanShadow, VendorRow
+from bot.decide import scans
 from bot.forms import FormReading, TerminationReading
 from bot.forms.vocabulary import SHAPE_SCANNED, STATE_READ, FieldReading
-from bot.gather import Attachments, gather
 from bot.mail import parse_mail
-from bot.models import Mail, ScanShadow, VendorRow
-from bot.scan_report import ACCEPT, ACCEPTED, DONE, HOLD, REJECT, REJECTED, stands
-from bot.vendor_forms import SetResult
+from bot.pipeline.gather import Attachments, gather
+from bot.vendor.forms import SetResult
 
 log = logging.getLogger("bot.actions.scan_shadow")
 
 TERMINATION = "termination"  # ScanShadow.form_kind beside the application form's dedicated / integrated
-# Scans allowed to decide: every form defect a scan may be sent back for (bot/scans.py EVIDENCE);
-# for a scanned 解約申請書, those of bot/termination_scans.py (issue 19 point 5).
+# Scans allowed to decide: every form defect a scan may be sent back for (bot/decide/scans.py EVIDENCE);
+# for a scanned 解約申請書, those of bot/decide/termination_scans.py (issue 19 point 5).
 SHADOW_REJECT_CODES = tuple(code for code, evidence in scans.EVIDENCE.items() if evidence is not None)
 SHADOW_TERMINATION_REJECT_CODES = ("CUSTOMER_CODE_MISMATCH", "TERMINATION_DATE_MISSING")
-# A value typed in (vendor payload key, bot/vendor_forms.py) → the reading it stands for.
+# A value typed in (vendor payload key, bot/vendor/forms.py) → the reading it stands for.
 TYPED_FIELDS = {"mail_address": "mail_local"}
 _CHOICE_IDS = {label: key for key, label in {**LINE_KIND_LABELS, **LINE_TYPE_LABELS}.items()}
 
@@ -200,7 +209,7 @@ def note_typed(session: Session, results: Sequence[SetResult]) -> None:
 
 def dismiss(session: Session, mail_id: int, *, cfg: Config, settings: RuleSettings, by: str, note: str,
             now: dt.datetime) -> Mail:
-    """対応済み (:func:`bot.manual.resolve`) and, for a scan, its shadow row, in the caller's
+    """対応済み (:func:`bot.actions.queue.resolve`) and, for a scan, its shadow row, in the caller's
     transaction (the console's and ``bot manual resolve``'s)."""
     row = manual.resolve(session, mail_id, by=by, note=note, now=now)
     record(session, observe(session, row, cfg=cfg, settings=settings), outcome=DONE, by=by, now=now)

@@ -1,12 +1,12 @@
-"""What a person adds to a scanned form (DESIGN.md "The form"; bot/vendor_forms.py).
+"""What a person adds to a scanned form (DESIGN.md "The form"; bot/vendor/forms.py).
 
 A scan is held when its reader is not sure of something; the person looking at the page image
 decides instead. Accepting it (the console's 受付) does what the pipeline does for an accepted
 scan, the vendor row carrying 申込書参照 wherever the reader did not read the value, except
 where the person typed the value in; until the row is sent, more values may be typed in
 (the console's version of ``bot scan-values set``). A typed value is checked by the same
-:func:`bot.vendor_forms.validate` as ``bot scan-values set`` and stored the same way
-(:func:`bot.vendor_forms.set_row_value`: the payload, ``form_refer``, ``typed``, the ledger).
+:func:`bot.vendor.forms.validate` as ``bot scan-values set`` and stored the same way
+(:func:`bot.vendor.forms.set_row_value`: the payload, ``form_refer``, ``typed``, the ledger).
 
 What a person's 受付 may and may not override, on a scan (:func:`vouch`):
 - a defect resting on a reading the bot is not sure of: the person saw the page (that is why
@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session
 from bot import db
 from bot import decide as deciding
 from bot.checks.base import Facts
+from bot.db.models import VendorRow
 from bot.forms import FormReading
 from bot.forms.vocabulary import FIELD_NAMES, SHAPE_SCANNED, FieldReading, FormFields
-from bot.models import VendorRow
-from bot.vendor_forms import (
+from bot.vendor.forms import (
     HEADERS,
     ScanValueError,
     SetResult,

@@ -6,18 +6,19 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from bot import ledger, vocab
-from bot.calendar import BusinessCalendar
+from bot import ledger
 from bot.checks.base import Facts
 from bot.checks.mail_address import DOMAIN, normalise_local
 from bot.checks.units import unit_counts
-from bot.models import VendorRow
-from bot.vendor_forms import scanned_payload
+from bot.db.models import VendorRow
+from bot.domain import vocab
+from bot.domain.calendar import BusinessCalendar
+from bot.vendor.forms import scanned_payload
 
 NEW = "新規"
 CHILD = "子機"
 
-LINE_KIND_LABELS = vocab.LINE_KINDS  # the office's words (bot/vocab.py)
+LINE_KIND_LABELS = vocab.LINE_KINDS  # the office's words (bot/domain/vocab.py)
 LINE_TYPE_LABELS = vocab.LINE_TYPES
 
 
@@ -54,7 +55,7 @@ def queue_new_install(
         "arrival_to": arrive_to.isoformat(),
     }
     # A scanned form: what the reader is not sure of (handwriting) is 申込書参照 for the vendor,
-    # who gets the form's pages with the batch (bot/vendor_forms.py).
+    # who gets the form's pages with the batch (bot/vendor/forms.py).
     payload, refer = scanned_payload(f, payload)
     known = {k: ("" if k in refer else v) for k, v in payload.items()}
     if known["parent_units"] == "" or known["child_units"] == "":

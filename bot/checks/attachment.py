@@ -15,7 +15,7 @@ def form_required(f: Facts) -> list[Defect]:
     defects: list[Defect] = []
     for reading in readings:
         for code in reading.defects:
-            # A PDF over one of bot/limits.py's limits: the 差戻 names which (templates/_defects.j2).
+            # A PDF over one of bot/config/limits.py's limits: the 差戻 names which (templates/_defects.j2).
             limit = getattr(reading, "limit", None) if code == "PDF_UNREADABLE" else None
             defect = Defect(code, {"limit": limit} if limit else {})
             if defect not in defects:

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.body import BodyFields
-    from bot.calendar import BusinessCalendar
     from bot.checks.authentication import Verdict
-    from bot.classify import Classification
-    from bot.decide import Decision
     from bot.corporate import CorporateSettings
     from bot.corporate.reading import ListReading
+    from bot.decide import Decision
+    from bot.domain.calendar import BusinessCalendar
+    from bot.domain.classify import Classification
     from bot.forms import FormReading, TerminationReading
     from bot.mail import InboundMail
+    from bot.mail.body import BodyFields
 
 @dataclass(frozen=True)
 class Defect:
@@ -73,7 +73,7 @@ class Branch:
 
 
 # The defects a scanned form may be sent back for when its reader is sure of them ([scans]
-# reject_codes and termination_reject_codes; bot/scans.py, bot/termination_scans.py). Defined
+# reject_codes and termination_reject_codes; bot/decide/scans.py, bot/decide/termination_scans.py). Defined
 # once: the config's defaults and the rule settings' are these.
 # SPOT_NOT_SELECTED is not among them: a very light pencil loop on the 統合申込書's USEN SPOT box
 # was read surely unmarked in 1 of 5 generated samples, so an unticked SPOT row on a scan is held
@@ -96,7 +96,7 @@ class RuleSettings:
     scan_integrated_decide: bool = False
     # Why a scan with no defect is held when scan_accept is off (the config key to change).
     scan_hold_reason: str = "[scans] accept = false"
-    # A scanned 解約申請書 (bot/termination_scans.py): the defects it may be sent back for, and
+    # A scanned 解約申請書 (bot/decide/termination_scans.py): the defects it may be sent back for, and
     # whether a clean one is accepted ([scans] accept alone: nothing unread reaches the vendor).
     scan_termination_reject_codes: tuple[str, ...] = SCAN_TERMINATION_REJECT_CODES
     scan_termination_accept: bool = False

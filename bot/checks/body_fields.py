@@ -8,8 +8,8 @@ the order pass as if the answer were 無.
 
 from __future__ import annotations
 
-from bot.body import LABEL_LINK_ITEM, LABEL_PLUS, parse_yes_no
 from bot.checks.base import Defect, Facts
+from bot.mail.body import LABEL_LINK_ITEM, LABEL_PLUS, parse_yes_no
 
 BODY_FIELD_MISSING = "BODY_FIELD_MISSING"
 

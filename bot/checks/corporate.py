@@ -1,5 +1,5 @@
 """法人一括発注依頼 (manual §IX): the customer list, every row of it (bot/corporate/checks.py):
-CORPORATE_LIST_INVALID, CORPORATE_ROW_INVALID. Pure: the list was read by bot/gather.py."""
+CORPORATE_LIST_INVALID, CORPORATE_ROW_INVALID. Pure: the list was read by bot/pipeline/gather.py."""
 
 from __future__ import annotations
 

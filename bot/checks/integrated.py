@@ -4,7 +4,7 @@ The integrated form lists every service of the company; a form whose USEN SPOT r
 ticked does not apply for USEN SPOT, whatever else is filled in.  USEN SPOT Tourist is another
 service: ticked alone it is still SPOT_NOT_SELECTED.  Only a SURE unticked row is a defect (a
 typed form, or a scan whose reader is sure the box is empty); a scan in doubt carries
-``spot_selected`` None and is held for a person by the scan rules (bot/scans.py).
+``spot_selected`` None and is held for a person by the scan rules (bot/decide/scans.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """ご希望のメールアドレス (@uspot.jp): MAIL_ADDRESS_MISSING, MAIL_ADDRESS_INVALID and
 MAIL_ADDRESS_READING_MISMATCH (the address and its katakana reading spell different addresses;
-a reading bot.kana cannot spell at all is no mismatch)."""
+a reading bot.domain.kana cannot spell at all is no mismatch)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import unicodedata
 
 from bot.checks.base import Defect, Facts
-from bot.kana import reading_to_ascii
+from bot.domain.kana import reading_to_ascii
 
 MAIL_ADDRESS_MISSING = "MAIL_ADDRESS_MISSING"
 MAIL_ADDRESS_INVALID = "MAIL_ADDRESS_INVALID"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.body import parse_yes_no
 from bot.checks.base import Defect, Facts
+from bot.mail.body import parse_yes_no
 
 PLUS_FLAG_MISMATCH = "PLUS_FLAG_MISMATCH"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import unicodedata
 
-from bot.body import LABEL_DEST_LINE
 from bot.checks.base import Defect, Facts
+from bot.mail.body import LABEL_DEST_LINE
 
 DESTINATION_LINE_MISSING = "DESTINATION_LINE_MISSING"
 

@@ -3,7 +3,7 @@
 The reason is the 理由 line, else the free text of the body.  Lines that carry no reason do
 not count: label lines (顧客CD, 店舗名 …, also an empty 理由：), greetings, self-introductions
 (青山支店の内田です), announcements of the mail (ルーター未撤去の報告です, 下記の通りご報告いたします)
-and sign-offs (bot.body.is_greeting_line).
+and sign-offs (bot.mail.body.is_greeting_line).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot.body import LABEL_REASON, is_greeting_line, is_label_line
 from bot.checks.base import Defect, Facts
+from bot.mail.body import LABEL_REASON, is_greeting_line, is_label_line
 
 REASON_MISSING = "REASON_MISSING"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.body import LABEL_TERMINATION_DATE, find_date_labelled
 from bot import ledger
 from bot.checks.base import Defect, Facts
 from bot.checks.customer import current_state
+from bot.mail.body import LABEL_TERMINATION_DATE, find_date_labelled
 
 TERMINATION_DATE_MISSING = "TERMINATION_DATE_MISSING"
 WITHDRAWAL_TOO_LATE = "WITHDRAWAL_TOO_LATE"

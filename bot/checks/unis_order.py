@@ -7,7 +7,7 @@ cannot know (missing from the subject) is left to CUSTOMER_CODE_MISSING.
 from __future__ import annotations
 
 from bot.checks.base import Defect, Facts
-from bot.classify import CORPORATE_ORDER
+from bot.domain.classify import CORPORATE_ORDER
 
 UNIS_ORDER_MISSING = "UNIS_ORDER_MISSING"
 LIVE = ("受注", "確定")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot.body import parse_count, parse_units
 from bot.checks.base import Defect, Facts
+from bot.mail.body import parse_count, parse_units
 
 UNIT_COUNT_MISSING = "UNIT_COUNT_MISSING"
 _SEVERAL = re.compile(r"子機|複数台|複数設置|親機\s*\d|[2-9]\s*台")

@@ -1,5 +1,5 @@
 """``bot audit-unis [--branch B] [--json]``: the open UNIS registration findings (manual §VIII,
-FAQ 4–8; bot/unis_audit.py), per branch, new ones (first seen today) first, each with its UNIS
+FAQ 4–8; bot/unis/audit.py), per branch, new ones (first seen today) first, each with its UNIS
 line and what to fix in the manual's words. ``--json``: one object per finding per line.
 
 The findings are refreshed by every UNIS import (``bot import-unis``, the drop folder); this
@@ -14,7 +14,7 @@ import json
 
 from bot.commands.common import EXIT_OK, CommandError, database, fail
 from bot.config import Config
-from bot.unis_audit import BranchFindings, digest_findings
+from bot.unis.audit import BranchFindings, digest_findings
 
 
 def add_parser(sub: argparse._SubParsersAction, parser_class: type) -> None:  # type: ignore[type-arg]

@@ -1,5 +1,5 @@
 """``bot backup --dir DIR [--keep-days N] [--keep-min N]``: a checked 0600 backup of the
-database, then the rotation (bot/backup.py). Exit 1 when no backup was made."""
+database, then the rotation (bot/jobs/backup.py). Exit 1 when no backup was made."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-from bot.backup import BackupError, make_backup
 from bot.commands.common import EXIT_OK, CommandError
 from bot.config import Config
+from bot.jobs.backup import BackupError, make_backup
 
 
 def add_parser(sub: argparse._SubParsersAction, parser_class: type) -> None:  # type: ignore[type-arg]

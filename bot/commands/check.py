@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from bot import db, startup
+from bot import db
 from bot.commands.common import EXIT_ERROR, EXIT_OK
 from bot.config import Config
+from bot.daemon import startup
 
 # UNIS extracts arrive daily: data older than this (calendar days) means the import stopped.
 UNIS_MAX_AGE_DAYS = 3
@@ -120,7 +121,7 @@ def shown_url(url: str) -> str:
 
 
 def check_unis(cfg: Config, now: dt.datetime) -> Result:
-    from bot.models import UnisOrder
+    from bot.db.models import UnisOrder
 
     what = "UNIS データ"
 
@@ -173,7 +174,7 @@ def check_imap(cfg: Config) -> list[Result]:
 
 def check_oauth2(cfg: Config) -> Result:
     """Fetch a token from the provider (the IMAP and SMTP checks then log in with it)."""
-    from bot.oauth2 import OAuth2Error, token_source
+    from bot.intake.oauth2 import OAuth2Error, token_source
 
     o = cfg.oauth2
     what = "OAuth2"
@@ -225,7 +226,7 @@ def check_smtp(cfg: Config) -> Result:
 
 
 def check_templates(cfg: Config) -> Result:
-    from bot.template_samples import render_all
+    from bot.templating.samples import render_all
 
     def run() -> Result:
         report = render_all(cfg)

@@ -10,8 +10,9 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db, vocab
+from bot import db
 from bot.config import Config
+from bot.domain import vocab
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 DECISION_LABELS = {k: v for k, v in vocab.DECISIONS.items() if k != "undecided"}

@@ -1,5 +1,5 @@
 """``bot db upgrade`` / ``bot db downgrade REV`` / ``bot db current``: the database schema
-(Alembic, bot/db.py). Every migration has a downgrade (tests/test_backup.py walks them all down
+(Alembic, bot/db/__init__.py). Every migration has a downgrade (tests/test_backup.py walks them all down
 and up again on SQLite and PostgreSQL); a downgrade drops what the newer version added (its
 columns and tables, with their data), so the upgrade procedure takes a backup first and the
 documented way back is that backup (docs/operations.md section 5)."""

@@ -1,4 +1,4 @@
-"""``bot demo``: embedded IMAP + SMTP + SQLite, the sample mails, one pass, a table (bot/demo.py)."""
+"""``bot demo``: embedded IMAP + SMTP + SQLite, the sample mails, one pass, a table (bot/demo/run.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,6 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type) -> None:  # 
 
 
 def cli_demo(args: argparse.Namespace, cfg: Config) -> int:
-    from bot.demo import run_demo
+    from bot.demo.run import run_demo
 
     return run_demo(keep=args.keep)

@@ -1,4 +1,4 @@
-"""``bot import-unis FILE.csv``: load a UNIS order extract (CP932 or UTF-8, bot/unis.py);
+"""``bot import-unis FILE.csv``: load a UNIS order extract (CP932 or UTF-8, bot/unis/__init__.py);
 prints the rows loaded and the rows refused with their line numbers."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """``bot manual list | resolve ID [--note TEXT] [--by NAME]``: the mails held for a person
-(保留/隔離, bot/manual.py); a resolved one leaves the digest's queue."""
+(保留/隔離, bot/actions/queue.py); a resolved one leaves the digest's queue."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import datetime as dt
 import getpass
 import sys
 
-from bot import db, vocab
+from bot import db
+from bot.actions.queue import ManualQueueError, open_items
 from bot.commands.common import EXIT_OK, EXIT_USAGE, CommandError, database, fail
 from bot.config import Config
-from bot.manual import ManualQueueError, open_items
-from bot.models import QUARANTINED
+from bot.db.models import QUARANTINED
+from bot.domain import vocab
 
 
 def add_parser(sub: argparse._SubParsersAction, parser_class: type) -> None:  # type: ignore[type-arg]
@@ -39,8 +40,10 @@ def cli_manual(args: argparse.Namespace, cfg: Config) -> int:
                     print(f"{item.id}\t{label}\t{item.received_at.astimezone(tz):%Y/%m/%d %H:%M}\t"
                           f"{item.from_addr or '-'}\t{item.subject}\t{item.reason}")
                 return EXIT_OK
-            from bot.actions.scan_shadow import dismiss  # the reader's stack loads only for a resolve
-            from bot.gather import settings_from
+            from bot.actions.scan_shadow import (
+                dismiss,  # the reader's stack loads only for a resolve
+            )
+            from bot.pipeline.gather import settings_from
 
             by = args.by or getpass.getuser()
             try:

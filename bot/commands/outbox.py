@@ -1,5 +1,5 @@
 """``bot outbox list | requeue ID | flush``: the mail the bot sends (replies, vendor batches,
-digests; bot/outbox.py): every message not sent yet with its age (waiting, retrying, being sent,
+digests; bot/actions/outbox.py): every message not sent yet with its age (waiting, retrying, being sent,
 given up), one sent again (the same bytes, the same Message-ID), every due one sent now.
 
 ``list`` prints one tab-separated line a message: id, status code, 状態, 種類, age, attempts,
@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from bot import db
 from bot.commands.common import EXIT_OK, EXIT_USAGE, CommandError, database, fail
 from bot.config import Config
+from bot.db.models import OutboxMessage
 from bot.digest import OUTBOX_STATUS_LABELS, PURPOSE_LABELS
-from bot.models import OutboxMessage
 
 
 def add_parser(sub: argparse._SubParsersAction, parser_class: type) -> None:  # type: ignore[type-arg]
@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type) -> None:  # 
 
 
 def cli_outbox(args: argparse.Namespace, cfg: Config) -> int:
-    from bot import outbox
+    from bot.actions import outbox
 
     now = dt.datetime.now(dt.UTC)
     try:
@@ -63,7 +63,7 @@ def cli_outbox(args: argparse.Namespace, cfg: Config) -> int:
 
 def unsent(session: Session) -> list[OutboxMessage]:
     """Every row not sent: pending (due or retrying later), being sent, or given up; oldest first."""
-    from bot import outbox
+    from bot.actions import outbox
 
     return list(session.scalars(select(OutboxMessage).where(OutboxMessage.status != outbox.SENT)
                                 .order_by(OutboxMessage.created_at, OutboxMessage.id)))

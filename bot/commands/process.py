@@ -86,11 +86,11 @@ def dry_run(
     # Imported here: every command's parser is built at start, and `bot --version` should not
     # load the PDF readers.
     from bot import decide as deciding
-    from bot.gather import gather, look, settings_from
+    from bot.forms.reader import PdfReader
+    from bot.forms.workers import ReaderFailed, shared_pool
     from bot.mail import parse_mail
     from bot.pipeline.claim import reader_reason
-    from bot.reading import PdfReader
-    from bot.workers import ReaderFailed, shared_pool
+    from bot.pipeline.gather import gather, look, settings_from
 
     settings = settings_from(cfg)
     reader = PdfReader(cfg.pdf.password, cfg.limits, pool=shared_pool(cfg.limits))

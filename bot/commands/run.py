@@ -1,4 +1,4 @@
-"""``bot run``: the daemon (intake + scheduled jobs) until SIGTERM; a graceful stop (bot/daemon.py)."""
+"""``bot run``: the daemon (intake + scheduled jobs) until SIGTERM; a graceful stop (bot/daemon/main.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type) -> None:  # 
 
 
 def cli_run(args: argparse.Namespace, cfg: Config) -> int:
-    from bot.daemon import Daemon
+    from bot.daemon.main import Daemon
 
     daemon = Daemon(cfg)
     stop = threading.Event()

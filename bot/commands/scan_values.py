@@ -5,7 +5,7 @@ the reader could not read (申込書参照 in the vendor CSV), typed in by staff
 checked as the checks would check it (a mail local part valid, an SSID half-width …). FIELD is
 a payload key (``mail_address``) or the CSV header (``メールアドレス``). The console does the same
 on a mail's page (/manual/ID: at 受付 and after it, :mod:`bot.actions.scan_values`), with the same
-check (:func:`bot.vendor_forms.validate`) and storage (:func:`bot.vendor_forms.set_row_value`).
+check (:func:`bot.vendor.forms.validate`) and storage (:func:`bot.vendor.forms.set_row_value`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def cli_scan_values(args: argparse.Namespace, cfg: Config) -> int:
 
     from bot import db
     from bot.actions.scan_shadow import note_typed
-    from bot.vendor_forms import (
+    from bot.vendor.forms import (
         HEADERS,
         ScanValueError,
         open_rows,

@@ -1,10 +1,10 @@
 """``bot scans report [--since YYYY-MM-DD] [--json]``: how often the scan reader agreed with the
-person who finished each held scan (issue 19 point 6; :mod:`bot.scan_report`).
+person who finished each held scan (issue 19 point 6; :mod:`bot.actions.scan_report`).
 
 Per field: 件数, 一致, 不一致 (the bot sure and the person's value different: a would-be
 misreading), 保留 (the bot not sure), 照合なし; per would-be decision, what the person did; per
 defect code, who sent the scan back for it. The text comes from ``templates/cli/scans_report.txt.j2``;
-``--json`` is one object with stable English keys (:meth:`bot.scan_report.Report.as_json`).
+``--json`` is one object with stable English keys (:meth:`bot.actions.scan_report.Report.as_json`).
 Exit 0 done (with or without scans); 1 when the database cannot be read; 2 for bad usage.
 """
 
@@ -14,10 +14,18 @@ import argparse
 import datetime as dt
 import json
 
-from bot import scans
+from bot.actions.scan_report import (
+    BOT_LABELS,
+    FORM_KINDS,
+    FORM_LABELS,
+    OUTCOME_LABELS,
+    OUTCOMES,
+    Report,
+    report,
+)
 from bot.commands.common import EXIT_OK, CommandError, database, fail
 from bot.config import Config
-from bot.scan_report import BOT_LABELS, FORM_KINDS, FORM_LABELS, OUTCOME_LABELS, OUTCOMES, Report, report
+from bot.decide import scans
 from bot.templating import BUILTIN_DIR, make_environment, render_in
 
 TEMPLATE_DIR = BUILTIN_DIR / "cli"

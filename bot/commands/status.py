@@ -1,5 +1,5 @@
 """``bot status [--json]``: is the bot healthy? Exit 0 healthy, 1 unhealthy (or the database
-cannot be read), so a monitor (cron, Nagios, systemd timer) can call it. See bot/health.py."""
+cannot be read), so a monitor (cron, Nagios, systemd timer) can call it. See bot/daemon/health.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import argparse
 import datetime as dt
 import json
 
-from bot import classify, vocab
 from bot.commands.common import (
     DECISION_LABELS,
     EXIT_ERROR,
@@ -17,10 +16,11 @@ from bot.commands.common import (
     fail,
 )
 from bot.config import Config
-from bot.health import DATABASE_UNAVAILABLE, Health, collect, unhealthy_json
+from bot.daemon.health import DATABASE_UNAVAILABLE, Health, collect, unhealthy_json
+from bot.domain import classify, vocab
 
 KIND_LABELS = classify.LABELS
-STATUS_LABELS: dict[str | None, str] = {**vocab.JOB_STATUSES, None: "未実行"}  # the office's words (bot/vocab.py)
+STATUS_LABELS: dict[str | None, str] = {**vocab.JOB_STATUSES, None: "未実行"}  # the office's words (bot/domain/vocab.py)
 JOBS = ("vendor-batch", "digest", "retention")
 
 

@@ -1,5 +1,5 @@
 """``bot templates check | preview NAME [--out FILE]``: every mail template rendered with its
-sample data (bot/template_samples.py), and one written to a file to look at."""
+sample data (bot/templating/samples.py), and one written to a file to look at."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def cli_templates(args: argparse.Namespace, cfg: Config) -> int:
 
 def cli_templates_check(args: argparse.Namespace, cfg: Config) -> int:
     """`bot templates check`: exit 0 when every template renders, 1 (naming file:line) if not."""
-    from bot.template_samples import render_all
+    from bot.templating.samples import render_all
 
     report = render_all(cfg)
     folders = ", ".join(map(str, report.directories))
@@ -49,8 +49,8 @@ def cli_templates_preview(args: argparse.Namespace, cfg: Config) -> int:
     A broken template is an error here (exit 1, naming file:line), not a silent fallback:
     the admin previews to see their own template.
     """
-    from bot.template_samples import NoSample, UnknownTemplate, preview
     from bot.templating import TemplateRenderError, Templates
+    from bot.templating.samples import NoSample, UnknownTemplate, preview
 
     try:
         shown = preview(Templates.from_config(cfg), str(args.name))

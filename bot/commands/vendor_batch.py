@@ -10,9 +10,9 @@ import sys
 from typing import TYPE_CHECKING
 
 from bot import db
-from bot.calendar import BusinessCalendar
 from bot.commands.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from bot.config import Config
+from bot.domain.calendar import BusinessCalendar
 
 if TYPE_CHECKING:
     from bot.vendor import BatchResult

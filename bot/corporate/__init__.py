@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class CorporateSettings:
-    """What deciding and acting need of [corporate] (built by bot/gather.py from the config)."""
+    """What deciding and acting need of [corporate] (built by bot/pipeline/gather.py from the config)."""
 
     senders: tuple[str, ...] = ()  # addresses or domains of 法人営業
     registration_to: tuple[str, ...] = ()  # 登録G

@@ -10,7 +10,7 @@
 The list goes to 登録G as a CSV (UTF-8 with BOM), not an .xlsx: Excel opens it as it is, it
 holds every character of a shop name (CP932 would turn some into 〓), it is plain text a mail
 client can preview, its cells are neutralised against formulas like the vendor CSV
-(bot/csvsafe.py), and the bot needs no spreadsheet *writer*.
+(bot/domain/csvsafe.py), and the bot needs no spreadsheet *writer*.
 """
 
 from __future__ import annotations
@@ -25,14 +25,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot import ledger, outbox
-from bot.calendar import BusinessCalendar
+from bot import ledger
+from bot.actions import outbox
 from bot.checks.base import Facts
 from bot.corporate import VENDOR_CATEGORY, CorporateSettings
 from bot.corporate.numbers import allocate
 from bot.corporate.rows import code_of, count_of, normal, site_key, yes_no
-from bot.csvsafe import neutralise
-from bot.models import CorporateNumber, CorporateSite, VendorRow
+from bot.db.models import CorporateNumber, CorporateSite, VendorRow
+from bot.domain.calendar import BusinessCalendar
+from bot.domain.csvsafe import neutralise
 
 log = logging.getLogger("bot.corporate")
 

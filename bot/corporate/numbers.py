@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot import db
-from bot.models import CorporateNumber
+from bot.db.models import CorporateNumber
 
 FIRST = 100001
 LAST = 999999

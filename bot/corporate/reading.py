@@ -1,6 +1,6 @@
 """The customer list of one mail, read: which attachment it is, its sites (or why none), and
-what the ledger already knows (filled in by bot/gather.py). :func:`read_list` is what a reader
-process runs (bot/workers.py): module level, picklable arguments and result."""
+what the ledger already knows (filled in by bot/pipeline/gather.py). :func:`read_list` is what a reader
+process runs (bot/forms/workers.py): module level, picklable arguments and result."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from bot.mail import Attachment
 
 @dataclass(frozen=True)
 class Known:
-    """What the ledger already holds (read by bot/gather.py): live customer codes and the site
+    """What the ledger already holds (read by bot/pipeline/gather.py): live customer codes and the site
     keys of earlier corporate lists."""
 
     codes: Collection[str] = frozenset()

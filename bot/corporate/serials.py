@@ -1,4 +1,4 @@
-"""After each UNIS import (bot/unis.py, next to the §VIII audit): the routers of corporate
+"""After each UNIS import (bot/unis/__init__.py, next to the §VIII audit): the routers of corporate
 sites linked to what UNIS says.
 
 登録G registers a corporate order with the 6-digit management number in the serial field
@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import ledger
-from bot.models import (
+from bot.db.models import (
     CorporateNumber,
     CorporateSite,
     LedgerEntry,

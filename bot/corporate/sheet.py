@@ -7,10 +7,10 @@ file size, then the zip directory (the members' declared sizes and their ratio),
 runs in read-only mode (streaming, one row at a time) and stops at the row cap. A declared
 size that lies does not help a bomb: Python's zipfile stops inflating a member at its declared
 size and then fails its CRC, which is a list we cannot open. And the whole read runs in a reader
-process (bot/workers.py) with its memory limit and deadline: whatever slips through costs that
+process (bot/forms/workers.py) with its memory limit and deadline: whatever slips through costs that
 process, never the daemon.
 
-A .csv is CP932 or UTF-8 (BOM or not), decoded like the UNIS extract (bot/unis.py).
+A .csv is CP932 or UTF-8 (BOM or not), decoded like the UNIS extract (bot/unis/__init__.py).
 Pure: bytes in, a :class:`Table` or :class:`ListUnreadable` out.
 """
 

@@ -16,8 +16,8 @@ person's 受付 in the console all call it.
 
 from __future__ import annotations
 
-from bot import scans, termination_scans
 from bot.checks.base import Defect, Facts, run_checks
+from bot.decide import scans, termination_scans
 from bot.decide.chains import CHAINS, Chain, chain_for, equipment_variant
 from bot.decide.first_look import FirstLook, corporate_gate, first_look, screen
 from bot.decide.holds import after_checks
@@ -60,10 +60,10 @@ def decide(f: Facts, *, by_person: bool = False) -> Decision:
     checks, warning_checks = chain
     defects = run_checks(checks, f)
     warnings = run_checks(warning_checks, f)
-    # 6. A scanned form is decided only on what its reader is sure of (bot/scans.py).
+    # 6. A scanned form is decided only on what its reader is sure of (bot/decide/scans.py).
     if scans.scanned_form(f) is not None:
         return decide_scan(f, checks, defects, warnings, variant)
-    # A scanned 解約申請書 is decided on the same sure-only rule (bot/termination_scans.py).
+    # A scanned 解約申請書 is decided on the same sure-only rule (bot/decide/termination_scans.py).
     if termination_scans.scanned_termination(f) is not None:
         return decide_termination_scan(f, checks, defects, warnings)
     # A PDF that opened but gave no fields (not the form, or a fillable form whose field names

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot import classify
 from bot.checks import (
     attachment,
     body_fields,
@@ -29,6 +28,7 @@ from bot.checks import (
 )
 from bot.checks.base import Check, Facts
 from bot.decide.outcome import CHILD_UNIT, NEW_INSTALL
+from bot.domain import classify
 
 Chain = tuple[tuple[Check, ...], tuple[Check, ...]]  # (defect checks, warning checks)
 

@@ -2,19 +2,19 @@
 classified) and whether it may be read at all (sender, loop, authentication, limits, and for a
 法人一括発注依頼 the sender's role). Taken once per mail; the result travels in the facts
 (:attr:`Facts.settled`, :attr:`Facts.classification`, :attr:`Facts.auth`), so no later step
-classifies or screens again. Pure: the authentication verdict comes in (bot.gather reads it).
+classifies or screens again. Pure: the authentication verdict comes in (bot.pipeline.gather reads it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot import classify
 from bot.checks import authentication, sender
 from bot.checks.authentication import Verdict
 from bot.checks.base import RuleSettings
-from bot.classify import Classification
 from bot.decide.outcome import IGNORED, MANUAL, Decision
+from bot.domain import classify
+from bot.domain.classify import Classification
 from bot.mail import InboundMail
 
 
@@ -53,7 +53,7 @@ def screen(mail: InboundMail, c: Classification, settings: RuleSettings, auth: V
         if settings.authentication == authentication.IGNORE:
             return Decision(c.kind, c.customer_code, IGNORED, reason=auth.reason)
         return Decision(c.kind, c.customer_code, MANUAL, reason=f"{auth.reason}（返信していません）")
-    # 4. A mail over the limits (bot/limits.py) is for a person, not for a 差戻.
+    # 4. A mail over the limits (bot/config/limits.py) is for a person, not for a 差戻.
     if mail.limit_exceeded:
         return Decision(c.kind, c.customer_code, MANUAL,
                         reason=f"メールが処理の上限を超えています（{mail.limit_exceeded}）：目視確認が必要です")

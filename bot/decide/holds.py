@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot import classify
 from bot.checks.base import Defect, Facts
 from bot.decide.outcome import ACCEPTED, MANUAL, NEW_INSTALL, Decision
+from bot.domain import classify
 from bot.ledger import STATE_LABELS
 
 

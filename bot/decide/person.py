@@ -8,11 +8,12 @@ act on. Refused: MANUAL with the reason in the office's words (the console shows
 
 from __future__ import annotations
 
-from bot import classify, scans
 from bot.checks.base import Facts, run_checks
+from bot.decide import scans
 from bot.decide.chains import Chain
 from bot.decide.outcome import ACCEPTED, MANUAL, Decision
 from bot.decide.scanned import vouched_scan
+from bot.domain import classify
 
 
 def refused(f: Facts, reason: str, variant: str | None = None) -> Decision:

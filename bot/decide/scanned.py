@@ -1,13 +1,13 @@
-"""A scanned form is decided only on what its reader is sure of (bot/scans.py,
-bot/termination_scans.py): a 差戻 for sure defects of the codes a scan may be sent back for,
+"""A scanned form is decided only on what its reader is sure of (bot/decide/scans.py,
+bot/decide/termination_scans.py): a 差戻 for sure defects of the codes a scan may be sent back for,
 受付 only with every needed value read sure, else held for a person with what was unsure."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot import scans, termination_scans
 from bot.checks.base import Check, Defect, Facts
+from bot.decide import scans, termination_scans
 from bot.decide.holds import after_checks
 from bot.decide.outcome import MANUAL, NEW_INSTALL, REJECTED, Decision
 

@@ -12,9 +12,18 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot import ledger, template_errors, vocab
-from bot.calendar import BusinessCalendar
+from bot import ledger
 from bot.config import Config
+from bot.daemon.health import collect as collect_health
+from bot.db.models import (
+    QUARANTINED,
+    STORED,
+    LedgerEntry,
+    Mail,
+    OutboxMessage,
+    VendorBatch,
+    VendorRow,
+)
 from bot.digest.model import (
     KIND_LABELS,
     KIND_ORDER,
@@ -28,6 +37,7 @@ from bot.digest.model import (
     BranchGroup,
     BreakageLine,
     DefectLine,
+    Detail,
     DigestData,
     KindCount,
     LedgerLine,
@@ -35,21 +45,13 @@ from bot.digest.model import (
     OutboxProblem,
     QuarantineLine,
     ScanRowLine,
-    Detail,
 )
-from bot.health import collect as collect_health
-from bot.models import (
-    QUARANTINED,
-    STORED,
-    LedgerEntry,
-    Mail,
-    OutboxMessage,
-    VendorBatch,
-    VendorRow,
-)
-from bot.template_samples import check_admin
+from bot.domain import vocab
+from bot.domain.calendar import BusinessCalendar
 from bot.templating import Templates
-from bot.unis_audit import digest_findings
+from bot.templating import errors as template_errors
+from bot.templating.samples import check_admin
+from bot.unis.audit import digest_findings
 
 log = logging.getLogger("bot.digest")
 
@@ -90,7 +92,7 @@ def first_line(text: str | None) -> str:
 
 
 def _error_words(text: str | None) -> str:
-    """An error (an exception, a server's refusal) as staff read it (bot/vocab.py): the digest
+    """An error (an exception, a server's refusal) as staff read it (bot/domain/vocab.py): the digest
     goes to the office, so the exception itself stays in the console's records for admins."""
     line = first_line(text)
     return vocab.technical(line) if line else ""
@@ -112,7 +114,7 @@ def _branch_domains(cfg: Config) -> list[tuple[str, str]]:
     """(domain, 支店名) from the branch directory, longest domain first."""
     if not cfg.branches.file:
         return []
-    from bot.branches import BranchDirectoryError, load_directory
+    from bot.domain.branches import BranchDirectoryError, load_directory
 
     try:
         entries = load_directory(cfg.branches.file).values()
@@ -306,7 +308,7 @@ def collect(
 
 
 def _scan_rows(session: Session, today: dt.date) -> tuple[ScanRowLine, ...]:
-    from bot.vendor_forms import HEADERS, REFER, open_rows, refer_keys
+    from bot.vendor.forms import HEADERS, REFER, open_rows, refer_keys
 
     out = []
     for row in open_rows(session)[:LIST_LIMIT]:

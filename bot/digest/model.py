@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot import classify, vocab
+from bot.domain import classify, vocab
 from bot.templating import Breakage
 
 PURPOSE = "digest"  # OutboxMessage.purpose
@@ -57,7 +57,7 @@ class DefectLine:
 
     @property
     def name(self) -> str:
-        """The code as staff read it (bot/vocab.py): the digest shows this, never the code."""
+        """The code as staff read it (bot/domain/vocab.py): the digest shows this, never the code."""
         return vocab.code_name(self.code)
 
 
@@ -199,7 +199,7 @@ class DigestData:
     cutoff_label: str = "17:00"
     # What makes `bot status` unhealthy, as the daemon sees it when it sends the digest (issue 12).
     health_problems: tuple[str, ...] = ()
-    # UNIS registration findings per branch (manual §VIII; bot/unis_audit.py), new ones first.
+    # UNIS registration findings per branch (manual §VIII; bot/unis/audit.py), new ones first.
     unis_findings: tuple[Any, ...] = ()
 
     @property

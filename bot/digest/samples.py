@@ -1,14 +1,13 @@
 """Sample data of the digest templates (``digest.txt.j2``, ``digest.html.j2``) for
 ``bot templates check`` / ``preview`` and the console's template editor: a digest with
 something in every section, fixed values, no database. Registered with
-bot/template_samples.py, which loads this module by name."""
+bot/templating/samples.py, which loads this module by name."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from bot import classify
 from bot.digest.model import (
     KIND_LABELS,
     KIND_ORDER,
@@ -18,6 +17,7 @@ from bot.digest.model import (
     BranchGroup,
     BreakageLine,
     DefectLine,
+    Detail,
     DigestData,
     KindCount,
     LedgerLine,
@@ -25,9 +25,9 @@ from bot.digest.model import (
     OutboxProblem,
     QuarantineLine,
     ScanRowLine,
-    Detail,
 )
-from bot.template_samples import register_sample
+from bot.domain import classify
+from bot.templating.samples import register_sample
 
 
 def sample_data() -> DigestData:
@@ -87,7 +87,7 @@ def sample_data() -> DigestData:
 
 
 def _sample_findings() -> Any:
-    from bot.unis_audit import BranchFindings, FindingLine
+    from bot.unis.audit import BranchFindings, FindingLine
 
     seen = dt.datetime(2026, 11, 24, 0, 30, tzinfo=dt.UTC)
     return BranchFindings("青山支店", (

@@ -14,8 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
+from bot.actions.outbox import enqueue, new_message_id
 from bot.config import Config
-from bot.digest.collect import first_line, collect
+from bot.db.models import OutboxMessage
+from bot.digest.collect import collect, first_line
 from bot.digest.model import (
     OUTBOX_STATUS_LABELS,
     PURPOSE,
@@ -23,8 +25,6 @@ from bot.digest.model import (
     DigestData,
     DigestError,
 )
-from bot.models import OutboxMessage
-from bot.outbox import enqueue, new_message_id
 from bot.templating import Templates
 
 log = logging.getLogger("bot.digest")
@@ -90,7 +90,7 @@ def send_digest(
     """Build the digest of `day` and put it in the outbox in one transaction, then flush.
     Returns the outbox row id (None when `once` and that day's digest was already queued).
     A failed send stays in the outbox and is retried."""
-    from bot import outbox
+    from bot.actions import outbox
 
     require_recipients(cfg)
     with factory() as session, session.begin():

@@ -32,13 +32,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from bot.config.limits import DEFAULT, Limits
 from bot.forms import integrated
 from bot.forms.fillable import from_acro
 from bot.forms.normalise import units_from_text
 from bot.forms.termination import parse_date, read_termination_form
 from bot.forms.text import has_text
 from bot.forms.typed import parse_typed
-from bot.forms.unlock import FormReadError, Document, one_line, open_pdf
+from bot.forms.unlock import Document, FormReadError, one_line, open_pdf
 from bot.forms.vocabulary import (
     DEFAULT_FIELD_NAMES,
     FIELD_NAMES,
@@ -54,7 +55,6 @@ from bot.forms.vocabulary import (
     FormReading,
     TerminationReading,
 )
-from bot.limits import DEFAULT, Limits
 
 __all__ = [
     "DEFAULT_FIELD_NAMES",

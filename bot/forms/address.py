@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 
+from bot.domain.kana import reading_to_ascii
 from bot.forms.cells import Box, Page, Text, cell_ink, clusters, read_ocr, writing
 from bot.forms.raster import PT
 from bot.forms.table import Row
 from bot.forms.vocabulary import STATE_FILLED, STATE_UNSURE
-from bot.kana import reading_to_ascii
 
 _MAIL_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789.-_"
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import pikepdf
 
+from bot.config.limits import DEFAULT, LimitExceeded
 from bot.forms.normalise import (
     CHECK_METHOD_OPTIONS,
     LINE_KIND_OPTIONS,
@@ -18,7 +19,6 @@ from bot.forms.normalise import (
     zip_or_phone,
 )
 from bot.forms.vocabulary import FIELD_NAMES
-from bot.limits import DEFAULT, LimitExceeded
 
 
 def acro_values(pdf: pikepdf.Pdf, *, max_nodes: int = DEFAULT.pdf_field_nodes) -> dict[str, object]:

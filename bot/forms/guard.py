@@ -12,7 +12,7 @@ Three moments, each cheap compared to what it prevents:
 - The field tree walk itself counts its nodes (:mod:`bot.forms.fillable`).
 
 Whatever slips past these (a decoder bug, a page tree that explodes inside qpdf) is caught by
-the reader process's own memory and time limits (:mod:`bot.workers`).
+the reader process's own memory and time limits (:mod:`bot.forms.workers`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 import pikepdf
 
-from bot.limits import LimitExceeded, Limits
+from bot.config.limits import LimitExceeded, Limits
 
 _CHUNK = 1 << 16
 _SMALL = 1 << 20

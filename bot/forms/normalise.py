@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
-from bot.body import parse_count, parse_units
+from bot.mail.body import parse_count, parse_units
 
 _HYPHENS = "-−－‐‑‒–—―ーｰ"
 _HYPHEN_TABLE = str.maketrans({c: "-" for c in _HYPHENS})
@@ -73,7 +73,7 @@ def mail_local_of(value: str | None) -> str | None:
     return _SPACE_RE.sub("", local)
 
 
-# Units: 親機 1 台 / 子機 2 台 in the 台数 row, or 親1台、子2台 in 備考.  Read as bot.body reads
+# Units: 親機 1 台 / 子機 2 台 in the 台数 row, or 親1台、子2台 in 備考.  Read as bot.mail.body reads
 # them in a mail body (spaced colon 親機 : 1 台, 台, kanji digits 一/二, 子機(CR-1)2台).
 _UNIT_SEGMENTS = (
     re.compile(r"親\s*機?\s*(?:台数)?\s*[:=]?\s*(?P<v>.*?)\s*(?=子\s*機|$)", re.DOTALL),

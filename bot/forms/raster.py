@@ -21,7 +21,7 @@ import numpy as np
 import pypdfium2 as pdfium
 
 # One thread per reader process: pages are read in parallel across the reader processes
-# (bot/workers.py), and OpenCV's own thread pool on top of them only fights for the same cores
+# (bot/forms/workers.py), and OpenCV's own thread pool on top of them only fights for the same cores
 # (issue 8: a pool of two readers against one).
 cv2.setNumThreads(1)
 

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from bot.config.limits import Limits
 from bot.forms import ocr, raster
 from bot.forms.marks import despeckle
 from bot.forms.normalise import fold_with_map, nfkc, parse_date
 from bot.forms.raster import PT, Upright
 from bot.forms.vocabulary import STATE_EMPTY, STATE_READ, STATE_UNSURE, FieldReading
-from bot.limits import Limits
 
 SURE = 0.85  # weakest character of a value the reader stands by
 PRINT_WINDOW_PX = 1  # print: the digits' heights and bottoms within this many pixels (200 dpi)

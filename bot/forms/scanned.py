@@ -24,7 +24,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.forms import choice_rows, integrated_scan, marks, ocr, places, raster, scan_words, table
+from bot.config.limits import Limits
+from bot.forms import (
+    choice_rows,
+    integrated_scan,
+    marks,
+    ocr,
+    places,
+    raster,
+    scan_words,
+    table,
+)
 from bot.forms.address import read_mail
 from bot.forms.cells import (
     SURE_OCR,
@@ -56,7 +66,6 @@ from bot.forms.vocabulary import (
     FieldReading,
     FormFields,
 )
-from bot.limits import Limits
 
 # Options of each choice row, in the order the form prints them (FORM-SPEC vocabulary).
 CHOICES: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -5,9 +5,14 @@ from __future__ import annotations
 import logging
 import re
 
-from bot.forms.normalise import customer_code_of, fold_with_map, parse_date  # the date: in normalise, for scans too
+from bot.config.limits import DEFAULT, Limits
+from bot.forms.normalise import (  # the date: in normalise, for scans too
+    customer_code_of,
+    fold_with_map,
+    parse_date,
+)
 from bot.forms.text import has_text
-from bot.forms.unlock import FormReadError, Document, one_line, open_pdf
+from bot.forms.unlock import Document, FormReadError, one_line, open_pdf
 from bot.forms.vocabulary import (
     PDF_UNREADABLE,
     SHAPE_FILLABLE,
@@ -16,7 +21,6 @@ from bot.forms.vocabulary import (
     SHAPE_UNKNOWN,
     TerminationReading,
 )
-from bot.limits import DEFAULT, Limits
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import pikepdf
 
+from bot.config.limits import DEFAULT, LimitExceeded, Limits
 from bot.forms import aes256, guard
 from bot.forms.fillable import acro_values
 from bot.forms.text import Line, text_lines
 from bot.forms.vocabulary import PDF_NOT_ENCRYPTED, PDF_UNREADABLE, PDF_WRONG_PASSWORD
-from bot.limits import DEFAULT, LimitExceeded, Limits
 
 
 class FormReadError(Exception):

@@ -8,7 +8,7 @@ value out, no I/O, no exception, time and memory linear in the input.
 
 The package follows the mail through :func:`parse_mail`, its one entry point:
 
-* :mod:`bot.mail.mime`: the MIME walk, bounded by :class:`~bot.limits.Limits`
+* :mod:`bot.mail.mime`: the MIME walk, bounded by :class:`~bot.config.limits.Limits`
   (parts, nesting, header bytes).  The stdlib's ``email`` parser reads each part's header
   block only (``compat32``, the policy mail-parser itself uses); its whole-message parser
   and its parameter splitter are not used, both being superlinear on hostile input.
@@ -24,7 +24,7 @@ The package follows the mail through :func:`parse_mail`, its one entry point:
 * :mod:`bot.mail.parse`: :class:`InboundMail`, :class:`Attachment`, the body and the
   attachments, and the dedupe hashes.
 
-Nothing in this package imports the rest of the bot except :mod:`bot.limits`.
+Nothing in this package imports the rest of the bot except :mod:`bot.config.limits`.
 """
 
 from __future__ import annotations

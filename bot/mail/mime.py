@@ -6,7 +6,7 @@ against the boundary of every enclosing level, so a 450 KB mail nested 900 deep 
 to parse.  Here the tree is walked with an explicit stack over one text: a multipart's
 body is split at its own boundary with ``str.find`` (one pass), each part's header block is
 parsed by the stdlib (``compat32``, headers only, the policy mail-parser itself uses), and
-the walk stops at :class:`~bot.limits.Limits` ``mime_parts`` and ``mime_depth``.  A part's
+the walk stops at :class:`~bot.config.limits.Limits` ``mime_parts`` and ``mime_depth``.  A part's
 body is copied out only for a leaf, so memory stays linear too.
 
 Parameters (``charset``, ``boundary``, ``filename*0*``) are read by :func:`param`, not by
@@ -24,7 +24,7 @@ from email.message import Message
 from email.parser import Parser
 from email.policy import compat32
 
-from bot.limits import Limits
+from bot.config.limits import Limits
 
 __all__ = ["Leaf", "MailTree", "param", "walk"]
 

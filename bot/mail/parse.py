@@ -2,7 +2,7 @@
 
 :func:`parse_mail` is the one entry point.  Nothing here raises on malformed input: it
 degrades and records a problem.  Work and memory are linear in the input, and what one
-mail can make us spend is bounded by :class:`~bot.limits.Limits` (over a limit, the mail
+mail can make us spend is bounded by :class:`~bot.config.limits.Limits` (over a limit, the mail
 says which in ``limit_exceeded`` and the pipeline holds it for a person).
 """
 
@@ -20,7 +20,7 @@ from datetime import datetime
 from email.message import Message
 from types import MappingProxyType
 
-from bot.limits import DEFAULT, Limits
+from bot.config.limits import DEFAULT, Limits
 from bot.mail import fields
 from bot.mail.charsets import decode_bytes
 from bot.mail.headers import decode_header_text, defuse_encoded_words, single_line

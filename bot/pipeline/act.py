@@ -13,13 +13,13 @@ from bot import db
 from bot import decide as deciding
 from bot.actions.reply import build_reply, queue_reply, reply_recipient
 from bot.actions.requests import act
-from bot.calendar import BusinessCalendar
 from bot.checks.base import Facts, RuleSettings
 from bot.checks.cc_manager import find_branch
 from bot.config import Config
+from bot.db.models import ReplyCount
 from bot.decide import Decision
+from bot.domain.calendar import BusinessCalendar
 from bot.mail import InboundMail
-from bot.models import ReplyCount
 from bot.templating import Templates
 
 

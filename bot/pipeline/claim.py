@@ -4,10 +4,10 @@ A mail is counted against, and in the end quarantined, only on evidence that it 
 failure:
 
 - **its reader failed**: the reader process crashed or ran over its limits while reading this
-  mail's PDFs (:class:`~bot.workers.ReaderFailed`). Counted in ``Mail.attempts``, committed
+  mail's PDFs (:class:`~bot.forms.workers.ReaderFailed`). Counted in ``Mail.attempts``, committed
   after each failure; at ``[limits] reader_attempts`` the mail is quarantined.
 - **the bot died with it alone in hand**: a bot process was found dead (its claim names a process
-  that is gone, bot/claims.py) while this mail was the ONLY stored mail it had claimed. Counted
+  that is gone, bot/db/claims.py) while this mail was the ONLY stored mail it had claimed. Counted
   in ``Mail.solo_deaths``; at ``[limits] solo_deaths`` the mail is quarantined without being
   read again.
 
@@ -19,7 +19,7 @@ it: nothing is recorded. So kills from outside during a backlog (OOM killer, a d
 cut) quarantine nothing unless the same lone mail is in hand at several deaths in a row.
 
 In-hand is a claim: :class:`Hands` takes mails (a block before they are read ahead, else one)
-and gives back what it did not decide; bot/claims.py buries a dead holder's claims.
+and gives back what it did not decide; bot/db/claims.py buries a dead holder's claims.
 """
 
 from __future__ import annotations
@@ -33,10 +33,11 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import claims, db
-from bot.limits import Limits
-from bot.models import QUARANTINED, STORED, Mail
-from bot.workers import ReaderFailed, ReaderPool
+from bot import db
+from bot.config.limits import Limits
+from bot.db import claims
+from bot.db.models import QUARANTINED, STORED, Mail
+from bot.forms.workers import ReaderFailed, ReaderPool
 
 log = logging.getLogger("bot.pipeline.claim")
 
@@ -100,7 +101,7 @@ def quarantine(row: Mail, err: BaseException, limits: Limits, now: dt.datetime) 
 def suspects(factory: sessionmaker[Session], mail_ids: Iterable[int], now: dt.datetime) -> set[int]:
     """Of these stored mails, those to decide alone: in hand at an earlier death of a bot process.
 
-    First buries the processes found dead holding any of them (bot/claims.py), so a death is
+    First buries the processes found dead holding any of them (bot/db/claims.py), so a death is
     recorded before its mails are taken again; a live process's claim is no death."""
     ids = list(mail_ids)
     found, dead = _suspects(factory, ids, now)

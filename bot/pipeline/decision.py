@@ -1,5 +1,5 @@
 """The decide stage: one transaction per mail. The row is locked (another process deciding it is
-skipped), the mail's first look and facts gathered (bot/gather.py), the one decision taken
+skipped), the mail's first look and facts gathered (bot/pipeline/gather.py), the one decision taken
 (:func:`bot.decide.decide`), handed to the act stage, and recorded on the row, all committed
 together; nothing is sent or filed before that commit."""
 
@@ -16,14 +16,14 @@ from bot import db
 from bot import decide as deciding
 from bot.checks.base import RuleSettings
 from bot.config import Config
+from bot.db.models import DECIDED, STORED, Mail
 from bot.decide import Decision
-from bot.gather import gather, look
+from bot.forms.reader import PdfReader
 from bot.mail import InboundMail, parse_mail
-from bot.models import DECIDED, STORED, Mail
 from bot.pipeline.act import Acting
+from bot.pipeline.gather import gather, look
 from bot.pipeline.outcome import Outcome, facts_summary, outcome_of
 from bot.pipeline.read import ReadAhead
-from bot.reading import PdfReader
 
 log = logging.getLogger("bot.pipeline")
 

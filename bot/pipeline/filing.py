@@ -10,8 +10,8 @@ from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db, intake
+from bot.db.models import DECIDED, FILED, QUARANTINED, Mail
 from bot.decide import MANUAL
-from bot.models import DECIDED, FILED, QUARANTINED, Mail
 
 # IMAP folder per decision (intake owns the names); a quarantined mail goes to Quarantine.
 FOLDERS = {**intake.FOLDERS, QUARANTINED: intake.QUARANTINE}

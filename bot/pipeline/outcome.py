@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.checks.base import Facts
+from bot.db.models import QUARANTINED, Mail
 from bot.decide import Decision
-from bot.models import QUARANTINED, Mail
 from bot.pipeline.filing import folder_for
 
 

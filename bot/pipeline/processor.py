@@ -19,22 +19,22 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
+from bot.actions.outbox import process_token
 from bot.config import Config
-from bot.gather import settings_from
-from bot.models import Mail
-from bot.outbox import process_token
+from bot.db.models import Mail
+from bot.forms.reader import PdfReader
+from bot.forms.workers import ReaderFailed, shared_pool
 from bot.pipeline import claim
 from bot.pipeline import store as storing
 from bot.pipeline.act import Acting
 from bot.pipeline.decision import Deciding
 from bot.pipeline.filing import Filing
+from bot.pipeline.gather import settings_from
 from bot.pipeline.outcome import Outcome
 from bot.pipeline.quarantine import Quarantining
 from bot.pipeline.read import Prefetcher, ReadAhead, Reading
 from bot.pipeline.store import Incoming, StoredMail
-from bot.reading import PdfReader
 from bot.templating import Templates
-from bot.workers import ReaderFailed, shared_pool
 
 log = logging.getLogger("bot.pipeline")
 
@@ -53,9 +53,9 @@ class Processor:
         self.templates = templates or Templates()
         self.settings = settings_from(cfg)
         self.calendar = self.settings.calendar
-        self.owner = process_token()  # who holds this process's claims (bot/claims.py)
+        self.owner = process_token()  # who holds this process's claims (bot/db/claims.py)
         self.hands = claim.Hands(factory, self.owner)  # the mails in hand (bot/pipeline/claim.py)
-        # PDFs are read in reader processes bounded in memory and time (bot/workers.py).
+        # PDFs are read in reader processes bounded in memory and time (bot/forms/workers.py).
         reader = PdfReader(cfg.pdf.password, cfg.limits, pool=shared_pool(cfg.limits))
         self.reading = Reading(cfg, factory, self.settings, reader, self.hands)
         self.acting = Acting(cfg, self.settings, self.templates, self.calendar)

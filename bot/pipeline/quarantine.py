@@ -12,8 +12,8 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import decide as deciding
-from bot.limits import Limits
-from bot.models import FILED, STORED, Mail
+from bot.config.limits import Limits
+from bot.db.models import FILED, STORED, Mail
 from bot.pipeline import claim
 from bot.pipeline.outcome import Outcome, outcome_of
 

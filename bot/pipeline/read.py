@@ -2,7 +2,7 @@
 the PDFs its kind needs read in the reader processes; and reading ahead: while one mail is
 decided, the next mails' PDFs are already being read.
 
-Reading (PDF unlock and text, OCR of a scan) runs in the reader processes (bot/workers.py), so
+Reading (PDF unlock and text, OCR of a scan) runs in the reader processes (bot/forms/workers.py), so
 with a pool of N readers the next N mails are read on the other cores while this process decides
 and acts. Deciding stays one mail at a time, in the order the mails arrived, one transaction
 each: two mails for one customer are still decided in order, and nothing of the crash
@@ -24,13 +24,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import db
 from bot.checks.base import RuleSettings
 from bot.config import Config
+from bot.db.models import STORED, Mail
 from bot.decide import FirstLook
-from bot.gather import Attachments, look, read_attachments
+from bot.forms.reader import PdfReader
+from bot.forms.workers import ReaderFailed
 from bot.mail import InboundMail, parse_mail
-from bot.models import STORED, Mail
 from bot.pipeline.claim import HAND_BLOCK, Hands
-from bot.reading import PdfReader
-from bot.workers import ReaderFailed
+from bot.pipeline.gather import Attachments, look, read_attachments
 
 log = logging.getLogger("bot.pipeline.read")
 

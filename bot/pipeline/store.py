@@ -22,9 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
-from bot.limits import Limits
+from bot.config.limits import Limits
+from bot.db.models import DECIDED, QUARANTINED, STORED, Mail
 from bot.mail import content_fingerprint, message_id_hash, parse_header_block
-from bot.models import DECIDED, QUARANTINED, STORED, Mail
 
 log = logging.getLogger("bot.pipeline")
 

@@ -8,7 +8,7 @@ Exactly once, across crashes and restarts, rests on one transaction (:func:`buil
 
 Before the commit nothing happened (a crash rolls all of it back and the next run starts
 over); after it, the rows carry the batch id so no later batch takes them again, and the one
-outbox row is delivered by :mod:`bot.outbox` with retries. The outbox's own gap (the server
+outbox row is delivered by :mod:`bot.actions.outbox` with retries. The outbox's own gap (the server
 accepted, the process died before marking the row sent) resends *the same bytes with the same
 Message-ID* after the claim lease: the vendor may see one batch twice, never a row in two
 different batches. The mail names its batch number so the vendor can tell a resend.
@@ -35,7 +35,12 @@ from bot.vendor.batch import (
     vendor_batch_job,
 )
 from bot.vendor.cancel import COST, NONE, REMOVED, CancelOutcome, cancel_order
-from bot.vendor.csvfiles import REPLACEMENT_CHAR, corporate_csv_name, csv_name, ledger_csv_name
+from bot.vendor.csvfiles import (
+    REPLACEMENT_CHAR,
+    corporate_csv_name,
+    csv_name,
+    ledger_csv_name,
+)
 from bot.vendor.csvfiles import (
     mime_charset as mime_charset,  # bot/web/ledger_queries.py
 )

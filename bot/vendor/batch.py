@@ -13,27 +13,34 @@ from email.utils import format_datetime, formataddr
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import outbox
+from bot.actions import outbox
 from bot.config import Config
-from bot.models import LedgerEntry, LedgerEvent, OutboxMessage, VendorBatch, VendorRow
+from bot.db.models import (
+    LedgerEntry,
+    LedgerEvent,
+    OutboxMessage,
+    VendorBatch,
+    VendorRow,
+)
 from bot.templating import Templates
 from bot.vendor.csvfiles import (
     CORPORATE_EXTRA,
     REPLACEMENT_CHAR,
-    encodable,
-    encoding_label,
-    ledger_line,
     LedgerLine,
-    mime_charset,
-    csv_text,
-    vendor_line,
-    write_csv,
     corporate_csv_name,
     csv_name,
+    csv_text,
+    encodable,
+    encoding_label,
     is_corporate,
     ledger_csv_name,
+    ledger_line,
+    mime_charset,
+    vendor_line,
     with_corporate_cells,
+    write_csv,
 )
+from bot.vendor.forms import FormPdf, form_pdfs, forms_context
 from bot.vendor.model import (
     CATEGORIES,
     COLUMNS,
@@ -44,11 +51,10 @@ from bot.vendor.model import (
     BatchConflict,
     BatchResult,
     VendorBatchError,
-    vendor_calendar,
     lock_batch,
+    vendor_calendar,
 )
 from bot.vendor.terminations import forced_termination_rows, queue_forced_terminations
-from bot.vendor_forms import FormPdf, form_pdfs, forms_context
 
 log = logging.getLogger("bot.vendor")
 

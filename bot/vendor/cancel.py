@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot.calendar import BusinessCalendar
 from bot.config import OfficeConfig
-from bot.models import VendorRow
+from bot.db.models import VendorRow
+from bot.domain.calendar import BusinessCalendar
 from bot.vendor.model import (
     CANCEL,
     NEW,

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.calendar import BusinessCalendar
-from bot.csvsafe import neutralise
+from bot.db.models import LedgerEntry, LedgerEvent, VendorRow
+from bot.domain.calendar import BusinessCalendar
+from bot.domain.csvsafe import neutralise
 from bot.ledger import STATE_LABELS
-from bot.models import LedgerEntry, LedgerEvent, VendorRow
 from bot.vendor.model import EVENT_LABELS, PAYLOAD_COLUMNS, Replacement
 
 log = logging.getLogger("bot.vendor")
@@ -89,7 +89,7 @@ class _CsvLine:
 
 def write_csv(name: str, header: Sequence[str], lines: Iterable[_CsvLine], encoding: str) -> tuple[bytes, list[Replacement]]:
     """Header row + lines, CRLF, in `encoding`; an unencodable character is replaced and reported,
-    a cell a spreadsheet would take as a formula is neutralised (bot/csvsafe.py)."""
+    a cell a spreadsheet would take as a formula is neutralised (bot/domain/csvsafe.py)."""
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(header)

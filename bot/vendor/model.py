@@ -9,10 +9,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from bot import db, vocab
-from bot.calendar import BusinessCalendar
+from bot import db
 from bot.config import OfficeConfig
-from bot.vendor_forms import VendorBatchError as VendorBatchError  # defined below the package (form_pdfs)
+from bot.domain import vocab
+from bot.domain.calendar import BusinessCalendar
+from bot.vendor.forms import (
+    VendorBatchError as VendorBatchError,  # defined below the package (form_pdfs)
+)
 
 TEMPLATE = "vendor_batch.txt.j2"
 PURPOSE = "vendor_batch"
@@ -55,7 +58,7 @@ LEDGER_COLUMNS: tuple[str, ...] = (
     "顧客CD", "状態", "店舗名", "Plus", "SSID", "親機台数", "子機台数", "ルーター未撤去", "解約日", "最終更新", "最終イベント",
 )
 
-# LedgerEvent.event → what the vendor reads in 最終イベント (the office's words: bot/vocab.py).
+# LedgerEvent.event → what the vendor reads in 最終イベント (the office's words: bot/domain/vocab.py).
 EVENT_LABELS: Mapping[str, str] = vocab.LEDGER_EVENTS
 
 
@@ -115,7 +118,7 @@ class BatchResult:
 # -- calendar ---------------------------------------------------------------------------------
 
 def vendor_calendar(office: OfficeConfig) -> BusinessCalendar:
-    # Same as bot.gather.calendar_from; built here because the pipeline imports this module.
+    # Same as bot.pipeline.gather.calendar_from; built here because the pipeline imports this module.
     return BusinessCalendar(tz=office.tz, cutoff=office.cutoff_time, company_holidays=office.company_holiday_dates)
 
 

@@ -1,13 +1,13 @@
 """Sample data of the vendor batch mail (``vendor_batch.txt.j2``) for ``bot templates
 check`` / ``preview`` and the console's template editor. Registered with
-bot/template_samples.py, which loads this module by name."""
+bot/templating/samples.py, which loads this module by name."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from bot.template_samples import register_sample
+from bot.templating.samples import register_sample
 from bot.vendor.csvfiles import REPLACEMENT_CHAR
 from bot.vendor.model import CATEGORIES, FORCED_TERMINATION, TEMPLATE
 

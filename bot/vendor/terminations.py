@@ -11,16 +11,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.calendar import BusinessCalendar
 from bot.config import Config
-from bot.models import LedgerEntry, UnisOrder, VendorBatch, VendorRow
+from bot.db.models import LedgerEntry, UnisOrder, VendorBatch, VendorRow
+from bot.domain.calendar import BusinessCalendar
 from bot.vendor.model import (
     FORCED_TERMINATION,
     FORCED_TERMINATION_BUSINESS_DAY,
     TERMINATION_CATEGORIES,
     UNIS_TERMINATED,
-    vendor_calendar,
     lock_batch,
+    vendor_calendar,
 )
 
 log = logging.getLogger("bot.vendor")

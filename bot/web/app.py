@@ -170,7 +170,7 @@ def create_app(cfg: Config, *, clock: Callable[[], dt.datetime] | None = None) -
         Middleware(SecurityHeaders), Middleware(CsrfMiddleware, secret=cfg.web.secret_key, https=cfg.web.https)])
     app.state.console = console
     app.state.engines = (write_engine, reads)
-    # The header's 「異常」 badge (base.html): the last verdict of bot.health, reused a while.
+    # The header's 「異常」 badge (base.html): the last verdict of bot.daemon.health, reused a while.
     app.state.health_badge = status.HealthBadge(console.read, console.clock, cfg.office.tz)
     console.env.globals["health_badge"] = app.state.health_badge
     return app

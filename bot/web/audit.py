@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot import vocab
-from bot.models import AuditEntry
+from bot.db.models import AuditEntry
+from bot.domain import vocab
 
 # AuditEntry.action values and how a person reads them.
 LOGIN, LOGIN_FAILED, LOGIN_LIMITED, LOGOUT = "login", "login_failed", "login_limited", "logout"
@@ -32,7 +32,7 @@ MANUAL_TAKE, MANUAL_RELEASE = "manual_take", "manual_release"
 SCAN_VALUE_CORRECT = "scan_value_correct"
 # A list taken out of the console as CSV (受信一覧, 保留: bot/web/views/exports.py).
 LIST_EXPORT = "list_export"
-# How a person reads them: the office's words (bot/vocab.py), every action of the console's.
+# How a person reads them: the office's words (bot/domain/vocab.py), every action of the console's.
 LABELS: Mapping[str, str] = vocab.AUDIT_ACTIONS
 FAILED_ACTIONS = frozenset({LOGIN_FAILED, LOGIN_LIMITED})
 

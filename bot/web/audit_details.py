@@ -4,7 +4,7 @@ The detail is stored as the action wrote it (keys, codes, numbers: ``{"template"
 "reject.txt.j2", "version": 3}``); this turns it into 「項目　値」 lines in the office's words:
 a template by its name, a version as 「#3」, an attachment as 「1番目」, a size in KB, a
 person's typed values one per line, a decision or a defect by its Japanese name (the rest
-through :func:`bot.vocab.value_text`). Never a Python repr.
+through :func:`bot.domain.vocab.value_text`). Never a Python repr.
 
 Each line is ``(label, text, is_data)``: `is_data` marks what a mail or a person wrote (an
 address, a subject, a note), which the page shows as it is (``translate="no"``).
@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bot import template_store, vocab
+from bot.domain import vocab
+from bot.templating import store as template_store
 from bot.web.queries import HOLD_REASONS
 
 Line = tuple[str, str, bool]

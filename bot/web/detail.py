@@ -18,19 +18,19 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from bot import vocab
 from bot.config import Config
+from bot.db.models import LedgerEntry, LedgerEvent, Mail, OutboxMessage, VendorRow
 from bot.digest import PURPOSE_LABELS
+from bot.domain import vocab
 from bot.ledger import STATE_LABELS
 from bot.mail.parse import Attachment, InboundMail, parse_mail
-from bot.models import LedgerEntry, LedgerEvent, Mail, OutboxMessage, VendorRow
 from bot.web.queries import MailRow, mail_row, time_label
 from bot.web.replies import reply_state
 
 # Shown first, in this order; every header is listed below them on demand.
 MAIN_HEADERS = ("From", "To", "Cc", "Reply-To", "Date", "Subject", "Message-ID", "In-Reply-To")
 RELATED_LIMIT = 50
-# The office's words for the form's fields and their reading (bot/vocab.py).
+# The office's words for the form's fields and their reading (bot/domain/vocab.py).
 FIELD_LABELS = vocab.FIELDS
 STATE_NAMES = vocab.FIELD_STATES
 SHAPES = vocab.FORM_SHAPES

@@ -2,7 +2,7 @@
 filters, every match rather than one page, for a spreadsheet.
 
 UTF-8 with a BOM (Excel opens it as UTF-8 only with one), CRLF line ends, every cell passed
-through :func:`bot.csvsafe.neutralise` (a cell a spreadsheet would run as a formula gets a
+through :func:`bot.domain.csvsafe.neutralise` (a cell a spreadsheet would run as a formula gets a
 leading ``'``). The words are the page's: decisions, kinds and defects by their Japanese
 names; the defect codes ride in a column of their own for the admins who script against them.
 
@@ -17,7 +17,7 @@ import io
 from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import quote
 
-from bot.csvsafe import neutralise
+from bot.domain.csvsafe import neutralise
 from bot.web.queries import HOLD_REASONS, HeldRow, MailRow
 
 BOM = "\ufeff"

@@ -21,11 +21,8 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from bot import vocab
 from bot.config import Config
-from bot.digest import OUTBOX_STATUS_LABELS
-from bot.ledger import STATE_LABELS
-from bot.models import (
+from bot.db.models import (
     LedgerEntry,
     LedgerEvent,
     Mail,
@@ -34,8 +31,11 @@ from bot.models import (
     VendorBatch,
     VendorRow,
 )
+from bot.digest import OUTBOX_STATUS_LABELS
+from bot.domain import vocab
+from bot.ledger import STATE_LABELS
 from bot.vendor import PAYLOAD_COLUMNS, corporate_csv_name, csv_name, ledger_csv_name
-from bot.vendor_forms import REFER
+from bot.vendor.forms import REFER
 from bot.web.queries import MailRow, mail_row, time_label
 
 CODE_LENGTH = 9

@@ -1,6 +1,6 @@
 """What the admin pages 送信箱 and 隔離 show, as plain values (reads only).
 
-送信箱: the rows :func:`bot.outbox.problems` names (``bot outbox list``: given up, or pending
+送信箱: the rows :func:`bot.actions.outbox.problems` names (``bot outbox list``: given up, or pending
 after a failed attempt), and every outgoing mail newest first, a page at a time. 隔離: the
 quarantined mails nobody resolved, with the reason the pipeline recorded and the last line of
 the error; and what a 再処理 made of a mail, read back from its row and its audit entry.
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
-from bot import outbox
+from bot.actions import outbox
 from bot.config import Config
+from bot.db.models import QUARANTINED, AuditEntry, Mail, OutboxMessage, VendorBatch
 from bot.digest import OUTBOX_STATUS_LABELS, PURPOSE_LABELS
-from bot.models import QUARANTINED, AuditEntry, Mail, OutboxMessage, VendorBatch
 from bot.pipeline.filing import folder_for
 from bot.web import audit
 from bot.web.ledger_queries import OUTBOX_CLASSES
@@ -74,7 +74,7 @@ def _batches(session: Session, ids: Sequence[int]) -> dict[int, int]:
 
 
 def outbox_problems(session: Session, *, tz: dt.tzinfo) -> list[OutboxLine]:
-    """``bot outbox list``'s rows (:func:`bot.outbox.problems`, the same function)."""
+    """``bot outbox list``'s rows (:func:`bot.actions.outbox.problems`, the same function)."""
     rows = outbox.problems(session)
     batch_of = _batches(session, [r.id for r in rows])
     return [_line(r, batch_of.get(r.id), tz) for r in rows]

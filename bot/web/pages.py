@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from bot import db, vocab
+from bot import db
 from bot.config import Config
 from bot.db import PROJECT_ROOT
+from bot.domain import vocab
 from bot.web import sessions
 from bot.web.queries import DECISIONS, KINDS, held_count, learned_branches
 
@@ -39,7 +40,7 @@ def make_environment() -> Environment:
     env.filters["qs"] = lambda values: urlencode(values)
     env.filters["filesize"] = _filesize
     env.filters["urlpart"] = lambda value: quote(str(value), safe="")
-    # The office's words (bot/vocab.py): codes and keys are never shown as they are stored.
+    # The office's words (bot/domain/vocab.py): codes and keys are never shown as they are stored.
     env.filters["code_name"] = vocab.code_name
     env.filters["field_name"] = vocab.field_name
     env.filters["plain"] = vocab.plain

@@ -2,7 +2,7 @@
 through :func:`bot.forms.unlock.open_pdf` (every limit of :mod:`bot.forms.guard` checked
 first), then drawn by PDFium and written as PNG by OpenCV (both already dependencies).
 
-These functions run inside a reader process (:func:`bot.workers.shared_pool`), bounded in
+These functions run inside a reader process (:func:`bot.forms.workers.shared_pool`), bounded in
 memory and time like the pipeline's readers: a hostile PDF costs the console a killed worker,
 never the server. This module imports no web code, so a reader can unpickle it cheaply.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.limits import Limits
+from bot.config.limits import Limits
 
 # Width of a rendered page in pixels: an A4 page is readable at this size on a desktop, and a
 # phone scales it down.

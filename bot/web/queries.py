@@ -1,7 +1,7 @@
 """What the console's pages show, as plain values: thin views render these.
 
 Reads only. The labels are those of the digest (:mod:`bot.digest`); the held-mail queue has
-the predicate and order of :func:`bot.manual.open_items` (``bot manual list``), with a limit
+the predicate and order of :func:`bot.actions.queue.open_items` (``bot manual list``), with a limit
 and a count (tests/test_web_pages.py checks that they agree).
 """
 
@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import vocab
+from bot.actions.queue import held_where, why
 from bot.config import Config
+from bot.db.models import QUARANTINED, STORED, Mail
 from bot.digest import KIND_LABELS, UNKNOWN_KIND_LABEL, branch_of
-from bot.manual import held_where, why
-from bot.models import QUARANTINED, STORED, Mail
+from bot.domain import vocab
 from bot.web.search import branch_condition, index_missing, keyword_condition
 
 PAGE_SIZE = 50
@@ -61,7 +61,7 @@ def branch_directory(cfg: Config) -> tuple[tuple[str, str], ...]:
     corporate = tuple((s.lower().lstrip("."), CORPORATE_BRANCH) for s in cfg.corporate.senders if "@" not in s)
     if not cfg.branches.file:
         return corporate
-    from bot.branches import load_directory
+    from bot.domain.branches import load_directory
 
     entries = load_directory(cfg.branches.file).values()
     return tuple(sorted(((b.domain.lower(), b.name) for b in entries), key=lambda item: -len(item[0]))) + corporate
@@ -325,7 +325,7 @@ def _reason_keys(session: Session) -> dict[int, str]:
 def held_rows(session: Session, *, cfg: Config, now: dt.datetime,
               directory: Sequence[tuple[str, str]] = (), ids: Sequence[int] | None = None,
               reasons: Mapping[int, str] | None = None, limit: int = QUEUE_LIMIT) -> list[HeldRow]:
-    """The held mails, oldest first, as :func:`bot.manual.open_items` orders them (at most
+    """The held mails, oldest first, as :func:`bot.actions.queue.open_items` orders them (at most
     `limit`, QUEUE_LIMIT on the page: a person works from the top); `ids`: only these."""
     out = []
     query = select(Mail).where(held_where())

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import outbox
-from bot.models import Mail, OutboxMessage
+from bot.actions import outbox
+from bot.db.models import Mail, OutboxMessage
 
 RECENT_DAYS = 7
 RECENT_LIMIT = 20

@@ -14,7 +14,7 @@ the vendor gets 申込書参照 unless a person types the value), orange, thick 
 Each field carries the number of its line in the review table, left of its box (OpenCV
 draws digits only: the table gives the Japanese label).
 
-Runs inside a reader process (:func:`bot.workers.shared_pool`), like :mod:`bot.web.pdfpages`,
+Runs inside a reader process (:func:`bot.forms.workers.shared_pool`), like :mod:`bot.web.pdfpages`,
 under the same limits (the PDF guard in ``open_pdf``, ``worker_memory_mb``, ``pdf_seconds``);
 this module imports no web code.
 """
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.limits import Limits
+from bot.config.limits import Limits
 from bot.web.pdfpages import PAGE_WIDTH
 
 SURE, WRITTEN, UNSURE, MARKED, UNMARKED = "sure", "written", "unsure", "marked", "unmarked"

@@ -2,7 +2,7 @@
 
 Words are folded with NFKC and lower-cased on both sides, so ９８９４９０７５３ finds 989490753 and
 ｶﾌｪ finds カフェ. The キーワード box searches a mail's subject, sender, body text and attachment
-names (:class:`bot.models.MailText`, filled here from the stored raw mail the first time a
+names (:class:`bot.db.models.MailText`, filled here from the stored raw mail the first time a
 search needs it), its customer code, and the shop name the ledger and UNIS hold for that code.
 A branch matches by part of its name (「福岡」 finds 福岡支店): the body's 送付支店名, the branch
 directory, UNIS's 管轄支店 for the mail's customer code, and the sender's domain label.
@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
 from bot.config import Config
+from bot.db.models import LedgerEntry, Mail, MailText, UnisOrder
 from bot.mail.parse import parse_mail
-from bot.models import LedgerEntry, Mail, MailText, UnisOrder
 
 log = logging.getLogger("bot.web.search")
 

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from bot.config import WebConfig
-from bot.models import User, WebSession
+from bot.db.models import User, WebSession
 
 COOKIE = "bot_session"
 # last_seen_at is written at most this often (not on every page: fewer writes on SQLite).

@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from bot import template_store as store
+from bot.templating import store
 
 SAME, ADDED, REMOVED, FOLDED = "same", "added", "removed", "folded"
 # What a row is, as the page says it (and as a screen reader reads it).

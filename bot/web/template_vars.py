@@ -1,5 +1,5 @@
 """The variables a mail template may use, listed beside the editor: derived from the sample
-data the editor previews with (:func:`bot.template_samples.sample_for`), which is the context
+data the editor previews with (:func:`bot.templating.samples.sample_for`), which is the context
 the bot itself passes (each owner keeps its sample in step with its real context).
 
 Each variable: its name as the template writes it, what kind of value it is (文字列, 一覧 …),
@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot import template_store as store
-from bot.template_samples import sample_for
+from bot.templating import store
+from bot.templating.samples import sample_for
 
 MAX_EXAMPLE = 40
 MAX_INNER = 16

@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from bot.config import WebConfig
-from bot.models import ADMIN, STAFF, AuditEntry, User, WebSession
+from bot.db.models import ADMIN, STAFF, AuditEntry, User, WebSession
 from bot.web import audit
 
 ROLES = (STAFF, ADMIN)

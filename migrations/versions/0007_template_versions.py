@@ -1,5 +1,5 @@
 """template_versions: every version of an admin mail template saved from the console's
-テンプレート page (bot/template_store.py); reverts are new rows, history is never rewritten
+テンプレート page (bot/templating/store.py); reverts are new rows, history is never rewritten
 
 Revision ID: 0007
 Revises: 0006

@@ -1,4 +1,4 @@
-"""unis_findings: UNIS registration findings (bot/unis_audit.py, manual §VIII and FAQ 4–8),
+"""unis_findings: UNIS registration findings (bot/unis/audit.py, manual §VIII and FAQ 4–8),
 one row per (rule, UNIS line), refreshed after every UNIS import: open, or resolved when a
 later extract no longer shows it
 

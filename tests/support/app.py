@@ -4,8 +4,8 @@ points at real test servers, a Processor, and an SMTP sink (a real aiosmtpd serv
 from __future__ import annotations
 
 import dataclasses
-import socket
 import datetime as dt
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
 from bot.config import Config, DatabaseConfig, MailboxConfig, SmtpConfig, load_config
-from bot.embedded import EmbeddedSmtp
-from bot.limits import Limits
+from bot.config.limits import Limits
+from bot.demo.embedded import EmbeddedSmtp
 
 if TYPE_CHECKING:
     from bot.pipeline.processor import Processor

@@ -31,7 +31,7 @@ from types import TracebackType
 import pytest
 from imapclient import IMAPClient
 
-from bot.embedded import deliver
+from bot.demo.embedded import deliver
 
 # `dovecot` lives in /usr/sbin, which is not on a normal user's PATH.
 SEARCH_PATH = os.pathsep.join(

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot import db, outbox
+from bot import db
+from bot.actions import outbox
 from bot.config import Config
-from bot.health import beat
+from bot.daemon.health import beat
+from bot.db.models import JobRun, Mail, OutboxMessage
 from bot.ledger import apply
-from bot.models import JobRun, Mail, OutboxMessage
 from tests.support.app import DEFAULT_NOW, Clock, make_processor
 from tests.test_web_status_browser import _office_day
 from tests.test_web_support import populate
@@ -103,7 +104,14 @@ def _console_actions(office: Office) -> None:
     console records them."""
     from bot.web import audit
     from tests.support.reject import send_reject
-    from tests.test_web_support import ADMIN, STAFF, client, csrf_token, login, signed_in
+    from tests.test_web_support import (
+        ADMIN,
+        STAFF,
+        client,
+        csrf_token,
+        login,
+        signed_in,
+    )
 
     c = client(office.cfg, Clock(NOW))
     assert login(c, STAFF, password="wrong-password-0").status_code == 401  # type: ignore[attr-defined]

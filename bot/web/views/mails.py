@@ -12,12 +12,12 @@ from urllib.parse import quote
 
 from starlette.responses import RedirectResponse, Response
 
+from bot.forms.workers import ReaderFailed, shared_pool
 from bot.web import audit
 from bot.web.detail import attachment, mail_detail
 from bot.web.pages import Page, client_ip, page
 from bot.web.pdfpages import PdfOutline, outline, render_page
 from bot.web.queries import MailFilter, day_label, mail_page
-from bot.workers import ReaderFailed, shared_pool
 
 log = logging.getLogger("bot.web.mails")
 
@@ -50,7 +50,7 @@ def _mail_id(p: Page) -> int | None:
 
 def _outlines(p: Page, mail_id: int, detail_attachments: tuple) -> dict[int, PdfOutline]:
     """Pages of each PDF attachment, opened in a reader process (bounded like the pipeline's)."""
-    from bot.models import Mail
+    from bot.db.models import Mail
 
     found: dict[int, PdfOutline] = {}
     pdfs = [a for a in detail_attachments if a.is_pdf]
@@ -90,7 +90,7 @@ def mail_view(p: Page) -> Response:
 
 
 def _attachment(p: Page):
-    from bot.models import Mail
+    from bot.db.models import Mail
 
     mail_id = _mail_id(p)
     try:

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bot import vocab
 from bot.actions import scan_shadow, scan_values
+from bot.actions.queue import ManualQueueError
 from bot.actions.resolve import (
     ClaimedError,
     Filing,
@@ -32,11 +32,11 @@ from bot.actions.resolve import (
     refile,
     refile_pending,
 )
+from bot.db.models import QUARANTINED, Mail
+from bot.domain import vocab
 from bot.mail import parse_mail
-from bot.manual import ManualQueueError
-from bot.models import QUARANTINED, Mail
 from bot.pipeline.filing import folder_for
-from bot.vendor_forms import HEADERS, refer_keys
+from bot.vendor.forms import HEADERS, refer_keys
 from bot.web import audit
 from bot.web.pages import Page, client_ip, page
 from bot.web.queries import HOLD_REASONS, held_page, waiting_label

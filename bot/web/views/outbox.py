@@ -1,6 +1,6 @@
 """送信箱 (admins only): the mails the bot sends (差戻返信, 業者便, 日次レポート), the failed and
-retrying ones first (:func:`bot.outbox.problems`, as ``bot outbox list``), then all of them
-newest first; and 再送: :func:`bot.outbox.requeue` (``bot outbox requeue ID``'s function: the
+retrying ones first (:func:`bot.actions.outbox.problems`, as ``bot outbox list``), then all of them
+newest first; and 再送: :func:`bot.actions.outbox.requeue` (``bot outbox requeue ID``'s function: the
 stored bytes, the same Message-ID, pending with no attempt counted) in one transaction with its
 audit row. The console does not send: the daemon's flusher picks the row up within a minute.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 
-from bot import outbox
-from bot.models import OutboxMessage
+from bot.actions import outbox
+from bot.db.models import OutboxMessage
 from bot.web import audit
 from bot.web.ops_queries import last_line, outbox_line, outbox_page, outbox_problems
 from bot.web.pages import Page, client_ip, page

@@ -22,7 +22,7 @@ from starlette.responses import RedirectResponse, Response
 
 from bot.actions.reprocess import reprocess
 from bot.config import Config
-from bot.models import QUARANTINED, Mail
+from bot.db.models import QUARANTINED, Mail
 from bot.pipeline.outcome import Outcome
 from bot.pipeline.processor import Processor
 from bot.templating import Templates

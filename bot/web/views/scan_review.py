@@ -20,14 +20,22 @@ from dataclasses import dataclass, field
 from starlette.responses import Response
 
 from bot import decide as deciding
-from bot import vocab
 from bot.actions import scan_values
 from bot.checks.base import Facts
+from bot.db.models import QUARANTINED, Mail
+from bot.domain import vocab
 from bot.forms import FormReading
 from bot.forms.vocabulary import FieldReading
+from bot.forms.workers import ReaderFailed, shared_pool
 from bot.mail import parse_mail
-from bot.models import QUARANTINED, Mail
-from bot.vendor_forms import ABSENT_CELLS, FORM_SOURCES, HEADERS, REFER, refer_keys, refer_keys_of
+from bot.vendor.forms import (
+    ABSENT_CELLS,
+    FORM_SOURCES,
+    HEADERS,
+    REFER,
+    refer_keys,
+    refer_keys_of,
+)
 from bot.web.detail import STATE_NAMES
 from bot.web.pages import Page, page
 from bot.web.scan_overlay import (
@@ -40,7 +48,6 @@ from bot.web.scan_overlay import (
     render_overlay,
     turn_of,
 )
-from bot.workers import ReaderFailed, shared_pool
 
 log = logging.getLogger("bot.web.scan_review")
 

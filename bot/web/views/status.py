@@ -1,5 +1,5 @@
 """状態 (every signed-in user): is the bot healthy, and what waits. Read through
-:func:`bot.health.collect`, the same function as ``bot status`` (and /healthz): the page says
+:func:`bot.daemon.health.collect`, the same function as ``bot status`` (and /healthz): the page says
 正常 / 異常 with the same reasons, in the same words.
 
 The header of every page shows a red 「異常」 badge linking here when the bot is unhealthy.
@@ -21,10 +21,17 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 
-from bot import vocab
+from bot.actions.scan_report import (
+    BOT_LABELS,
+    FORM_KINDS,
+    FORM_LABELS,
+    OUTCOME_LABELS,
+    OUTCOMES,
+    report,
+)
 from bot.checks.base import Defect
-from bot.health import Health, collect
-from bot.scan_report import BOT_LABELS, FORM_KINDS, FORM_LABELS, OUTCOME_LABELS, OUTCOMES, report
+from bot.daemon.health import Health, collect
+from bot.domain import vocab
 from bot.web.pages import Page, page
 from bot.web.queries import DECISIONS, KINDS
 
@@ -87,7 +94,7 @@ _JOB_IN_SENTENCE = re.compile(r"ジョブ ([a-z-]+)（")
 def for_people(sentence: str) -> str:
     """`bot status`'s sentence in the office's words: without its trailing command hint
     (（`bot outbox list`）: here the tiles below link to the page that does it), a job by its
-    name (日次レポート, not digest), no command or English left (bot/vocab.py)."""
+    name (日次レポート, not digest), no command or English left (bot/domain/vocab.py)."""
     sentence = _COMMAND_HINT.sub("", sentence)
     sentence = _JOB_IN_SENTENCE.sub(lambda m: f"ジョブ「{vocab.JOBS.get(m.group(1), 'その他')}」（", sentence)
     head, sep, tail = sentence.partition(": ")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from starlette.responses import Response
 
-from bot import template_store as store
-from bot import vocab
-from bot.models import TemplateVersion
+from bot.db.models import TemplateVersion
+from bot.domain import vocab
+from bot.templating import store
 from bot.web.pages import Page, page
 from bot.web.queries import time_label
 from bot.web.template_diff import compare

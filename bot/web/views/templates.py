@@ -1,10 +1,10 @@
 """テンプレート (admins only): the mail templates with the admin's overrides, an editor with a
 live preview on sample data, and every version (history, revert, back to built-in).
 
-The work is :mod:`bot.template_store`'s (render a draft, save a version and the override
+The work is :mod:`bot.templating.store`'s (render a draft, save a version and the override
 file); these views only read the form, write the audit row in the same transaction, and show
 the result. A template name is looked up in the store's allow-list before anything else.
-Errors are shown in Japanese with their line (:mod:`bot.template_errors`), the variables
+Errors are shown in Japanese with their line (:mod:`bot.templating.errors`), the variables
 of the sample data beside the editor (:mod:`bot.web.template_vars`); a revert or a 組み込みに
 戻す first answers with a confirmation page showing what would change
 (:mod:`bot.web.views.template_history`), and acts only when posted again with ``confirm=1``.
@@ -23,9 +23,10 @@ from typing import Any
 
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from bot import template_errors, vocab
-from bot import template_store as store
-from bot.models import TemplateVersion
+from bot.db.models import TemplateVersion
+from bot.domain import vocab
+from bot.templating import errors as template_errors
+from bot.templating import store
 from bot.web import audit, template_vars
 from bot.web.pages import Page, client_ip, page
 from bot.web.queries import time_label
@@ -33,7 +34,7 @@ from bot.web.views import template_history
 
 TEMPLATE_SAVE, TEMPLATE_REVERT, TEMPLATE_BUILTIN = "template_save", "template_revert", "template_builtin"
 AUDIT_ACTIONS = {store.SAVE: TEMPLATE_SAVE, store.REVERT: TEMPLATE_REVERT, store.BUILTIN: TEMPLATE_BUILTIN}
-# How the audit page reads them: bot/vocab.py (AUDIT_ACTIONS, TEMPLATE_ACTIONS).
+# How the audit page reads them: bot/domain/vocab.py (AUDIT_ACTIONS, TEMPLATE_ACTIONS).
 ACTION_LABELS = vocab.TEMPLATE_ACTIONS
 
 # The rendered HTML mail in the preview frame: nothing runs, nothing is fetched, only this
