@@ -692,7 +692,7 @@ def test_sigkill_at_each_step_loses_and_doubles_nothing(kills: dict[str, Killed]
 @pytest.mark.parametrize("point", [
     "stored",
     "queued",
-    "claimed",  # a dead holder's claim is taken over at once (bot.actions.outbox.owner_alive)
+    "claimed",  # a dead holder's claim is taken over at once (bot.db.claims.owner_alive)
     "sent_unmarked",
     "moved_unfiled",
 ])

@@ -39,7 +39,7 @@ def _dead_owner() -> str:
     """A process token of this host whose process is gone."""
     proc = subprocess.Popen(["true"])
     proc.wait()
-    from bot.actions.outbox import _HOST
+    from bot.db.claims import _HOST
 
     return f"{_HOST}:{proc.pid}:1"
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import db
 from bot.actions import outbox
 from bot.config import SmtpConfig
+from bot.db import claims
 from bot.db.models import OutboxMessage
 from bot.demo.embedded import EmbeddedSmtp
 
@@ -230,9 +231,9 @@ def _dead_token() -> str:
     import subprocess
     import sys
 
-    token = subprocess.run([sys.executable, "-c", "from bot.actions.outbox import process_token; print(process_token())"],
+    token = subprocess.run([sys.executable, "-c", "from bot.db.claims import process_token; print(process_token())"],
                            check=True, capture_output=True, text=True).stdout.strip()
-    assert not outbox.owner_alive(token)
+    assert not claims.owner_alive(token)
     return token
 
 
@@ -256,7 +257,7 @@ def test_a_live_process_claim_is_left_alone(factory: sessionmaker[Session], smtp
     """A claim held by a running process (here: this one) or by another host waits for its lease."""
     ids = [queue(factory, message()), queue(factory, message())]
     with db.transaction(factory) as s:
-        for row_id, token in zip(ids, (outbox.process_token(), "other-host:1234:99"), strict=True):
+        for row_id, token in zip(ids, (claims.process_token(), "other-host:1234:99"), strict=True):
             r = s.get(OutboxMessage, row_id)
             assert r is not None
             r.status, r.claimed_at, r.claimed_by = outbox.SENDING, NOW, token

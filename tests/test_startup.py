@@ -127,7 +127,7 @@ def test_a_heartbeat_restored_from_a_backup_is_no_live_process(factory: sessionm
     """Given the heartbeat of a process on this host that is gone (as a restored backup holds),
     written a minute ago, then status sees no live bot; this process's own heartbeat is alive."""
     now = dt.datetime.now(dt.UTC)
-    gone = subprocess.run([sys.executable, "-c", "from bot.actions.outbox import process_token; print(process_token())"],
+    gone = subprocess.run([sys.executable, "-c", "from bot.db.claims import process_token; print(process_token())"],
                           check=True, capture_output=True, text=True, cwd=ROOT).stdout.strip()
     health.beat(factory, gone, now=now - dt.timedelta(minutes=1), state=health.RUNNING,
                 started_at=now - dt.timedelta(hours=1), last_fetch_at=now - dt.timedelta(minutes=1))
@@ -135,7 +135,7 @@ def test_a_heartbeat_restored_from_a_backup_is_no_live_process(factory: sessionm
         h = health.collect(s, now=now, tz=dt.UTC)
     assert [p.alive for p in h.processes] == [False]
     assert any("稼働中のボットがありません" in p for p in h.problems), h.problems
-    from bot.actions.outbox import process_token
+    from bot.db.claims import process_token
     health.beat(factory, process_token(), now=now, state=health.RUNNING, started_at=now, last_fetch_at=now)
     with factory() as s:
         h = health.collect(s, now=now, tz=dt.UTC)

@@ -21,8 +21,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import OAuth2Config, SmtpConfig
+from bot.db.claims import owner_alive, process_token
 from bot.db.models import OutboxMessage
 from bot.intake.connect import ServerSecurityError, smtp_connect
 from bot.intake.oauth2 import OAuth2Error
@@ -49,38 +48,6 @@ CLAIM_LEASE = dt.timedelta(minutes=10)
 # Claims taken over from a dead sender after which a row is still sent again (each may have
 # left a copy at the server): one, so a reply reaches its recipient at most twice.
 RESEND_AFTER_TAKEOVERS = 1
-_HOST = socket.gethostname()
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (/proc/PID/stat field 22): with the
-    pid it names one process for ever, even after the pid is reused."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    fields = stat.rpartition(")")[2].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def process_token() -> str:
-    """Who holds a claim: ``host:pid:start``."""
-    pid = os.getpid()
-    return f"{_HOST}:{pid}:{_start_time(pid) or '?'}"
-
-
-def owner_alive(token: str | None) -> bool:
-    """False only when `token` names a process on this host that is gone; a claim from another
-    host (or of unknown form) counts as alive until its lease ends."""
-    if not token:
-        return True
-    host, _, rest = token.partition(":")
-    pid_text, _, start = rest.partition(":")
-    if host != _HOST or not pid_text.isdigit():
-        return True
-    now_start = _start_time(int(pid_text))
-    return now_start is not None and (start == "?" or now_start == start)
 RETRY_WHEN_UNREACHABLE = dt.timedelta(minutes=1)
 _monotonic = time.monotonic  # the flush's own stopwatch (a seam for the claim-time test)
 

@@ -25,7 +25,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import __version__, db
-from bot.actions.outbox import owner_alive, process_token
+from bot.db.claims import owner_alive, process_token
 from bot.db.models import QUARANTINED, Heartbeat, JobRun, Mail, OutboxMessage, VendorRow
 
 log = logging.getLogger("bot.daemon.health")

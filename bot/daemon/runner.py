@@ -33,7 +33,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
-from bot.actions.outbox import process_token
+from bot.db.claims import process_token
 from bot.db import claims
 from bot.db.models import DECIDED, FILED, QUARANTINED, STORED, Mail
 from bot.intake import Mailbox

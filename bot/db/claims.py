@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,6 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from bot.actions.outbox import owner_alive
 from bot.db.models import STORED, Mail
 
 log = logging.getLogger("bot.db.claims")
@@ -34,6 +34,43 @@ READING_LEASE = dt.timedelta(minutes=10)
 FILING_LEASE = dt.timedelta(minutes=2)
 _CHUNK = 500
 _HOST = socket.gethostname()  # as in a claim's host:pid:start (bot.actions.outbox.process_token)
+
+
+# -- who holds a claim: a process named for ever (host, pid, start time) --------------------
+
+_HOST = socket.gethostname()
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22): with the
+    pid it names one process for ever, even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def process_token() -> str:
+    """Who holds a claim: ``host:pid:start``."""
+    pid = os.getpid()
+    return f"{_HOST}:{pid}:{_start_time(pid) or '?'}"
+
+
+def owner_alive(token: str | None) -> bool:
+    """False only when `token` names a process on this host that is gone; a claim from another
+    host (or of unknown form) counts as alive until its lease ends."""
+    if not token:
+        return True
+    host, _, rest = token.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != _HOST or not pid_text.isdigit():
+        return True
+    now_start = _start_time(int(pid_text))
+    return now_start is not None and (start == "?" or now_start == start)
+
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
-from bot.actions.outbox import owner_alive, process_token
+from bot.db.claims import owner_alive, process_token
 from bot.db.models import JobRun
 from bot.domain.calendar import BusinessCalendar
 

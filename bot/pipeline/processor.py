@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
-from bot.actions.outbox import process_token
+from bot.db.claims import process_token
 from bot.config import Config
 from bot.db.models import Mail
 from bot.forms.reader import PdfReader

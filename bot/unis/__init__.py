@@ -291,7 +291,7 @@ def import_drop_folder(
     """
     from sqlalchemy.orm import sessionmaker
 
-    from bot.actions.outbox import owner_alive, process_token
+    from bot.db.claims import owner_alive, process_token
 
     assert isinstance(session_factory, sessionmaker)
     reports: list[ImportReport] = []
