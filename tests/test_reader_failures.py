@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import select, update
 
 from bot import db
-from bot.actions import outbox
 from bot.config import Config, SendersConfig
 from bot.config.limits import Limits
 from bot.daemon.main import mailbox_settings
@@ -161,7 +160,7 @@ def test_a_live_process_claim_is_no_death(any_db_url: str) -> None:
     ids = [store_plain(processor, n) for n in range(3)]
     with subprocess.Popen(["sleep", "60"]) as sleeper:
         try:
-            alive = f"{socket.gethostname()}:{sleeper.pid}:{outbox._start_time(sleeper.pid)}"
+            alive = f"{socket.gethostname()}:{sleeper.pid}:{claims._start_time(sleeper.pid)}"
             old = utcnow() - claims.READING_LEASE - dt.timedelta(minutes=1)
             with db.transaction(factory) as s:
                 s.execute(update(Mail).where(Mail.id == ids[0]).values(reading_by=alive, reading_at=old))
