@@ -112,11 +112,11 @@ def test_a_mail_that_could_not_be_stored_is_retried_by_the_next_pass(
     commit (one savepoint each: the failure rolls back that mail alone),
     when the next pass only looks above the highest UID seen,
     then it still fetches and stores the failed one."""
-    import bot.store
+    import bot.pipeline.store
 
     cfg, processor, factory = full_folder
     dovecot.append_many([text_mail("new-1"), text_mail("new-2")])
-    real_store = bot.store._store_in
+    real_store = bot.pipeline.store._store_in
     calls = {"n": 0}
 
     def store_once_broken(session, item, *args):  # noqa: ANN001, ANN202
@@ -126,7 +126,7 @@ def test_a_mail_that_could_not_be_stored_is_retried_by_the_next_pass(
             raise RuntimeError("disk hiccup")
         return real
 
-    monkeypatch.setattr(bot.store, "_store_in", store_once_broken)
+    monkeypatch.setattr(bot.pipeline.store, "_store_in", store_once_broken)
     runner = MailboxRunner(processor)
     with Mailbox(mailbox_settings(cfg)) as mbox:
         first = runner.handle(mbox)

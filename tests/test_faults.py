@@ -267,7 +267,7 @@ def test_smtp_outage_sends_every_reply_exactly_once_when_back(smtp_outage: SmtpO
 
 def test_smtp_outage_is_one_warning_not_a_traceback(smtp_outage: SmtpOutageRun) -> None:
     result, *_ = smtp_outage
-    warned = lines_matching(result.log, r"WARNING bot\.outbox: outbox: SMTP .* unreachable")
+    warned = lines_matching(result.log, r"WARNING bot\.actions\.outbox: outbox: SMTP .* unreachable")
     assert warned, result.log[-3000:]
     assert "mail(s) wait for the next flush" in warned[0]
     assert count_tracebacks(result.log) == 0, result.log[-5000:]
