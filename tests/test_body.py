@@ -182,6 +182,7 @@ def test_get_accepts_aliases_and_unknown_labels() -> None:
     assert set(CANONICAL_LABELS) == {
         "顧客CD", "店舗名", "リンク品使用", "SPOT Plus該当", "送付支店名", "担当者名",
         "解約日", "移設先住所", "移設先回線種別", "理由", "変更内容",
+        "新住所", "現行機種", "交換機種", "親機/子機",  # 顧客情報変更, ルーター交換依頼 (issue 23)
     }
 
 

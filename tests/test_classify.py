@@ -102,11 +102,16 @@ def test_normalised_form() -> None:
     assert result.normalised == "USENSPOT器材発注依頼_988776654"
 
 
-def test_prefixes_longest_first_and_complete() -> None:
-    lengths = [len(p) for p, _ in PREFIXES]
+def test_prefixes_complete_and_matched_longest_first() -> None:
+    """The one table of kinds: every kind but 法人 (its own configurable prefix) has one prefix
+    (the seven of §II in the manual's order, then the five of its other parts), and matching
+    tries prefixes and aliases longest first."""
+    from bot.domain.classify import _MATCH_ORDER, CORPORATE_ORDER, KINDS
+
+    assert [kind for _, kind in PREFIXES] == [k for k in KINDS if k != CORPORATE_ORDER]
+    assert PREFIXES[0] == ("器材発注依頼", EQUIPMENT_ORDER) and PREFIXES[6] == ("解約キャンセル依頼", TERMINATION_WITHDRAWAL)
+    lengths = [len(p) for p, _ in _MATCH_ORDER]
     assert lengths == sorted(lengths, reverse=True)
-    assert PREFIXES[0] == ("解約キャンセル依頼", TERMINATION_WITHDRAWAL)
-    assert len({kind for _, kind in PREFIXES}) == 7
     assert not {p for p, _ in ALIASES} & {p for p, _ in PREFIXES}
 
 

@@ -161,6 +161,11 @@ def golden_rows(s: Session) -> None:
             received=dt.datetime(2026, 11, 24, 9, 25, tzinfo=JST))
     add_row(s, "988776660", category=vendor.FORCED_TERMINATION, payload={"shop_name": "居酒屋はな", "plus": False},
             received=dt.datetime(2026, 11, 24, 9, 30, tzinfo=JST))
+    add_row(s, "988776670", category=vendor.EXCHANGE,
+            payload={**order_payload("カフェ 緑"), "note": "ルーター交換 CR-1→FGN600（親機）：通信が不安定"},
+            received=dt.datetime(2026, 11, 24, 9, 35, tzinfo=JST), ship_date=dt.date(2026, 11, 26))
+    add_row(s, "988776671", category=vendor.NOTICE_RESEND, payload={"shop_name": "バー 青", "note": "登録通知書再発送"},
+            received=dt.datetime(2026, 11, 24, 9, 40, tzinfo=JST))
     # Not in this batch: after the cutoff (tomorrow's), and one cancelled before it left.
     add_row(s, "988776661", received=dt.datetime(2026, 11, 24, 17, 1, tzinfo=JST), batch_date=dt.date(2026, 11, 25))
     gone = add_row(s, "988776662")
@@ -195,9 +200,9 @@ def test_vendor_csv_matches_the_golden_file_byte_for_byte(
     check_golden("vendor_batch_20261124.csv", result.csv_bytes)
     check_golden("vendor_batch_ledger_20261124.csv", result.ledger_bytes)
     assert result.csv_bytes.split(b"\r\n")[0].decode("cp932") == ",".join(vendor.COLUMNS)
-    assert result.csv_bytes.count(b"\r\n") == 8 and b"\n" not in result.csv_bytes.replace(b"\r\n", b"")
+    assert result.csv_bytes.count(b"\r\n") == 10 and b"\n" not in result.csv_bytes.replace(b"\r\n", b"")
     assert result.csv_name == "usen_spot_20261124.csv" and result.ledger_name == "usen_spot_ledger_20261124.csv"
-    assert result.subject == "【USEN SPOT】発注データ 2026/11/24 (7件)"
+    assert result.subject == "【USEN SPOT】発注データ 2026/11/24 (9件)"
     assert dict(result.counts) == {c: 1 for c in vendor.CATEGORIES}
     [r] = result.replacements
     assert (r.line, r.customer_code, r.column, r.original) == (3, "988776655", "店舗名", "𠮷")

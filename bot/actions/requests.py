@@ -32,13 +32,26 @@ from bot.db.models import LedgerEntry, VendorRow
 from bot.decide import CHILD_UNIT, NEW_INSTALL, Decision
 from bot.domain import classify
 from bot.domain.calendar import BusinessCalendar
-from bot.mail.body import LABEL_BRANCH, LABEL_CHANGE, LABEL_DEST_ADDRESS, LABEL_STAFF
-
-CHILD = "子機"
-CANCEL = "キャンセル"
-TERMINATE = "解約"
-RELOCATE = "移設"
-CHANGE = "変更"
+from bot.mail.body import (
+    LABEL_BRANCH,
+    LABEL_CHANGE,
+    LABEL_CURRENT_MODEL,
+    LABEL_DEST_ADDRESS,
+    LABEL_NEW_ADDRESS,
+    LABEL_NEW_MODEL,
+    LABEL_REASON,
+    LABEL_STAFF,
+    LABEL_UNIT_ROLE,
+)
+from bot.vendor.model import (  # noqa: E402, F401 - 区分
+    CANCEL,
+    CHANGE,
+    CHILD,
+    EXCHANGE,
+    NOTICE_RESEND,
+    RELOCATE,
+    TERMINATE,
+)
 
 
 def _entry(session: Session, f: Facts, *, now: dt.datetime, mail_id: int) -> LedgerEntry:
@@ -250,6 +263,45 @@ def corporate_order(session: Session, f: Facts, *, mail_id: int, calendar: Busin
 
 
 Action = Callable[..., str]
+def customer_info_change(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar,
+                         now: dt.datetime) -> str:
+    """顧客情報変更 (§II 移設: the customer moved the router, or a name/address/phone changed): the
+    ledger keeps it and a 変更 row tells the vendor, so the 登録通知書 and later mail reach the
+    new address; no router exchange."""
+    entry = _entry(session, f, now=now, mail_id=mail_id)
+    change = as_written(f.body.written(LABEL_CHANGE))
+    address = as_written(f.body.written(LABEL_NEW_ADDRESS))
+    extra = {"shop_address": address} if address else {}
+    row = _row(session, f, CHANGE, _payload(entry, f, note=f"顧客情報変更：{change}", **extra), mail_id=mail_id,
+               calendar=calendar, now=now)
+    ledger.apply(session, entry.customer_code, "info_change", now=now, mail_id=mail_id,
+                 detail={"変更内容": change, **({"新住所": address} if address else {})},
+                 updates={"data": dict(entry.data or {}, shop_address=address)} if address else None)
+    return f"顧客情報変更 {row.batch_date:%m/%d}便"
+
+
+def notice_resend(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar, now: dt.datetime) -> str:
+    """登録通知書発送依頼 (IV, from the support center): the vendor sends the 登録通知書 again."""
+    entry = _entry(session, f, now=now, mail_id=mail_id)
+    row = _row(session, f, NOTICE_RESEND, _payload(entry, f, note="登録通知書再発送"), mail_id=mail_id,
+               calendar=calendar, now=now)
+    ledger.apply(session, entry.customer_code, "notice_resend", now=now, mail_id=mail_id, detail={})
+    return f"登録通知書再発送 {row.batch_date:%m/%d}便"
+
+
+def router_exchange(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar, now: dt.datetime) -> str:
+    """ルーター交換依頼 (V, from テクニカルサポート課): an 交換 row to FG社, shipped like an order."""
+    entry = _entry(session, f, now=now, mail_id=mail_id)
+    current, new, unit, reason = (as_written(f.body.written(label)) for label in
+                                  (LABEL_CURRENT_MODEL, LABEL_NEW_MODEL, LABEL_UNIT_ROLE, LABEL_REASON))
+    note = f"ルーター交換 {current}→{new}（{unit}）：{reason}"
+    row = _row(session, f, EXCHANGE, _payload(entry, f, note=note), mail_id=mail_id, calendar=calendar, now=now,
+               ship=True)
+    ledger.apply(session, entry.customer_code, "router_exchange", now=now, mail_id=mail_id,
+                 detail={"現行機種": current, "交換機種": new, "親機/子機": unit, "理由": reason})
+    return f"ルーター交換 {row.batch_date:%m/%d}便 出荷予定 {row.ship_date:%m/%d}"
+
+
 ACTIONS: dict[str, Action] = {
     NEW_INSTALL: new_install,
     CHILD_UNIT: child_unit,
@@ -260,6 +312,9 @@ ACTIONS: dict[str, Action] = {
     classify.RELOCATION: relocation,
     classify.TERMINATION_WITHDRAWAL: termination_withdrawal,
     classify.CORPORATE_ORDER: corporate_order,
+    classify.CUSTOMER_INFO_CHANGE: customer_info_change,
+    classify.NOTICE_RESEND: notice_resend,
+    classify.ROUTER_EXCHANGE: router_exchange,
 }
 
 

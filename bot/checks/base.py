@@ -101,6 +101,8 @@ class RuleSettings:
     scan_termination_reject_codes: tuple[str, ...] = SCAN_TERMINATION_REJECT_CODES
     scan_termination_accept: bool = False
     corporate: CorporateSettings | None = None  # [corporate]: 法人一括発注依頼 (bot/corporate/)
+    # [senders] support / techsupport / engineers: role → addresses or domains (bot/checks/roles.py).
+    roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,16 @@ the order pass as if the answer were 無.
 from __future__ import annotations
 
 from bot.checks.base import Defect, Facts
-from bot.mail.body import LABEL_LINK_ITEM, LABEL_PLUS, parse_yes_no
+from bot.mail.body import (
+    LABEL_CHANGE,
+    LABEL_CURRENT_MODEL,
+    LABEL_LINK_ITEM,
+    LABEL_NEW_MODEL,
+    LABEL_PLUS,
+    LABEL_REASON,
+    LABEL_UNIT_ROLE,
+    parse_yes_no,
+)
 
 BODY_FIELD_MISSING = "BODY_FIELD_MISSING"
 
@@ -44,3 +53,12 @@ equipment_order = required(EQUIPMENT_ORDER_LABELS)
 child_unit = required(("顧客CD", "送付支店名", "担当者名"))
 contract_change = required(("変更内容",))
 relocation = required(("移設先住所",))
+# ルーター交換依頼 (manual V): what テクニカルサポート課 writes for FG社.
+router_exchange = required((LABEL_CURRENT_MODEL, LABEL_NEW_MODEL, LABEL_UNIT_ROLE, LABEL_REASON))
+
+CHANGE_CONTENT_MISSING = "CHANGE_CONTENT_MISSING"
+
+
+def customer_info_change(f: Facts) -> list[Defect]:
+    """顧客情報変更 without what changed (its own code: the branch is told what to write)."""
+    return [] if (f.body.get(LABEL_CHANGE) or "").strip() else [Defect(CHANGE_CONTENT_MISSING)]

@@ -59,3 +59,14 @@ def domain_allowed(address: str | None, allowed: tuple[str, ...]) -> bool:
         if item and (domain == item or domain.endswith("." + item)):
             return True
     return False
+
+
+def listed(address: str | None, entries: tuple[str, ...]) -> bool:
+    """An exact address of `entries`, or a domain of them (subdomains too): how the config names
+    who may send what ([corporate] senders, [senders] support/techsupport/engineers)."""
+    if not address:
+        return False
+    address = address.strip().lower()
+    addresses = {e.strip().lower() for e in entries if "@" in e.strip().lstrip("@")}
+    domains = tuple(e for e in entries if "@" not in e.strip().lstrip("@"))
+    return address in addresses or domain_allowed(address, domains)

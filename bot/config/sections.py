@@ -122,6 +122,12 @@ class SendersConfig:
     authentication: str = "off"
     authserv_id: str = ""
     max_reply_recipients: int = 5
+    # Who may send the kinds only a role sends (DESIGN.md; addresses or domains, as [corporate]
+    # senders): 登録通知書発送依頼 the support center (CS), ルーター交換依頼 テクニカルサポート課,
+    # リンク品使用連絡 an engineer or テクサポ課. Empty: such mails are held for a person.
+    support: tuple[str, ...] = ()
+    techsupport: tuple[str, ...] = ()
+    engineers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

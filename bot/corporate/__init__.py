@@ -32,11 +32,6 @@ class CorporateSettings:
 
     def is_corporate_sender(self, address: str | None) -> bool:
         """An exact address of the list, or a domain of it (subdomains too)."""
-        from bot.checks.sender import domain_allowed
+        from bot.checks.sender import listed
 
-        if not address:
-            return False
-        address = address.strip().lower()
-        addresses = {s.strip().lower() for s in self.senders if "@" in s.strip().lstrip("@")}
-        domains = tuple(s for s in self.senders if "@" not in s.strip().lstrip("@"))
-        return address in addresses or domain_allowed(address, domains)
+        return listed(address, self.senders)

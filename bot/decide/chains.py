@@ -18,6 +18,7 @@ from bot.checks import (
     mail_address,
     plus,
     relocation,
+    roles,
     router,
     shop_name,
     ssid,
@@ -107,6 +108,28 @@ CORPORATE_ORDER: tuple[Check, ...] = (  # 法人一括発注依頼 (manual §IX)
     # no unis_order.order_exists: 法人営業案件 is registered in UNIS by 登録G afterwards (FAQ 3)
 )
 
+# The manual's second part (DESIGN.md).
+CUSTOMER_INFO_CHANGE: tuple[Check, ...] = (  # §II 移設: 「顧客情報変更」として事務センターへメール連絡
+    customer_code.present,
+    body_fields.customer_info_change,  # 変更内容 (CHANGE_CONTENT_MISSING)
+    customer.known,
+    customer.state_allows("info_change", "顧客情報変更"),
+    cc_manager.manager_in_cc,
+)
+NOTICE_RESEND: tuple[Check, ...] = (  # IV: CS asks after correcting the CS screen
+    customer_code.present,
+    roles.permitted,  # サポートセンター（CS） only
+    customer.known,
+    customer.state_allows("notice_resend", "登録通知書発送依頼"),
+)
+ROUTER_EXCHANGE: tuple[Check, ...] = (  # V: CR-1 → FGN600/1000, テクニカルサポート課 only
+    customer_code.present,
+    roles.permitted,
+    body_fields.router_exchange,  # 現行機種, 交換機種, 親機/子機, 理由
+    customer.known,
+    customer.state_allows("router_exchange", "ルーター交換依頼"),
+)
+
 CHAINS: dict[str, Chain] = {
     NEW_INSTALL: (EQUIPMENT_ORDER_NEW, (shop_name.same_as_unis,)),
     CHILD_UNIT: (EQUIPMENT_ORDER_CHILD, ()),
@@ -117,6 +140,9 @@ CHAINS: dict[str, Chain] = {
     classify.RELOCATION: (RELOCATION, ()),
     classify.TERMINATION_WITHDRAWAL: (TERMINATION_WITHDRAWAL, ()),
     classify.CORPORATE_ORDER: (CORPORATE_ORDER, ()),
+    classify.CUSTOMER_INFO_CHANGE: (CUSTOMER_INFO_CHANGE, ()),
+    classify.NOTICE_RESEND: (NOTICE_RESEND, ()),
+    classify.ROUTER_EXCHANGE: (ROUTER_EXCHANGE, ()),
 }
 
 _CHILD_UNIT_RE = re.compile(r"子機.{0,20}?(追加|交換)|(追加|交換).{0,10}?子機")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.checks import authentication, sender
+from bot.checks import authentication, roles, sender
 from bot.checks.authentication import Verdict
 from bot.checks.base import RuleSettings
 from bot.decide.outcome import IGNORED, MANUAL, Decision
@@ -35,7 +35,21 @@ def first_look(mail: InboundMail, settings: RuleSettings, auth: Verdict | None, 
     settled = screen(mail, c, settings, auth)
     if settled is None and c.kind == classify.CORPORATE_ORDER:
         settled = corporate_gate(mail, c, settings)
+    if settled is None:
+        settled = role_gate(c, settings)
     return FirstLook(c, auth, settled)
+
+
+def role_gate(c: Classification, settings: RuleSettings) -> Decision | None:
+    """A kind only a role sends (bot/checks/roles.py) while none of its roles is configured:
+    held for a person, since the bot could not tell the sender who must send it."""
+    needed = roles.ROLES.get(c.kind or "", ())
+    if not needed or any(settings.roles.get(role) for role in needed):
+        return None
+    keys = " / ".join(f"[senders] {role}" for role in needed)
+    return Decision(c.kind, c.customer_code, MANUAL,
+                    reason=f"{classify.LABELS[c.kind or '']}は{roles.who_may_send(c.kind)}からのみ受け付ける依頼です："
+                    f"{keys} が未設定のため自動処理していません")
 
 
 def screen(mail: InboundMail, c: Classification, settings: RuleSettings, auth: Verdict | None) -> Decision | None:

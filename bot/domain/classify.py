@@ -26,12 +26,17 @@ __all__ = [
     "CONTRACT_CHANGE",
     "CORPORATE_ORDER",
     "CORPORATE_PREFIX",
+    "CUSTOMER_INFO_CHANGE",
     "Classification",
     "EQUIPMENT_ORDER",
     "KINDS",
     "LABELS",
+    "LINK_ITEM_USED",
+    "NOTICE_RESEND",
+    "ORIGINAL_SSID",
     "PREFIXES",
     "RELOCATION",
+    "ROUTER_EXCHANGE",
     "ROUTER_NOT_REMOVED",
     "TERMINATION",
     "TERMINATION_WITHDRAWAL",
@@ -47,6 +52,12 @@ ROUTER_NOT_REMOVED = "router_not_removed"  # ルーター未撤去
 RELOCATION = "relocation"  # 移設依頼
 TERMINATION_WITHDRAWAL = "termination_withdrawal"  # 解約キャンセル依頼
 CORPORATE_ORDER = "corporate_order"  # 法人一括発注依頼 (manual §IX, 法人営業 only)
+# The manual's second part (DESIGN.md): what else it sends to 事務センター.
+CUSTOMER_INFO_CHANGE = "customer_info_change"  # 顧客情報変更 (§II 移設: the customer moved it themselves)
+ORIGINAL_SSID = "original_ssid"  # OriginalSSID追加申請 (IV: 事務センターでUNIS確定)
+NOTICE_RESEND = "notice_resend"  # 登録通知書発送依頼 (IV: from the support center, CS)
+ROUTER_EXCHANGE = "router_exchange"  # ルーター交換依頼 (V: from テクニカルサポート課 only)
+LINK_ITEM_USED = "link_item_used"  # リンク品使用連絡 (故障交換: from an engineer or テクサポ課)
 
 KINDS: tuple[str, ...] = (
     EQUIPMENT_ORDER,
@@ -57,18 +68,29 @@ KINDS: tuple[str, ...] = (
     RELOCATION,
     TERMINATION_WITHDRAWAL,
     CORPORATE_ORDER,
+    CUSTOMER_INFO_CHANGE,
+    ORIGINAL_SSID,
+    NOTICE_RESEND,
+    ROUTER_EXCHANGE,
+    LINK_ITEM_USED,
 )
 
-#: The seven subject prefixes of manual §II, longest first (解約キャンセル依頼 before
-#: キャンセル申請/解約申請).  These, and only these, are the valid subjects to list in a reply.
+#: The subject prefixes: the seven of manual §II, then the five of its other parts (DESIGN.md).
+#: The one table of kinds: these, and only these, are the valid subjects a 差戻 for
+#: UNKNOWN_KIND lists (matching tries the longest first: 解約キャンセル依頼 before キャンセル申請).
 PREFIXES: tuple[tuple[str, str], ...] = (
-    ("解約キャンセル依頼", TERMINATION_WITHDRAWAL),
-    ("ルーター未撤去", ROUTER_NOT_REMOVED),
-    ("キャンセル申請", CANCELLATION),
     ("器材発注依頼", EQUIPMENT_ORDER),
     ("契約変更", CONTRACT_CHANGE),
+    ("キャンセル申請", CANCELLATION),
     ("解約申請", TERMINATION),
+    ("ルーター未撤去", ROUTER_NOT_REMOVED),
     ("移設依頼", RELOCATION),
+    ("解約キャンセル依頼", TERMINATION_WITHDRAWAL),
+    ("顧客情報変更", CUSTOMER_INFO_CHANGE),
+    ("OriginalSSID追加申請", ORIGINAL_SSID),
+    ("登録通知書発送依頼", NOTICE_RESEND),
+    ("ルーター交換依頼", ROUTER_EXCHANGE),
+    ("リンク品使用連絡", LINK_ITEM_USED),
 )
 
 #: Other names the manual itself uses for a request (its section headings: 契約変更依頼,
@@ -80,6 +102,8 @@ ALIASES: tuple[tuple[str, str], ...] = (
     ("機材発注依頼", EQUIPMENT_ORDER),
     ("解約・キャンセル依頼", TERMINATION_WITHDRAWAL),
     ("解約/キャンセル依頼", TERMINATION_WITHDRAWAL),
+    ("オリジナルSSID追加申請", ORIGINAL_SSID),
+    ("登録通知書再発送依頼", NOTICE_RESEND),
 )
 
 #: 法人営業's bulk order (manual §IX). Not one of the branches' subjects (never offered in a

@@ -129,7 +129,8 @@ LEDGER_EVENTS: Mapping[str, str] = {
     "order": "発注", "ship": "出荷", "install": "設置", "cancel": "キャンセル", "schedule_termination": "解約申請",
     "withdraw_termination": "解約キャンセル", "terminate": "解約", "child_unit": "子機", "change": "契約変更",
     "relocate": "移設", "router_not_removed": "ルーター未撤去", "seed_from_unis": "UNISから登録",
-    "serial": "シリアル登録",
+    "serial": "シリアル登録", "info_change": "顧客情報変更", "notice_resend": "登録通知書再発送",
+    "router_exchange": "ルーター交換",
 }
 OUTBOX_PURPOSES: Mapping[str, str] = {
     "reply": "差戻返信", "vendor_batch": "業者便", "digest": "日次レポート",

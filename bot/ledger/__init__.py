@@ -61,6 +61,11 @@ TRANSITIONS: Mapping[str, Mapping[str | None, str]] = {
     "change": {s: s for s in (ORDERED, SHIPPED, INSTALLED, TERMINATION_SCHEDULED)},
     "relocate": {s: s for s in (SHIPPED, INSTALLED)},
     "router_not_removed": {s: s for s in (TERMINATION_SCHEDULED, TERMINATED, CANCELLED)},
+    # The manual's second part: a customer's details changed (顧客情報変更), its 登録通知書 sent
+    # again (登録通知書発送依頼), its router exchanged (ルーター交換依頼: an installed one).
+    "info_change": {s: s for s in (ORDERED, SHIPPED, INSTALLED, TERMINATION_SCHEDULED)},
+    "notice_resend": {s: s for s in (ORDERED, SHIPPED, INSTALLED, TERMINATION_SCHEDULED)},
+    "router_exchange": {INSTALLED: INSTALLED},
 }
 
 

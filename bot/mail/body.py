@@ -37,15 +37,19 @@ __all__ = [
     "CANONICAL_LABELS",
     "LABEL_BRANCH",
     "LABEL_CHANGE",
+    "LABEL_CURRENT_MODEL",
     "LABEL_CUSTOMER_CODE",
     "LABEL_DEST_ADDRESS",
     "LABEL_DEST_LINE",
     "LABEL_LINK_ITEM",
+    "LABEL_NEW_ADDRESS",
+    "LABEL_NEW_MODEL",
     "LABEL_PLUS",
     "LABEL_REASON",
     "LABEL_SHOP",
     "LABEL_STAFF",
     "LABEL_TERMINATION_DATE",
+    "LABEL_UNIT_ROLE",
     "canonical_label",
     "find_date_labelled",
     "is_greeting_line",
@@ -68,6 +72,10 @@ LABEL_DEST_ADDRESS = "移設先住所"
 LABEL_DEST_LINE = "移設先回線種別"
 LABEL_REASON = "理由"
 LABEL_CHANGE = "変更内容"
+LABEL_NEW_ADDRESS = "新住所"  # 顧客情報変更: where the customer (and the router) is now
+LABEL_CURRENT_MODEL = "現行機種"  # ルーター交換依頼 (manual V: CR-1 → FGN600/1000)
+LABEL_NEW_MODEL = "交換機種"
+LABEL_UNIT_ROLE = "親機/子機"
 
 #: Canonical label → every spelling accepted for it (the canonical one first).  Spelling
 #: is compared after NFKC, ignoring case and spaces (``SPOTPlus該当`` = ``SPOT Plus該当``).
@@ -85,6 +93,10 @@ CANONICAL_LABELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         LABEL_DEST_LINE: ("移設先回線種別", "移設先の回線種別", "移設先回線", "回線種別"),
         LABEL_REASON: ("理由", "未撤去理由", "未撤去の理由"),
         LABEL_CHANGE: ("変更内容",),
+        LABEL_NEW_ADDRESS: ("新住所", "変更後住所", "変更後の住所"),
+        LABEL_CURRENT_MODEL: ("現行機種", "現在の機種", "現機種"),
+        LABEL_NEW_MODEL: ("交換機種", "交換後機種", "交換後の機種"),
+        LABEL_UNIT_ROLE: ("親機/子機", "親機子機", "親機・子機"),
     }
 )
 

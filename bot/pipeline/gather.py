@@ -55,6 +55,8 @@ def settings_from(cfg: Config) -> RuleSettings:
                                           "[vendor] pdf_password が未設定のため受付できません"),
                         scan_termination_reject_codes=cfg.scans.termination_reject_codes,
                         scan_termination_accept=cfg.scans.accept,
+                        roles={"support": cfg.senders.support, "techsupport": cfg.senders.techsupport,
+                               "engineers": cfg.senders.engineers},
                         corporate=CorporateSettings(senders=cfg.corporate.senders,
                                                     registration_to=cfg.corporate.registration_to,
                                                     from_addr=cfg.smtp.from_addr))

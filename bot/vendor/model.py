@@ -29,7 +29,9 @@ TERMINATE = "解約"
 RELOCATE = "移設"
 CHANGE = "変更"
 FORCED_TERMINATION = "強制解約"
-CATEGORIES = (NEW, CHILD, CANCEL, TERMINATE, RELOCATE, CHANGE, FORCED_TERMINATION)
+EXCHANGE = "交換"  # ルーター交換依頼 (manual V), from テクニカルサポート課
+NOTICE_RESEND = "登録通知書再発送"  # 登録通知書発送依頼 (manual IV), from the support center
+CATEGORIES = (NEW, CHILD, CANCEL, TERMINATE, RELOCATE, CHANGE, EXCHANGE, NOTICE_RESEND, FORCED_TERMINATION)
 CORPORATE_NEW = "法人新規"  # a router of a corporate bulk order (bot/corporate), kept apart in the batch
 # What a キャンセル申請 cancels: a corporate site's routers too (a cancelled site must not ship).
 ORDER_CATEGORIES = (NEW, CHILD, CORPORATE_NEW)

@@ -15,7 +15,7 @@ TEMPLATE_SAMPLE: Mapping[str, Any] = {
     "batch_date": "2026/11/24",
     "batch_id": 12,
     "total": 3,
-    "counts": [{"category": c, "count": n} for c, n in zip(CATEGORIES, (1, 0, 1, 0, 0, 0, 1), strict=True)],
+    "counts": [{"category": c, "count": n} for c, n in zip(CATEGORIES, (1, 0, 1, 0, 0, 0, 0, 0, 1), strict=True)],
     "csv_name": "usen_spot_20261124.csv",
     "ledger_name": "usen_spot_ledger_20261124.csv",
     "ledger_count": 2,
