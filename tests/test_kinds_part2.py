@@ -194,3 +194,10 @@ def test_the_daemon_accepts_a_change_and_sends_a_branchs_exchange_back(
     with Mailbox(mailbox_settings(cfg)) as mbox:
         assert MailboxRunner(processor).handle(mbox).outcomes == []
     assert outbox.flush(factory, cfg.smtp, now=Clock()() + dt.timedelta(hours=1)).sent == 0
+
+
+def test_an_original_ssid_request_is_held_for_a_person_in_japanese(sqlite_url: str) -> None:
+    """Recognised (no UNKNOWN_KIND 差戻 for a subject the manual gives), held until its handling lands."""
+    outcome, factory = decide(make_config(sqlite_url), f"USEN SPOT OriginalSSID追加申請_{INSTALLED}", "SSID追加の申込書です。\n")
+    assert (outcome.kind, outcome.decision) == (classify.ORIGINAL_SSID, "manual")
+    assert outcome.reason == "OriginalSSID追加申請は自動判定の対象外です：事務センターで対応してください"

@@ -33,6 +33,7 @@ from bot.decide.outcome import (
 )
 from bot.decide.person import person_accepts
 from bot.decide.scanned import decide_scan, decide_termination_scan
+from bot.domain import classify
 
 __all__ = [
     "ACCEPTED", "CHAINS", "CHILD_UNIT", "IGNORED", "MANUAL", "NEW_INSTALL", "REJECTED", "UNKNOWN_KIND",
@@ -56,7 +57,8 @@ def decide(f: Facts, *, by_person: bool = False) -> Decision:
             return Decision(None, c.customer_code, REJECTED, defects=(Defect(UNKNOWN_KIND),))
         return Decision(None, None, MANUAL, reason="件名にUSEN SPOTも顧客コードもありません（自動判定の対象外）")
     if chain is None:
-        return Decision(c.kind, c.customer_code, MANUAL, reason=f"{c.kind}: 自動判定の対象外", variant=variant)
+        return Decision(c.kind, c.customer_code, MANUAL, variant=variant,
+                        reason=f"{classify.LABELS.get(c.kind, c.kind)}は自動判定の対象外です：事務センターで対応してください")
     checks, warning_checks = chain
     defects = run_checks(checks, f)
     warnings = run_checks(warning_checks, f)
