@@ -29,7 +29,10 @@ def test_jobs_are_scheduled_at_the_cutoff_in_japan_time(sqlite_url: str) -> None
     daemon.schedule(scheduler)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"outbox-flush", "unis-drop", "imap-refile", "vendor-batch", "digest", "retention",
-                         "smtp-check"}
+                         "smtp-check", "link-items"}
+    # 「リンク品使用連絡」 on weekday mornings at [vendor] link_items_time (the job skips holidays).
+    items = jobs["link-items"].trigger.get_next_fire_time(None, dt.datetime(2026, 11, 20, 17, 0, tzinfo=JST))
+    assert items == dt.datetime(2026, 11, 23, 9, 30, tzinfo=JST)
     friday_noon = dt.datetime(2026, 11, 20, 12, 0, tzinfo=JST)
     batch = jobs["vendor-batch"].trigger.get_next_fire_time(None, friday_noon)
     assert batch == dt.datetime(2026, 11, 20, 16, 35, tzinfo=JST)  # 5 minutes after the cutoff
@@ -71,8 +74,8 @@ def test_a_daemon_starting_schedules_the_catch_up_of_the_daily_jobs(sqlite_url: 
     daemon = Daemon(make_config(sqlite_url))
     scheduler = BackgroundScheduler(timezone="Asia/Tokyo")
     daemon.catch_up(scheduler)
-    assert sorted(j.id for j in scheduler.get_jobs()) == ["digest-catch-up", "retention-catch-up",
-                                                          "vendor-batch-catch-up"]
+    assert sorted(j.id for j in scheduler.get_jobs()) == ["digest-catch-up", "link-items-catch-up",
+                                                          "retention-catch-up", "vendor-batch-catch-up"]
     daemon.engine.dispose()
 
 

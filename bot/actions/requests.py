@@ -32,6 +32,7 @@ from bot.db.models import LedgerEntry, VendorRow
 from bot.decide import CHILD_UNIT, NEW_INSTALL, Decision
 from bot.domain import classify
 from bot.domain.calendar import BusinessCalendar
+from bot.domain.serials import as_written as serial_as_written
 from bot.mail.body import (
     LABEL_BRANCH,
     LABEL_CHANGE,
@@ -39,6 +40,8 @@ from bot.mail.body import (
     LABEL_DEST_ADDRESS,
     LABEL_NEW_ADDRESS,
     LABEL_NEW_MODEL,
+    LABEL_NEW_SERIAL,
+    LABEL_OLD_SERIAL,
     LABEL_REASON,
     LABEL_STAFF,
     LABEL_UNIT_ROLE,
@@ -302,6 +305,19 @@ def router_exchange(session: Session, f: Facts, *, mail_id: int, calendar: Busin
     return f"ルーター交換 {row.batch_date:%m/%d}便 出荷予定 {row.ship_date:%m/%d}"
 
 
+def link_item_used(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar, now: dt.datetime) -> str:
+    """リンク品使用連絡 (故障交換): the ledger's serial becomes the link item's; the report of the
+    business day goes to FG社 and UTS the next business morning (bot/jobs/link_items.py)."""
+    entry = _entry(session, f, now=now, mail_id=mail_id)
+    old, new = (serial_as_written(f.body.get(label)) for label in (LABEL_OLD_SERIAL, LABEL_NEW_SERIAL))
+    unit = as_written(f.body.written(LABEL_UNIT_ROLE))
+    day = calendar.intake_day(f.received_at)
+    ledger.apply(session, entry.customer_code, "link_item", now=now, mail_id=mail_id,
+                 detail={"旧シリアル": old, "新シリアル": new, "親機/子機": unit, "day": day.isoformat()},
+                 updates={"data": dict(entry.data or {}, serial=new)})
+    return f"リンク品 {old}→{new}（{unit}） {day:%m/%d}分として翌営業日に連絡"
+
+
 ACTIONS: dict[str, Action] = {
     NEW_INSTALL: new_install,
     CHILD_UNIT: child_unit,
@@ -315,6 +331,7 @@ ACTIONS: dict[str, Action] = {
     classify.CUSTOMER_INFO_CHANGE: customer_info_change,
     classify.NOTICE_RESEND: notice_resend,
     classify.ROUTER_EXCHANGE: router_exchange,
+    classify.LINK_ITEM_USED: link_item_used,
 }
 
 

@@ -14,6 +14,8 @@ from bot.mail.body import (
     LABEL_CURRENT_MODEL,
     LABEL_LINK_ITEM,
     LABEL_NEW_MODEL,
+    LABEL_NEW_SERIAL,
+    LABEL_OLD_SERIAL,
     LABEL_PLUS,
     LABEL_REASON,
     LABEL_UNIT_ROLE,
@@ -55,6 +57,9 @@ contract_change = required(("変更内容",))
 relocation = required(("移設先住所",))
 # ルーター交換依頼 (manual V): what テクニカルサポート課 writes for FG社.
 router_exchange = required((LABEL_CURRENT_MODEL, LABEL_NEW_MODEL, LABEL_UNIT_ROLE, LABEL_REASON))
+
+# リンク品使用連絡 (故障交換): the serials of both routers, and which of the customer's it was.
+link_item = required((LABEL_OLD_SERIAL, LABEL_NEW_SERIAL, LABEL_UNIT_ROLE))
 
 CHANGE_CONTENT_MISSING = "CHANGE_CONTENT_MISSING"
 

@@ -174,6 +174,11 @@ def _validate(cfg: Config, env: Mapping[str, str]) -> None:
     except ValueError as err:
         raise ConfigError(f"{cfg.source}: [office] digest_time: expected HH:MM, got {cfg.office.digest_time!r}") from err
     try:
+        cfg.vendor.link_items_time_of_day
+    except ValueError as err:
+        raise ConfigError(
+            f"{cfg.source}: [vendor] link_items_time: expected HH:MM, got {cfg.vendor.link_items_time!r}") from err
+    try:
         cfg.office.company_holiday_dates
     except ValueError as err:
         raise ConfigError(

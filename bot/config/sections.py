@@ -194,6 +194,14 @@ class VendorConfig:
     # Password of the scanned forms (申込書) attached to the batch (AES-256); set it as
     # $BOT_VENDOR_PDF_PASSWORD. A batch carrying a scanned form is refused while it is empty.
     pdf_password: str = ""
+    # 「リンク品使用連絡」 (bot/jobs/link_items.py): FG社 and UTS, each business morning at this time,
+    # the link items reported on the business day before.
+    link_items_to: tuple[str, ...] = ()
+    link_items_time: str = "09:30"
+
+    @property
+    def link_items_time_of_day(self) -> dt.time:
+        return dt.time.fromisoformat(self.link_items_time)
 
 
 @dataclass(frozen=True)

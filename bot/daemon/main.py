@@ -251,6 +251,21 @@ class Daemon:
         except Exception:
             log.exception("vendor batch job failed")
 
+    def link_items(self) -> None:
+        """「リンク品使用連絡」 to FG社 and UTS each business morning, once per day, a morning missed
+        while the bot was down sent after the restart (bot/jobs/link_items.py). Never raises."""
+        from bot.jobs.link_items import run_due
+
+        try:
+            for result in run_due(self.factory, cfg=self.cfg, calendar=self.processor.calendar,
+                                  templates=self.processor.templates, now_fn=_utcnow):
+                self._count(result, jobs.LINK_ITEMS)
+            self.request_flush()
+        except db.UNAVAILABLE as err:
+            log.warning("link items: database unavailable (%s); tried again at the next trigger", db.error_line(err))
+        except Exception:
+            log.exception("link items job failed")
+
     @property
     def vendor_batch_time(self) -> dt.time:
         """A few minutes after the cutoff: a mail that reached the server at 16:59 is fetched and
@@ -302,6 +317,7 @@ class Daemon:
         scheduler.add_job(self.vendor_batch, id="vendor-batch-catch-up", replace_existing=True)
         scheduler.add_job(self.digest, id="digest-catch-up", replace_existing=True)
         scheduler.add_job(self.retention, id="retention-catch-up", replace_existing=True)
+        scheduler.add_job(self.link_items, id="link-items-catch-up", replace_existing=True)
 
     def retention(self) -> None:
         """Today's retention run (bot/jobs/retention.py), once across processes. Never raises."""
@@ -353,6 +369,9 @@ class Daemon:
                           misfire_grace_time=3600)
         # The office digest on business-day mornings: every day not yet reported, up to
         # yesterday, so mail of the evening, the weekend and holidays is in one too.
+        items_at = self.cfg.vendor.link_items_time_of_day
+        scheduler.add_job(self.link_items, "cron", day_of_week="mon-fri", hour=items_at.hour, minute=items_at.minute,
+                          id="link-items", max_instances=1, coalesce=True, misfire_grace_time=3600)
         digest_at = self.cfg.office.digest_time_of_day
         scheduler.add_job(self.digest, "cron", day_of_week="mon-fri", hour=digest_at.hour, minute=digest_at.minute,
                           id="digest", max_instances=1, coalesce=True, misfire_grace_time=3600)

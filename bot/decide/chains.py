@@ -20,6 +20,7 @@ from bot.checks import (
     relocation,
     roles,
     router,
+    serials,
     shop_name,
     ssid,
     termination,
@@ -129,6 +130,14 @@ ROUTER_EXCHANGE: tuple[Check, ...] = (  # V: CR-1 → FGN600/1000, テクニカ�
     customer.known,
     customer.state_allows("router_exchange", "ルーター交換依頼"),
 )
+LINK_ITEM_USED: tuple[Check, ...] = (  # 故障交換: an engineer (or テクサポ課) used a link item
+    customer_code.present,
+    roles.permitted,
+    body_fields.link_item,  # 旧シリアル, 新シリアル, 親機/子機
+    serials.link_item,  # SERIAL_INVALID (§VIII)
+    customer.known,
+    customer.state_allows("link_item", "リンク品使用連絡"),
+)
 
 CHAINS: dict[str, Chain] = {
     NEW_INSTALL: (EQUIPMENT_ORDER_NEW, (shop_name.same_as_unis,)),
@@ -143,6 +152,7 @@ CHAINS: dict[str, Chain] = {
     classify.CUSTOMER_INFO_CHANGE: (CUSTOMER_INFO_CHANGE, ()),
     classify.NOTICE_RESEND: (NOTICE_RESEND, ()),
     classify.ROUTER_EXCHANGE: (ROUTER_EXCHANGE, ()),
+    classify.LINK_ITEM_USED: (LINK_ITEM_USED, ()),
 }
 
 _CHILD_UNIT_RE = re.compile(r"子機.{0,20}?(追加|交換)|(追加|交換).{0,10}?子機")

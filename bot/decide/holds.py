@@ -6,6 +6,7 @@ from bot.checks.base import Defect, Facts
 from bot.decide.outcome import ACCEPTED, MANUAL, NEW_INSTALL, Decision
 from bot.domain import classify
 from bot.ledger import STATE_LABELS
+from bot.mail.body import LABEL_UNIT_ROLE
 
 
 def after_checks(f: Facts, warnings: tuple[Defect, ...], variant: str | None) -> Decision:
@@ -27,4 +28,9 @@ def after_checks(f: Facts, warnings: tuple[Defect, ...], variant: str | None) ->
             c.kind, c.customer_code, MANUAL, warnings=warnings, variant=variant,
             reason=f"顧客 {f.code} は管理台帳で既に「{STATE_LABELS.get(f.ledger.state, f.ledger.state)}」です：二重発注の可能性",
         )
+    # 9. A link item put in for a 子機: the manual says it cannot be (不具合対応: 「子機はリンク品が使用
+    # できません」, a 子機 is a 機材発注依頼 of the branch). No code says so: a person looks.
+    if c.kind == classify.LINK_ITEM_USED and "子機" in (f.body.get(LABEL_UNIT_ROLE) or ""):
+        return Decision(c.kind, c.customer_code, MANUAL, warnings=warnings, variant=variant,
+                        reason="子機はリンク品が使用できません（マニュアル 不具合対応）：子機の機材発注依頼が必要か確認してください")
     return Decision(c.kind, c.customer_code, ACCEPTED, warnings=warnings, variant=variant)

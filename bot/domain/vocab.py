@@ -130,7 +130,7 @@ LEDGER_EVENTS: Mapping[str, str] = {
     "withdraw_termination": "解約キャンセル", "terminate": "解約", "child_unit": "子機", "change": "契約変更",
     "relocate": "移設", "router_not_removed": "ルーター未撤去", "seed_from_unis": "UNISから登録",
     "serial": "シリアル登録", "info_change": "顧客情報変更", "notice_resend": "登録通知書再発送",
-    "router_exchange": "ルーター交換",
+    "router_exchange": "ルーター交換", "link_item": "リンク品使用",
 }
 OUTBOX_PURPOSES: Mapping[str, str] = {
     "reply": "差戻返信", "vendor_batch": "業者便", "digest": "日次レポート",
@@ -140,6 +140,7 @@ OUTBOX_STATUSES: Mapping[str, str] = {"pending": "送信待ち", "sending": "送
 # Every job id: the runs recorded once per period (bot/jobs/__init__.py), then the rest of the daemon's
 # schedule (bot/daemon/main.py); tests/test_job_names.py fails on an id without a name here.
 JOBS: Mapping[str, str] = {"vendor-batch": "業者便の送信", "digest": "日次レポート", "retention": "保存期間の整理",
+                           "link-items": "リンク品使用連絡",
                            "unis-import": "UNIS取込", "outbox": "送信箱の送信",
                            "outbox-flush": "送信箱の送信", "unis-drop": "UNIS取込", "smtp-check": "SMTPサーバーの確認",
                            "imap-refile": "メールの振り分けの再試行", "heartbeat": "稼働状況の記録", "watchdog": "処理の見張り"}

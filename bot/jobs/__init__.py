@@ -38,6 +38,7 @@ CATCH_UP_DAYS = 10
 VENDOR_BATCH = "vendor-batch"
 DIGEST = "digest"
 RETENTION = "retention"  # bot/jobs/retention.py, once per office day (bot/jobs/upkeep.py)
+LINK_ITEMS = "link-items"  # bot/jobs/link_items.py: 「リンク品使用連絡」 each business morning
 
 
 @dataclass(frozen=True)

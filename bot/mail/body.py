@@ -44,6 +44,8 @@ __all__ = [
     "LABEL_LINK_ITEM",
     "LABEL_NEW_ADDRESS",
     "LABEL_NEW_MODEL",
+    "LABEL_NEW_SERIAL",
+    "LABEL_OLD_SERIAL",
     "LABEL_PLUS",
     "LABEL_REASON",
     "LABEL_SHOP",
@@ -76,6 +78,8 @@ LABEL_NEW_ADDRESS = "新住所"  # 顧客情報変更: where the customer (and t
 LABEL_CURRENT_MODEL = "現行機種"  # ルーター交換依頼 (manual V: CR-1 → FGN600/1000)
 LABEL_NEW_MODEL = "交換機種"
 LABEL_UNIT_ROLE = "親機/子機"
+LABEL_OLD_SERIAL = "旧シリアル"  # リンク品使用連絡: the router taken away
+LABEL_NEW_SERIAL = "新シリアル"  # the link item put in
 
 #: Canonical label → every spelling accepted for it (the canonical one first).  Spelling
 #: is compared after NFKC, ignoring case and spaces (``SPOTPlus該当`` = ``SPOT Plus該当``).
@@ -97,6 +101,8 @@ CANONICAL_LABELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         LABEL_CURRENT_MODEL: ("現行機種", "現在の機種", "現機種"),
         LABEL_NEW_MODEL: ("交換機種", "交換後機種", "交換後の機種"),
         LABEL_UNIT_ROLE: ("親機/子機", "親機子機", "親機・子機"),
+        LABEL_OLD_SERIAL: ("旧シリアル", "旧シリアルNo", "旧シリアル番号", "交換前シリアル"),
+        LABEL_NEW_SERIAL: ("新シリアル", "新シリアルNo", "新シリアル番号", "交換後シリアル", "リンク品シリアル"),
     }
 )
 

@@ -72,7 +72,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-
+from bot.domain.serials import SERIAL_RE, serial_ok  # noqa: F401 - the manual's rule, shared with the mails
 
 log = logging.getLogger("bot.unis.rules")
 
@@ -104,7 +104,6 @@ CONFIRMED, ORDERED = "確定", "受注"
 LIVE = frozenset({ORDERED, CONFIRMED})
 
 # FAQ 6–8: "最初の2文字が英文字で、後は数字と英文字のランダム12桁". ASCII only (the import NFKCs).
-SERIAL_RE = re.compile(r"[A-Za-z]{2}[A-Za-z0-9]{10}")
 MANAGEMENT_NO_RE = re.compile(r"\d{6}")
 NEW_CONTRACT_RE = re.compile(r"^01(?!\d)|新設")  # 契約種類 "01-99 新設 その他" (not 11-99 増設)
 
@@ -209,9 +208,6 @@ def _finding(rule: str, row: UnisRow, value: str, *, problem: str | None = None,
 def is_router(row: UnisRow) -> bool:
     return (row.item_code or "") in ROUTER_ITEMS
 
-
-def serial_ok(serial: str) -> bool:
-    return SERIAL_RE.fullmatch(serial) is not None
 
 
 def has_parent_marker(text: str | None) -> bool:
