@@ -240,9 +240,12 @@ def any_factory(any_db_url: str) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-def load(factory: sessionmaker[Session], lines: list[dict[str, str]], now: dt.datetime) -> None:
+def load(factory: sessionmaker[Session], lines: list[dict[str, str]], now: dt.datetime, *, window: int = 0) -> None:
+    """Import `lines` as of `now`. Window 0 by default: these tests are about the rules and the
+    findings' life, on lines of fixed dates read at any date (the window: tests/test_unis_window.py)."""
     with db.transaction(factory) as s:
-        report = import_extract(s, csv_bytes(lines), name="unis.csv", now=now, columns=COLUMNS)
+        report = import_extract(s, csv_bytes(lines), name="unis.csv", now=now, columns=COLUMNS,
+                                audit_window_days=window)
     assert report.refused == []
 
 

@@ -21,6 +21,8 @@ def add_parser(sub: argparse._SubParsersAction, parser_class: type) -> None:  # 
     au = sub.add_parser("audit-unis", help="UNIS registration findings (manual §VIII): open ones, per branch, new first")
     au.add_argument("--branch", metavar="B", help="one branch (管轄支店, e.g. 渋谷支店 or 渋谷)")
     au.add_argument("--json", action="store_true", help="one JSON object per finding per line")
+    au.add_argument("--historic", action="store_true",
+                    help="the findings on lines done long before the audit saw them ([unis] audit_window_days)")
 
 
 def cli_audit_unis(args: argparse.Namespace, cfg: Config) -> int:
@@ -28,7 +30,8 @@ def cli_audit_unis(args: argparse.Namespace, cfg: Config) -> int:
     today = now.astimezone(cfg.office.tz).date()
     try:
         with database(cfg, "audit-unis", "unis_findings") as factory, factory() as session:
-            branches = digest_findings(session, day=today, tz=cfg.office.tz, branch=args.branch or None)
+            branches = digest_findings(session, day=today, tz=cfg.office.tz, branch=args.branch or None,
+                                       historic=bool(getattr(args, "historic", False)))
     except CommandError as err:
         return fail(err)
     if args.json:
@@ -36,15 +39,18 @@ def cli_audit_unis(args: argparse.Namespace, cfg: Config) -> int:
             for finding in group.findings:
                 print(json.dumps(finding.as_json(), ensure_ascii=False))
     else:
-        print(render(branches, today=today, tz=cfg.office.tz, branch=args.branch))
+        print(render(branches, today=today, tz=cfg.office.tz, branch=args.branch,
+                     historic=bool(getattr(args, "historic", False))))
     return EXIT_OK
 
 
-def render(branches: list[BranchFindings], *, today: dt.date, tz: dt.tzinfo, branch: str | None = None) -> str:
+def render(branches: list[BranchFindings], *, today: dt.date, tz: dt.tzinfo, branch: str | None = None,
+           historic: bool = False) -> str:
     total = sum(len(b.findings) for b in branches)
     new = sum(b.new_count for b in branches)
     scope = f"（{branch}）" if branch else ""
-    lines = [f"UNIS登録の点検{scope} {today:%Y-%m-%d}: 未対応 {total} 件（本日の新規 {new} 件）"]
+    title = "UNIS登録の点検・過去の登録（支店へは通知していません）" if historic else "UNIS登録の点検"
+    lines = [f"{title}{scope} {today:%Y-%m-%d}: 未対応 {total} 件（本日の新規 {new} 件）"]
     if total == 0:
         lines.append("指摘はありません。")
     for group in branches:

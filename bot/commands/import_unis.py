@@ -31,7 +31,7 @@ def cli_import_unis(args: argparse.Namespace, cfg: Config) -> int:
     try:
         with db.transaction(factory) as session:
             report = unis.import_file(session, args.file, now=dt.datetime.now(dt.UTC), progress=progress,
-                                      columns=cfg.unis.columns)
+                                      columns=cfg.unis.columns, audit_window_days=cfg.unis.audit_window_days)
     except unis.UnisImportError as err:
         print(f"bot import-unis: 取り込めません / cannot import: {err}", file=sys.stderr)
         return EXIT_ERROR

@@ -58,6 +58,7 @@ RANGES: dict[tuple[str, str], tuple[float, float, str]] = {
     ("retention", "unis_done_days"): (0, 36_500, "days (0: for ever)"),
     ("retention", "audit_days"): (0, 36_500, "days (0: for ever)"),
     ("retention", "login_days"): (0, 36_500, "days (0: for ever)"),
+    ("unis", "audit_window_days"): (0, 36_500, "days (0: every finding is current)"),
     ("corporate", "max_bytes"): (1024, 1 * 1024 * 1024 * 1024, "bytes"),
     ("corporate", "max_rows"): (1, 100_000, "rows"),
     ("corporate", "max_unzipped_bytes"): (64 * 1024, 4 * 1024 * 1024 * 1024, "bytes"),

@@ -224,6 +224,10 @@ class UnisConfig:
     drop folder the daemon imports new files from."""
 
     drop_dir: str = ""
+    # The audit's window (bot/unis/audit.py): a finding on a line confirmed (or, unconfirmed, due)
+    # more than this many days before the audit first saw it is historic: kept, summed up in
+    # the digest, never listed to the branches (0: every finding is current).
+    audit_window_days: int = 30
     customer_code: str = "顧客番号"
     contract_no: str = "契約番号"
     line_no: str = "明細番号"
@@ -243,7 +247,7 @@ class UnisConfig:
 
     @property
     def columns(self) -> dict[str, str]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "drop_dir"}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("drop_dir", "audit_window_days")}
 
 
 @dataclass(frozen=True)

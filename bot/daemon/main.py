@@ -211,7 +211,8 @@ class Daemon:
         try:
             self._drops.begin()
             import_drop_folder(self.factory, drop_dir=Path(self.cfg.unis.drop_dir), columns=self.cfg.unis.columns,
-                               now=dt.datetime.now(dt.UTC), complete=self._drops.complete)
+                               now=dt.datetime.now(dt.UTC), complete=self._drops.complete,
+                               audit_window_days=self.cfg.unis.audit_window_days)
         except Exception:
             log.exception("UNIS drop-folder import failed")
 

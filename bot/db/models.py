@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -280,6 +281,9 @@ class UnisFinding(Base):
     first_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # The line was confirmed (or due) long before the audit first saw this finding ([unis]
+    # audit_window_days): not the branches' work now; counted, never listed (migration 0016).
+    historic: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CorporateSite(Base):

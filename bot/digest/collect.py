@@ -51,7 +51,7 @@ from bot.domain.calendar import BusinessCalendar
 from bot.templating import Templates
 from bot.templating import errors as template_errors
 from bot.templating.samples import check_admin
-from bot.unis.audit import digest_findings
+from bot.unis.audit import digest_findings, historic_open
 
 log = logging.getLogger("bot.digest")
 
@@ -304,6 +304,7 @@ def collect(
         latest_received_label=(_time_label(latest, tz) + _ago(latest, now)) if latest else "受信記録なし",
         health_problems=tuple(collect_health(session, now=now, tz=tz).problems) if health else (),
         unis_findings=tuple(digest_findings(session, day=day, tz=tz)),
+        unis_historic=historic_open(session), unis_window_days=cfg.unis.audit_window_days,
     )
 
 

@@ -201,6 +201,10 @@ class DigestData:
     health_problems: tuple[str, ...] = ()
     # UNIS registration findings per branch (manual §VIII; bot/unis/audit.py), new ones first.
     unis_findings: tuple[Any, ...] = ()
+    # Open findings on lines done long before the audit saw them ([unis] audit_window_days):
+    # one figure, never listed to the branches (a first import of a full extract).
+    unis_historic: int = 0
+    unis_window_days: int = 30
 
     @property
     def attention(self) -> int:

@@ -82,7 +82,7 @@ def sample_data() -> DigestData:
                                 "変数 sender はありません。", 4, "2026/11/24 15:20"),),
         last_fetch_label="2026/11/24 17:59（1分前）", latest_received_label="2026/11/24 16:42（1時間前）",
         health_problems=("送信箱に 45 分以上送れていないメールがあります（3 通）",),
-        unis_findings=(_sample_findings(),),
+        unis_findings=(_sample_findings(),), unis_historic=2437, unis_window_days=30,
     )
 
 

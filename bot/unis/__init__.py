@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from bot.corporate.serials import link_serials
 from bot.db.models import UnisOrder
-from bot.unis.audit import refresh_after_import
+from bot.unis.audit import WINDOW_DAYS, refresh_after_import
 
 log = logging.getLogger("bot.unis")
 
@@ -219,6 +219,7 @@ def import_extract(
     columns: Mapping[str, str] = DEFAULT_COLUMNS,
     progress: Callable[[int], None] | None = None,
     progress_every: int = 10_000,
+    audit_window_days: int = WINDOW_DAYS,
 ) -> ImportReport:
     """Load an extract into the session (the caller commits). Good rows load; bad rows are listed."""
     text, encoding = decode_extract(data, name=name)
@@ -256,7 +257,7 @@ def import_extract(
     )
     # The registration audit (manual §VIII) reads the rows as this import leaves them; its
     # findings commit with them, in this transaction (import_drop_folder's too).
-    refresh_after_import(session, now)
+    refresh_after_import(session, now, window_days=audit_window_days)
     link_serials(session, now)  # 法人 routers: management number → serial (bot/corporate/serials.py)
     return report
 
@@ -271,7 +272,7 @@ def import_file(session: Session, path: Path, *, now: dt.datetime, **kwargs: obj
 
 def import_drop_folder(
     session_factory: object, *, drop_dir: Path, columns: Mapping[str, str], now: dt.datetime,
-    complete: Callable[[Path, os.stat_result], bool] | None = None,
+    complete: Callable[[Path, os.stat_result], bool] | None = None, audit_window_days: int = WINDOW_DAYS,
 ) -> list[ImportReport]:
     """Import every CSV dropped into `drop_dir` (oldest first), one transaction per file.
 
@@ -310,7 +311,7 @@ def import_drop_folder(
             continue  # another process took it
         try:
             with session_factory() as session, session.begin():
-                report = import_file(session, claimed, now=now, columns=columns)
+                report = import_file(session, claimed, now=now, columns=columns, audit_window_days=audit_window_days)
         except UnisImportError as err:
             failed.mkdir(exist_ok=True)
             target = failed / path.name

@@ -16,7 +16,7 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot import db
@@ -29,11 +29,23 @@ log = logging.getLogger("bot.unis.audit")
 
 # -- storage: refresh after each import ------------------------------------------------------
 
+# [unis] audit_window_days' default (bot/config/sections.py UnisConfig).
+WINDOW_DAYS = 30
+
+
 @dataclass(frozen=True)
 class RefreshReport:
-    new: int  # first seen now (or seen again after it had been resolved)
+    new: int  # first seen now (or seen again after it had been resolved), branches' work now
     seen_again: int  # still present
     resolved: int  # no longer present
+    historic: int = 0  # first seen now on a line done long before (counted, never listed)
+
+
+def is_historic(line_date: dt.date | None, first_seen: dt.datetime, window_days: int) -> bool:
+    """A finding the audit first sees on a line confirmed (or due) more than `window_days` before:
+    the branch registered it long ago (a first import of a full extract carries years of such
+    lines), so it is not today's work to list to the branch. A line without dates is current."""
+    return window_days > 0 and line_date is not None and line_date < first_seen.date() - dt.timedelta(days=window_days)
 
 
 def load_rows(session: Session) -> list[UnisRow]:
@@ -42,26 +54,30 @@ def load_rows(session: Session) -> list[UnisRow]:
     return [UnisRow(*r) for r in session.execute(select(*columns))]
 
 
-def refresh_findings(session: Session, now: dt.datetime) -> RefreshReport:
+def refresh_findings(session: Session, now: dt.datetime, *, window_days: int = WINDOW_DAYS) -> RefreshReport:
     """Audit the current UNIS lines and bring ``unis_findings`` up to date, in the caller's
     transaction (the import's: the findings commit with the rows they describe, or not at all).
 
     Two processes importing at once take turns here (:func:`bot.db.serialise`), so a finding is
     inserted once and the second sees the first's rows."""
     db.serialise(session, "unis-audit")
-    current = {f.key: f for f in audit(load_rows(session))}
+    rows = load_rows(session)
+    dates = {(r.customer_code, r.contract_no, r.line_no): r.line_date for r in rows}
+    current = {f.key: f for f in audit(rows)}
     stored = {(s.rule, s.customer_code, s.contract_no, s.line_no): s for s in session.scalars(select(UnisFinding))}
-    new = seen_again = resolved = 0
+    new = seen_again = resolved = historic = 0
     for key, finding in current.items():
         row = stored.get(key)
-        if row is None:
-            row = UnisFinding(rule=finding.rule, customer_code=finding.customer_code,
-                              contract_no=finding.contract_no, line_no=finding.line_no, first_seen_at=now)
-            session.add(row)
-            new += 1
-        elif row.resolved_at is not None:
-            row.first_seen_at, row.resolved_at = now, None  # it came back: new again
-            new += 1
+        line_date = dates.get((finding.customer_code, finding.contract_no, finding.line_no))
+        if row is None or row.resolved_at is not None:
+            if row is None:
+                row = UnisFinding(rule=finding.rule, customer_code=finding.customer_code,
+                                  contract_no=finding.contract_no, line_no=finding.line_no)
+                session.add(row)
+            row.first_seen_at, row.resolved_at = now, None  # new, or it came back: new again
+            row.historic = is_historic(line_date, now, window_days)
+            historic += row.historic
+            new += not row.historic
         else:
             seen_again += 1
         row.last_seen_at = now
@@ -73,11 +89,13 @@ def refresh_findings(session: Session, now: dt.datetime) -> RefreshReport:
             row.resolved_at = now
             resolved += 1
     session.flush()
-    log.info("UNIS audit: %d new, %d still open, %d resolved", new, seen_again, resolved)
-    return RefreshReport(new=new, seen_again=seen_again, resolved=resolved)
+    log.info("UNIS audit: %d new, %d still open, %d resolved, %d historic (not listed to the branches)",
+             new, seen_again, resolved, historic)
+    return RefreshReport(new=new, seen_again=seen_again, resolved=resolved, historic=historic)
 
 
-def refresh_after_import(session: Session, now: dt.datetime) -> RefreshReport | None:
+def refresh_after_import(session: Session, now: dt.datetime, *,
+                         window_days: int = WINDOW_DAYS) -> RefreshReport | None:
     """:func:`refresh_findings` as the UNIS import runs it, at the end of its transaction.
 
     The audit runs in a savepoint: if it fails (a bug in a rule), the failure is logged with its
@@ -86,7 +104,7 @@ def refresh_after_import(session: Session, now: dt.datetime) -> RefreshReport | 
     session.flush()  # the import's own rows: their errors are the import's, not the audit's
     try:
         with session.begin_nested():
-            return refresh_findings(session, now)
+            return refresh_findings(session, now, window_days=window_days)
     except db.UNAVAILABLE:
         raise
     except Exception:
@@ -151,14 +169,16 @@ def _day_bounds(day: dt.date, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
     return start, dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
 
 
-def digest_findings(session: Session, *, day: dt.date, tz: dt.tzinfo, branch: str | None = None) -> list[BranchFindings]:
+def digest_findings(session: Session, *, day: dt.date, tz: dt.tzinfo, branch: str | None = None,
+                    historic: bool = False) -> list[BranchFindings]:
     """The findings open at the end of office-local `day`, per branch (by name, 支店不明 last),
     new ones (first seen that day) first, then by customer code and line. Reads only.
 
-    `branch` keeps one branch (its name as in UNIS 管轄支店, with or without 支店)."""
+    `branch` keeps one branch (its name as in UNIS 管轄支店, with or without 支店). `historic`: the
+    findings on lines done long before the audit saw them instead (never the branches' list)."""
     start, end = _day_bounds(day, tz)
     open_at_end = (UnisFinding.first_seen_at < end) & or_(UnisFinding.resolved_at.is_(None),
-                                                          UnisFinding.resolved_at >= end)
+                                                          UnisFinding.resolved_at >= end) & UnisFinding.historic.is_(historic)
     grouped: dict[str, list[FindingLine]] = defaultdict(list)
     for s in session.scalars(select(UnisFinding).where(open_at_end)):
         grouped[s.branch or UNKNOWN_BRANCH].append(FindingLine(
@@ -168,7 +188,8 @@ def digest_findings(session: Session, *, day: dt.date, tz: dt.tzinfo, branch: st
             is_new=start <= s.first_seen_at < end, first_seen_at=s.first_seen_at, last_seen_at=s.last_seen_at))
     resolved: dict[str, int] = defaultdict(int)
     for name in session.scalars(select(UnisFinding.branch).where(UnisFinding.resolved_at >= start,
-                                                                 UnisFinding.resolved_at < end)):
+                                                                 UnisFinding.resolved_at < end,
+                                                                 UnisFinding.historic.is_(historic))):
         resolved[name or UNKNOWN_BRANCH] += 1
     rule_order = {rule: i for i, rule in enumerate(PROBLEMS)}
     result = []
@@ -179,6 +200,13 @@ def digest_findings(session: Session, *, day: dt.date, tz: dt.tzinfo, branch: st
             not f.is_new, f.customer_code, natural_order(f.contract_no), natural_order(f.line_no), rule_order.get(f.rule, 99)))
         result.append(BranchFindings(branch=name, findings=tuple(lines), resolved_today=resolved.get(name, 0)))
     return result
+
+
+def historic_open(session: Session) -> int:
+    """Open findings on lines done long before the audit saw them: one figure for the digest and
+    `bot audit-unis`, never a list to the branches (a first import of a full extract)."""
+    return session.scalar(select(func.count()).select_from(UnisFinding).where(
+        UnisFinding.historic.is_(True), UnisFinding.resolved_at.is_(None))) or 0
 
 
 def branch_matches(name: str, wanted: str) -> bool:

@@ -66,6 +66,7 @@ the finding resolves and, when still true, comes back as new on the next line.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from collections import defaultdict
@@ -165,6 +166,17 @@ class UnisRow:
     acquisition: str | None = None
     serial: str | None = None
     remarks: str | None = None
+    planned_date: dt.date | None = None  # 完成予定日
+    confirmed_date: dt.date | None = None  # 確定日
+
+    @property
+    def line_date(self) -> dt.date | None:
+        """When the line was registered as done (確定日), else when it is due (完成予定日): what
+        says whether the branch is working on it now (bot/unis/audit.py's window)."""
+        for value in (self.confirmed_date, self.planned_date):
+            if isinstance(value, dt.date):
+                return value
+        return None
 
     @property
     def label(self) -> str:
