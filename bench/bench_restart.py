@@ -205,7 +205,7 @@ def old_runner():  # noqa: ANN201
                               text=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
-    if text == (ROOT / "bot" / "runner.py").read_text():
+    if text == (ROOT / "bot" / "daemon" / "runner.py").read_text():
         return None
     path = Path(tempfile.mkdtemp()) / "runner_before.py"
     path.write_text(text)
