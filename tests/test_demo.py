@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from bot import db
 from bot.commands.process import dry_run
-from bot.demo.run import DEMO_CORPORATE, DEMO_DIR, run_demo
+from bot.demo.run import DEMO_CORPORATE, DEMO_DIR, DEMO_ROLES, run_demo
 from bot.unis import import_extract
 from tests.support.app import DEFAULT_NOW, make_config
 
@@ -50,7 +51,8 @@ def table(text: str) -> list[str]:
 
 @pytest.mark.parametrize("path", MAILS, ids=lambda p: p.name)
 def test_demo_mail_decided_as_named(path: Path, sqlite_url: str) -> None:
-    cfg = make_config(sqlite_url).replace(corporate=DEMO_CORPORATE)
+    cfg = make_config(sqlite_url)
+    cfg = cfg.replace(corporate=DEMO_CORPORATE, senders=dataclasses.replace(cfg.senders, **DEMO_ROLES))
     engine = db.make_engine(sqlite_url)
     factory = db.session_factory(engine)
     with db.transaction(factory) as s:
@@ -83,9 +85,15 @@ def test_demo_prints_decisions_folders_and_replies(demo_output: str) -> None:
     [scan_line] = [ln for ln in rows if ln.startswith("USEN SPOT 器材発注依頼_145390992")]
     assert "差戻 rejected" in scan_line and "LINE_TYPE_MISSING" in scan_line
     assert "LINE_TYPE_MISSING" in text and "PDF_NOT_ENCRYPTED" in text and "UNKNOWN_KIND" in text
+    # The manual's second part (issue 23): a 顧客情報変更 taken, a branch's ルーター交換依頼 sent back
+    # for who sent it (its wording: tests/test_kinds_part2.py).
+    [change] = [ln for ln in rows if ln.startswith("USEN SPOT 顧客情報変更_988776654")]
+    assert "受付 accepted" in change
+    [exchange] = [ln for ln in rows if ln.startswith("USEN SPOT ルーター交換依頼_988776659")]
+    assert "差戻 rejected" in exchange and "SENDER_NOT_PERMITTED" in exchange and "STATE_CONFLICT" not in exchange
     # The accepted orders go to the vendor in the day's batch (CP932 CSV); the corporate routers
     # in their own file.
-    assert "ベンダー発注 vendor batch" in text and "7 行 rows (新規 2, 法人新規 5)" in text
+    assert "ベンダー発注 vendor batch" in text and "8 行 rows (新規 2, 変更 1, 法人新規 5)" in text
     assert "新規,988776654,カフェ AOYAMA" in text and "新規,410106060,スパゲティーUSEN" in text
 
 

@@ -38,5 +38,7 @@ def test_the_readme_example_runs_as_written(tmp_path: Path) -> None:
     for result, path in zip(results, mails, strict=True):
         if "corporate" in path.name:  # config.example.toml names no 法人営業 sender: held, and why
             assert result["decision"] == "manual" and "[corporate] senders" in result["reason"], result
+        elif "exchange" in path.name:  # nor テクニカルサポート課 ([senders] techsupport): held, and why
+            assert result["decision"] == "manual" and "[senders] techsupport" in result["reason"], result
         else:  # decided as the demo mail's name says (the UNIS extract was imported the line before)
             assert result["decision"] == path.name.split("-")[1], result

@@ -190,8 +190,9 @@ def test_batch_page_lists_its_rows(staff: TestClient, demo: Demo) -> None:
     page = staff.get(f"/vendor/batches/{demo.batch.batch_id}")
     assert page.status_code == 200
     text = page.text
-    # 2 district routers and the 5 of the demo's corporate list (11-accepted-corporate-list.eml)
-    assert f"業者便 #{demo.batch.batch_id}" in text and "7行" in text and demo.batch.row_count == 7
+    # 2 district routers, the 5 of the demo's corporate list (11-accepted-corporate-list.eml) and
+    # the 変更 of its 顧客情報変更 (14-accepted-customer-info-change.eml)
+    assert f"業者便 #{demo.batch.batch_id}" in text and "8行" in text and demo.batch.row_count == 8
     rows = text.split("この便の行")[1]
     assert 'href="/ledger/988776654"' in rows and 'href="/ledger/410106060"' in rows
     assert 'href="/ledger/988776657"' not in rows

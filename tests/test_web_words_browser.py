@@ -46,7 +46,7 @@ def staff_pages(o: Office) -> list[str]:
 
 ADMIN_PAGES = ["/outbox", "/quarantine", "/audit", "/templates", "/templates/reject.txt.j2",
                "/templates/_defects.j2", "/templates/digest.txt.j2", "/templates/digest.html.j2",
-               "/templates/vendor_batch.txt.j2",
+               "/templates/vendor_batch.txt.j2", "/templates/link_items.txt.j2",
                # point 5: the audit log filtered (by person, action, days; one that does not parse)
                "/audit?actor=kagawa", "/audit?action=template_save&since=2026-11-24&until=2026-11-24",
                "/audit?action=list_export", "/audit?since=2026-13-40&action=drop_table",

@@ -49,6 +49,9 @@ DEMO_DIR = Path(__file__).resolve().parent / "mails"
 DEMO_CORPORATE = dataclasses.replace(CorporateConfig(), senders=("hojin.usen.co.jp",),
                                      registration_to=("touroku-g@usen.co.jp",))
 DEMO_VENDOR_TO = ("orders@fibergate.example",)
+# The roles of the manual's second part ([senders]): ルーター交換依頼 from テクニカルサポート課 only, …
+DEMO_ROLES = {"support": ("cs.usen.co.jp",), "techsupport": ("techsupport.usen.co.jp",),
+              "engineers": ("tech.usen.co.jp",)}
 
 
 def demo_config(tmp: Path, imap: EmbeddedImap, smtp: EmbeddedSmtp) -> Config:
@@ -60,6 +63,7 @@ def demo_config(tmp: Path, imap: EmbeddedImap, smtp: EmbeddedSmtp) -> Config:
         database=DatabaseConfig(url=f"sqlite:///{tmp / 'demo.sqlite3'}"),
         vendor=dataclasses.replace(VendorConfig(), to=DEMO_VENDOR_TO),
         corporate=DEMO_CORPORATE,
+        senders=dataclasses.replace(cfg.senders, **DEMO_ROLES),
     )
 
 
