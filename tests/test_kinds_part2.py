@@ -196,8 +196,67 @@ def test_the_daemon_accepts_a_change_and_sends_a_branchs_exchange_back(
     assert outbox.flush(factory, cfg.smtp, now=Clock()() + dt.timedelta(hours=1)).sent == 0
 
 
-def test_an_original_ssid_request_is_held_for_a_person_in_japanese(sqlite_url: str) -> None:
-    """Recognised (no UNKNOWN_KIND 差戻 for a subject the manual gives), held until its handling lands."""
-    outcome, factory = decide(make_config(sqlite_url), f"USEN SPOT OriginalSSID追加申請_{INSTALLED}", "SSID追加の申込書です。\n")
-    assert (outcome.kind, outcome.decision) == (classify.ORIGINAL_SSID, "manual")
-    assert outcome.reason == "OriginalSSID追加申請は自動判定の対象外です：事務センターで対応してください"
+def test_an_original_ssid_request_without_its_form_is_sent_back(sqlite_url: str) -> None:
+    outcome, _ = decide(make_config(sqlite_url), f"USEN SPOT OriginalSSID追加申請_{INSTALLED}", "SSID追加の申込書です。\n")
+    assert (outcome.kind, outcome.decision, outcome.defects) == (classify.ORIGINAL_SSID, "rejected", ("ATTACHMENT_MISSING",))
+
+
+# -- OriginalSSID追加申請 (manual IV) and the office's tasks ---------------------------------------
+
+def ssid_mail_decide(cfg: Config, code: str, ssid: str) -> tuple[Outcome, sessionmaker[Session]]:
+    from tests.fixtures import pdfs
+
+    processor, factory = make_processor(cfg, Clock(DEFAULT_NOW))
+    _unis(factory)
+    form = pdfs.typed_form(dict(pdfs.DEFAULT_FIELDS, customer_code=code, ssid=ssid))
+    raw = build_mail(f"USEN SPOT OriginalSSID追加申請_{code}", f"顧客CD : {code}\nOriginal SSIDの追加をお願いします。\n",
+                     from_=BRANCH, attachments=[("申込書.pdf", form, "application/pdf")])
+    outcome = processor.process(processor.store(raw, folder="INBOX", uidvalidity=1, uid=1).mail_id)
+    assert outcome is not None
+    return outcome, factory
+
+
+def test_an_original_ssid_request_sets_the_router_and_leaves_the_unis_confirmation_to_the_office(
+        sqlite_url: str) -> None:
+    from bot.actions import tasks
+
+    outcome, factory = ssid_mail_decide(make_config(sqlite_url), INSTALLED, "cafe_midori")
+    assert (outcome.kind, outcome.decision) == (classify.ORIGINAL_SSID, "accepted"), outcome
+    with factory() as s:
+        [row] = s.scalars(select(VendorRow))
+        assert (row.category, row.payload["ssid"]) == ("SSID設定", "cafe_midori")
+        entry = s.get(LedgerEntry, INSTALLED)
+        assert entry is not None and entry.ssid == "cafe_midori"
+        [task] = tasks.open_tasks(s)
+    assert (task.kind, task.customer_code, task.detail) == (tasks.UNIS_SSID, INSTALLED, {"ssid": "cafe_midori"})
+    assert task.label == "Original SSID（Z200549）のUNIS確定"
+
+
+@pytest.mark.parametrize(("code", "ssid", "defects"), [
+    (INSTALLED, "ｃａｆｅ", ("SSID_NOT_HALFWIDTH",)),  # 「※SSIDは半角オンリーです」
+    (ORDERED, "cafe_blue", ("STATE_CONFLICT",)),  # not an existing (installed) customer yet
+])
+def test_an_original_ssid_request_is_sent_back_for_what_the_manual_forbids(
+        sqlite_url: str, code: str, ssid: str, defects: tuple[str, ...]) -> None:
+    outcome, factory = ssid_mail_decide(make_config(sqlite_url), code, ssid)
+    assert (outcome.decision, outcome.defects) == ("rejected", defects)
+    from bot.actions import tasks
+
+    with factory() as s:
+        assert tasks.open_tasks(s) == [] and s.scalars(select(VendorRow)).all() == []
+
+
+def test_a_notice_resend_is_an_office_task_until_a_person_marks_it_done(sqlite_url: str) -> None:
+    from bot.actions import tasks
+
+    outcome, factory = decide(roles_config(sqlite_url), f"USEN SPOT 登録通知書発送依頼_{INSTALLED}",
+                              "CS画面を修正しました。\n", from_=CS)
+    assert outcome.decision == "accepted"
+    with db.transaction(factory) as s:
+        [task] = tasks.open_tasks(s)
+        assert task.label == "登録通知書の再発送"
+        tasks.mark_done(s, task.id, by="kagawa", now=DEFAULT_NOW)
+    with db.transaction(factory) as s, pytest.raises(tasks.TaskError, match="kagawa さんが完了済み"):
+        tasks.mark_done(s, task.id, by="other", now=DEFAULT_NOW)
+    with factory() as s:
+        assert tasks.open_tasks(s) == []

@@ -41,7 +41,7 @@ def staff_pages(o: Office) -> list[str]:
             "/mails?q=整骨院", "/mails?branch=福岡", *(f"/mails/{i}" for i in mails),
             f"/manual/{ids['scan']}", f"/manual/{ids['held2']}", f"/manual/{o.quarantined[0]}",
             "/ledger", "/ledger?code=カフェ", f"/ledger/{o.customer}", "/ledger/988776654", "/ledger/988776698",
-            "/vendor", f"/vendor/batches/{o.batch_id}", "/status"]
+            "/vendor", f"/vendor/batches/{o.batch_id}", "/status", "/tasks"]
 
 
 ADMIN_PAGES = ["/outbox", "/quarantine", "/audit", "/templates", "/templates/reject.txt.j2",

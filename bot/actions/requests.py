@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot import ledger
+from bot.actions import tasks
 from bot.actions.vendor_queue import (
     LINE_KIND_LABELS,
     LINE_TYPE_LABELS,
@@ -53,6 +54,7 @@ from bot.vendor.model import (  # noqa: E402, F401 - 区分
     EXCHANGE,
     NOTICE_RESEND,
     RELOCATE,
+    SSID_SETTING,
     TERMINATE,
 )
 
@@ -289,7 +291,23 @@ def notice_resend(session: Session, f: Facts, *, mail_id: int, calendar: Busines
     row = _row(session, f, NOTICE_RESEND, _payload(entry, f, note="登録通知書再発送"), mail_id=mail_id,
                calendar=calendar, now=now)
     ledger.apply(session, entry.customer_code, "notice_resend", now=now, mail_id=mail_id, detail={})
-    return f"登録通知書再発送 {row.batch_date:%m/%d}便"
+    tasks.add(session, tasks.NOTICE_RESEND, customer_code=entry.customer_code, mail_id=mail_id, now=now)
+    return f"登録通知書再発送 {row.batch_date:%m/%d}便（事務センターの作業に追加）"
+
+
+def original_ssid(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar, now: dt.datetime) -> str:
+    """OriginalSSID追加申請 (IV): the router rewritten by the vendor (an SSID設定 row), and the
+    office's task to confirm Z200549 in UNIS (「事務センターでUNIS確定します」)."""
+    entry = _entry(session, f, now=now, mail_id=mail_id)
+    assert f.form is not None and f.form.fields is not None
+    ssid = f.form.fields.ssid or ""
+    row = _row(session, f, SSID_SETTING, _payload(entry, f, ssid=ssid, note=f"Original SSID設定：{ssid}"),
+               mail_id=mail_id, calendar=calendar, now=now)
+    ledger.apply(session, entry.customer_code, "original_ssid", now=now, mail_id=mail_id, detail={"SSID": ssid},
+                 updates={"ssid": ssid})
+    tasks.add(session, tasks.UNIS_SSID, customer_code=entry.customer_code, mail_id=mail_id, now=now,
+              detail={"ssid": ssid})
+    return f"SSID設定 {row.batch_date:%m/%d}便・UNIS確定（Z200549）を事務センターの作業に追加"
 
 
 def router_exchange(session: Session, f: Facts, *, mail_id: int, calendar: BusinessCalendar, now: dt.datetime) -> str:
@@ -332,6 +350,7 @@ ACTIONS: dict[str, Action] = {
     classify.NOTICE_RESEND: notice_resend,
     classify.ROUTER_EXCHANGE: router_exchange,
     classify.LINK_ITEM_USED: link_item_used,
+    classify.ORIGINAL_SSID: original_ssid,
 }
 
 

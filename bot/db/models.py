@@ -44,7 +44,7 @@ from bot.db.console_models import (  # re-exported: every table is importable fr
 
 __all__ = [
     "ADMIN", "DECIDED", "FILED", "QUARANTINED", "STAFF", "STORED", "AuditEntry", "Base", "CorporateNumber",
-    "CorporateSite", "Heartbeat", "JobRun", "LedgerEntry", "LedgerEvent", "Mail", "MailText", "OutboxMessage",
+    "CorporateSite", "Heartbeat", "JobRun", "LedgerEntry", "LedgerEvent", "Mail", "MailText", "OfficeTask", "OutboxMessage",
     "ReplyCount", "ScanShadow", "TemplateVersion", "UnisFinding", "UnisOrder", "User", "UtcDateTime", "VendorBatch",
     "VendorRow", "WebSession",
 ]
@@ -356,3 +356,22 @@ class MailText(Base):
 
     mail_id: Mapped[int] = mapped_column(ForeignKey("mails.id", ondelete="CASCADE"), primary_key=True)
     text: Mapped[str] = mapped_column(Text)
+
+
+class OfficeTask(Base):
+    """Work a mail leaves to 事務センター itself (issue 23 point 4): an Original SSID to confirm in
+    UNIS (Z200549), a 登録通知書 to send again. Open until a person marks it done in the console
+    (audited); the digest lists the open ones. Migration 0017."""
+
+    __tablename__ = "office_tasks"
+    __table_args__ = (Index("ix_office_tasks_open", "done_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))  # unis_ssid | notice_resend (bot/actions/tasks.py)
+    customer_code: Mapped[str] = mapped_column(String(9))
+    mail_id: Mapped[int | None] = mapped_column(ForeignKey("mails.id"))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # e.g. {"ssid": "..."}
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    done_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    done_by: Mapped[str | None] = mapped_column(String(100))
+

@@ -138,6 +138,15 @@ LINK_ITEM_USED: tuple[Check, ...] = (  # 故障交換: an engineer (or テクサ
     customer.known,
     customer.state_allows("link_item", "リンク品使用連絡"),
 )
+ORIGINAL_SSID: tuple[Check, ...] = (  # IV: 既存SPOT利用顧客からの追加, 事務センターでUNIS確定
+    customer_code.present,
+    customer_code.agreement,  # 件名・本文・申込書の顧客コード
+    attachment.form_required,  # 申込書PDF: 添付あり・パスワード付き・読める
+    ssid.half_width,  # 「※SSIDは半角オンリーです」
+    customer.known,
+    customer.state_allows("original_ssid", "OriginalSSID追加申請"),  # an existing (installed) customer
+    cc_manager.manager_in_cc,
+)
 
 CHAINS: dict[str, Chain] = {
     NEW_INSTALL: (EQUIPMENT_ORDER_NEW, (shop_name.same_as_unis,)),
@@ -153,6 +162,7 @@ CHAINS: dict[str, Chain] = {
     classify.NOTICE_RESEND: (NOTICE_RESEND, ()),
     classify.ROUTER_EXCHANGE: (ROUTER_EXCHANGE, ()),
     classify.LINK_ITEM_USED: (LINK_ITEM_USED, ()),
+    classify.ORIGINAL_SSID: (ORIGINAL_SSID, ()),
 }
 
 _CHILD_UNIT_RE = re.compile(r"子機.{0,20}?(追加|交換)|(追加|交換).{0,10}?子機")

@@ -33,4 +33,9 @@ def after_checks(f: Facts, warnings: tuple[Defect, ...], variant: str | None) ->
     if c.kind == classify.LINK_ITEM_USED and "子機" in (f.body.get(LABEL_UNIT_ROLE) or ""):
         return Decision(c.kind, c.customer_code, MANUAL, warnings=warnings, variant=variant,
                         reason="子機はリンク品が使用できません（マニュアル 不具合対応）：子機の機材発注依頼が必要か確認してください")
+    # 10. An Original SSID request whose form gives no SSID: nothing to set (a person looks; no
+    # code for it in DESIGN.md, and an unread handwritten SSID is no defect of the branch).
+    if c.kind == classify.ORIGINAL_SSID and not (f.form and f.form.fields and f.form.fields.ssid):
+        return Decision(c.kind, c.customer_code, MANUAL, warnings=warnings, variant=variant,
+                        reason="申込書のSSID欄が空欄か読み取れません：Original SSIDを目視で確認してください")
     return Decision(c.kind, c.customer_code, ACCEPTED, warnings=warnings, variant=variant)

@@ -51,6 +51,7 @@ from bot.domain.calendar import BusinessCalendar
 from bot.templating import Templates
 from bot.templating import errors as template_errors
 from bot.templating.samples import check_admin
+from bot.actions.tasks import TaskLine, open_tasks
 from bot.unis.audit import digest_findings, historic_open
 
 log = logging.getLogger("bot.digest")
@@ -305,7 +306,15 @@ def collect(
         health_problems=tuple(collect_health(session, now=now, tz=tz).problems) if health else (),
         unis_findings=tuple(digest_findings(session, day=day, tz=tz)),
         unis_historic=historic_open(session), unis_window_days=cfg.unis.audit_window_days,
+        office_tasks=tuple(_task_line(t, tz) for t in open_tasks(session)),
     )
+
+
+def _task_line(task: TaskLine, tz: dt.tzinfo) -> dict[str, Any]:
+    """An open office task as the digest lists it (plain values for the template)."""
+    return {"id": task.id, "label": task.label, "customer_code": task.customer_code, "shop_name": task.shop_name,
+            "ssid": str(task.detail.get("ssid", "")), "mail_id": task.mail_id,
+            "created_label": f"{task.created_at.astimezone(tz):%m/%d %H:%M}"}
 
 
 def _scan_rows(session: Session, today: dt.date) -> tuple[ScanRowLine, ...]:

@@ -205,6 +205,9 @@ class DigestData:
     # one figure, never listed to the branches (a first import of a full extract).
     unis_historic: int = 0
     unis_window_days: int = 30
+    # The office's own tasks not done yet (bot/actions/tasks.py): Original SSID to confirm in
+    # UNIS, 登録通知書 to send; listed until a person marks them done in the console.
+    office_tasks: tuple[Any, ...] = ()
 
     @property
     def attention(self) -> int:

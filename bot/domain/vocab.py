@@ -130,7 +130,7 @@ LEDGER_EVENTS: Mapping[str, str] = {
     "withdraw_termination": "解約キャンセル", "terminate": "解約", "child_unit": "子機", "change": "契約変更",
     "relocate": "移設", "router_not_removed": "ルーター未撤去", "seed_from_unis": "UNISから登録",
     "serial": "シリアル登録", "info_change": "顧客情報変更", "notice_resend": "登録通知書再発送",
-    "router_exchange": "ルーター交換", "link_item": "リンク品使用",
+    "router_exchange": "ルーター交換", "link_item": "リンク品使用", "original_ssid": "Original SSID追加",
 }
 OUTBOX_PURPOSES: Mapping[str, str] = {
     "reply": "差戻返信", "vendor_batch": "業者便", "digest": "日次レポート",
@@ -166,7 +166,11 @@ AUDIT_ACTIONS: Mapping[str, str] = {
     "template_save": "テンプレートを保存", "template_revert": "テンプレートを以前の版に戻す",
     "template_builtin": "テンプレートを組み込みに戻す",
     "manual_take": "保留を対応中にする", "manual_release": "対応中を解除", "scan_value_correct": "スキャンの読み取り値を訂正",
-    "list_export": "一覧をCSVで書き出し",
+    "list_export": "一覧をCSVで書き出し", "task_done": "事務センターの作業を完了",
+}
+# The office's own tasks from a mail (bot/actions/tasks.py).
+OFFICE_TASKS: Mapping[str, str] = {
+    "unis_ssid": "Original SSID（Z200549）のUNIS確定", "notice_resend": "登録通知書の再発送",
 }
 TEMPLATE_ACTIONS: Mapping[str, str] = {"save": "保存", "revert": "以前の版に戻す", "builtin": "組み込みに戻す"}
 YES, NO = "あり", "なし"

@@ -67,6 +67,7 @@ TRANSITIONS: Mapping[str, Mapping[str | None, str]] = {
     "notice_resend": {s: s for s in (ORDERED, SHIPPED, INSTALLED, TERMINATION_SCHEDULED)},
     "router_exchange": {INSTALLED: INSTALLED},
     "link_item": {s: s for s in (INSTALLED, TERMINATION_SCHEDULED)},  # a link item put in (故障交換)
+    "original_ssid": {INSTALLED: INSTALLED},  # IV: an Original SSID added for an existing customer
 }
 
 

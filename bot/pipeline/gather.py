@@ -35,7 +35,7 @@ from bot.mail import InboundMail
 from bot.mail.body import parse_body
 
 # Kinds whose PDF is the application form (申込書) / the termination form (解約申請書).
-FORM_KINDS = {classify.EQUIPMENT_ORDER}
+FORM_KINDS = {classify.EQUIPMENT_ORDER, classify.ORIGINAL_SSID}
 TERMINATION_FORM_KINDS = {classify.TERMINATION}
 
 

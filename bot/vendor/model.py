@@ -32,6 +32,7 @@ FORCED_TERMINATION = "強制解約"
 EXCHANGE = "交換"  # ルーター交換依頼 (manual V), from テクニカルサポート課
 NOTICE_RESEND = "登録通知書再発送"  # 登録通知書発送依頼 (manual IV), from the support center
 CATEGORIES = (NEW, CHILD, CANCEL, TERMINATE, RELOCATE, CHANGE, EXCHANGE, NOTICE_RESEND, FORCED_TERMINATION)
+SSID_SETTING = "SSID設定"  # OriginalSSID追加申請 (manual IV): the router rewritten (counted after CATEGORIES)
 CORPORATE_NEW = "法人新規"  # a router of a corporate bulk order (bot/corporate), kept apart in the batch
 # What a キャンセル申請 cancels: a corporate site's routers too (a cancelled site must not ship).
 ORDER_CATEGORIES = (NEW, CHILD, CORPORATE_NEW)

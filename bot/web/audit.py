@@ -32,6 +32,8 @@ MANUAL_TAKE, MANUAL_RELEASE = "manual_take", "manual_release"
 SCAN_VALUE_CORRECT = "scan_value_correct"
 # A list taken out of the console as CSV (受信一覧, 保留: bot/web/views/exports.py).
 LIST_EXPORT = "list_export"
+# An office task (Original SSID to confirm in UNIS, 登録通知書 to send) marked done (/tasks).
+TASK_DONE = "task_done"
 # How a person reads them: the office's words (bot/domain/vocab.py), every action of the console's.
 LABELS: Mapping[str, str] = vocab.AUDIT_ACTIONS
 FAILED_ACTIONS = frozenset({LOGIN_FAILED, LOGIN_LIMITED})
