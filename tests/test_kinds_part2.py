@@ -260,3 +260,22 @@ def test_a_notice_resend_is_an_office_task_until_a_person_marks_it_done(sqlite_u
         tasks.mark_done(s, task.id, by="other", now=DEFAULT_NOW)
     with factory() as s:
         assert tasks.open_tasks(s) == []
+
+
+def test_a_handwritten_ssid_form_scanned_is_held_naming_the_ssid(sqlite_url: str) -> None:
+    """Given an OriginalSSID追加申請 whose form is a scan filled in by hand (the reader does not
+    read handwriting), then it is held for a person, naming the SSID as not read: never a
+    router set to a guess."""
+    from tests.fixtures.scans import FormSpec, make
+
+    pdf, truth = make(FormSpec(index=1, seed=41, fill="hand", mark_style="printed_check", dpi=200))
+    code = truth["fields"]["customer_code"]
+    processor, factory = make_processor(make_config(sqlite_url), Clock(DEFAULT_NOW))
+    with db.transaction(factory) as s:
+        import_extract(s, UNIS.replace(INSTALLED, code).encode("cp932"), name="unis.csv", now=DEFAULT_NOW)
+    raw = build_mail(f"USEN SPOT OriginalSSID追加申請_{code}", f"顧客CD : {code}\n", from_=BRANCH,
+                     attachments=[("scan.pdf", pdf, "application/pdf")])
+    outcome = processor.process(processor.store(raw, folder="INBOX", uidvalidity=1, uid=1).mail_id)
+    assert outcome is not None and outcome.decision == "manual", outcome
+    assert "確実に読み取れませんでした" in outcome.reason and "SSID（ssid）" in outcome.reason, outcome.reason
+    assert "ご利用回線種別" not in outcome.reason  # an order's fields are not asked of this form

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.checks.base import SCAN_REJECT_CODES, Check, Defect, Facts, run_checks
-from bot.domain import vocab
+from bot.domain import classify, vocab
 from bot.forms import FormReading
 
 # The readings each form defect rests on. None: never decided from a scan.
@@ -40,6 +40,9 @@ EVIDENCE: dict[str, tuple[str, ...] | None] = {
 _ABSENCE = frozenset({"MAIL_ADDRESS_MISSING"})
 # What must be surely read (or surely filled, for handwriting) before a scan can be accepted.
 NEEDED = ("customer_code", "line_kind", "mail_local", "plus")
+# An OriginalSSID追加申請's scan is accepted only with the code and the SSID read (a value, not
+# merely "written": the router is set to it).
+NEEDED_SSID = ("customer_code", "ssid")
 _KNOWN = frozenset({"read", "empty", "marked", "unmarked"})
 _PRESENT = _KNOWN | {"filled"}
 
@@ -108,6 +111,8 @@ def unread_needed(f: Facts) -> tuple[str, ...]:
     """The readings acceptance needs that the reader is not sure of (line_type too for Bフレッツ)."""
     form = scanned_form(f)
     assert form is not None
+    if f.classification.kind == classify.ORIGINAL_SSID:  # the SSID form: its code and the SSID itself
+        return tuple(n for n in NEEDED_SSID if not _known(form, n, frozenset({"read"})))
     needed = list(NEEDED)
     if form.fields is not None and form.fields.line_kind == "b_flets":
         needed.append("line_type")
