@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -47,6 +48,8 @@ log = logging.getLogger("bot.daemon.runner")
 DUPLICATE_FOLDER = FOLDERS["ignored"]
 # SQLite allows 32,766 bound parameters per statement; stay well under for `uid IN (...)`.
 _IN_CHUNK = 500
+# Up to this long (random) before the suspects of a pass are decided (_pause_before_suspects).
+SUSPECT_JITTER_SECONDS = 1.5
 
 
 @dataclass
@@ -179,6 +182,8 @@ class MailboxRunner:
             if self._stopping():
                 break
             run = list(run)
+            if alone:
+                self._pause_before_suspects()
             stored_ids = [] if alone else [known[uid][0] for uid in run if known[uid][1] == STORED]
             with self.processor.prefetch(stored_ids) as ahead:
                 for uid in run:
@@ -197,6 +202,17 @@ class MailboxRunner:
         not_stored |= filer.open
         self._states[uidvalidity] = _FolderState(high=high, open=not_stored, synced_at=synced_at)
         return report
+
+    def _pause_before_suspects(self) -> None:
+        """A moment of random length before deciding mails in hand at an earlier death: kills from
+        outside at a steady time after each start (a service manager's timeout, a periodic OOM)
+        would otherwise land on the same lone suspect at every restart and quarantine a healthy
+        mail for solo deaths; a mail that kills the bot itself still does so whenever it is read."""
+        delay = random.uniform(0.0, SUSPECT_JITTER_SECONDS)
+        if self.stop is not None:
+            self.stop.wait(delay)
+        else:
+            time.sleep(delay)
 
     def _stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
