@@ -29,7 +29,7 @@ def test_jobs_are_scheduled_at_the_cutoff_in_japan_time(sqlite_url: str) -> None
     daemon.schedule(scheduler)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"outbox-flush", "unis-drop", "imap-refile", "vendor-batch", "digest", "retention",
-                         "smtp-check", "link-items"}
+                         "smtp-check", "link-items", "monthly-report"}
     # 「リンク品使用連絡」 on weekday mornings at [vendor] link_items_time (the job skips holidays).
     items = jobs["link-items"].trigger.get_next_fire_time(None, dt.datetime(2026, 11, 20, 17, 0, tzinfo=JST))
     assert items == dt.datetime(2026, 11, 23, 9, 30, tzinfo=JST)
@@ -75,7 +75,8 @@ def test_a_daemon_starting_schedules_the_catch_up_of_the_daily_jobs(sqlite_url: 
     scheduler = BackgroundScheduler(timezone="Asia/Tokyo")
     daemon.catch_up(scheduler)
     assert sorted(j.id for j in scheduler.get_jobs()) == ["digest-catch-up", "link-items-catch-up",
-                                                          "retention-catch-up", "vendor-batch-catch-up"]
+                                                          "monthly-report-catch-up", "retention-catch-up",
+                                                          "vendor-batch-catch-up"]
     daemon.engine.dispose()
 
 

@@ -41,12 +41,12 @@ def staff_pages(o: Office) -> list[str]:
             "/mails?q=整骨院", "/mails?branch=福岡", *(f"/mails/{i}" for i in mails),
             f"/manual/{ids['scan']}", f"/manual/{ids['held2']}", f"/manual/{o.quarantined[0]}",
             "/ledger", "/ledger?code=カフェ", f"/ledger/{o.customer}", "/ledger/988776654", "/ledger/988776698",
-            "/vendor", f"/vendor/batches/{o.batch_id}", "/status", "/tasks"]
+            "/vendor", f"/vendor/batches/{o.batch_id}", "/status", "/tasks", "/branches"]
 
 
 ADMIN_PAGES = ["/outbox", "/quarantine", "/audit", "/templates", "/templates/reject.txt.j2",
                "/templates/_defects.j2", "/templates/digest.txt.j2", "/templates/digest.html.j2",
-               "/templates/vendor_batch.txt.j2", "/templates/link_items.txt.j2",
+               "/templates/vendor_batch.txt.j2", "/templates/link_items.txt.j2", "/templates/monthly_report.txt.j2",
                # point 5: the audit log filtered (by person, action, days; one that does not parse)
                "/audit?actor=kagawa", "/audit?action=template_save&since=2026-11-24&until=2026-11-24",
                "/audit?action=list_export", "/audit?since=2026-13-40&action=drop_table",

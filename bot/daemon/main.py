@@ -18,6 +18,8 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,26 +137,10 @@ class Daemon:
         started before its database must not exit. One log line when it starts waiting, one
         when the database is back. False when stopped while waiting. Wrong credentials or a
         database that does not exist are no outage: ConfigError naming BOT_DATABASE_URL (exit 2)."""
-        delay, since = initial, None
-        while not stop.is_set():
-            try:
-                db.upgrade(self.cfg.database.url)
-            except db.UNAVAILABLE as err:
-                wrong = startup.database_misconfigured(err)
-                if wrong:
-                    raise ConfigError(wrong) from None
-                self.state, self.state_detail = health.WAITING, f"データベースに接続できません（{db.error_line(err)}）"
-                if since is None:
-                    since = time.monotonic()
-                    log.warning("database unavailable at start (%s); waiting for it, retrying with backoff",
-                                db.error_line(err))
-                stop.wait(delay)
-                delay = min(delay * 2, maximum)
-                continue
-            if since is not None:
-                log.info("database available after %.0f s", time.monotonic() - since)
-            return True
-        return False
+        def waiting(detail: str) -> None:
+            self.state, self.state_detail = health.WAITING, detail
+
+        return startup.wait_for_database(self.cfg.database.url, stop, on_wait=waiting, initial=initial, maximum=maximum)
 
     def _serve_health(self) -> None:
         if not self.cfg.health.port:
@@ -253,19 +239,31 @@ class Daemon:
             log.exception("vendor batch job failed")
 
     def link_items(self) -> None:
-        """「リンク品使用連絡」 to FG社 and UTS each business morning, once per day, a morning missed
-        while the bot was down sent after the restart (bot/jobs/link_items.py). Never raises."""
+        """「リンク品使用連絡」 to FG社 and UTS each business morning (bot/jobs/link_items.py)."""
         from bot.jobs.link_items import run_due
 
+        self._office_job(jobs.LINK_ITEMS, run_due)
+
+    def monthly_report(self) -> None:
+        """Each branch manager's month, on the first business morning of the next (bot/digest/monthly.py)."""
+        from bot.digest.monthly import run_due
+
+        self._office_job(jobs.MONTHLY_REPORT, run_due)
+
+    def _office_job(self, job: str, run_due: Callable[..., Any]) -> None:
+        """A job that runs once per period and catches up what the bot missed while down (its
+        `run_due` knows which periods are due). Its mails wait in the outbox for the flusher's
+        next round (FLUSH_EVERY): a scheduled job never sends on its own thread, beside the
+        start-up flush. Never raises."""
         try:
-            for result in run_due(self.factory, cfg=self.cfg, calendar=self.processor.calendar,
-                                  templates=self.processor.templates, now_fn=_utcnow):
-                self._count(result, jobs.LINK_ITEMS)
-            self.request_flush()
+            results = run_due(self.factory, cfg=self.cfg, calendar=self.processor.calendar,
+                              templates=self.processor.templates, now_fn=_utcnow)
+            for result in results if isinstance(results, list) else [results] if results else []:
+                self._count(result, job)
         except db.UNAVAILABLE as err:
-            log.warning("link items: database unavailable (%s); tried again at the next trigger", db.error_line(err))
+            log.warning("%s: database unavailable (%s); tried again at the next trigger", job, db.error_line(err))
         except Exception:
-            log.exception("link items job failed")
+            log.exception("%s job failed", job)
 
     @property
     def vendor_batch_time(self) -> dt.time:
@@ -297,7 +295,6 @@ class Daemon:
         with one machine); a console that cannot start is logged, the bot goes on."""
         if not self.cfg.web.in_run:
             return None
-        from bot.config import ConfigError
         from bot.web.app import (
             serve_in_thread,  # the console is a layer above: only when asked for
         )
@@ -319,6 +316,7 @@ class Daemon:
         scheduler.add_job(self.digest, id="digest-catch-up", replace_existing=True)
         scheduler.add_job(self.retention, id="retention-catch-up", replace_existing=True)
         scheduler.add_job(self.link_items, id="link-items-catch-up", replace_existing=True)
+        scheduler.add_job(self.monthly_report, id="monthly-report-catch-up", replace_existing=True)
 
     def retention(self) -> None:
         """Today's retention run (bot/jobs/retention.py), once across processes. Never raises."""
@@ -373,6 +371,11 @@ class Daemon:
         items_at = self.cfg.vendor.link_items_time_of_day
         scheduler.add_job(self.link_items, "cron", day_of_week="mon-fri", hour=items_at.hour, minute=items_at.minute,
                           id="link-items", max_instances=1, coalesce=True, misfire_grace_time=3600)
+        # Each branch manager's month: looked at every business morning with the digest; sent
+        # once, on the first business day of the month (or the first morning after, if down).
+        scheduler.add_job(self.monthly_report, "cron", day_of_week="mon-fri", hour=self.cfg.office.digest_time_of_day.hour,
+                          minute=self.cfg.office.digest_time_of_day.minute, id="monthly-report", max_instances=1,
+                          coalesce=True, misfire_grace_time=3600)
         digest_at = self.cfg.office.digest_time_of_day
         scheduler.add_job(self.digest, "cron", day_of_week="mon-fri", hour=digest_at.hour, minute=digest_at.minute,
                           id="digest", max_instances=1, coalesce=True, misfire_grace_time=3600)

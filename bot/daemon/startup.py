@@ -13,11 +13,15 @@ import logging
 import smtplib
 import socket
 import ssl
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import db
 from bot.config import Config, ConfigError
 from bot.db.models import Mail
 from bot.intake import (
@@ -168,3 +172,32 @@ def refuse_wrong_credentials(cfg: Config, factory: sessionmaker[Session], settin
     if smtp.outcome != OK:
         log.warning("SMTP %s:%s: %s; replies wait in the outbox until it answers", cfg.smtp.host, cfg.smtp.port,
                     smtp.detail)
+
+
+def wait_for_database(url: str, stop: threading.Event, *, on_wait: Callable[[str], None], initial: float = 1.0,
+                      maximum: float = 60.0) -> bool:
+    """Bring the schema to head, waiting (with backoff) while the database is away: a bot started
+    before its database must not exit. One log line when it starts waiting, one when the database
+    is back; `on_wait` hears why it waits (the heartbeat's detail). False when stopped while
+    waiting. Wrong credentials or a database that does not exist are no outage: ConfigError
+    naming BOT_DATABASE_URL (exit 2)."""
+    delay, since = initial, None
+    while not stop.is_set():
+        try:
+            db.upgrade(url)
+        except db.UNAVAILABLE as err:
+            wrong = database_misconfigured(err)
+            if wrong:
+                raise ConfigError(wrong) from None
+            on_wait(f"データベースに接続できません（{db.error_line(err)}）")
+            if since is None:
+                since = time.monotonic()
+                log.warning("database unavailable at start (%s); waiting for it, retrying with backoff", db.error_line(err))
+            stop.wait(delay)
+            delay = min(delay * 2, maximum)
+            continue
+        if since is not None:
+            log.info("database available after %.0f s", time.monotonic() - since)
+        return True
+    return False
+

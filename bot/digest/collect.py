@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot import ledger
+from bot.actions.tasks import TaskLine, open_tasks
 from bot.config import Config
 from bot.daemon.health import collect as collect_health
 from bot.db.models import (
@@ -46,12 +47,13 @@ from bot.digest.model import (
     QuarantineLine,
     ScanRowLine,
 )
+from bot.digest.monthly import rates_by_branch
+from bot.digest.senders import branch_domains, branch_of  # noqa: F401 - branch_of: bot.digest's
 from bot.domain import vocab
 from bot.domain.calendar import BusinessCalendar
 from bot.templating import Templates
 from bot.templating import errors as template_errors
 from bot.templating.samples import check_admin
-from bot.actions.tasks import TaskLine, open_tasks
 from bot.unis.audit import digest_findings, historic_open
 
 log = logging.getLogger("bot.digest")
@@ -111,40 +113,6 @@ def _calendar(cfg: Config) -> BusinessCalendar:
                             company_holidays=cfg.office.company_holiday_dates)
 
 
-def _branch_domains(cfg: Config) -> list[tuple[str, str]]:
-    """(domain, 支店名) from the branch directory, longest domain first."""
-    if not cfg.branches.file:
-        return []
-    from bot.domain.branches import BranchDirectoryError, load_directory
-
-    try:
-        entries = load_directory(cfg.branches.file).values()
-    except BranchDirectoryError as err:  # config validation normally catches this earlier
-        log.warning("digest: branch directory unusable, grouping by sender domain: %s", err)
-        return []
-    return sorted(((b.domain.lower(), b.name) for b in entries), key=lambda item: -len(item[0]))
-
-
-def branch_of(from_addr: str | None, facts: Mapping[str, Any] | None, *, directory: Sequence[tuple[str, str]],
-              allowed_domains: Sequence[str]) -> str:
-    """The branch a mail came from (see the module docstring for the order)."""
-    domain = (from_addr or "").rpartition("@")[2].lower().strip()
-    for known, name in directory:
-        if domain == known or domain.endswith("." + known):
-            return name
-    for key in ("branch", "送付支店名"):
-        value = (facts or {}).get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    if not domain:
-        return "（送信者不明）"
-    for allowed in allowed_domains:
-        allowed = allowed.lower().lstrip(".")
-        if domain.endswith("." + allowed):
-            return domain[: -len(allowed) - 1].split(".")[0]
-    return domain
-
-
 def collect(
     session: Session, *, cfg: Config, day: dt.date, now: dt.datetime, templates: Templates,
     last_fetch_at: dt.datetime | None = None, health: bool = False,
@@ -187,7 +155,7 @@ def collect(
         )
 
     # Rejections, grouped by branch; the reply's outbox status tells whether the branch got it.
-    directory = _branch_domains(cfg)
+    directory = branch_domains(cfg)
     rejected = session.scalars(
         select(Mail).where(in_day, Mail.decision == "rejected").order_by(Mail.received_at, Mail.id)
     ).all()
@@ -307,6 +275,7 @@ def collect(
         unis_findings=tuple(digest_findings(session, day=day, tz=tz)),
         unis_historic=historic_open(session), unis_window_days=cfg.unis.audit_window_days,
         office_tasks=tuple(_task_line(t, tz) for t in open_tasks(session)),
+        branch_rates=tuple(rates_by_branch(session, cfg=cfg, day=day)),
     )
 
 

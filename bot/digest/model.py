@@ -208,6 +208,8 @@ class DigestData:
     # The office's own tasks not done yet (bot/actions/tasks.py): Original SSID to confirm in
     # UNIS, 登録通知書 to send; listed until a person marks them done in the console.
     office_tasks: tuple[Any, ...] = ()
+    # The month so far, branches by 差戻 rate, highest first (bot/digest/monthly.py).
+    branch_rates: tuple[Any, ...] = ()
 
     @property
     def attention(self) -> int:

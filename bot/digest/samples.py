@@ -83,6 +83,8 @@ def sample_data() -> DigestData:
         last_fetch_label="2026/11/24 17:59（1分前）", latest_received_label="2026/11/24 16:42（1時間前）",
         health_problems=("送信箱に 45 分以上送れていないメールがあります（3 通）",),
         unis_findings=(_sample_findings(),), unis_historic=2437, unis_window_days=30,
+        branch_rates=({"branch": "渋谷支店", "total": 18, "rejected": 5, "rate": "27.8%", "above": True},
+                      {"branch": "青山支店", "total": 24, "rejected": 3, "rate": "12.5%", "above": False}),
         office_tasks=({"id": 3, "label": "Original SSID（Z200549）のUNIS確定", "customer_code": "555000111",
                        "shop_name": "カフェ 緑", "ssid": "cafe_midori", "mail_id": 41, "created_label": "11/24 10:12"},
                       {"id": 4, "label": "登録通知書の再発送", "customer_code": "988776654", "shop_name": "カフェ AOYAMA",

@@ -78,6 +78,31 @@ _OTHER_CODES: Mapping[str, str] = {
 }
 
 
+# The manual's own fix for the defects a branch makes most (the monthly report to each branch
+# manager: bot/digest/monthly.py); the 差戻's full sentences are templates/_defects.j2.
+DEFECT_FIXES: Mapping[str, str] = {
+    "UNKNOWN_KIND": "件名は「USEN SPOT 依頼名_UNIS顧客コード」で送ってください（マニュアル§II）。",
+    "CUSTOMER_CODE_MISSING": "件名の末尾に「_UNIS顧客コード（9桁）」を付けてください（マニュアル§II）。",
+    "CUSTOMER_CODE_MISMATCH": "件名・本文・申込書の顧客コードを同じにしてください。",
+    "ATTACHMENT_MISSING": "申込書PDFをパスワード付きで添付してください（マニュアル§II）。",
+    "PDF_NOT_ENCRYPTED": "申込書PDFには必ずパスワードを付けて送ってください（マニュアル§II）。",
+    "PDF_WRONG_PASSWORD": "申込書PDFのパスワードは事務センター指定のものを使ってください。",
+    "UNIS_ORDER_MISSING": "器材発注の前にUNISで受注登録をしてください（マニュアル§II）。",
+    "LINE_KIND_MISSING": "申込書の「ご利用回線種別」を必ず選択してください。",
+    "LINE_TYPE_MISSING": "Bフレッツの場合は「ファミリー／マンション」を必ず選択してください。",
+    "MAIL_ADDRESS_MISSING": "申込書の「ご希望のメールアドレス」とフリガナを記入してください。",
+    "SSID_NOT_HALFWIDTH": "SSIDは半角英数字のみで記入してください（全角は使えません）。",
+    "UNIT_COUNT_MISSING": "複数台の場合は本文か備考に「親〇台 子〇台」と書いてください。",
+    "BODY_FIELD_MISSING": "本文に顧客CD・店舗名・リンク品使用・SPOT Plus該当・送付支店名・担当者名を書いてください（マニュアル§II）。",
+    "PLUS_FLAG_MISMATCH": "本文の「SPOT Plus該当」と申込書のPlus欄を一致させてください。",
+    "CC_MANAGER_MISSING": "依頼メールのCCに支店長を入れてください（マニュアル§II）。",
+    "CUSTOMER_NOT_FOUND": "UNIS顧客コードを確認してから送ってください。",
+    "STATE_CONFLICT": "管理台帳の状態（設置前・設置済など）に合った依頼を選んでください。",
+    "SENDER_NOT_PERMITTED": "担当部署が送る依頼です（交換はテクニカルサポート課、登録通知書はCS）。",
+}
+DEFAULT_FIX = "差戻メールの説明に沿って記載し、送り直してください。"
+
+
 def code_name(code: str) -> str:
     """A defect or warning code as staff read it (an unknown code: 「その他の不備」)."""
     return DEFECTS.get(code) or WARNINGS.get(code) or _OTHER_CODES.get(code) or "その他の不備"
@@ -140,7 +165,7 @@ OUTBOX_STATUSES: Mapping[str, str] = {"pending": "送信待ち", "sending": "送
 # Every job id: the runs recorded once per period (bot/jobs/__init__.py), then the rest of the daemon's
 # schedule (bot/daemon/main.py); tests/test_job_names.py fails on an id without a name here.
 JOBS: Mapping[str, str] = {"vendor-batch": "業者便の送信", "digest": "日次レポート", "retention": "保存期間の整理",
-                           "link-items": "リンク品使用連絡",
+                           "link-items": "リンク品使用連絡", "monthly-report": "支店長への月次レポート",
                            "unis-import": "UNIS取込", "outbox": "送信箱の送信",
                            "outbox-flush": "送信箱の送信", "unis-drop": "UNIS取込", "smtp-check": "SMTPサーバーの確認",
                            "imap-refile": "メールの振り分けの再試行", "heartbeat": "稼働状況の記録", "watchdog": "処理の見張り"}

@@ -39,6 +39,7 @@ VENDOR_BATCH = "vendor-batch"
 DIGEST = "digest"
 RETENTION = "retention"  # bot/jobs/retention.py, once per office day (bot/jobs/upkeep.py)
 LINK_ITEMS = "link-items"  # bot/jobs/link_items.py: 「リンク品使用連絡」 each business morning
+MONTHLY_REPORT = "monthly-report"  # bot/digest/monthly.py: each branch manager's month, once a month
 
 
 @dataclass(frozen=True)

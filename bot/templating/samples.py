@@ -35,7 +35,8 @@ from bot.templating import (
 SampleData = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
 
 # The sample modules of the templates' owners; each registers its samples when imported.
-SAMPLE_OWNERS = ("bot.actions.reply_samples", "bot.digest.samples", "bot.vendor.samples", "bot.jobs.link_items")
+SAMPLE_OWNERS = ("bot.actions.reply_samples", "bot.digest.samples", "bot.vendor.samples", "bot.jobs.link_items",
+                 "bot.digest.monthly")
 
 
 class _Registry(MutableMapping[str, SampleData]):

@@ -53,6 +53,7 @@ LABELS = {
     "digest.html.j2": "日次レポート（HTML版）",
     "vendor_batch.txt.j2": "ベンダー便メール（本文・件名）",
     "link_items.txt.j2": "リンク品使用連絡（FG社・UTSへ毎朝、本文・件名）",
+    "monthly_report.txt.j2": "支店長への月次レポート（毎月第1営業日、本文・件名）",
 }
 
 # Values a template must export with a top-level {% set %}: the mail's callers ask for them
@@ -62,6 +63,7 @@ REQUIRED_EXPORTS: Mapping[str, tuple[str, ...]] = {
     "digest.txt.j2": ("subject",),
     "vendor_batch.txt.j2": ("subject",),
     "link_items.txt.j2": ("subject",),
+    "monthly_report.txt.j2": ("subject",),
 }
 
 # A partial is previewed through the mail that shows it best.

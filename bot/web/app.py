@@ -33,6 +33,7 @@ from bot.web.pages import Console
 from bot.web.queries import branch_directory
 from bot.web.views import (
     audit,
+    branches,
     exports,
     ledger,
     login,
@@ -108,6 +109,7 @@ def routes() -> list[Any]:
         Route("/manual/{mail_id:int}/scan.png", scan_review.scan_png),
         Route("/manual/refile", manual.refile_all, methods=["POST"]),
         Route("/tasks", tasks.task_list),
+        Route("/branches", branches.branch_list),
         Route("/tasks/{task_id:int}/done", tasks.task_done, methods=["POST"]),
         Route("/ledger", ledger.ledger_search_page),
         Route("/ledger/{code}", ledger.ledger_customer),
