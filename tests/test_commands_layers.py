@@ -65,7 +65,8 @@ def test_importing_the_registry_loads_no_owner_until_a_sample_is_asked_for() -> 
                           check=True)
     loaded, samples = done.stdout.splitlines()
     assert loaded == "[]"
-    assert samples == "['digest.html.j2', 'digest.txt.j2', 'link_items.txt.j2', 'reject.txt.j2', 'vendor_batch.txt.j2']"
+    assert samples == ("['digest.html.j2', 'digest.txt.j2', 'link_items.txt.j2', 'monthly_report.txt.j2', 'reject.txt.j2', "
+                       "'vendor_batch.txt.j2']")
 
 
 def test_every_builtin_mail_has_a_sample_from_its_owner() -> None:

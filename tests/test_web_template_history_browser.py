@@ -58,7 +58,7 @@ def test_variables_diff_and_a_revert_that_asks_first(server: tuple[str, Path, st
             expect(variables).to_contain_text("使える変数")
             for name in ("batch_date", "counts", "csv_name"):
                 expect(variables.locator("code", has_text=name).first).to_be_visible()
-            expect(variables).to_contain_text("一覧（サンプルでは7件）")  # counts, with what is inside each
+            expect(variables).to_contain_text("一覧（サンプルでは9件）")  # counts (one per 区分), with what is inside each
             box = variables.bounding_box()
             editor = page.locator("#body").bounding_box()
             assert box and editor and box["x"] > editor["x"] + editor["width"]  # beside the editor, not under it

@@ -87,7 +87,7 @@ def sample_data() -> DigestData:
                       {"branch": "青山支店", "total": 24, "rejected": 3, "rate": "12.5%", "above": False}),
         office_tasks=({"id": 3, "label": "Original SSID（Z200549）のUNIS確定", "customer_code": "555000111",
                        "shop_name": "カフェ 緑", "ssid": "cafe_midori", "mail_id": 41, "created_label": "11/24 10:12"},
-                      {"id": 4, "label": "登録通知書の再発送", "customer_code": "988776654", "shop_name": "カフェ AOYAMA",
+                      {"id": 4, "label": "登録通知書の再発送", "customer_code": "988776654", "shop_name": "カフェ 青山",
                        "ssid": "", "mail_id": 42, "created_label": "11/24 11:40"}),
     )
 
