@@ -279,3 +279,46 @@ def test_a_handwritten_ssid_form_scanned_is_held_naming_the_ssid(sqlite_url: str
     assert outcome is not None and outcome.decision == "manual", outcome
     assert "確実に読み取れませんでした" in outcome.reason and "SSID（ssid）" in outcome.reason, outcome.reason
     assert "ご利用回線種別" not in outcome.reason  # an order's fields are not asked of this form
+
+
+def test_the_daemon_takes_the_other_new_kinds_into_the_vendor_batch_and_the_ledger(
+        sqlite_url: str, dovecot: Dovecot, smtp_sink: EmbeddedSmtp) -> None:
+    """Through Dovecot: a 登録通知書発送依頼 from CS, an OriginalSSID追加申請 from a branch and a
+    リンク品使用連絡 from an engineer are accepted and filed to Processed; the day's vendor batch
+    carries the 登録通知書再発送 and SSID設定 rows, the ledger the new SSID and serial, and the office
+    has its two tasks; nothing is sent back."""
+    from bot import vendor
+    from bot.actions import tasks
+    from tests.fixtures import pdfs
+
+    cfg = roles_config(sqlite_url, smtp=smtp_sink, host=dovecot.host, port=dovecot.port, user=dovecot.user,
+                       password=dovecot.password)
+    cfg = cfg.replace(senders=dataclasses.replace(cfg.senders, engineers=("tech.usen.co.jp",)),
+                      vendor=dataclasses.replace(cfg.vendor, to=("orders@fibergate.example",)))
+    processor, factory = make_processor(cfg, Clock())
+    _unis(factory)
+    form = pdfs.typed_form(dict(pdfs.DEFAULT_FIELDS, customer_code=INSTALLED, ssid="cafe_midori"))
+    dovecot.append(build_mail(f"USEN SPOT 登録通知書発送依頼_{INSTALLED}", "CS画面を修正しました。\n", from_=CS,
+                              message_id="<n@cs.usen.co.jp>"))
+    dovecot.append(build_mail(f"USEN SPOT OriginalSSID追加申請_{INSTALLED}", f"顧客CD : {INSTALLED}\n", from_=BRANCH,
+                              attachments=[("申込書.pdf", form, "application/pdf")], message_id="<s@aoyama.usen.co.jp>"))
+    dovecot.append(build_mail(f"USEN SPOT リンク品使用連絡_{INSTALLED}",
+                              "旧シリアル : FG6014112617\n新シリアル : FG6014119930\n親機/子機 : 親機\n",
+                              from_="技術 <engineer@tech.usen.co.jp>", message_id="<l@tech.usen.co.jp>"))
+    with Mailbox(mailbox_settings(cfg)) as mbox:
+        report = MailboxRunner(processor).handle(mbox)
+    assert sorted((o.kind, o.decision) for o in report.outcomes) == [
+        (classify.LINK_ITEM_USED, "accepted"), (classify.NOTICE_RESEND, "accepted"), (classify.ORIGINAL_SSID, "accepted")]
+    assert len(dovecot.folder_uids("Processed")) == 3
+    with factory() as s:  # the rows' batch day: the mails' arrival (Dovecot's time) and the cutoff decide it
+        [day] = set(s.scalars(select(VendorRow.batch_date)))
+    with db.transaction(factory) as s:
+        batch = vendor.build_batch(s, cfg=cfg, day=day, now=Clock()(), templates=processor.templates)
+    assert batch is not None and dict(batch.counts).get("登録通知書再発送") == 1 and dict(batch.counts).get("SSID設定") == 1
+    with factory() as s:
+        entry = s.get(LedgerEntry, INSTALLED)
+        assert entry is not None and entry.ssid == "cafe_midori" and entry.data["serial"] == "FG6014119930"
+        assert sorted(t.kind for t in tasks.open_tasks(s)) == [tasks.NOTICE_RESEND, tasks.UNIS_SSID]
+    assert outbox.flush(factory, cfg.smtp, now=Clock()()).sent == 1  # the vendor batch; no 差戻
+    [sent] = smtp_sink.wait_for(1, timeout=10)
+    assert list(sent.rcpt_tos) == ["orders@fibergate.example"]
