@@ -63,8 +63,8 @@ def november(factory: sessionmaker[Session]) -> sessionmaker[Session]:
 
 
 def run(factory: sessionmaker[Session], cfg: Config, when: dt.datetime) -> str | None:
-    result = run_due(factory, cfg=cfg, calendar=BusinessCalendar(tz=JST), templates=Templates(), now_fn=lambda: when)
-    return None if result is None else (result.status or "not ours")
+    results = run_due(factory, cfg=cfg, calendar=BusinessCalendar(tz=JST), templates=Templates(), now_fn=lambda: when)
+    return None if not results else (results[0].status or "not ours")
 
 
 def reports(factory: sessionmaker[Session]) -> dict[str, str]:

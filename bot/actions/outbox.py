@@ -23,9 +23,10 @@ import datetime as dt
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import format_datetime, formataddr, make_msgid
 
 import aiosmtplib
 from sqlalchemy import case, or_, select, update
@@ -55,6 +56,22 @@ _monotonic = time.monotonic  # the flush's own stopwatch (a seam for the claim-t
 def new_message_id(from_addr: str) -> str:
     domain = from_addr.rpartition("@")[2] or "localhost"
     return make_msgid(idstring="uspotbot", domain=domain)
+
+
+def office_message(*, from_addr: str, to: Sequence[str], subject: str, text: str, date: dt.datetime) -> EmailMessage:
+    """A mail the office sends on its own (the digest, the 「リンク品使用連絡」, a branch manager's
+    month): from 事務センター, UTF-8 text, marked as automatic (RFC 3834) so no auto-responder
+    answers it; `date` in the office's time zone."""
+    msg = EmailMessage()
+    msg["From"] = formataddr(("USEN SPOT 事務センター", from_addr))
+    msg["To"] = ", ".join(to)
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = new_message_id(from_addr)
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content(text, charset="utf-8")
+    return msg
 
 
 def enqueue(

@@ -19,9 +19,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -256,9 +256,8 @@ class Daemon:
         next round (FLUSH_EVERY): a scheduled job never sends on its own thread, beside the
         start-up flush. Never raises."""
         try:
-            results = run_due(self.factory, cfg=self.cfg, calendar=self.processor.calendar,
-                              templates=self.processor.templates, now_fn=_utcnow)
-            for result in results if isinstance(results, list) else [results] if results else []:
+            for result in run_due(self.factory, cfg=self.cfg, calendar=self.processor.calendar,
+                                  templates=self.processor.templates, now_fn=_utcnow):
                 self._count(result, job)
         except db.UNAVAILABLE as err:
             log.warning("%s: database unavailable (%s); tried again at the next trigger", job, db.error_line(err))

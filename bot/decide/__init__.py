@@ -46,7 +46,7 @@ def decide(f: Facts, *, by_person: bool = False) -> Decision:
     """The decision on a mail from its facts. `by_person`: a person in the console accepts it
     (bot/decide/person.py): accepted, or MANUAL with why the 受付 is refused."""
     c = f.classification
-    variant, chain = chain_for(f) if c.kind is not None else (None, None)
+    variant, chain = chain_for(f)
     if by_person:
         return person_accepts(f, variant, chain)
     if f.settled is not None:  # the first look settled it (bot/decide/first_look.py)

@@ -17,8 +17,6 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
 from typing import Any
 
 from sqlalchemy import select
@@ -32,7 +30,7 @@ from bot.domain import vocab
 from bot.domain.calendar import BusinessCalendar
 from bot.templating import Templates
 from bot.templating.samples import register_sample
-from bot.unis.audit import branch_matches, digest_findings
+from bot.unis.audit import digest_findings
 
 log = logging.getLogger("bot.digest.monthly")
 
@@ -101,7 +99,7 @@ def percent(rate: float) -> str:
     return f"{rate * 100:.1f}%"
 
 
-def context(branch: str, figures: Mapping[str, BranchMonth], *, month: dt.date,
+def context(branch: str, figures: Mapping[str, BranchMonth], *, month: dt.date, company: float,
             findings: list[dict[str, str]]) -> dict[str, Any]:
     """The template's values for one branch (plain values, as the sample has them)."""
     mine = figures.get(branch) or BranchMonth(branch)
@@ -109,14 +107,13 @@ def context(branch: str, figures: Mapping[str, BranchMonth], *, month: dt.date,
            for code, n in mine.defects.most_common(3)]
     return {"branch": branch, "month": f"{month:%Y年%m月}", "total": mine.total,
             "kinds": [{"label": k, "count": n} for k, n in sorted(mine.kinds.items(), key=lambda kv: -kv[1])],
-            "rejected": mine.rejected, "rate": percent(mine.rate), "company_rate": percent(company_rate(figures)),
+            "rejected": mine.rejected, "rate": percent(mine.rate), "company_rate": percent(company),
             "top_defects": top, "unis_findings": findings}
 
 
 def _findings(session: Session, branch: str, today: dt.date, tz: dt.tzinfo) -> list[dict[str, str]]:
     return [{"line": f.unis_line, "shop_name": f.shop_name or "", "problem": f.problem, "fix": f.fix}
-            for g in digest_findings(session, day=today, tz=tz, branch=branch) if branch_matches(g.branch, branch)
-            for f in g.findings]
+            for g in digest_findings(session, day=today, tz=tz, branch=branch) for f in g.findings]
 
 
 def ref(month: dt.date, branch: str) -> str:
@@ -126,7 +123,7 @@ def ref(month: dt.date, branch: str) -> str:
 def send_reports(factory: sessionmaker[Session], *, cfg: Config, month: dt.date, now: dt.datetime,
                  templates: Templates) -> str:
     """Queue each branch manager's mail on `month` (once per branch); a note of what was done."""
-    from bot.actions.outbox import enqueue, new_message_id
+    from bot.actions.outbox import enqueue, office_message
     from bot.domain.branches import load_directory
 
     branches = load_directory(cfg.branches.file) if cfg.branches.file else {}
@@ -134,6 +131,7 @@ def send_reports(factory: sessionmaker[Session], *, cfg: Config, month: dt.date,
     with factory() as session, session.begin():
         db.serialise(session, f"{PURPOSE}:{month:%Y-%m}")
         figures = month_figures(session, cfg=cfg, month=month)
+        company = company_rate(figures)
         today = now.astimezone(cfg.office.tz).date()
         for name, entry in sorted(branches.items()):
             if not entry.manager:
@@ -141,16 +139,12 @@ def send_reports(factory: sessionmaker[Session], *, cfg: Config, month: dt.date,
             if session.scalar(select(OutboxMessage.id).where(OutboxMessage.ref == ref(month, name)).limit(1)):
                 skipped += 1
                 continue
-            values = context(name, figures, month=month, findings=_findings(session, name, today, cfg.office.tz))
+            values = context(name, figures, month=month, company=company,
+                             findings=_findings(session, name, today, cfg.office.tz))
             rendered = templates.render_mail(TEMPLATE, values, required=("subject",))
-            msg = EmailMessage()
-            msg["From"] = formataddr(("USEN SPOT 事務センター", cfg.smtp.from_addr))
-            msg["To"] = entry.manager
-            msg["Subject"] = " ".join(str(rendered.exports["subject"]).split())
-            msg["Date"] = format_datetime(now.astimezone(cfg.office.tz))
-            msg["Message-ID"] = new_message_id(cfg.smtp.from_addr)
-            msg["Auto-Submitted"] = "auto-generated"
-            msg.set_content(rendered.text, charset="utf-8")
+            msg = office_message(from_addr=cfg.smtp.from_addr, to=[entry.manager], text=rendered.text,
+                                 subject=" ".join(str(rendered.exports["subject"]).split()),
+                                 date=now.astimezone(cfg.office.tz))
             enqueue(session, msg, purpose=PURPOSE, now=now, ref=ref(month, name))
             sent += 1
     log.info("monthly report %s: %d branch manager(s) queued, %d already", f"{month:%Y-%m}", sent, skipped)
@@ -168,13 +162,14 @@ def due_month(calendar: BusinessCalendar, now: dt.datetime, at: dt.time) -> dt.d
 
 
 def run_due(factory: sessionmaker[Session], *, cfg: Config, calendar: BusinessCalendar, templates: Templates,
-            now_fn: Callable[[], dt.datetime]) -> jobs.RunResult | None:
-    """The month's reports if due and not sent (a bot down on that morning sends them when back)."""
+            now_fn: Callable[[], dt.datetime]) -> list[jobs.RunResult]:
+    """The month's reports if due and not sent (a bot down on that morning sends them when back):
+    its run, or none."""
     month = due_month(calendar, now_fn(), cfg.office.digest_time_of_day)
     if month is None:
-        return None
-    return jobs.run_once(factory, jobs.MONTHLY_REPORT, f"{month:%Y-%m}", lambda: send_reports(
-        factory, cfg=cfg, month=month, now=now_fn(), templates=templates), now_fn=now_fn)
+        return []
+    return [jobs.run_once(factory, jobs.MONTHLY_REPORT, f"{month:%Y-%m}", lambda: send_reports(
+        factory, cfg=cfg, month=month, now=now_fn(), templates=templates), now_fn=now_fn)]
 
 
 SAMPLE: Mapping[str, Any] = {

@@ -8,13 +8,12 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db
-from bot.actions.outbox import enqueue, new_message_id
+from bot.actions.outbox import enqueue, office_message
 from bot.config import Config
 from bot.db.models import OutboxMessage
 from bot.digest.collect import collect, first_line
@@ -55,16 +54,8 @@ def build_digest(
 
 def digest_message(digest: Digest, cfg: Config) -> EmailMessage:
     """multipart/alternative (text, then HTML), UTF-8, marked as automatic."""
-    msg = EmailMessage()
-    msg["From"] = formataddr(("USEN SPOT 事務センター", cfg.smtp.from_addr))
-    msg["To"] = ", ".join(cfg.office.digest_to)
-    msg["Subject"] = digest.subject
-    msg["Date"] = format_datetime(digest.generated_at.astimezone(cfg.office.tz))
-    msg["Message-ID"] = new_message_id(cfg.smtp.from_addr)
-    # RFC 3834: generated, not a reply; nobody's auto-responder should answer it.
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg.set_content(digest.text, charset="utf-8")
+    msg = office_message(from_addr=cfg.smtp.from_addr, to=cfg.office.digest_to, subject=digest.subject,
+                         text=digest.text, date=digest.generated_at.astimezone(cfg.office.tz))
     msg.add_alternative(digest.html, subtype="html", charset="utf-8")
     return msg
 

@@ -17,8 +17,6 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
 from typing import Any
 
 from sqlalchemy import select
@@ -104,7 +102,7 @@ def run_due(factory: sessionmaker[Session], *, cfg: Config, calendar: BusinessCa
 def send_report(factory: sessionmaker[Session], *, cfg: Config, calendar: BusinessCalendar, run_day: dt.date,
                 now: dt.datetime, templates: Templates) -> str:
     """Queue the report of the business day before `run_day` (once); a note of what was done."""
-    from bot.actions.outbox import enqueue, new_message_id
+    from bot.actions.outbox import enqueue, office_message
 
     day = report_day(calendar, run_day)
     with factory() as session, session.begin():
@@ -119,14 +117,8 @@ def send_report(factory: sessionmaker[Session], *, cfg: Config, calendar: Busine
                                  "wait to be reported to FG社 and UTS")
         rendered = templates.render_mail(TEMPLATE, {"day": f"{day:%Y/%m/%d}", "items": [vars(i) for i in items]},
                                          required=("subject",))
-        msg = EmailMessage()
-        msg["From"] = formataddr(("USEN SPOT 事務センター", cfg.smtp.from_addr))
-        msg["To"] = ", ".join(cfg.vendor.link_items_to)
-        msg["Subject"] = " ".join(str(rendered.exports["subject"]).split())
-        msg["Date"] = format_datetime(now.astimezone(calendar.tz))
-        msg["Message-ID"] = new_message_id(cfg.smtp.from_addr)
-        msg["Auto-Submitted"] = "auto-generated"
-        msg.set_content(rendered.text, charset="utf-8")
+        msg = office_message(from_addr=cfg.smtp.from_addr, to=cfg.vendor.link_items_to, text=rendered.text,
+                             subject=" ".join(str(rendered.exports["subject"]).split()), date=now.astimezone(calendar.tz))
         row = enqueue(session, msg, purpose=PURPOSE, now=now, ref=ref(day))
         session.flush()
         row_id = row.id

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from bot.digest.monthly import company_rate, context, month_figures, month_start, percent, previous_month, ranked
+from bot.digest.monthly import (
+    company_rate,
+    context,
+    month_figures,
+    month_start,
+    percent,
+    previous_month,
+    ranked,
+)
 from bot.web.pages import Page, page
 
 
@@ -16,6 +24,8 @@ def branch_list(p: Page) -> Response:
     months = []
     for month in (month_start(today), previous_month(today)):
         figures = month_figures(p.db, cfg=p.cfg, month=month)
-        months.append({"label": f"{month:%Y年%m月}", "company_rate": percent(company_rate(figures)),
-                       "branches": [context(f.branch, figures, month=month, findings=[]) for f in ranked(figures)]})
+        company = company_rate(figures)
+        months.append({"label": f"{month:%Y年%m月}", "company_rate": percent(company),
+                       "branches": [context(f.branch, figures, month=month, company=company, findings=[])
+                                    for f in ranked(figures)]})
     return p.render("branches.html", title="支店", months=months)
