@@ -51,3 +51,22 @@ def test_serial_invalid_quotes_the_serial_and_the_rule() -> None:
 def test_change_content_missing_says_what_to_write() -> None:
     assert "新住所" in explain("CHANGE_CONTENT_MISSING", kind="顧客情報変更")
     assert "変更内容 : " in explain("CHANGE_CONTENT_MISSING", kind="契約変更")
+
+
+def _reject(*codes: str) -> str:
+    env = make_environment(BUILTIN_DIR)
+    return env.get_template("reject.txt.j2").render(
+        sender_name="山田", kind_label="ルーター交換依頼", original_subject="USEN SPOT ルーター交換依頼_123456789",
+        customer_code="123456789", received_at="2026/12/07 10:00", defects_list=[Defect(c, {}) for c in codes],
+        defect_names=dict(vocab.DEFECTS), show_subjects=False, prefixes=[], remark="")
+
+
+def test_a_sender_without_the_role_is_not_asked_to_resend() -> None:
+    """SENDER_NOT_PERMITTED: the same sender resending the same subject would be sent back again;
+    the reply tells them to pass it to the department that sends it (before: 「同じ件名で再送」)."""
+    alone = _reject("SENDER_NOT_PERMITTED")
+    assert "同じ件名で再送" not in alone and "再送はせず、担当部署へ依頼してください" in alone
+    assert "下記の不備も修正" not in alone
+    both = _reject("SENDER_NOT_PERMITTED", "SERIAL_INVALID")
+    assert "再送はせず" in both and "下記の不備も修正" in both
+    assert "同じ件名で再送してください" in _reject("SERIAL_INVALID")
