@@ -1,7 +1,8 @@
 """The layout-free scan reader (issue 19): the form found and read by its printed words.
 
-Each tuning family's clean sample is read right; the held-out family (two_columns) is never used
-here (it is for measurement only: bench/bench_scans.py --families).  Two pages are drawn here
+Each tuning family's clean sample is read right; the held-out family (shaded_grid, since
+two_columns joined the tuning families) is never used here (it is for measurement only:
+bench/bench_scans.py --families).  Two pages are drawn here
 by hand: the form with no ruling lines at all and its labels in an order of its own, and
 another company's form with many of the same words, which must not be taken for ours.
 """
@@ -40,6 +41,7 @@ def _by_name(result: scanned.ScanResult) -> dict[str, object]:
     ("sections_dotted", "dotted"),  # no table: 【section】 headings, labels above values on dotted lines
     ("ver3_order", "excel93"),  # 設置先 before ご契約者, 回線 at the bottom, 「店舗/施設名：」 over underlines
     ("label_below", "open"),  # values above their labels
+    ("two_columns", "boxes"),  # two columns of captioned frames, the code in a rectangle at the top right
 ])
 def test_each_family_read_by_its_words(family: str, variant: str) -> None:
     result, truth = _read(family, variant)
@@ -146,10 +148,11 @@ def test_another_companys_form_with_similar_words_is_not_taken_for_the_form() ->
     assert "no page holds the application form" in result.notes[-1]
 
 
-def _sections(d: ImageDraw.ImageDraw, circled: str | None, mail: str = "midori") -> None:
+def _sections(d: ImageDraw.ImageDraw, circled: str | None, mail: str = "midori", grazed: str | None = None) -> None:
     """No table: each question's label on a line of its own and its options on the next, the
     check boxes drawn as squares; ``circled``: the option word a pen circled (the circle reaches
-    up towards the question's label and down towards the next row)."""
+    up towards the question's label and down towards the next row); ``grazed``: the option whose
+    box a hasty tick only grazes (under it, and up past its right side)."""
     lab, val, head = font(24), font(30), font(34)
     y = 120
 
@@ -179,6 +182,8 @@ def _sections(d: ImageDraw.ImageDraw, circled: str | None, mail: str = "midori")
             w = int(d.textlength(option, font=val))
             if option == circled:
                 d.ellipse((x + 24, y - 14, x + 44 + w, y + 46), outline=0, width=3)
+            if option == grazed:
+                d.line((x - 4, y + 26, x + 8, y + 40, x + 40, y - 4), fill=0, width=3)
             x += w + 90
         y += 70
     line("【メール】", head, 60)
@@ -293,17 +298,25 @@ def test_a_place_with_no_room_reads_unsure_and_does_not_fail() -> None:
 
 
 def test_marks_in_rows_found_by_words_are_sure_only_as_one_option_marked() -> None:
-    """By default (places.WORD_MARKS_SURE off) a row found by its words is sure only with one
-    option marked and the others clean: a circled Bフレッツ is read; a row with none marked
-    (ファミリー / マンション here, the form's own defect or a mark read as none) goes to a person,
-    never back to the branch."""
+    """By default (places.WORD_MARKS_SURE off) a row found by its words is sure with one option
+    marked and the others clean (a circled Bフレッツ is read), or with none marked where the band
+    round the row holds nothing but print and its boxes (ファミリー / マンション, 確認方法 and Plus
+    here: the form's own defects, read as such); a tick that only grazes its box leaves ink in
+    the band, and its row goes to a person, never back to the branch as unmarked."""
     result = scanned.read_scan(_page(lambda d: _sections(d, "Bフレッツ")), UNHURRIED)
     assert result.fields is not None, result.notes
     got = _by_name(result)
     assert got["line_kind"].sure and got["line_kind"].value == "b_flets"
-    for fld in ("line_type", "check_method", "plus"):
-        assert fld in result.unsure
-        assert not any(r.sure for n, r in got.items() if n.startswith(fld + "."))
+    for fld in ("line_type", "check_method"):
+        assert fld not in result.unsure
+        assert got[fld].sure and got[fld].value is None
+        assert all(r.sure and r.state == "unmarked" for n, r in got.items() if n.startswith(fld + "."))
+    assert got["plus"].sure and got["plus"].value == "false"
+
+    grazed = scanned.read_scan(_page(lambda d: _sections(d, "Bフレッツ", grazed="ファミリー")), UNHURRIED)
+    got = _by_name(grazed)
+    assert "line_type" in grazed.unsure and not got["line_type"].sure
+    assert not any(r.sure and r.state == "unmarked" for n, r in got.items() if n == "line_type.family")
 
 
 def test_no_line_type_beside_a_sure_hikari_next_is_sure() -> None:

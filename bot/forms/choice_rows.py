@@ -13,10 +13,12 @@ mark taken for a box, would move every option's judgement to its neighbour).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
-from bot.forms.words import OPTION_WORDS, Band, Box, Found
+from bot.forms.words import OPTION_WORDS, Band, Box, Found, Line, band
 
 
 def _mid(b: Box) -> tuple[float, float]:
@@ -200,3 +202,115 @@ def choice_rows(found: list[Found], print_lines: Sequence[Band] = (),
         box = (max(0, int(left)), max(0, int(top)), int(right), int(bottom))
         out.append((fld, box, None))
     return out
+
+
+
+
+@dataclass(frozen=True)
+class Residue:
+    """A choice row's band (page pixels) and its ink that is not print."""
+
+    box: Box
+    ink: np.ndarray
+    height: float  # the option words' height
+    cores: tuple[Band, ...]  # the print lines crossing the band (their characters' middle band)
+
+
+def band_residue(row: Box, words_: Sequence[Box | None], ink: np.ndarray, lines_: Sequence[Line]) -> Residue | None:
+    """The band round a choice row (1.6 lines over and under its option words' middle, the row's
+    width) and its ink that is not print: ``ink`` (the page's lenient ink without ruling lines)
+    less every character the page's reading placed there.  A character's box that swallowed a
+    stroke (taller than 1.6 lines) counts for its line's print only."""
+    ws = [w for w in words_ if w is not None]
+    if not ws:
+        return None
+    h = float(np.median([w[3] - w[1] for w in ws]))
+    mid = float(np.median([(w[1] + w[3]) / 2 for w in ws]))
+    x0, x1 = max(0, int(row[0])), min(ink.shape[1], int(row[2]))
+    y0, y1 = max(0, int(mid - 1.6 * h)), min(ink.shape[0], int(mid + 1.6 * h))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    part = ink[y0:y1, x0:x1].copy()
+    pad = max(1, int(0.1 * h))
+    cores = []
+    for ln in lines_:
+        lh = ln.height or h
+        near = [c for c in ln.chars if not (c.box[3] < y0 or c.box[1] > y1 or c.box[2] < x0 or c.box[0] > x1)]
+        if near:
+            cores.append(band(ln))
+        for c in near:
+            cx0, cy0, cx1, cy1 = c.box
+            if cy1 - cy0 > 1.6 * lh:
+                cm = (cy0 + cy1) / 2
+                cy0, cy1 = int(cm - 0.7 * lh), int(cm + 0.7 * lh)
+            part[max(0, cy0 - pad - y0):max(0, cy1 + pad + 1 - y0),
+                 max(0, cx0 - pad - x0):max(0, cx1 + pad + 1 - x0)] = False
+    return Residue((x0, y0, x1, y1), part, h, tuple(cores))
+
+
+def band_clean(residue: Residue | None, boxes: Sequence[Box]) -> bool:
+    """Whether a choice row's band (:func:`band_residue`) holds nothing but print once its check
+    boxes (page pixels) and their option words (the zone :func:`bot.forms.marks.judge` takes
+    for the label's print) are taken away: "no option marked" rests on this.  A tick that only
+    grazes its box or a circle reaching past the bounded row leaves ink here (seed 9393: a
+    tick below and right of its box read as none).  Specks, a piece of a glyph the reading's
+    character boxes missed (no bigger than a character, inside its line of print) and the thin
+    straight end of a ruling line running out of the band are no mark.  The band begins just before the first
+    box (what stands further left is the row's label or a heading)."""
+    if residue is None or not boxes:
+        return False
+    (x0, y0, x1, y1), h = residue.box, residue.height
+    part = residue.ink.copy()
+    ints = [tuple(int(v) for v in b) for b in boxes]
+    for bx0, by0, bx1, by1 in ints:
+        m = max(2, int(0.12 * (bx1 - bx0)))
+        part[max(0, by0 - m - y0):max(0, by1 + m + 1 - y0), max(0, bx0 - m - x0):max(0, bx1 + m + 1 - x0)] = False
+    for k, (bx0, by0, bx1, by1) in enumerate(ints):
+        # each option's words, as the judge of its marks sees them: right of its box, as high as
+        # the box and a little more (marks.judge's label zone: its print is no mark there either)
+        end = ints[k + 1][0] - 2 if k + 1 < len(ints) else x1
+        cy, half = (by0 + by1) / 2, 0.62 * (bx1 - bx0)
+        part[max(0, int(cy - half) - y0):max(0, int(cy + half) + 1 - y0), max(0, bx1 - x0):max(0, end - x0)] = False
+    first = ints[0]
+    part[:, :max(0, int(first[0] - 0.6 * (first[2] - first[0])) - x0)] = False
+    thin = max(4, int(0.15 * h))
+    n, _, st, _ = cv2.connectedComponentsWithStats(part.astype(np.uint8), connectivity=8)
+    for i in range(1, n):
+        bx, by, bw, bh, _area = (int(v) for v in st[i])
+        if max(bw, bh) < max(3, 0.25 * h):
+            continue  # a speck
+        if bh <= thin and bw >= 3 * bh and (bx == 0 or bx + bw >= part.shape[1]):
+            continue  # a ruling line's end running out of the band
+        if bw <= thin and bh >= 3 * bw and (by == 0 or by + bh >= part.shape[0]):
+            continue
+        gx0, gy0 = x0 + bx, y0 + by
+        if max(bw, bh) <= 0.8 * h and any(c.x0 <= gx0 and gx0 + bw <= c.x1 and c.top - 0.1 * h <= gy0 and
+                                          gy0 + bh <= c.bottom + 0.1 * h for c in residue.cores):
+            continue  # a piece of a glyph the reading's character boxes missed, inside its line
+        if DEBUG is not None:
+            DEBUG.append(((x0, y0, x1, y1), (gx0, gy0, bw, bh, _area), h))
+            continue
+        return False
+    return DEBUG is None or not any(d[0] == (x0, y0, x1, y1) for d in DEBUG)
+
+
+DEBUG: list | None = None
+
+
+def goes_round(residue: Residue | None, box: Box, word: Box | None) -> bool:
+    """Whether the ink of a mark made round an option (no ink in its box: a circle) passes both
+    over and under the option's box and word, as its own circle does.  The arc of the row
+    above's circle dips into this row from one side only (seed 9696, ver3_order: the circle
+    round フレッツ光ネクスト read as ファミリー marked)."""
+    if residue is None:
+        return False
+    (rx0, ry0, _, _), h = residue.box, residue.height
+    bx0, by0, bx1, by1 = (int(v) for v in box)
+    x0 = int(bx0 - 0.3 * h) - rx0
+    x1 = int((word[2] if word is not None else bx1 + 4 * h) + 0.3 * h) - rx0
+    mid = (by0 + by1) / 2 - ry0
+    m = max(2, int(0.12 * (bx1 - bx0)))  # the box's own outline is no arc
+    over = residue.ink[max(0, int(mid - 1.6 * h)):max(0, min(int(mid - 0.55 * h), by0 - m - ry0)), max(0, x0):max(0, x1)]
+    under = residue.ink[max(0, int(mid + 0.55 * h), by1 + m + 1 - ry0):max(0, int(mid + 1.6 * h)), max(0, x0):max(0, x1)]
+    least = max(3, int(0.5 * h))  # an arc's pixels, not a speck's
+    return int(over.sum()) >= least and int(under.sum()) >= least

@@ -28,17 +28,18 @@ read it as they read a table's cell; a place that cannot be trusted is named wit
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from bot.forms import frames
-from bot.forms.choice_rows import choice_rows, option_words_of, rule_rows
-from bot.forms.value_lines import writing_line
+from bot.forms.choice_rows import Residue, band_residue, choice_rows, option_words_of
+from bot.forms.contact_places import contact_parts
 from bot.forms.table import Row
+from bot.forms.value_lines import writing_line
+from bot.forms.value_place import ABOVE, BELOW, RIGHT, place
 from bot.forms.words import Box, Found, Line, band
 
-RIGHT, BELOW, ABOVE = "right", "below", "above"
 GOOD = 0.75  # a label matched at least this well can be trusted
 # Marks in a choice row found by its words are sure only when exactly one option is marked and
 # the others are clean (Places.one_mark): trusted in full, they sent forms back for a line kind
@@ -79,6 +80,9 @@ class Places:
     # choices found by their words whose marks are sure only as one option marked and the others
     # clean (a mark read as none, or none read as a mark, then leaves the row to a person)
     one_mark: frozenset[str] = frozenset()
+    # each choice's band and its ink that is not print (choice_rows.band_residue): "none marked"
+    # is sure only where it holds nothing but the row's check boxes
+    residue: dict[str, Residue | None] = field(default_factory=dict)
 
 
 def _mid(b: Box) -> tuple[float, float]:
@@ -193,7 +197,9 @@ def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray, lines_: Seque
         lab = named.get(field_)
         if lab is None:
             continue
-        box = _place(lab, side, labels, rules)
+        box = place(lab, side, labels, rules)
+        if field_ == "customer_code" and side != RIGHT:
+            box = _framed_right(lab, labels, ink, rules) or box
         if box is not None and field_ == "units":
             frames.frames_away(box, ink, rules)  # 親機 [ ] 台 子機 [ ] 台: two frames in one place
         elif box is not None:
@@ -211,20 +217,49 @@ def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray, lines_: Seque
             bad[field_] = f"its label read poorly ({lab.text!r})"
         elif share < 1.0:
             bad[field_] = f"the side of the values is not clear ({side}?)"
+    for field_ in _unplaced_twins(found, named):
+        if field_ in rows:
+            bad.setdefault(field_, "another label of its words is in no block: which is whose is not known")
     if "contact" in rows and "contact" not in bad:
-        parts = _contact_parts(rows["contact"], named["contact"], side, labels, ink, rules, lines_)
+        parts = contact_parts(rows["contact"], named["contact"], side, labels, ink, rules, lines_)
         if parts is not None:
             for name, box in zip(("contact_last", "contact_first"), parts, strict=True):
                 rows[name] = Row(box[1], box[3], named["contact"].box, box, name, name, named["contact"].score)
     option_words: dict[str, tuple[Box | None, ...]] = {}
+    residue: dict[str, Residue | None] = {}
     for fld, box, why in choice_rows(found, [band(ln) for ln in lines_], rules):
         option_words[fld] = option_words_of(found, fld)
         if box is not None:
             rows[fld] = Row(box[1], box[3], box, box, fld, fld, 1.0)
+            residue[fld] = band_residue(box, option_words[fld], ink, lines_)
         if why:
             bad[fld] = why
     one_mark = frozenset() if WORD_MARKS_SURE else frozenset(option_words) - set(bad)
-    return Places(rows=rows, untrusted=bad, option_words=option_words, side=side, labels=named, one_mark=one_mark)
+    return Places(rows=rows, untrusted=bad, option_words=option_words, side=side, labels=named, one_mark=one_mark,
+                  residue=residue)
+
+
+def _unplaced_twins(found: list[Found], named: dict[str, Found]) -> set[str]:
+    """The phones when a 電話番号 label was found that no block claims: each block's label is
+    named by the block's name or heading before it, and a layout whose 電話番号 stands before its
+    block's name (on the フリガナ line, headings printed 縦書き) can give the contractor's phone
+    the 設置先's label while the contractor's own stays unnamed (a sure and wrong phone, seed 9696)."""
+    used = {id(f) for f in named.values()}
+    twins = [f for f in found if f.key == "phone" and id(f) not in used]
+    return {"contractor_phone", "shop_phone"} if twins else set()
+
+
+def _framed_right(lab: Found, labels: list[Found], ink: np.ndarray, rules: np.ndarray) -> Box | None:
+    """The customer code's place in a frame right beside its label, on a page that prints its
+    other values under (or over) their labels: the code at the top of the page, in a plain
+    rectangle or digit boxes starting within two characters of the label's end (two_columns)."""
+    box = place(lab, RIGHT, labels, rules)
+    if box is None:
+        return None
+    sides = frames.uprights(ink, box)
+    if len(sides) < 2 or sides[0] > lab.box[2] + 2 * lab.height:
+        return None
+    return box
 
 
 def _nine_digits_beside(lab: Found, lines_: Sequence[Line]) -> bool:
@@ -239,99 +274,6 @@ def _nine_digits_beside(lab: Found, lines_: Sequence[Line]) -> bool:
             if len(text) == 9 and text.isdigit():
                 return True
     return False
-
-
-def _markers(lines_: Sequence[Line], char: str) -> list[Box]:
-    """Where 姓 or 名 is printed on its own: alone, in brackets, or after ご担当者名 ("ご担当者名
-    (姓)"), never inside a word (名称, ご担当者名 itself)."""
-    out = []
-    for ln in lines_:
-        text = ln.text
-        for i, c in enumerate(ln.chars):
-            if c.text != char:
-                continue
-            before, after = text[max(0, i - 1): i], text[i + 1: i + 2]
-            if (before in ("", "(", "（") or text[:i].endswith("者名(")) and after in ("", ")", "）", ":", "："):
-                out.append(c.box)
-    return out
-
-
-def _contact_parts(row: Row, lab: Found, side: str, labels: list[Found], ink: np.ndarray, rules: np.ndarray,
-                   lines_: Sequence[Line]) -> tuple[Box, Box] | None:
-    """The places of 姓 and 名 (see the module's note), or None when 名 is not found where it
-    would split them."""
-    h = lab.height
-    x0, y0, x1, y1 = row.value_box
-    given = [b for b in _markers(lines_, "名") if b[0] > x0 + 2 * h]
-    inside = [b for b in given if y0 <= (b[1] + b[3]) / 2 <= y1 and b[0] < x1]
-    if inside:
-        mei = min(inside, key=lambda b: b[0])
-        sei = [b for b in _markers(lines_, "姓") if y0 <= (b[1] + b[3]) / 2 <= y1 and x0 <= b[0] < mei[0]]
-        left = max(b[2] for b in sei) + int(0.3 * h) if sei else x0
-        last, first = (left, y0, mei[0] - int(0.3 * h), y1), (mei[2] + int(0.3 * h), y0, x1, y1)
-        return (last, first) if min(last[2] - last[0], first[2] - first[0]) >= 2 * h else None
-    beside = [b for b in given if abs((b[1] + b[3]) / 2 - (lab.box[1] + lab.box[3]) / 2) <= 0.6 * h]
-    if not beside or side == RIGHT:
-        return None
-    mei = min(beside, key=lambda b: b[0])
-    print_ = Found("contact", "名", mei, 1.0, lab.size)
-    box = _place(print_, side, labels + [print_], rules)
-    if box is None:
-        return None
-    first = frames.within_frame(box, ink, rules, h, digits=False)
-    return (x0, y0, min(x1, mei[0] - int(0.5 * h)), y1), first
-
-
-def _beside(lab: Found, labels: list[Found], top: int, bottom: int, width: int) -> int:
-    """The right end of a value beside ``lab``: the next label across, or the page's edge."""
-    right = [f.box[0] for f in labels if f is not lab and f.box[0] > lab.box[2] + lab.height
-             and f.box[1] < bottom and f.box[3] > top]
-    return int(min(right, default=width - 1) - 0.3 * lab.height)
-
-
-def _place(lab: Found, side: str, labels: list[Found], rules: np.ndarray) -> Box | None:
-    height, width = rules.shape
-    h = lab.height
-    x0, y0, x1, y1 = lab.box
-    col = [f for f in labels if f is not lab and f.box[0] < x1 + h and f.box[2] > x0]
-    above = max((f.box[3] for f in col if f.box[3] <= y0 + 0.3 * h), default=None)
-    below = min((f.box[1] for f in col if f.box[1] >= y1 - 0.3 * h), default=None)
-    if side == RIGHT:
-        # the label's line, between the rules over and under it (a table's row, the line a
-        # value is written on), or half way to the labels above and below
-        top = int(max(y0 - 1.2 * h, (above + y0) / 2 if above is not None else 0))
-        bottom = int(min(y1 + 1.2 * h, (y1 + below) / 2 if below is not None else height))
-        left = int(x1 + 0.3 * h)
-        right = _beside(lab, labels, y0, y1, width)
-        over = rule_rows(rules, left, right, top, int(y0 + 0.3 * h))
-        under = rule_rows(rules, left, right, int(y1 - 0.3 * h), bottom)
-        top = over[-1] - 2 if over else top
-        bottom = under[0] + 3 if under else bottom
-    elif side == BELOW:
-        # down to the next label, or the line the value is written on (the first ruling line
-        # that is not right under the label)
-        top = y1 + 2
-        bottom = int(min(y1 + 4 * h, below - 2 if below is not None else height))
-        left = int(x0 - 0.8 * h)
-        right = _beside(lab, labels, y0, bottom, width)
-        under = rule_rows(rules, left, right, int(y1 + 0.8 * h), bottom)
-        if under:
-            bottom = under[0] + 3
-    else:
-        # up to the label above, or the top of the frame the value is written in (the first
-        # ruling line that is not right over the label)
-        bottom = y0 - 2
-        top = int(max(y0 - 4 * h, above + 2 if above is not None else 0))
-        left = int(x0 - 0.8 * h)
-        right = _beside(lab, labels, top, y1, width)
-        # (the frame's bottom, right over the label, is not its top)
-        over = rule_rows(rules, left, right, top, int(y0 - 1.5 * h))
-        if over:
-            top = over[-1] - 3
-    left, top = max(0, left), max(0, top)
-    if right - left < 2 * h or bottom - top < (0.8 if side == RIGHT else 1.1) * h:
-        return None  # too little room for a line of writing: not where the value is
-    return left, top, right, bottom
 
 
 _NOTE_OPENERS = set("※(（")

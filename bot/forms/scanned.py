@@ -266,7 +266,8 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
     choices = CHOICES if services is None else tuple(c for c in CHOICES if c[0] != "plus")
     _choice_readings(page, rows, trusted, readings, values, unsure, choices,
                      option_words=placed.option_words if placed is not None else None,
-                     one_mark=placed.one_mark if placed is not None else frozenset())
+                     one_mark=placed.one_mark if placed is not None else frozenset(),
+                     residue=placed.residue if placed is not None else None)
 
     def text_reading(name: str, t: Text | None, *, value_ok: Callable[[str], bool] = bool) -> None:
         if t is None or not trusted(name):
@@ -353,11 +354,22 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
                           "form": "integrated", "spot_selected": svc.spot_selected, "services": svc.services}))
 
 
+def _fit_words(page: Page, row: Row, opts: list[marks.OptionMark], words_: tuple) -> bool:
+    """choice_rows.boxes_fit_words on the row's ink widened by a box's side to the left: a box
+    standing at the row's very start has the paper before it outside the row (seed 9696: the
+    first box 7 px in, so "paper before it" could not be seen, and the row went to a person)."""
+    x0, y0, x1, y1 = row.value_box
+    pad = min(x0, max((m.box[2] - m.box[0] for m in opts), default=0))
+    boxes = [(b[0] + pad, b[1], b[2] + pad, b[3]) for b in (m.box for m in opts)]
+    return choice_rows.boxes_fit_words(boxes, words_, (x0 - pad, y0), cell_ink(page, (x0 - pad, y0, x1, y1)))
+
+
 def _choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], bool], readings: list[FieldReading],
                      values: dict[str, object], unsure: list[str],
                      choices: tuple[tuple[str, tuple[str, ...]], ...] = CHOICES,
                      option_words: dict[str, tuple[tuple[int, int, int, int] | None, ...]] | None = None,
-                     one_mark: frozenset[str] = frozenset()) -> None:
+                     one_mark: frozenset[str] = frozenset(),
+                     residue: dict[str, tuple] | None = None) -> None:
     """Every option marked / unmarked / unsure, and each choice field's value when all its
     options are sure (on a trusted row; on a row found by its words, each box must stand right
     before its option's word)."""
@@ -371,8 +383,8 @@ def _choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], 
     for fld, keys in choices:
         row = rows.get(fld)
         opts = judged.get(fld)
-        if opts is not None and option_words is not None and row is not None and not choice_rows.boxes_fit_words(
-                [m.box for m in opts], option_words.get(fld, ()), row.value_box[:2], cell_ink(page, row.value_box)):
+        if opts is not None and option_words is not None and row is not None and not _fit_words(page, row, opts,
+                                                                                                 option_words.get(fld, ())):
             opts = None  # a box of another option, or a mark taken for a box
         if opts is None or not trusted(fld):
             unsure.append(fld)
@@ -381,11 +393,20 @@ def _choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], 
             continue
         assert row is not None
         states = []
-        # a row found by its words: sure only as one option marked and the others clean (or, for
-        # ファミリー/マンション beside a sure フレッツ光ネクスト, none: they decide nothing there)
+        # a row found by its words: sure only as one option marked and the others clean, or as
+        # none marked when its band holds nothing but print and its boxes (or, for ファミリー/
+        # マンション beside a sure フレッツ光ネクスト, none: they decide nothing there)
         found_ = [m.state for m in opts]
+        none_ = set(found_) == {marks.UNMARKED}
+        if fld in one_mark and found_.count(marks.MARKED) == 1 and residue is not None:
+            k = found_.index(marks.MARKED)
+            words_ = (option_words or {}).get(fld, ())
+            if opts[k].inside < marks.INSIDE_MARK and not choice_rows.goes_round(
+                    residue.get(fld), off(opts[k].box, row), words_[k] if k < len(words_) else None):
+                found_[k] = marks.UNSURE  # a circle's arc from the row above or below, maybe
         single = fld not in one_mark or found_.count(marks.MARKED) == 1 or (
-            fld == "line_type" and values.get("line_kind") == "hikari_next" and set(found_) == {marks.UNMARKED})
+            fld == "line_type" and values.get("line_kind") == "hikari_next" and none_) or (
+            none_ and residue is not None and choice_rows.band_clean(residue.get(fld), [off(m.box, row) for m in opts]))
         for key, m in zip(keys, opts, strict=True):
             sure = m.state != marks.UNSURE and single
             st = {marks.MARKED: STATE_MARKED, marks.UNMARKED: STATE_UNMARKED}.get(m.state, STATE_UNSURE)

@@ -1,0 +1,102 @@
+"""The places of 姓 and 名 in the contact's place (issue 19): split where 名 is printed inside it
+(「姓 ____ 名 ____」), placed from their own print where 「(名)」 stands beside the label, or the
+two halves of one frame parted by a thin upright (two_columns)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from bot.forms import frames
+from bot.forms.table import Row
+from bot.forms.value_place import RIGHT, place
+from bot.forms.words import Box, Found, Line
+
+
+def _markers(lines_: Sequence[Line], char: str) -> list[Box]:
+    """Where 姓 or 名 is printed on its own: alone, in brackets, or after ご担当者名 ("ご担当者名
+    (姓)"), never inside a word (名称, ご担当者名 itself)."""
+    out = []
+    for ln in lines_:
+        text = ln.text
+        for i, c in enumerate(ln.chars):
+            if c.text != char:
+                continue
+            before, after = text[max(0, i - 1): i], text[i + 1: i + 2]
+            if (before in ("", "(", "（") or text[:i].endswith("者名(")) and after in ("", ")", "）", ":", "："):
+                out.append(c.box)
+    return out
+
+
+def contact_parts(row: Row, lab: Found, side: str, labels: list[Found], ink: np.ndarray, rules: np.ndarray,
+                   lines_: Sequence[Line]) -> tuple[Box, Box] | None:
+    """The places of 姓 and 名 (see the module's note), or None when 名 is not found where it
+    would split them."""
+    h = lab.height
+    x0, y0, x1, y1 = row.value_box
+    given = [b for b in _markers(lines_, "名") if b[0] > x0 + 2 * h]
+    inside = [b for b in given if y0 <= (b[1] + b[3]) / 2 <= y1 and b[0] < x1]
+    if inside:
+        mei = min(inside, key=lambda b: b[0])
+        sei = [b for b in _markers(lines_, "姓") if y0 <= (b[1] + b[3]) / 2 <= y1 and x0 <= b[0] < mei[0]]
+        left = max(b[2] for b in sei) + int(0.3 * h) if sei else x0
+        last, first = (left, y0, mei[0] - int(0.3 * h), y1), (mei[2] + int(0.3 * h), y0, x1, y1)
+        return (last, first) if min(last[2] - last[0], first[2] - first[0]) >= 2 * h else None
+    halves = _halved(row, lab, side, labels, ink, rules)
+    if halves is not None:
+        return halves
+    beside = [b for b in given if abs((b[1] + b[3]) / 2 - (lab.box[1] + lab.box[3]) / 2) <= 0.6 * h]
+    if not beside or side == RIGHT:
+        return None
+    mei = min(beside, key=lambda b: b[0])
+    print_ = Found("contact", "名", mei, 1.0, lab.size)
+    box = place(print_, side, labels + [print_], rules)
+    if box is None:
+        return None
+    first = frames.within_frame(box, ink, rules, h, digits=False)
+    return (x0, y0, min(x1, mei[0] - int(0.5 * h)), y1), first
+
+
+def _halved(row: Row, lab: Found, side: str, labels: list[Found], ink: np.ndarray,
+            rules: np.ndarray) -> tuple[Box, Box] | None:
+    """姓 and 名 in the two halves of the contact's frame, parted by a thin upright (their small
+    姓 / 名 marks at each half's left, which a reading may not read): the place was cut at that
+    upright; the half beyond it runs to the frame's side."""
+    h = lab.height
+    full = place(lab, side, labels, rules) if side != RIGHT else None
+    if full is None:
+        return None
+    x0, y0, x1, y1 = row.value_box
+    ups = frames.uprights(ink, (full[0], y0, full[2], y1))
+    parting = [x for x in ups if abs(x - x1) <= 6 and x0 + 3 * h < x < full[2] - 3 * h]
+    if len(parting) != 1:
+        return None
+    beyond = [x for x in ups if x > parting[0] + 3 * h]
+    last = (_after_mark(ink, (x0, y0, x1, y1), h), y0, x1, y1)
+    first = (parting[0] + 4, y0, (beyond[0] - 3) if beyond else full[2], y1)
+    first = (_after_mark(ink, first, h), y0, first[2], y1)
+    return (last, first) if min(last[2] - last[0], first[2] - first[0]) >= 2 * h else None
+
+
+def _after_mark(ink: np.ndarray, box: Box, h: float) -> int:
+    """Where a half's writing may begin: after its small printed mark (姓 / 名, no taller than
+    the label's print, within a character of the half's left, paper after it), else the
+    half's left."""
+    x0, y0, x1, y1 = box
+    part = ink[y0:y1, x0:x1]
+    if part.size == 0:
+        return x0
+    cols = part.any(axis=0)
+    inked = np.flatnonzero(cols)
+    if not inked.size or inked[0] > 1.2 * h:
+        return x0
+    start = int(inked[0])
+    gap = int(max(2, 0.3 * h))
+    end = start
+    while end < len(cols) and (cols[end] or cols[end:end + gap].any()):
+        end += 1
+    rows_ = np.flatnonzero(part[:, start:end].any(axis=1))
+    if end - start > 1.3 * h or not rows_.size or rows_[-1] - rows_[0] > 1.3 * h:
+        return x0  # not a small mark: writing begins at the left
+    return x0 + end
