@@ -97,6 +97,16 @@ def _paper_before(box: Box, side: int, ink: np.ndarray) -> bool:
     return a > 0 and strip.size > 0 and float(strip.mean()) < 0.05
 
 
+def _solid(box: Box, ink: np.ndarray) -> bool:
+    """Whether a box (row pixels) is filled solid inside (■ printed, or filled in with a pen whose
+    ink runs over its sides, so there is no paper right before it): a ring of a □ and the
+    letter after it has the paper between them inside."""
+    x0, y0, x1, y1 = box
+    k = max(2, int(0.2 * (x1 - x0)))
+    inner = ink[max(0, y0 + k):max(0, y1 - k), max(0, x0 + k):max(0, x1 - k)]
+    return inner.size > 0 and float(inner.mean()) >= 0.75
+
+
 def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: tuple[int, int],
                     ink: np.ndarray | None = None) -> bool:
     """Whether each check box found in a row belongs to its option (``boxes`` in row pixels
@@ -106,7 +116,9 @@ def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: 
     it), and then its box must stand between its neighbours' words: a box of the wrong option
     (one not found, a piece of a circle or of a word taken for a box) is never judged as this
     option's.  Where OCR read the box into the word's first character, the box begins where the
-    word's box begins, with paper before it (``ink``: the row's ink, from ``origin``)."""
+    word's box begins, with paper before it (``ink``: the row's ink, from ``origin``).  A box
+    filled solid (■, or a pen's fill over its sides) needs no paper before it; a box with paper
+    before it may stand inside the box OCR gave the word before it (□ read as its last letter)."""
     if len(boxes) != len(words_) or sum(w is None for w in words_) > 1:
         return False
     for i, (b, w) in enumerate(zip(boxes, words_, strict=True)):
@@ -114,8 +126,9 @@ def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: 
         x0, y0, x1, y1 = b[0] + origin[0], b[1] + origin[1], b[2] + origin[0], b[3] + origin[1]
         before = words_[i - 1] if i > 0 else None
         after = words_[i + 1] if i + 1 < len(words_) else None
-        if before is not None and x0 < before[2] - 0.2 * side:
-            return False
+        clear = ink is not None and (_paper_before(b, side, ink) or _solid(b, ink))
+        if before is not None and x0 < before[2] - 0.2 * side and not clear:
+            return False  # inside the word before it (OCR may read a □ into that word's end: paper before it then)
         if w is None:
             if (before is None and after is None) or (after is not None and x1 > after[0] - side):
                 return False
@@ -125,7 +138,7 @@ def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: 
         before_word = x0 >= w[0] - 3 * side and x1 <= w[0] + 0.35 * side
         if not (before_word or _read_into((x0, y0, x1, y1), w, side, ink, origin)):
             return False
-        if ink is not None and not _paper_before(b, side, ink):
+        if ink is not None and not clear:
             return False  # a ring of a □ and the letter after it: the □ stands right before it
         if abs((y0 + y1) / 2 - (w[1] + w[3]) / 2) > 0.6 * side:
             return False
