@@ -154,8 +154,8 @@ def _mark_figures(reading, truth: dict, wrong: list[str]) -> tuple[int, int, int
     ok = unsure = bad = 0
     for key, mk in truth["marks"].items():
         r = reading.reading(key)
-        if r is None or r.state == "unsure":
-            unsure += 1
+        if r is None or r.state == "unsure" or not r.sure:
+            unsure += 1  # a judged mark the reader does not stand by (a row left to a person) is no reading
         elif (r.state == "marked") == bool(mk["marked"]):
             ok += 1
         else:

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from bot.forms import scanned
-from bot.forms.choice_rows import Residue, band_clean, goes_round
+from bot.forms.choice_rows import Residue, band_clean, completed, goes_round, uncut_left
 from bot.forms.words import Band
 from tests.fixtures.scans.corpus import make, plan_families
 from tests.support.app import UNHURRIED
@@ -133,3 +133,43 @@ def test_a_phone_label_no_block_claims_leaves_both_phones_to_a_person() -> None:
               f("shop_name", 360)]
     named = name_fields(before)
     assert _unplaced_twins(before, named) == {"contractor_phone", "shop_phone"}
+
+
+SEVEN = ("ruled", "header_digits", "sections_dotted", "two_columns", "ver3_order", "label_below", "shaded_grid")
+
+
+def test_a_box_placed_by_its_word_where_a_mark_broke_its_outline() -> None:
+    """Two options; the second one's box is filled in with a pen (its outline no ring any more):
+    placed where the first stands before its word, it is a box only if two of its sides show."""
+    side = 24
+    ink = np.zeros((40, 400), bool)
+    ink[6:30, 20:22] = ink[6:30, 42:44] = ink[6:8, 20:44] = ink[28:30, 20:44] = True  # □ of the first
+    first, second = (100, 500, 200, 524), (260, 500, 340, 524)  # the words (page pixels)
+    origin = (40, 494)
+    cands = [(1.05, (20, 6, 44, 30))]
+    assert completed(cands, side, (first, second), origin, ink) is None  # paper there: no box
+    ink[6:30, 180:204] = True  # the second box, filled over
+    boxes, k = completed(cands, side, (first, second), origin, ink)
+    assert k == 1 and boxes[1] == (180, 6, 204, 30)  # as far before its word as the first
+    assert completed(cands, side, (first, None), origin, ink) is None  # its word unread: nowhere to place it
+
+
+def test_a_row_that_begins_inside_its_first_box_is_moved_onto_paper() -> None:
+    ink = np.zeros((40, 300), bool)
+    ink[6:30, 96:98] = ink[6:30, 118:120] = ink[6:8, 96:120] = ink[28:30, 96:120] = True
+    assert uncut_left((104, 0, 280, 40), ink, 20) == (95, 0, 280, 40)
+    assert uncut_left((90, 0, 280, 40), ink, 20) == (90, 0, 280, 40)  # on paper already
+    ink[:, 60:100] = True
+    assert uncut_left((104, 0, 280, 40), ink, 20) == (104, 0, 280, 40)  # no paper near: left as it was
+
+
+def test_marks_of_tight_rows_and_broken_boxes_are_read() -> None:
+    """Seed 9797 (seven families): form 2 (sections_dotted, b&w 200 dpi, a tick through Bフレッツ's
+    box) had both boxes of its tight 回線種別 row lost (no paper margin inside the row); form 17
+    (two_columns, a pen's fill on Bフレッツ) had its row begin inside フレッツ光ネクスト's box."""
+    plan = plan_families(70, 9797, SEVEN)
+    for i in (2, 17):
+        pdf, truth = make(plan[i], password=None)
+        result = scanned.read_scan(pdf, UNHURRIED)
+        got = {r.name: r for r in result.readings}
+        assert got["line_kind"].sure and got["line_kind"].value == truth["fields"]["line_kind"], (i, result.notes)

@@ -108,7 +108,7 @@ def _solid(box: Box, ink: np.ndarray) -> bool:
 
 
 def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: tuple[int, int],
-                    ink: np.ndarray | None = None) -> bool:
+                    ink: np.ndarray | None = None, placed: int | None = None) -> bool:
     """Whether each check box found in a row belongs to its option (``boxes`` in row pixels
     from ``origin``; words in page pixels).  The k-th box must stand right before the k-th
     option's printed word, ending where the word begins, and after the word of the option
@@ -118,7 +118,8 @@ def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: 
     option's.  Where OCR read the box into the word's first character, the box begins where the
     word's box begins, with paper before it (``ink``: the row's ink, from ``origin``).  A box
     filled solid (■, or a pen's fill over its sides) needs no paper before it; a box with paper
-    before it may stand inside the box OCR gave the word before it (□ read as its last letter)."""
+    before it may stand inside the box OCR gave the word before it (□ read as its last letter).
+    ``placed``: the index of a box placed by its word (:func:`completed`), not found as a ring."""
     if len(boxes) != len(words_) or sum(w is None for w in words_) > 1:
         return False
     for i, (b, w) in enumerate(zip(boxes, words_, strict=True)):
@@ -126,7 +127,7 @@ def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: 
         x0, y0, x1, y1 = b[0] + origin[0], b[1] + origin[1], b[2] + origin[0], b[3] + origin[1]
         before = words_[i - 1] if i > 0 else None
         after = words_[i + 1] if i + 1 < len(words_) else None
-        clear = ink is not None and (_paper_before(b, side, ink) or _solid(b, ink))
+        clear = ink is not None and (i == placed or _paper_before(b, side, ink) or _solid(b, ink))
         if before is not None and x0 < before[2] - 0.2 * side and not clear:
             return False  # inside the word before it (OCR may read a □ into that word's end: paper before it then)
         if w is None:
@@ -327,3 +328,55 @@ def goes_round(residue: Residue | None, box: Box, word: Box | None) -> bool:
     under = residue.ink[max(0, int(mid + 0.55 * h), by1 + m + 1 - ry0):max(0, int(mid + 1.6 * h)), max(0, x0):max(0, x1)]
     least = max(3, int(0.5 * h))  # an arc's pixels, not a speck's
     return int(over.sum()) >= least and int(under.sum()) >= least
+
+
+def completed(cands: Sequence[tuple[float, Box]], side: int, words_: Sequence[Box | None], origin: tuple[int, int],
+              ink: np.ndarray) -> tuple[list[Box], int] | None:
+    """A row's boxes (row pixels) when one option's box was not found, and that box's index:
+    a pen's fill or a tick through its sides broke its outline.  Every other option's box stands
+    right before its word at the form's size, the same way (gap, line); the missing one is placed
+    there by its word, and at least two of its sides must show (the printed box under the mark).
+    Its judgement must then be a mark inside it (see ``scanned``): paper there is no box."""
+    if len(words_) < 2 or any(w is None for w in words_):
+        return None
+    ok = [b for sc, b in cands if abs((b[2] - b[0]) - side) <= 2 and sc >= 1.0]
+    per: list[Box | None] = []
+    for w in words_:
+        assert w is not None
+        wx0 = w[0] - origin[0]
+        mine = [b for b in ok if b[0] >= wx0 - 3 * side and b[2] <= wx0 + 0.35 * side]
+        per.append(max(mine, key=lambda b: b[2]) if mine else None)
+    missing = [i for i, b in enumerate(per) if b is None]
+    if len(missing) != 1:
+        return None
+    got = [(b, w) for b, w in zip(per, words_, strict=True) if b is not None and w is not None]
+    gaps = sorted(w[0] - origin[0] - b[2] for b, w in got)
+    tops = sorted(b[1] for b, _ in got)
+    if gaps[-1] - gaps[0] > 0.5 * side or tops[-1] - tops[0] > 3:
+        return None
+    k = missing[0]
+    w = words_[k]
+    assert w is not None
+    x1 = int(w[0] - origin[0] - gaps[len(gaps) // 2])
+    y0 = tops[len(tops) // 2]
+    box = (x1 - side, y0, x1, y0 + side)
+    if box[0] < 0 or box[3] > ink.shape[0]:
+        return None
+    t = max(2, int(0.12 * side))
+    strips = (ink[y0:y0 + t, box[0]:x1], ink[y0 + side - t:y0 + side, box[0]:x1],
+              ink[y0:y0 + side, box[0]:box[0] + t], ink[y0:y0 + side, x1 - t:x1])
+    if sum(float(s.any(axis=0 if i < 2 else 1).mean()) >= 0.6 for i, s in enumerate(strips) if s.size) < 2:
+        return None
+    per[k] = box
+    return [b for b in per if b is not None], k
+
+
+def uncut_left(box: Box, ink: np.ndarray, most: int) -> Box:
+    """The row moved left, up to ``most`` pixels, until its left side stands on paper: a row
+    that begins inside its first check box (a wider gap between box and word than the row's
+    allowance, seed 9797) would hide that box from the box finder."""
+    x0, y0, x1, y1 = box
+    x = x0
+    while x > 0 and x0 - x < most and ink[y0:y1, x].any():
+        x -= 1
+    return (x, y0, x1, y1) if x0 - x < most else box

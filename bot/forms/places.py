@@ -33,7 +33,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bot.forms import frames
-from bot.forms.choice_rows import Residue, band_residue, choice_rows, option_words_of
+from bot.forms.choice_rows import (
+    Residue,
+    band_residue,
+    choice_rows,
+    option_words_of,
+    uncut_left,
+)
 from bot.forms.contact_places import contact_parts
 from bot.forms.table import Row
 from bot.forms.value_lines import writing_line
@@ -230,6 +236,7 @@ def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray, lines_: Seque
     for fld, box, why in choice_rows(found, [band(ln) for ln in lines_], rules):
         option_words[fld] = option_words_of(found, fld)
         if box is not None:
+            box = uncut_left(box, ink, (box[3] - box[1]) // 2)
             rows[fld] = Row(box[1], box[3], box, box, fld, fld, 1.0)
             residue[fld] = band_residue(box, option_words[fld], ink, lines_)
         if why:

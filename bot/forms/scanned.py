@@ -22,13 +22,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from bot.config.limits import Limits
 from bot.forms import (
-    choice_rows,
+    choice_marks,
     integrated_scan,
-    marks,
     ocr,
     places,
     raster,
@@ -40,7 +37,6 @@ from bot.forms.cells import (
     SURE_OCR,
     Page,
     Text,
-    cell_ink,
     read_code,
     read_contact,
     read_name,
@@ -49,31 +45,18 @@ from bot.forms.cells import (
     read_ssid,
     read_units,
 )
-from bot.forms.normalise import (
-    CHECK_METHOD_OPTIONS,
-    LINE_KIND_OPTIONS,
-    LINE_TYPE_OPTIONS,
-)
+from bot.forms.choice_marks import CHOICES
 from bot.forms.rows import assign, untrusted
-from bot.forms.table import Row, Table
+from bot.forms.table import Table
 from bot.forms.vocabulary import (
     STATE_EMPTY,
     STATE_FILLED,
-    STATE_MARKED,
     STATE_READ,
-    STATE_UNMARKED,
     STATE_UNSURE,
     FieldReading,
     FormFields,
 )
 
-# Options of each choice row, in the order the form prints them (FORM-SPEC vocabulary).
-CHOICES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("line_kind", tuple(k for k, _ in LINE_KIND_OPTIONS)),
-    ("line_type", tuple(k for k, _ in LINE_TYPE_OPTIONS)),
-    ("check_method", tuple(k for k, _ in CHECK_METHOD_OPTIONS)),
-    ("plus", ("on",)),
-)
 REQUIRED = ("customer_code", "shop_name", "mail_local", "contact_last", "contact_first")
 
 
@@ -138,77 +121,6 @@ def find_form(plain: bytes, limits: Limits, accept: Callable[[Table], bool]
     return None, notes, None
 
 
-# =========================================================================== marks
-
-
-def _read_marks(page: Page, rows: dict[str, Row],
-                choices: tuple[tuple[str, tuple[str, ...]], ...] = CHOICES) -> dict[str, list[marks.OptionMark] | None]:
-    """Every choice row's options judged, or None for a row whose boxes are not found.
-
-    Boxes are looked for at the lenient threshold and, in a row short of boxes, at the faint
-    one (a thin □ at 150 dpi grey blurs lighter than the lenient threshold).  The form's box
-    size is the one with which the most rows show exactly their options (a glyph's ring, 門 of
-    開 or a part of 親, comes in another size and does not fit the rows); the vote of
-    :func:`marks.box_side` only breaks a tie."""
-    data: dict[str, tuple[np.ndarray, list, Row, int]] = {}
-    for fld, keys in choices:
-        row = rows.get(fld)
-        if row is None:
-            continue
-        x0, y0, x1, y1 = row.value_box
-        boxink = cell_ink(page, row.value_box, lenient=True)
-        data[fld] = (boxink, marks.find_boxes(boxink, (y1 - y0) / 2), row, len(keys))
-    faint: dict[str, tuple[np.ndarray, list]] = {}  # made only for rows that need it (slow)
-
-    def faint_of(fld: str) -> tuple[np.ndarray, list]:
-        if fld not in faint:
-            box = data[fld][2].value_box
-            ink = cell_ink(page, box, faint=True)
-            faint[fld] = (ink, marks.find_boxes(ink, (box[3] - box[1]) / 2))
-        return faint[fld]
-
-    def boxes_of(fld: str, side: int, *, look_faint: bool) -> list[tuple[int, int, int, int]] | None:
-        boxink, cands, _, n = data[fld]
-        boxes = marks.row_boxes(boxink, cands, side, n)
-        if boxes is None and look_faint and marks.rings(cands, side) < n:
-            boxes = marks.row_boxes(*faint_of(fld), side, n)
-        return boxes
-
-    def choose(look_faint: bool) -> tuple[int | None, int]:
-        for fld in data if look_faint else ():
-            faint_of(fld)  # every row's faint rings vote too
-        groups = [(d[0], d[1]) for d in data.values()] + list(faint.values())
-        voted = marks.box_side(groups)
-        sizes = sorted({b[2] - b[0] for _, cands in groups for sc, b in cands if sc >= 1.0})
-        fits = {side: sum(boxes_of(fld, side, look_faint=look_faint) is not None for fld in data)
-                for side in sizes}
-        best = max(fits.values(), default=0)
-        if best == 0:
-            return None, 0
-        # neighbouring sizes fit the same rows (a box is found at 26 and 28 px): one size
-        winners = [s for s, f in fits.items() if f == best]
-        near = [s for s in winners if voted is not None and abs(s - voted) <= 2]
-        if near:
-            return min(near, key=lambda s: abs(s - voted)), best  # type: ignore[operator]
-        return (winners[len(winners) // 2] if max(winners) - min(winners) <= 4 else None), best
-
-    side, fit = choose(look_faint=False)
-    if side is None or fit < len(data):
-        side, fit = choose(look_faint=True)
-    out: dict[str, list[marks.OptionMark] | None] = {}
-    for fld, _ in choices:
-        if fld not in data or side is None:
-            out[fld] = None
-            continue
-        row = data[fld][2]
-        x0, y0, x1, y1 = row.value_box
-        boxes = boxes_of(fld, side, look_faint=True)
-        ink = cell_ink(page, row.value_box)
-        out[fld] = None if boxes is None else marks.judge(ink, boxes, top=0, bottom=y1 - y0, cell_right=x1 - x0,
-                                                          lenient=data[fld][0])
-    return out
-
-
 # =========================================================================== the reading
 
 
@@ -264,7 +176,7 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
         return ROW_OF.get(name, name) in rows and ROW_OF.get(name, name) not in bad
 
     choices = CHOICES if services is None else tuple(c for c in CHOICES if c[0] != "plus")
-    _choice_readings(page, rows, trusted, readings, values, unsure, choices,
+    choice_marks.choice_readings(page, rows, trusted, readings, values, unsure, choices,
                      option_words=placed.option_words if placed is not None else None,
                      one_mark=placed.one_mark if placed is not None else frozenset(),
                      residue=placed.residue if placed is not None else None)
@@ -352,77 +264,3 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
     return ScanResult(fields=fields, readings=tuple(readings), unsure=tuple(dict.fromkeys(unsure)), notes=notes,
                       form_page=page.index, **({} if svc is None else {
                           "form": "integrated", "spot_selected": svc.spot_selected, "services": svc.services}))
-
-
-def _fit_words(page: Page, row: Row, opts: list[marks.OptionMark], words_: tuple) -> bool:
-    """choice_rows.boxes_fit_words on the row's ink widened by a box's side to the left: a box
-    standing at the row's very start has the paper before it outside the row (seed 9696: the
-    first box 7 px in, so "paper before it" could not be seen, and the row went to a person)."""
-    x0, y0, x1, y1 = row.value_box
-    pad = min(x0, max((m.box[2] - m.box[0] for m in opts), default=0))
-    boxes = [(b[0] + pad, b[1], b[2] + pad, b[3]) for b in (m.box for m in opts)]
-    return choice_rows.boxes_fit_words(boxes, words_, (x0 - pad, y0), cell_ink(page, (x0 - pad, y0, x1, y1)))
-
-
-def _choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], bool], readings: list[FieldReading],
-                     values: dict[str, object], unsure: list[str],
-                     choices: tuple[tuple[str, tuple[str, ...]], ...] = CHOICES,
-                     option_words: dict[str, tuple[tuple[int, int, int, int] | None, ...]] | None = None,
-                     one_mark: frozenset[str] = frozenset(),
-                     residue: dict[str, tuple] | None = None) -> None:
-    """Every option marked / unmarked / unsure, and each choice field's value when all its
-    options are sure (on a trusted row; on a row found by its words, each box must stand right
-    before its option's word)."""
-    def off(b: tuple[int, int, int, int], row: Row) -> tuple[float, float, float, float]:
-        return (row.value_box[0] + b[0], row.value_box[1] + b[1], row.value_box[0] + b[2], row.value_box[1] + b[3])
-
-    judged = _read_marks(page, rows, choices)
-    for fld in choice_rows.shared_boxes({f: [off(m.box, rows[f]) for m in opts] for f, opts in judged.items()
-                                         if opts and f in rows}):
-        judged[fld] = None  # one check box judged for two choices: a row reached into its neighbour's
-    for fld, keys in choices:
-        row = rows.get(fld)
-        opts = judged.get(fld)
-        if opts is not None and option_words is not None and row is not None and not _fit_words(page, row, opts,
-                                                                                                 option_words.get(fld, ())):
-            opts = None  # a box of another option, or a mark taken for a box
-        if opts is None or not trusted(fld):
-            unsure.append(fld)
-            readings.append(FieldReading(fld, None, STATE_UNSURE, 0.0, False, None,
-                                         page.box(row.value_box) if row else None))
-            continue
-        assert row is not None
-        states = []
-        # a row found by its words: sure only as one option marked and the others clean, or as
-        # none marked when its band holds nothing but print and its boxes (or, for ファミリー/
-        # マンション beside a sure フレッツ光ネクスト, none: they decide nothing there)
-        found_ = [m.state for m in opts]
-        none_ = set(found_) == {marks.UNMARKED}
-        if fld in one_mark and found_.count(marks.MARKED) == 1 and residue is not None:
-            k = found_.index(marks.MARKED)
-            words_ = (option_words or {}).get(fld, ())
-            if opts[k].inside < marks.INSIDE_MARK and not choice_rows.goes_round(
-                    residue.get(fld), off(opts[k].box, row), words_[k] if k < len(words_) else None):
-                found_[k] = marks.UNSURE  # a circle's arc from the row above or below, maybe
-        single = fld not in one_mark or found_.count(marks.MARKED) == 1 or (
-            fld == "line_type" and values.get("line_kind") == "hikari_next" and none_) or (
-            none_ and residue is not None and choice_rows.band_clean(residue.get(fld), [off(m.box, row) for m in opts]))
-        for key, m in zip(keys, opts, strict=True):
-            sure = m.state != marks.UNSURE and single
-            st = {marks.MARKED: STATE_MARKED, marks.UNMARKED: STATE_UNMARKED}.get(m.state, STATE_UNSURE)
-            readings.append(FieldReading(f"{fld}.{key}", None, st, m.conf, sure, None, page.box(off(m.area, row))))
-            states.append((key, m.state))
-        conf = min(m.conf for m in opts)
-        if any(s == marks.UNSURE for _, s in states) or not single:
-            unsure.append(fld)
-            readings.append(FieldReading(fld, None, STATE_UNSURE, conf, False, None, page.box(row.value_box)))
-            continue
-        chosen = [k for k, s in states if s == marks.MARKED]
-        if fld == "plus":
-            values["plus"] = bool(chosen)
-            readings.append(FieldReading("plus", "true" if chosen else "false", STATE_READ, conf, True, None,
-                                         page.box(row.value_box)))
-        else:
-            value = chosen[0] if len(chosen) == 1 else None
-            values[fld] = value
-            readings.append(FieldReading(fld, value, STATE_READ, conf, True, None, page.box(row.value_box)))

@@ -1,0 +1,210 @@
+"""The marks of a page's choice rows (FORM-SPEC's 回線種別, 回線タイプ, 確認方法, Plus): the printed
+check boxes of each row found, each judged (bot.forms.marks), and each choice's value when all
+its options are sure.  On a row found by its words (issue 19), each box must stand right before
+its option's word, a row is sure with one option marked and the others clean or with none
+marked where its band holds only print, and one box a mark broke may be placed by its word."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from bot.forms import choice_rows, marks
+from bot.forms.cells import Page, cell_ink
+from bot.forms.normalise import (
+    CHECK_METHOD_OPTIONS,
+    LINE_KIND_OPTIONS,
+    LINE_TYPE_OPTIONS,
+)
+from bot.forms.table import Row
+from bot.forms.vocabulary import (
+    STATE_MARKED,
+    STATE_READ,
+    STATE_UNMARKED,
+    STATE_UNSURE,
+    FieldReading,
+)
+
+# Options of each choice row, in the order the form prints them (FORM-SPEC vocabulary).
+CHOICES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("line_kind", tuple(k for k, _ in LINE_KIND_OPTIONS)),
+    ("line_type", tuple(k for k, _ in LINE_TYPE_OPTIONS)),
+    ("check_method", tuple(k for k, _ in CHECK_METHOD_OPTIONS)),
+    ("plus", ("on",)),
+)
+
+
+def read_marks(page: Page, rows: dict[str, Row],
+               choices: tuple[tuple[str, tuple[str, ...]], ...] = CHOICES,
+               words: dict[str, tuple[tuple[int, int, int, int] | None, ...]] | None = None,
+               placed: dict[str, int] | None = None) -> dict[str, list[marks.OptionMark] | None]:
+    """Every choice row's options judged, or None for a row whose boxes are not found.
+
+    On a row found by its words (``words``: each option's word, page pixels), one box a mark
+    broke may be placed by its word (choice_rows.completed); the row is then judged only when
+    that box is marked inside, and its index goes into ``placed``.
+
+    Boxes are looked for at the lenient threshold and, in a row short of boxes, at the faint
+    one (a thin □ at 150 dpi grey blurs lighter than the lenient threshold).  The form's box
+    size is the one with which the most rows show exactly their options (a glyph's ring, 門 of
+    開 or a part of 親, comes in another size and does not fit the rows); the vote of
+    :func:`marks.box_side` only breaks a tie."""
+    data: dict[str, tuple[np.ndarray, list, Row, int]] = {}
+    for fld, keys in choices:
+        row = rows.get(fld)
+        if row is None:
+            continue
+        boxink = cell_ink(page, row.value_box, lenient=True)
+        data[fld] = (boxink, _candidates(page, row.value_box, words is not None), row, len(keys))
+    faint: dict[str, tuple[np.ndarray, list]] = {}  # made only for rows that need it (slow)
+
+    def faint_of(fld: str) -> tuple[np.ndarray, list]:
+        if fld not in faint:
+            box = data[fld][2].value_box
+            faint[fld] = (cell_ink(page, box, faint=True), _candidates(page, box, words is not None, faint=True))
+        return faint[fld]
+
+    def boxes_of(fld: str, side: int, *, look_faint: bool) -> list[tuple[int, int, int, int]] | None:
+        boxink, cands, _, n = data[fld]
+        boxes = marks.row_boxes(boxink, cands, side, n)
+        if boxes is None and look_faint and marks.rings(cands, side) < n:
+            boxes = marks.row_boxes(*faint_of(fld), side, n)
+        return boxes
+
+    def choose(look_faint: bool) -> tuple[int | None, int]:
+        for fld in data if look_faint else ():
+            faint_of(fld)  # every row's faint rings vote too
+        groups = [(d[0], d[1]) for d in data.values()] + list(faint.values())
+        voted = marks.box_side(groups)
+        sizes = sorted({b[2] - b[0] for _, cands in groups for sc, b in cands if sc >= 1.0})
+        fits = {side: sum(boxes_of(fld, side, look_faint=look_faint) is not None for fld in data)
+                for side in sizes}
+        best = max(fits.values(), default=0)
+        if best == 0:
+            return None, 0
+        # neighbouring sizes fit the same rows (a box is found at 26 and 28 px): one size
+        winners = [s for s, f in fits.items() if f == best]
+        near = [s for s in winners if voted is not None and abs(s - voted) <= 2]
+        if near:
+            return min(near, key=lambda s: abs(s - voted)), best  # type: ignore[operator]
+        return (winners[len(winners) // 2] if max(winners) - min(winners) <= 4 else None), best
+
+    side, fit = choose(look_faint=False)
+    if side is None or fit < len(data):
+        side, fit = choose(look_faint=True)
+    out: dict[str, list[marks.OptionMark] | None] = {}
+    for fld, _ in choices:
+        if fld not in data or side is None:
+            out[fld] = None
+            continue
+        row = data[fld][2]
+        x0, y0, x1, y1 = row.value_box
+        boxes = boxes_of(fld, side, look_faint=True)
+        k = None
+        if boxes is None and words is not None and words.get(fld):
+            done = choice_rows.completed(data[fld][1], side, words[fld], (x0, y0), data[fld][0])
+            if done is not None:
+                boxes, k = done
+        ink = cell_ink(page, row.value_box)
+        out[fld] = None if boxes is None else marks.judge(ink, boxes, top=0, bottom=y1 - y0, cell_right=x1 - x0,
+                                                          lenient=data[fld][0])
+        if k is not None and out[fld] is not None:
+            m = out[fld][k]  # type: ignore[index]
+            if m.state != marks.MARKED or m.inside < marks.INSIDE_MARK:
+                out[fld] = None  # paper (or a circle's arc) where the box was placed: no box there
+            elif placed is not None:
+                placed[fld] = k
+    return out
+
+
+def _candidates(page: Page, box: tuple[int, int, int, int], by_words: bool, *,
+                faint: bool = False) -> list[tuple[float, tuple[int, int, int, int]]]:
+    """marks.find_boxes in a row (row pixels).  A row found by its words is bounded half way to
+    the print over and under it, which may leave a box less than the paper margin find_boxes
+    wants inside the row (seed 9797: both boxes of a tight 回線種別 row lost): its boxes are
+    looked for with a few pixels more round it, and kept when they lie in the row (a box at the
+    row's very start, seed 9797, likewise)."""
+    x0, y0, x1, y1 = box
+    pad = 6 if by_words else 0
+    left, top = max(0, x0 - pad), max(0, y0 - pad)
+    ink = cell_ink(page, (left, top, x1 + pad, y1 + pad), lenient=not faint, faint=faint)
+    dx, dy = x0 - left, y0 - top
+    return [(sc, (b[0] - dx, b[1] - dy, b[2] - dx, b[3] - dy)) for sc, b in marks.find_boxes(ink, (y1 - y0) / 2 + dy)
+            if b[0] - dx >= 0 and b[1] - dy >= 0 and b[2] - dx <= x1 - x0 and b[3] - dy <= y1 - y0]
+
+
+def _fit_words(page: Page, row: Row, opts: list[marks.OptionMark], words_: tuple, placed: int | None = None) -> bool:
+    """choice_rows.boxes_fit_words on the row's ink widened by a box's side to the left: a box
+    standing at the row's very start has the paper before it outside the row (seed 9696: the
+    first box 7 px in, so "paper before it" could not be seen, and the row went to a person)."""
+    x0, y0, x1, y1 = row.value_box
+    pad = min(x0, max((m.box[2] - m.box[0] for m in opts), default=0))
+    boxes = [(b[0] + pad, b[1], b[2] + pad, b[3]) for b in (m.box for m in opts)]
+    return choice_rows.boxes_fit_words(boxes, words_, (x0 - pad, y0), cell_ink(page, (x0 - pad, y0, x1, y1)),
+                                       placed=placed)
+
+
+def choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], bool], readings: list[FieldReading],
+                     values: dict[str, object], unsure: list[str],
+                     choices: tuple[tuple[str, tuple[str, ...]], ...] = CHOICES,
+                     option_words: dict[str, tuple[tuple[int, int, int, int] | None, ...]] | None = None,
+                     one_mark: frozenset[str] = frozenset(),
+                     residue: dict[str, tuple] | None = None) -> None:
+    """Every option marked / unmarked / unsure, and each choice field's value when all its
+    options are sure (on a trusted row; on a row found by its words, each box must stand right
+    before its option's word)."""
+    def off(b: tuple[int, int, int, int], row: Row) -> tuple[float, float, float, float]:
+        return (row.value_box[0] + b[0], row.value_box[1] + b[1], row.value_box[0] + b[2], row.value_box[1] + b[3])
+
+    placed: dict[str, int] = {}
+    judged = read_marks(page, rows, choices, option_words, placed)
+    for fld in choice_rows.shared_boxes({f: [off(m.box, rows[f]) for m in opts] for f, opts in judged.items()
+                                         if opts and f in rows}):
+        judged[fld] = None  # one check box judged for two choices: a row reached into its neighbour's
+    for fld, keys in choices:
+        row = rows.get(fld)
+        opts = judged.get(fld)
+        if opts is not None and option_words is not None and row is not None and not _fit_words(
+                page, row, opts, option_words.get(fld, ()), placed.get(fld)):
+            opts = None  # a box of another option, or a mark taken for a box
+        if opts is None or not trusted(fld):
+            unsure.append(fld)
+            readings.append(FieldReading(fld, None, STATE_UNSURE, 0.0, False, None,
+                                         page.box(row.value_box) if row else None))
+            continue
+        assert row is not None
+        states = []
+        # a row found by its words: sure only as one option marked and the others clean, or as
+        # none marked when its band holds nothing but print and its boxes (or, for ファミリー/
+        # マンション beside a sure フレッツ光ネクスト, none: they decide nothing there)
+        found_ = [m.state for m in opts]
+        none_ = set(found_) == {marks.UNMARKED}
+        if fld in one_mark and found_.count(marks.MARKED) == 1 and residue is not None:
+            k = found_.index(marks.MARKED)
+            words_ = (option_words or {}).get(fld, ())
+            if opts[k].inside < marks.INSIDE_MARK and not choice_rows.goes_round(
+                    residue.get(fld), off(opts[k].box, row), words_[k] if k < len(words_) else None):
+                found_[k] = marks.UNSURE  # a circle's arc from the row above or below, maybe
+        single = fld not in one_mark or found_.count(marks.MARKED) == 1 or (
+            fld == "line_type" and values.get("line_kind") == "hikari_next" and none_) or (
+            none_ and residue is not None and choice_rows.band_clean(residue.get(fld), [off(m.box, row) for m in opts]))
+        for key, m in zip(keys, opts, strict=True):
+            sure = m.state != marks.UNSURE and single
+            st = {marks.MARKED: STATE_MARKED, marks.UNMARKED: STATE_UNMARKED}.get(m.state, STATE_UNSURE)
+            readings.append(FieldReading(f"{fld}.{key}", None, st, m.conf, sure, None, page.box(off(m.area, row))))
+            states.append((key, m.state))
+        conf = min(m.conf for m in opts)
+        if any(s == marks.UNSURE for _, s in states) or not single:
+            unsure.append(fld)
+            readings.append(FieldReading(fld, None, STATE_UNSURE, conf, False, None, page.box(row.value_box)))
+            continue
+        chosen = [k for k, s in states if s == marks.MARKED]
+        if fld == "plus":
+            values["plus"] = bool(chosen)
+            readings.append(FieldReading("plus", "true" if chosen else "false", STATE_READ, conf, True, None,
+                                         page.box(row.value_box)))
+        else:
+            value = chosen[0] if len(chosen) == 1 else None
+            values[fld] = value
+            readings.append(FieldReading(fld, value, STATE_READ, conf, True, None, page.box(row.value_box)))
