@@ -119,3 +119,14 @@ def test_an_unsure_line_kind_is_named_and_never_a_defect() -> None:
     assert "LINE_KIND_MISSING" not in decision.defect_codes
     assert decision.decision == deciding.REJECTED  # for UNIS_ORDER_MISSING, which is sure
     assert "ご利用回線種別（line_kind）" in decision.reason
+
+
+def test_a_blank_address_beside_a_reading_only_known_as_written_goes_to_a_person() -> None:
+    """ご希望のメールアドレス surely blank, its フリガナ surely written but not read (handwriting, or
+    print the reader took for writing: seed 10202, an unread 【ご担当者】 heading in its place): not
+    MAIL_ADDRESS_MISSING (something is written), but no address the vendor can use either: held,
+    naming the reading.  Before, the form was accepted."""
+    f = _facts_with({**BASE, "mail_local": ("", "empty", True)}, BODY)
+    decision = deciding.decide(f)  # type: ignore[arg-type]
+    assert "MAIL_ADDRESS_MISSING" not in decision.defect_codes
+    assert "mail_reading" in decision.reason

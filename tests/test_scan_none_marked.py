@@ -173,3 +173,15 @@ def test_marks_of_tight_rows_and_broken_boxes_are_read() -> None:
         result = scanned.read_scan(pdf, UNHURRIED)
         got = {r.name: r for r in result.readings}
         assert got["line_kind"].sure and got["line_kind"].value == truth["fields"]["line_kind"], (i, result.notes)
+
+
+def test_none_marked_needs_spotless_boxes_as_well_as_a_clean_band() -> None:
+    """Seed 10303 form 38 (two_columns, 150 dpi grey, a tick under フレッツ光ネクスト's box whose
+    stroke runs up into the question's label): its band read clean (the stroke's pieces lie in
+    print), its halo 0.077 was clean by the judge's margin, and the form was sent back for
+    LINE_KIND_MISSING.  "None marked" now needs every box and its surroundings spotless."""
+    pdf, truth = make(plan_families(70, 10303, SEVEN)[38], password=None)
+    assert truth["fields"]["line_kind"] == "hikari_next"
+    result = scanned.read_scan(pdf, UNHURRIED)
+    got = {r.name: r for r in result.readings}
+    assert not got["line_kind"].sure and "line_kind" in result.unsure

@@ -95,7 +95,12 @@ def judge(f: Facts, defects: Sequence[Defect], chain: Sequence[Check], *,
             sure.append(defect)  # it stands without the form too
             continue
         if defect.code in _ABSENCE and any(_known(form, n, frozenset({"filled", "read"})) for n in evidence or ()):
-            continue  # contradicted: the reader is sure the cell holds writing (handwriting, not read)
+            # contradicted: the reader is sure the cell holds writing (handwriting, not read).  But an
+            # address surely left blank beside a reading only known as "written" gives the vendor no
+            # address: a person reads it (seed 10202: a heading read as the reading's writing, accepted)
+            if defect.code == "MAIL_ADDRESS_MISSING" and _known(form, "mail_local", frozenset({"empty"})):
+                unsure.extend(n for n in evidence or () if _known(form, n, frozenset({"filled"})))
+            continue
         missing = [n for n in (evidence or ()) if not _known(form, n, _KNOWN)]
         if evidence is None or missing:
             unsure.extend(missing or [defect.code])
