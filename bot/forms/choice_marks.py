@@ -152,12 +152,35 @@ def _fit_words(page: Page, row: Row, opts: list[marks.OptionMark], words_: tuple
                                        placed=placed)
 
 
+def _word_row_stands(fld: str, opts: list[tuple[marks.OptionMark, tuple[float, float, float, float]]],
+                     words_: tuple, values: dict[str, object],
+                     residue: dict[str, choice_rows.Residue | None] | None) -> bool:
+    """Whether a choice row found by its words may be read (each option with its box in page
+    pixels): one option marked and the others clean, a mark only round its option going round it;
+    or none marked where every box and its surroundings are spotless and the band round the row
+    holds nothing but print and its boxes; or ファミリー/マンション with none beside a sure
+    フレッツ光ネクスト (they decide nothing there)."""
+    states = [m.state for m, _ in opts]
+    if states.count(marks.MARKED) == 1:
+        k = states.index(marks.MARKED)
+        m, box = opts[k]
+        # a circle's arc from the row above or below, maybe
+        return residue is None or m.inside >= marks.INSIDE_MARK or choice_rows.goes_round(
+            residue.get(fld), box, words_[k] if k < len(words_) else None)
+    if set(states) != {marks.UNMARKED}:
+        return False
+    if fld == "line_type" and values.get("line_kind") == "hikari_next":
+        return True
+    return residue is not None and all(m.halo <= NONE_HALO and m.inside <= NONE_INSIDE for m, _ in opts) and \
+        choice_rows.band_clean(residue.get(fld), [b for _, b in opts])
+
+
 def choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], bool], readings: list[FieldReading],
                      values: dict[str, object], unsure: list[str],
                      choices: tuple[tuple[str, tuple[str, ...]], ...] = CHOICES,
                      option_words: dict[str, tuple[tuple[int, int, int, int] | None, ...]] | None = None,
                      one_mark: frozenset[str] = frozenset(),
-                     residue: dict[str, tuple] | None = None) -> None:
+                     residue: dict[str, choice_rows.Residue | None] | None = None) -> None:
     """Every option marked / unmarked / unsure, and each choice field's value when all its
     options are sure (on a trusted row; on a row found by its words, each box must stand right
     before its option's word)."""
@@ -182,21 +205,8 @@ def choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], b
             continue
         assert row is not None
         states = []
-        # a row found by its words: sure only as one option marked and the others clean, or as
-        # none marked when its band holds nothing but print and its boxes (or, for ファミリー/
-        # マンション beside a sure フレッツ光ネクスト, none: they decide nothing there)
-        found_ = [m.state for m in opts]
-        none_ = set(found_) == {marks.UNMARKED}
-        if fld in one_mark and found_.count(marks.MARKED) == 1 and residue is not None:
-            k = found_.index(marks.MARKED)
-            words_ = (option_words or {}).get(fld, ())
-            if opts[k].inside < marks.INSIDE_MARK and not choice_rows.goes_round(
-                    residue.get(fld), off(opts[k].box, row), words_[k] if k < len(words_) else None):
-                found_[k] = marks.UNSURE  # a circle's arc from the row above or below, maybe
-        single = fld not in one_mark or found_.count(marks.MARKED) == 1 or (
-            fld == "line_type" and values.get("line_kind") == "hikari_next" and none_) or (
-            none_ and residue is not None and all(m.halo <= NONE_HALO and m.inside <= NONE_INSIDE for m in opts)
-            and choice_rows.band_clean(residue.get(fld), [off(m.box, row) for m in opts]))
+        single = fld not in one_mark or _word_row_stands(
+            fld, [(m, off(m.box, row)) for m in opts], (option_words or {}).get(fld, ()), values, residue)
         for key, m in zip(keys, opts, strict=True):
             sure = m.state != marks.UNSURE and single
             st = {marks.MARKED: STATE_MARKED, marks.UNMARKED: STATE_UNMARKED}.get(m.state, STATE_UNSURE)

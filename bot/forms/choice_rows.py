@@ -218,8 +218,6 @@ def choice_rows(found: list[Found], print_lines: Sequence[Band] = (),
     return out
 
 
-
-
 @dataclass(frozen=True)
 class Residue:
     """A choice row's band (page pixels) and its ink that is not print."""
@@ -269,11 +267,11 @@ def band_clean(residue: Residue | None, boxes: Sequence[Box]) -> bool:
     grazes its box or a circle reaching past the bounded row leaves ink here (seed 9393: a
     tick below and right of its box read as none).  Specks, a piece of a glyph the reading's
     character boxes missed (no bigger than a character, inside its line of print) and the thin
-    straight end of a ruling line running out of the band are no mark.  The band begins just before the first
-    box (what stands further left is the row's label or a heading)."""
+    straight end of a ruling line running out of the band are no mark.  The band begins just
+    before the first box (what stands further left is the row's label or a heading)."""
     if residue is None or not boxes:
         return False
-    (x0, y0, x1, y1), h = residue.box, residue.height
+    (x0, y0, x1, _), h = residue.box, residue.height
     part = residue.ink.copy()
     ints = [tuple(int(v) for v in b) for b in boxes]
     for bx0, by0, bx1, by1 in ints:
@@ -290,7 +288,7 @@ def band_clean(residue: Residue | None, boxes: Sequence[Box]) -> bool:
     thin = max(4, int(0.15 * h))
     n, _, st, _ = cv2.connectedComponentsWithStats(part.astype(np.uint8), connectivity=8)
     for i in range(1, n):
-        bx, by, bw, bh, _area = (int(v) for v in st[i])
+        bx, by, bw, bh = (int(v) for v in st[i, :4])
         if max(bw, bh) < max(3, 0.25 * h):
             continue  # a speck
         if bh <= thin and bw >= 3 * bh and (bx == 0 or bx + bw >= part.shape[1]):
@@ -301,14 +299,8 @@ def band_clean(residue: Residue | None, boxes: Sequence[Box]) -> bool:
         if max(bw, bh) <= 0.8 * h and any(c.x0 <= gx0 and gx0 + bw <= c.x1 and c.top - 0.1 * h <= gy0 and
                                           gy0 + bh <= c.bottom + 0.1 * h for c in residue.cores):
             continue  # a piece of a glyph the reading's character boxes missed, inside its line
-        if DEBUG is not None:
-            DEBUG.append(((x0, y0, x1, y1), (gx0, gy0, bw, bh, _area), h))
-            continue
         return False
-    return DEBUG is None or not any(d[0] == (x0, y0, x1, y1) for d in DEBUG)
-
-
-DEBUG: list | None = None
+    return True
 
 
 def goes_round(residue: Residue | None, box: Box, word: Box | None) -> bool:
@@ -336,7 +328,8 @@ def completed(cands: Sequence[tuple[float, Box]], side: int, words_: Sequence[Bo
     a pen's fill or a tick through its sides broke its outline.  Every other option's box stands
     right before its word at the form's size, the same way (gap, line); the missing one is placed
     there by its word, and at least two of its sides must show (the printed box under the mark).
-    Its judgement must then be a mark inside it (see ``scanned``): paper there is no box."""
+    Its judgement must then be a mark inside it (:func:`bot.forms.choice_marks.read_marks`):
+    paper there is no box."""
     if len(words_) < 2 or any(w is None for w in words_):
         return None
     ok = [b for sc, b in cands if abs((b[2] - b[0]) - side) <= 2 and sc >= 1.0]

@@ -41,8 +41,7 @@ def contact_parts(row: Row, lab: Found, side: str, labels: list[Found], ink: np.
         mei = min(inside, key=lambda b: b[0])
         sei = [b for b in _markers(lines_, "姓") if y0 <= (b[1] + b[3]) / 2 <= y1 and x0 <= b[0] < mei[0]]
         left = max(b[2] for b in sei) + int(0.3 * h) if sei else x0
-        last, first = (left, y0, mei[0] - int(0.3 * h), y1), (mei[2] + int(0.3 * h), y0, x1, y1)
-        return (last, first) if min(last[2] - last[0], first[2] - first[0]) >= 2 * h else None
+        return _roomy((left, y0, mei[0] - int(0.3 * h), y1), (mei[2] + int(0.3 * h), y0, x1, y1), h)
     halves = _halved(row, lab, side, labels, ink, rules)
     if halves is not None:
         return halves
@@ -75,7 +74,11 @@ def _halved(row: Row, lab: Found, side: str, labels: list[Found], ink: np.ndarra
     beyond = [x for x in ups if x > parting[0] + 3 * h]
     last = (_after_mark(ink, (x0, y0, x1, y1), h), y0, x1, y1)
     first = (parting[0] + 4, y0, (beyond[0] - 3) if beyond else full[2], y1)
-    first = (_after_mark(ink, first, h), y0, first[2], y1)
+    return _roomy(last, (_after_mark(ink, first, h), y0, first[2], y1), h)
+
+
+def _roomy(last: Box, first: Box, h: float) -> tuple[Box, Box] | None:
+    """姓's and 名's places, when each has room for two characters of writing."""
     return (last, first) if min(last[2] - last[0], first[2] - first[0]) >= 2 * h else None
 
 
