@@ -70,3 +70,5 @@ def test_a_sender_without_the_role_is_not_asked_to_resend() -> None:
     both = _reject("SENDER_NOT_PERMITTED", "SERIAL_INVALID")
     assert "再送はせず" in both and "下記の不備も修正" in both
     assert "同じ件名で再送してください" in _reject("SERIAL_INVALID")
+    for text in (alone, both, _reject("SERIAL_INVALID")):  # the instruction, then a blank line, then the mail
+        assert "。\n\n  件名" in text
