@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from bot.forms import scanned
-from bot.forms.choice_rows import boxes_fit_words, choice_rows, option_words_of, shared_boxes
+from bot.forms.choice_lines import choice_rows, option_words_of
+from bot.forms.choice_rows import boxes_fit_words, shared_boxes
 from bot.forms.words import Band, Found
 from tests.fixtures.scans.corpus import make, plan_families
 from tests.support.app import UNHURRIED

@@ -266,7 +266,7 @@ def test_a_choice_row_with_no_room_between_the_print_around_it_is_not_read() -> 
     """One option word read, print close on both sides of it (a word read twice, a crooked
     line): the row would end before it begins; it is left to a person, not read (a scan of the
     corpus failed in OpenCV on the empty row)."""
-    from bot.forms.choice_rows import choice_rows
+    from bot.forms.choice_lines import choice_rows
     from bot.forms.words import Found
 
     found = [Found("option:check_method.bill", "ntt請求書(裏面)", (700, 1840, 800, 1870), 1.0, 30),

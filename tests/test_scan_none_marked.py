@@ -119,8 +119,9 @@ def test_a_mark_round_an_option_must_go_round_it() -> None:
 
 
 def test_a_phone_label_no_block_claims_leaves_both_phones_to_a_person() -> None:
-    """A 電話番号 printed before its block's name (on the フリガナ line) is claimed by no block,
-    and the other block's 電話番号 may then be named the contractor's: both phones are untrusted."""
+    """A 電話番号 printed before its block's name is claimed by no block (unless it stands on
+    its block's フリガナ line), and the other block's 電話番号 may then be named the contractor's:
+    both phones are untrusted."""
     from bot.forms.places import _unplaced_twins, name_fields
     from bot.forms.words import Found
 
@@ -129,10 +130,15 @@ def test_a_phone_label_no_block_claims_leaves_both_phones_to_a_person() -> None:
 
     ordered = [f("name", 100), f("phone", 160), f("shop_name", 300), f("phone", 360)]
     assert _unplaced_twins(ordered, name_fields(ordered)) == set()
+    # on the フリガナ lines, each 電話番号 is its block's (tests/test_scan_wrapped.py) …
     before = [f("kana", 100), f("phone", 100, 600), f("name", 160), f("kana", 300), f("phone", 300, 600),
               f("shop_name", 360)]
     named = name_fields(before)
-    assert _unplaced_twins(before, named) == {"contractor_phone", "shop_phone"}
+    assert named["contractor_phone"] is before[1] and named["shop_phone"] is before[4]
+    assert _unplaced_twins(before, named) == set()
+    # … but with no フリガナ read beside them, the first is no block's: both phones to a person
+    bare = [f for f in before if f.key != "kana"]
+    assert _unplaced_twins(bare, name_fields(bare)) == {"contractor_phone", "shop_phone"}
 
 
 SEVEN = ("ruled", "header_digits", "sections_dotted", "two_columns", "ver3_order", "label_below", "shaded_grid")

@@ -181,6 +181,8 @@ def read_code(page: Page, row: Row) -> Text:
             res, _, _ = read_ocr(page, (x0 + a - 4, y0, x0 + b + 4, y1), lang="jpn", scale=2.0)
             if "桁" in res.text or re.search(r"\(\s*9|9\s*\)", nfkc(res.text)):
                 note_found = True
+                if kept:
+                    break  # the note follows the code: what stands beyond it (お申込日 …) is not the code
                 continue
         kept.append((a, b))
     if not kept:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bot.forms import choice_rows, marks
+from bot.forms import choice_lines, choice_rows, marks
 from bot.forms.cells import Page, cell_ink
 from bot.forms.normalise import (
     CHECK_METHOD_OPTIONS,
@@ -154,25 +154,29 @@ def _fit_words(page: Page, row: Row, opts: list[marks.OptionMark], words_: tuple
 
 def _word_row_stands(fld: str, opts: list[tuple[marks.OptionMark, tuple[float, float, float, float]]],
                      words_: tuple, values: dict[str, object],
-                     residue: dict[str, choice_rows.Residue | None] | None) -> bool:
+                     bands: list[choice_rows.Residue | None] | None) -> bool:
     """Whether a choice row found by its words may be read (each option with its box in page
-    pixels): one option marked and the others clean, a mark only round its option going round it;
-    or none marked where every box and its surroundings are spotless and the band round the row
-    holds nothing but print and its boxes; or ファミリー/マンション with none beside a sure
-    フレッツ光ネクスト (they decide nothing there)."""
+    pixels and the band of the printed line it stands on, ``bands``): one option marked and the
+    others clean, a mark only round its option going round it; or none marked where every box
+    and its surroundings are spotless and each band holds nothing but print and its boxes; or
+    ファミリー/マンション with none beside a sure フレッツ光ネクスト (they decide nothing there)."""
     states = [m.state for m, _ in opts]
     if states.count(marks.MARKED) == 1:
         k = states.index(marks.MARKED)
         m, box = opts[k]
         # a circle's arc from the row above or below, maybe
-        return residue is None or m.inside >= marks.INSIDE_MARK or choice_rows.goes_round(
-            residue.get(fld), box, words_[k] if k < len(words_) else None)
+        return bands is None or m.inside >= marks.INSIDE_MARK or choice_rows.goes_round(
+            bands[k], box, words_[k] if k < len(words_) else None)
     if set(states) != {marks.UNMARKED}:
         return False
     if fld == "line_type" and values.get("line_kind") == "hikari_next":
         return True
-    return residue is not None and all(m.halo <= NONE_HALO and m.inside <= NONE_INSIDE for m, _ in opts) and \
-        choice_rows.band_clean(residue.get(fld), [b for _, b in opts])
+    if bands is None or not all(m.halo <= NONE_HALO and m.inside <= NONE_INSIDE for m, _ in opts):
+        return False
+    per_line: dict[int, tuple[choice_rows.Residue | None, list]] = {}
+    for (_, box), band in zip(opts, bands, strict=True):
+        per_line.setdefault(id(band), (band, []))[1].append(box)
+    return all(choice_rows.band_clean(band, boxes) for band, boxes in per_line.values())
 
 
 def choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], bool], readings: list[FieldReading],
@@ -180,39 +184,49 @@ def choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], b
                      choices: tuple[tuple[str, tuple[str, ...]], ...] = CHOICES,
                      option_words: dict[str, tuple[tuple[int, int, int, int] | None, ...]] | None = None,
                      one_mark: frozenset[str] = frozenset(),
-                     residue: dict[str, choice_rows.Residue | None] | None = None) -> None:
+                     residue: dict[str, choice_rows.Residue | None] | None = None,
+                     parts: dict[str, tuple[str, ...]] | None = None) -> None:
     """Every option marked / unmarked / unsure, and each choice field's value when all its
     options are sure (on a trusted row; on a row found by its words, each box must stand right
-    before its option's word)."""
+    before its option's word).  A choice with ``parts`` (its options wrapped onto several
+    lines) is judged line by line and read from all its options together."""
     def off(b: tuple[int, int, int, int], row: Row) -> tuple[float, float, float, float]:
         return (row.value_box[0] + b[0], row.value_box[1] + b[1], row.value_box[0] + b[2], row.value_box[1] + b[3])
 
+    parts = parts or {}
+    lines = tuple((name, keys[part[1]] if (part := choice_lines.part_of(name)) else keys) for fld, keys in choices
+                  for name in parts.get(fld, (fld,)))
     placed: dict[str, int] = {}
-    judged = read_marks(page, rows, choices, option_words, placed)
+    judged = read_marks(page, rows, lines, option_words, placed)
     for fld in choice_rows.shared_boxes({f: [off(m.box, rows[f]) for m in opts] for f, opts in judged.items()
                                          if opts and f in rows}):
         judged[fld] = None  # one check box judged for two choices: a row reached into its neighbour's
+    for name, _ in lines:
+        opts_ = judged.get(name)
+        row_ = rows.get(name)
+        if opts_ is not None and option_words is not None and row_ is not None and not _fit_words(
+                page, row_, opts_, option_words.get(name, ()), placed.get(name)):
+            judged[name] = None  # a box of another option, or a mark taken for a box
     for fld, keys in choices:
         row = rows.get(fld)
-        opts = judged.get(fld)
-        if opts is not None and option_words is not None and row is not None and not _fit_words(
-                page, row, opts, option_words.get(fld, ()), placed.get(fld)):
-            opts = None  # a box of another option, or a mark taken for a box
-        if opts is None or not trusted(fld):
+        names = parts.get(fld, (fld,))
+        if any(judged.get(n) is None for n in names) or row is None or not trusted(fld):
             unsure.append(fld)
             readings.append(FieldReading(fld, None, STATE_UNSURE, 0.0, False, None,
                                          page.box(row.value_box) if row else None))
             continue
-        assert row is not None
+        opts = [(m, rows[n]) for n in names for m in judged[n] or ()]
+        bands = None if residue is None else [residue.get(n) for n in names for _ in judged[n] or ()]
         states = []
-        single = fld not in one_mark or _word_row_stands(
-            fld, [(m, off(m.box, row)) for m in opts], (option_words or {}).get(fld, ()), values, residue)
-        for key, m in zip(keys, opts, strict=True):
+        words_ = tuple(w for n in names for w in (option_words or {}).get(n, ()))
+        single = fld not in one_mark or _word_row_stands(fld, [(m, off(m.box, r)) for m, r in opts], words_,
+                                                         values, bands)
+        for key, (m, r) in zip(keys, opts, strict=True):
             sure = m.state != marks.UNSURE and single
             st = {marks.MARKED: STATE_MARKED, marks.UNMARKED: STATE_UNMARKED}.get(m.state, STATE_UNSURE)
-            readings.append(FieldReading(f"{fld}.{key}", None, st, m.conf, sure, None, page.box(off(m.area, row))))
+            readings.append(FieldReading(f"{fld}.{key}", None, st, m.conf, sure, None, page.box(off(m.area, r))))
             states.append((key, m.state))
-        conf = min(m.conf for m in opts)
+        conf = min(m.conf for m, _ in opts)
         if any(s == marks.UNSURE for _, s in states) or not single:
             unsure.append(fld)
             readings.append(FieldReading(fld, None, STATE_UNSURE, conf, False, None, page.box(row.value_box)))

@@ -1,13 +1,10 @@
-"""A choice's row on a page found by its printed words (issue 19): where its option words stand,
-bounded over and under by the neighbouring lines of print and the ruling lines, and the check
-boxes found in it held to the words they belong to.
+"""A choice's row on a page found by its printed words (issue 19; where the row stands:
+:mod:`.choice_lines`): the check boxes found in it held to the words they belong to, and the
+band round it that "no option marked" rests on.
 
-A row reaches 0.6 of a line over and under its option words, but never past half way to the
-next line of print (the question's own label printed over its options, the neighbouring row)
-nor past a ruling line; a circle round a word does not widen the row (the words' height is
-their characters' median).  The k-th check box found must stand right before the k-th option
-word, for every word read: otherwise the row's marks are not judged (a box not found, or a
-mark taken for a box, would move every option's judgement to its neighbour).
+The k-th check box found must stand right before the k-th option word, for every word read:
+otherwise the row's marks are not judged (a box not found, or a mark taken for a box, would
+move every option's judgement to its neighbour).
 """
 
 from __future__ import annotations
@@ -18,11 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bot.forms.words import OPTION_WORDS, Band, Box, Found, Line, band
-
-
-def _mid(b: Box) -> tuple[float, float]:
-    return (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+from bot.forms.words import Band, Box, Line, band
 
 
 def rule_rows(rules: np.ndarray, x0: int, x1: int, y0: int, y1: int, share: float = 0.33) -> list[int]:
@@ -31,48 +24,6 @@ def rule_rows(rules: np.ndarray, x0: int, x1: int, y0: int, y1: int, share: floa
         return []
     part = rules[max(0, y0):y1, max(0, x0):x1]
     return [max(0, y0) + int(y) for y in np.flatnonzero(part.mean(axis=1) >= share)]
-
-
-def _core(w: Found) -> tuple[float, float]:
-    mid = _mid(w.box)[1]
-    return mid - w.height / 2, mid + w.height / 2
-
-
-def _bounds(top: float, bottom: float, left: float, right: float, h: float,
-            print_lines: Sequence[Band], rules: np.ndarray) -> tuple[float, float]:
-    """A choice row's top and bottom: 0.6 of a line over and under its words, but never past
-    half way to the next line of print above or below, nor past a ruling line there (the
-    question's own label over the options, a neighbouring row's words and its marks stay out)."""
-    over = [b.bottom for b in print_lines if b.bottom <= top + 0.2 * h and b.x1 > left and b.x0 < right]
-    under = [b.top for b in print_lines if b.top >= bottom - 0.2 * h and b.x1 > left and b.x0 < right]
-    lo, hi = top - 0.6 * h, bottom + 0.6 * h
-    if over:
-        lo = max(lo, (max(over) + top) / 2)
-    if under:
-        hi = min(hi, (min(under) + bottom) / 2)
-    # a rule across most of the row (the flat top of a big circle round one option is no rule)
-    ruled_over = rule_rows(rules, int(left), int(right), int(lo), int(top - 0.1 * h), share=0.6)
-    ruled_under = rule_rows(rules, int(left), int(right), int(bottom + 0.1 * h), int(hi), share=0.6)
-    if ruled_over:
-        lo = ruled_over[-1] + 1
-    if ruled_under:
-        hi = ruled_under[0] - 1
-    return lo, hi
-
-
-def option_words_of(found: list[Found], fld: str) -> tuple[Box | None, ...]:
-    """Each option's printed word (None: not read).  A word found inside the one before it
-    (ファミリーンション read as one: "ーンション" taken for マンション) has no known start: unread."""
-    best: dict[str, Found] = {}
-    for f in found:
-        if f.key.startswith(f"option:{fld}.") and (f.key not in best or f.score > best[f.key].score):
-            best[f.key] = f
-    out: list[Box | None] = []
-    for key in (key for f_, key, _ in OPTION_WORDS if f_ == fld):
-        w = best.get(f"option:{fld}.{key}")
-        prev = next((b for b in reversed(out) if b is not None), None)
-        out.append(None if w is None or (prev is not None and w.box[0] < prev[2] - 0.2 * w.height) else w.box)
-    return tuple(out)
 
 
 def _read_into(box: Box, word: Box, side: int, ink: np.ndarray | None, origin: tuple[int, int]) -> bool:
@@ -155,66 +106,6 @@ def shared_boxes(boxes: dict[str, Sequence[tuple[float, float, float, float]]]) 
         for fb, b in placed[i + 1:]:
             if fa != fb and min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1]):
                 out |= {fa, fb}
-    return out
-
-
-def choice_rows(found: list[Found], print_lines: Sequence[Band] = (),
-                rules: np.ndarray | None = None) -> list[tuple[str, Box | None, str | None]]:
-    """(field, row box, why not trusted) of each choice, from its option words."""
-    best: dict[str, Found] = {}
-    for f in found:
-        if f.key.startswith("option:") and (f.key not in best or f.score > best[f.key].score):
-            best[f.key] = f
-    out: list[tuple[str, Box | None, str | None]] = []
-    for fld in dict.fromkeys(f for f, _, _ in OPTION_WORDS):
-        keys = [k for f, k, _ in OPTION_WORDS if f == fld]
-        words = [best.get(f"option:{fld}.{k}") for k in keys]
-        ws = [w for w in words if w is not None]
-        if not ws:
-            out.append((fld, None, "its option words not found"))
-            continue
-        h = max(w.height for w in ws)
-        mids = [_mid(w.box)[1] for w in ws]
-        cores = [_core(w) for w in ws]
-        xs = [w.box[0] for w in ws]
-        if max(mids) - min(mids) > 0.6 * h or xs != sorted(xs):
-            out.append((fld, None, "its options are not on one line in the printed order"))
-            continue
-        # an option word not read (a mark over it, or read as garbage) is looked for beside the
-        # others, as far as its letters reach: half as far again as their pitch from the words
-        # read (a half-width letter half a character; a small ッ makes the characters' height a
-        # poor measure of their width; a word's box often misses a letter at its ends) …
-        end = max(w.box[2] for w in ws)
-        left, right = min(xs) - 3.2 * h, end + 0.5 * h
-        top, bottom = min(c[0] for c in cores), max(c[1] for c in cores)
-        terms = [t for f, _, t in OPTION_WORDS if f == fld]
-        pitch = max(h, sorted((w.box[2] - w.box[0]) / max(1.0, sum(0.5 if c.isascii() else 1.0 for c in w.text))
-                              for w in ws)[len(ws) // 2])
-        # … and never past other print on the options' own line (not the question's label just
-        # over it): a word the vocabulary knows, or print it does not (the next choice's option
-        # read as garbage: its □ was taken for this row's unread last option, seed 7171).  Print
-        # right beside the words read may be the unread word itself: it does not bound the row.
-        known = [f.box for f in found if top <= _mid(f.box)[1] <= bottom and f not in ws]
-        unknown = [(b.x0, b.x1) for b in print_lines
-                   if top <= (b.top + b.bottom) / 2 <= bottom and (b.x1 < min(xs) - 4 * h or b.x0 > end + 4 * h)]
-        if words[0] is None:
-            left = max([min(xs) - 1.5 * len(terms[0]) * pitch - 4 * h,
-                        *(b[2] + 0.3 * h for b in known if b[2] < min(xs)),
-                        *(x1 + 0.3 * h for _, x1 in unknown if x1 < min(xs))])
-        if words[-1] is None:
-            right = min([right + 1.5 * len(terms[-1]) * pitch + 3 * h,
-                         *(b[0] - 3.2 * h for b in known if b[0] > max(xs)),
-                         *(x0 - 3.2 * h for x0, _ in unknown if x0 > end)])
-        if rules is None:
-            top, bottom = top - 0.6 * h, bottom + 0.6 * h
-        else:
-            top, bottom = _bounds(top, bottom, left, right, h, print_lines, rules)
-        if right - left < 2 * h or bottom - top < 0.8 * h:
-            # the print around the words leaves no row (a word read twice, a line read crooked)
-            out.append((fld, None, "no room for its row between the print around it"))
-            continue
-        box = (max(0, int(left)), max(0, int(top)), int(right), int(bottom))
-        out.append((fld, box, None))
     return out
 
 

@@ -27,19 +27,14 @@ read it as they read a table's cell; a place that cannot be trusted is named wit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from bot.forms import frames
-from bot.forms.choice_rows import (
-    Residue,
-    band_residue,
-    choice_rows,
-    option_words_of,
-    uncut_left,
-)
+from bot.forms.choice_lines import choice_rows, option_words_of, part_of
+from bot.forms.choice_rows import Residue, band_residue, uncut_left
 from bot.forms.contact_places import contact_parts
 from bot.forms.table import Row
 from bot.forms.value_lines import writing_line
@@ -59,7 +54,7 @@ UNIQUE = {"customer_code": "customer_code", "shop_name": "shop_name", "mail_loca
           "contact": "contact", "units": "units", "ssid": "ssid", "remarks": "remarks", "name": "contractor_name",
           "line_kind": "line_kind", "line_type": "line_type", "check_method": "check_method", "plus": "plus"}
 # Anchors of the shared labels: (anchor key, field it gives, where the anchor stands: "below",
-# "above" or "before" = above or on the same line).
+# "above" or "before" = above or on the same line; "line": on its line, left of it).
 _SHARED = {
     "kana": (("name", "contractor_kana", "below"), ("block:contractor", "contractor_kana", "before"),
              ("shop_name", "shop_kana", "below"), ("block:shop", "shop_kana", "before"),
@@ -67,7 +62,8 @@ _SHARED = {
              ("mail_local", "mail_reading", "above")),
     "address": (("name", "contractor_address", "before"), ("block:contractor", "contractor_address", "before"),
                 ("shop_name", "shop_address", "before"), ("block:shop", "shop_address", "before")),
-    "phone": (("name", "contractor_phone", "before"), ("block:contractor", "contractor_phone", "before"),
+    "phone": (("contractor_kana", "contractor_phone", "line"), ("shop_kana", "shop_phone", "line"),
+              ("name", "contractor_phone", "before"), ("block:contractor", "contractor_phone", "before"),
               ("shop_name", "shop_phone", "before"), ("block:shop", "shop_phone", "before")),
 }
 # Fields whose value is writing or print to read (choices are found by their words).
@@ -89,6 +85,8 @@ class Places:
     # each choice's band and its ink that is not print (choice_rows.band_residue): "none marked"
     # is sure only where it holds nothing but the row's check boxes
     residue: dict[str, Residue | None] = field(default_factory=dict)
+    # a choice whose options wrap onto several lines → its parts, a row each (choice_lines)
+    parts: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _mid(b: Box) -> tuple[float, float]:
@@ -113,8 +111,20 @@ def name_fields(found: list[Found]) -> dict[str, Found]:
     anchors.update({k: v for k, v in out.items() if k in ("shop_name", "mail_local", "contact")})
     if "contractor_name" in out:
         anchors["name"] = out["contractor_name"]
+    # the phones last: a 電話番号 printed on a block's フリガナ line (an Excel grid's two pairs in
+    # a row, the block names 縦書き) is that block's, whatever 名称 below it would claim
+    _claim(found, anchors, out, lambda k: k != "phone")
+    anchors.update({k: out[k] for k in ("contractor_kana", "shop_kana") if k in out})
+    _claim(found, anchors, out, lambda k: k == "phone")
+    return out
+
+
+def _claim(found: list[Found], anchors: dict[str, Found], out: dict[str, Found], keys: Callable[[str], bool]) -> None:
+    """Each shared label of ``keys`` named by its nearest anchor that stands where it should."""
     claims: list[tuple[float, str, Found]] = []
     for f in found:
+        if not keys(f.key):
+            continue
         for akey, field_, where in _SHARED.get(f.key, ()):
             a = anchors.get(akey)
             if a is None:
@@ -127,15 +137,16 @@ def name_fields(found: list[Found]) -> dict[str, Found]:
                 continue
             if where == "before" and ay > fy + 0.5 * h:
                 continue
+            if where == "line" and (abs(ay - fy) > 0.5 * h or a.box[2] > f.box[0]):
+                continue
             # a heading is a weaker anchor than a label of the block
             claims.append((_gap(f.box, a.box) * (1.5 if akey.startswith("block:") else 1.0), field_, f))
-    used: set[int] = set()
+    used = {id(f) for f in out.values()}
     for _, field_, f in sorted(claims, key=lambda c: c[0]):
         if field_ in out or id(f) in used:
             continue
         out[field_] = f
         used.add(id(f))
-    return out
 
 
 def _column_pairs(labels: list[Found]) -> list[tuple[Found, Found]]:
@@ -233,17 +244,30 @@ def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray, lines_: Seque
                 rows[name] = Row(box[1], box[3], named["contact"].box, box, name, name, named["contact"].score)
     option_words: dict[str, tuple[Box | None, ...]] = {}
     residue: dict[str, Residue | None] = {}
-    for fld, box, why in choice_rows(found, [band(ln) for ln in lines_], rules):
-        option_words[fld] = option_words_of(found, fld)
+    parts: dict[str, tuple[str, ...]] = {}
+    for name, box, why in choice_rows(found, [band(ln) for ln in lines_], rules):
+        part = part_of(name)
+        words_ = option_words_of(found, part[0] if part else name)
+        option_words[name] = words_[part[1]] if part else words_
+        if part:
+            parts[part[0]] = (*parts.get(part[0], ()), name)
         if box is not None:
             box = uncut_left(box, ink, (box[3] - box[1]) // 2)
-            rows[fld] = Row(box[1], box[3], box, box, fld, fld, 1.0)
-            residue[fld] = band_residue(box, option_words[fld], ink, lines_)
+            rows[name] = Row(box[1], box[3], box, box, name, name, 1.0)
+            residue[name] = band_residue(box, option_words[name], ink & ~rules, lines_)
         if why:
-            bad[fld] = why
-    one_mark = frozenset() if WORD_MARKS_SURE else frozenset(option_words) - set(bad)
+            bad[name] = why
+    for fld, names in parts.items():
+        # the choice itself: every part placed, its row spanning them (for the reading's box)
+        if any(n in bad or n not in rows for n in names):
+            bad[fld] = "a line of its options has no row"
+            continue
+        boxes = [rows[n].value_box for n in names]
+        box = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+        rows[fld] = Row(box[1], box[3], box, box, fld, fld, 1.0)
+    one_mark = frozenset() if WORD_MARKS_SURE else frozenset([*option_words, *parts]) - set(bad)
     return Places(rows=rows, untrusted=bad, option_words=option_words, side=side, labels=named, one_mark=one_mark,
-                  residue=residue)
+                  residue=residue, parts=parts)
 
 
 def _unplaced_twins(found: list[Found], named: dict[str, Found]) -> set[str]:

@@ -46,25 +46,34 @@ def together(a: ScanResult, b: ScanResult, *, choices: set[str]) -> ScanResult:
     """The table's reading ``a`` completed by the words' reading ``b``: a field the table left
     unsure that the words read sure (a value or writing, never an "empty": a place found by words that
     shows nothing may be the wrong place) is taken, with its options' readings; a value both
-    read sure and differently is unsure (two readers disagreeing: neither is trusted)."""
+    read sure and differently is unsure (two readers disagreeing: neither is trusted).
+
+    A choice is taken only with every one of its options read sure: the words' reader judges a
+    row it found by its words under its own rules (one option marked and going round it, or none
+    where the boxes and the band round them are spotless), so a circle drawn round a neighbouring
+    row's word does not make it sure (a ruled grid whose rows did not all assign: the choices went
+    to a person on every such page before)."""
     if a.fields is None or b.fields is None:
         return a
     mine = {r.name: r for r in a.readings}
     theirs = {r.name: r for r in b.readings}
-    # values only: a choice the table could not judge is not taken from a row found by words
-    # (a circle drawn round a neighbouring row's word can reach into it)
     take = {n for n, r in theirs.items() if "." not in n and n not in choices and r.sure
             and r.state in (STATE_READ, STATE_FILLED) and n in a.unsure and hasattr(a.fields, n)}
+    take |= {n for n in choices if n in a.unsure and n not in b.unsure and hasattr(a.fields, n)
+             and _sure_choice(n, b.readings)}
     clash = {n for n, r in mine.items() if r.sure and r.state == STATE_READ and n in theirs
              and theirs[n].sure and theirs[n].state == STATE_READ and theirs[n].value != r.value}
     readings = []
     for r in a.readings:
         base = r.name.split(".")[0]
+        if base in take and base in choices:
+            continue  # the choice and its options as the words' reader read them, below
         if base in take:
             r = theirs.get(r.name, r)
         elif r.name in clash:
             r = FieldReading(r.name, None, STATE_UNSURE, 0.0, False, None, r.box)
         readings.append(r)
+    readings.extend(r for r in b.readings if r.name.split(".")[0] in take & choices)
     changes = {n: getattr(b.fields, n) for n in take}
     changes.update({n: None for n in clash if hasattr(a.fields, n)})
     notes = a.notes + ["read by its words too" + (f": taken from them {', '.join(sorted(take))}" if take else "")]
@@ -73,3 +82,11 @@ def together(a: ScanResult, b: ScanResult, *, choices: set[str]) -> ScanResult:
     unsure = tuple(n for n in dict.fromkeys((*a.unsure, *sorted(clash))) if n not in take)
     return dataclasses.replace(a, fields=dataclasses.replace(a.fields, **changes), readings=tuple(readings),
                                notes=notes, unsure=unsure)
+
+
+def _sure_choice(name: str, readings: tuple[FieldReading, ...]) -> bool:
+    """The choice read sure with a value, and each of its options (at least one) sure."""
+    field = [r for r in readings if r.name == name]
+    options = [r for r in readings if r.name.startswith(name + ".")]
+    return bool(field) and bool(options) and all(r.sure and r.state == STATE_READ for r in field) \
+        and all(r.sure for r in options)

@@ -179,7 +179,8 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
     choice_marks.choice_readings(page, rows, trusted, readings, values, unsure, choices,
                      option_words=placed.option_words if placed is not None else None,
                      one_mark=placed.one_mark if placed is not None else frozenset(),
-                     residue=placed.residue if placed is not None else None)
+                     residue=placed.residue if placed is not None else None,
+                     parts=placed.parts if placed is not None else None)
 
     def text_reading(name: str, t: Text | None, *, value_ok: Callable[[str], bool] = bool) -> None:
         if t is None or not trusted(name):

@@ -21,7 +21,7 @@ import numpy as np
 
 from bot.forms import ocr
 from bot.forms.normalise import nfkc
-from bot.forms.raster import PT, Upright, lines
+from bot.forms.raster import PT, Upright, lenient_ink, lines
 from bot.forms.table import BLOCKS, LABELS
 
 Box = tuple[int, int, int, int]
@@ -111,6 +111,16 @@ def rule_mask(lenient: np.ndarray) -> np.ndarray:
     return cv2.dilate(both, np.ones((5, 5), np.uint8)).astype(bool)
 
 
+def _bars(lenient: np.ndarray) -> np.ndarray:
+    """Upright strokes too long for a character of print (18 pt: a label is 7–12 pt, a title
+    16 pt) and too short for a ruling line: the sides of digit boxes and of small frames.  OCR
+    reads them as "|" and, beside them, reads a label's characters poorly (顧客CD before nine
+    digit cells read 「鷹才cp|7|7|4…」, seed 20001); whited out for OCR only (every other
+    reading keeps them as ink)."""
+    v = lines(lenient, horizontal=False, min_len_pt=18)
+    return cv2.dilate(v.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+
 def _near(ink: np.ndarray) -> np.ndarray:
     return cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
@@ -119,6 +129,7 @@ def read_lines(up: Upright, rules: np.ndarray, *, seconds: float) -> list[Line]:
     """The page's text lines (PSM 11) with the ruling lines whited out first."""
     img = up.image.copy()
     img[rules] = 255
+    img[_bars(lenient_ink(up))] = 255
     res = ocr.recognise(img, lang="jpn", psm=ocr.PSM_SPARSE_TEXT, seconds=seconds)
     out = []
     for ln in res.lines():
@@ -163,8 +174,14 @@ def _best_window(term: str, text: str) -> tuple[int, int, int]:
 def _alone(line: Line, a: int, b: int, *, left: bool = True) -> bool:
     """The characters [a, b) are not part of a sentence: on each side, paper (a gap of at
     least half a character), a bracket / colon / note mark, or the end of the line.  A
-    choice's word is looked at on its right only (its box, read as 口 or 田, stands left)."""
+    choice's word is looked at on its right only (its box, read as 口 or 田, stands left).  A
+    character is the word's own height: a tick through the next option's box, read into the
+    line, makes the line's characters tall (開通通知書 beside a ticked ☑NTT請求書: 58 px
+    against the word's 23, seed 20001, and the word was taken for part of a sentence)."""
+    own = sorted(c.box[3] - c.box[1] for c in line.chars[a:b])
     h = max(line.height, 1.0)
+    if own and h > 1.5 * own[len(own) // 2]:
+        h = max(float(own[len(own) // 2]), 1.0)
 
     def side_ok(inner: Char, outer: Char | None, left: bool) -> bool:
         if outer is None or outer.text in _OPENERS or inner.text in _OPENERS:
@@ -196,7 +213,8 @@ _HEADINGS_ONLY_ALONE = {"block:line", "block:mail", "block:contact", "block:serv
 def find(lines_: list[Line]) -> list[Found]:
     """Every vocabulary word standing on its own on the page, best match per place."""
     found: list[Found] = []
-    for line in lines_:
+    spans: dict[int, tuple[int, int, int]] = {}  # id(found) → (line, first character, end)
+    for n, line in enumerate(lines_):
         text = line.text
         letters = set(text)
         for key, term in _TERMS:
@@ -224,7 +242,8 @@ def find(lines_: list[Line]) -> list[Found]:
             size = min(sorted(c.box[3] - c.box[1] for c in cs)[len(cs) // 2],
                        int(1.25 * (box[2] - box[0]) / len(cs)) + 1)
             found.append(Found(key, "".join(c.text for c in cs), box, round(1 - dist / len(term), 3), size))
-    return _best_per_place(found)
+            spans[id(found[-1])] = (n, a, b)
+    return _best_per_place(found, spans)
 
 
 def _heading(line: Line, a: int, b: int) -> bool:
@@ -233,13 +252,24 @@ def _heading(line: Line, a: int, b: int) -> bool:
     return all(ch in "【】<>＜＞〈〉[]()（）|" for ch in rest)
 
 
-def _best_per_place(found: list[Found]) -> list[Found]:
+def _best_per_place(found: list[Found], spans: dict[int, tuple[int, int, int]] | None = None) -> list[Found]:
     """Where two words of the vocabulary were found over the same characters (店舗/施設名 and
-    名称 do not share any; ご担当者名 and ご担当者 do), the longer, better match stays."""
+    名称 do not share any; ご担当者名 and ご担当者 do), the longer, better match stays: boxes
+    overlapping by half, or half the characters of the shorter on one line (「[フレッツ」 taken
+    for Bフレッツ out of 「[フレッツ光ネクスト」, seed 20001: tall brackets keep the boxes apart)."""
+    spans = spans or {}
+
+    def shared(f: Found, k: Found) -> bool:
+        a, b = spans.get(id(f)), spans.get(id(k))
+        if a is None or b is None or a[0] != b[0]:
+            return False
+        common = min(a[2], b[2]) - max(a[1], b[1])
+        return common > 0 and 2 * common >= min(a[2] - a[1], b[2] - b[1])
+
     order = sorted(found, key=lambda f: (-(f.score * len(f.text)), -len(f.text)))
     kept: list[Found] = []
     for f in order:
-        if any(_overlap(f.box, k.box) > 0.5 for k in kept):
+        if any(_overlap(f.box, k.box) > 0.5 or shared(f, k) for k in kept):
             continue
         kept.append(f)
     return sorted(kept, key=lambda f: (f.box[1], f.box[0]))

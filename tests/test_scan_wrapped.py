@@ -1,0 +1,128 @@
+"""Scans read by their words (issue 19): a choice whose options wrap onto several lines, a phone
+label on its block's フリガナ line, the code before a note and the date, a label beside digit
+boxes, and a table's reading completed by the words' choices.
+
+The pages are the shaded_grid family (an office's Excel grid: 確認方法's options on two lines,
+two label/value pairs in a row, block names 縦書き, the code in nine digit cells with お申込日 to
+its right), a tuning family since a newer one is held out.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.forms import choice_lines, places, scanned
+from bot.forms.vocabulary import STATE_READ
+from bot.forms.words import Found
+from tests.fixtures.scans.corpus import make, plan_families
+from tests.support.app import UNHURRIED
+
+
+def _word(key: str, x: int, y: int, text: str = "x", w: int = 60, h: int = 20) -> Found:
+    return Found(key, text, (x, y, x + w, y + h), 1.0, h)
+
+
+def _options(*places_: tuple[int, int]) -> list[Found | None]:
+    keys = ("notice", "bill", "ntt116")
+    return [_word(f"option:check_method.{k}", x, y) for k, (x, y) in zip(keys, places_, strict=True)]
+
+
+@pytest.mark.parametrize(("where", "lines"), [
+    (((100, 100), (220, 100), (100, 130)), [(0, 2), (2, 3)]),  # two on the first line, one under
+    (((100, 100), (100, 130), (100, 160)), [(0, 1), (1, 2), (2, 3)]),  # stacked, one a line
+    (((100, 100), (220, 100), (340, 100)), None),  # one line: not a wrap (read as a row)
+    (((100, 100), (220, 130), (100, 160)), None),  # the second line starts right of the first's end
+    (((100, 100), (220, 100), (100, 400)), None),  # far under: a word of the notes, not the row
+    (((100, 130), (220, 130), (100, 100)), None),  # the last option above the others: not the order
+    (((220, 100), (100, 100), (100, 130)), None),  # a line out of the printed order
+])
+def test_options_on_several_lines_are_a_wrap_only_when_they_read_like_one(where, lines) -> None:  # noqa: ANN001
+    assert choice_lines.wrapped_lines(_options(*where)) == lines
+
+
+@pytest.mark.parametrize(("where", "unread", "lines"), [
+    # 開通通知書 under a filled box: NTT請求書 has room before it on the first line, so it is there
+    (((100, 100), (220, 100), (100, 130)), 0, [(0, 2), (2, 3)]),
+    # NTT請求書 under a circle: 116へ確認 begins the second line, so it ends the first
+    (((100, 100), (220, 100), (100, 130)), 1, [(0, 2), (2, 3)]),
+    # the words read lie on one line: nothing says the choice wraps
+    (((100, 100), (220, 100), (100, 130)), 2, None),
+])
+def test_an_unread_option_word_takes_the_line_its_neighbours_give(where, unread, lines) -> None:  # noqa: ANN001
+    words = _options(*where)
+    words[unread] = None
+    assert choice_lines.wrapped_lines(words) == lines
+
+
+def test_one_word_read_is_no_wrap() -> None:
+    words = _options((100, 100), (220, 100), (100, 130))
+    words[0] = words[1] = None
+    assert choice_lines.wrapped_lines(words) is None
+
+
+def test_a_part_names_its_choice_and_options() -> None:
+    name = choice_lines.part_name("check_method", 0, 2)
+    assert choice_lines.part_of(name) == ("check_method", slice(0, 2))
+    assert choice_lines.part_of("check_method") is None
+
+
+def test_a_phone_on_a_blocks_kana_line_is_that_blocks() -> None:
+    """An Excel grid: フリガナ … 電話番号 on one line, 名称 under it, the block names 縦書き (not
+    read).  名称 would claim the 設置先's phone (it stands under 名称); the kana line decides."""
+    found = [
+        _word("kana", 100, 100, "フリガナ"), _word("phone", 500, 100, "電話番号"),
+        _word("name", 100, 140, "名称"), _word("address", 100, 180, "住所"),
+        _word("kana", 100, 260, "フリガナ"), _word("phone", 500, 260, "電話番号"),
+        _word("shop_name", 100, 300, "店舗/施設名"), _word("address", 100, 340, "住所"),
+    ]
+    named = places.name_fields(found)
+    assert named["contractor_phone"] is found[1]
+    assert named["shop_phone"] is found[5]
+    # the contractor's own 電話番号 not read: the 設置先's stays the 設置先's
+    named = places.name_fields([f for f in found if f is not found[1]])
+    assert "contractor_phone" not in named and named["shop_phone"] is found[5]
+
+
+def _read(i: int) -> tuple[scanned.ScanResult, dict]:
+    pdf, truth = make(plan_families(20, 20001, ("shaded_grid",))[i], password=None)
+    return scanned.read_scan(pdf, UNHURRIED), truth
+
+
+def _sure_wrong(result: scanned.ScanResult, truth: dict) -> list[tuple]:
+    wrong = []
+    for r in result.readings:
+        if not r.sure:
+            continue
+        if "." in r.name:
+            if (r.state == "marked") != truth["marks"][r.name]["marked"]:
+                wrong.append((r.name, r.state))
+        elif r.state == STATE_READ and r.name in truth["fields"] and r.value not in (None, "true", "false"):
+            if str(r.value) != str(truth["fields"][r.name]).replace(" ", ""):
+                wrong.append((r.name, r.value, truth["fields"][r.name]))
+    return wrong
+
+
+def test_options_on_two_lines_read_on_a_grid_the_table_reader_took() -> None:
+    """A typed grid, scanned sideways: the ruled table is found, but its rows do not all assign
+    (the code's row stands apart); the words' reading completes it, 確認方法's options on two
+    lines judged line by line and taken with the other choices."""
+    result, truth = _read(0)
+    assert truth["traits"]["family"] == "shaded_grid" and truth["traits"]["orientation"] == 90
+    got = {r.name: r for r in result.readings}
+    for fld in ("line_kind", "line_type", "check_method", "plus"):
+        assert got[fld].sure, (fld, result.unsure, result.notes)
+    assert got["check_method"].value == truth["fields"]["check_method"] == "bill"
+    assert got["check_method.ntt116"].state == "unmarked" and got["check_method.ntt116"].sure
+    assert _sure_wrong(result, truth) == []
+
+
+def test_the_code_beside_digit_cells_is_read_up_to_its_note() -> None:
+    """顧客CD in a grey cell right before nine digit cells (read only with the cells' sides
+    whited out for OCR), the note （半角数字9桁） and お申込日 2025年… to the right: the code is
+    the nine digits, not the date after them; both phones are their own block's."""
+    result, truth = _read(4)
+    assert truth["traits"]["variant"] == "compact"
+    got = {r.name: r for r in result.readings}
+    assert got["customer_code"].state == STATE_READ and got["customer_code"].value == truth["fields"]["customer_code"]
+    assert got["contractor_phone"].value == truth["fields"]["contractor_phone"]
+    assert _sure_wrong(result, truth) == []
