@@ -9,6 +9,7 @@ its right), a tuning family since a newer one is held out.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bot.forms import choice_lines, places, scanned
@@ -125,4 +126,53 @@ def test_the_code_beside_digit_cells_is_read_up_to_its_note() -> None:
     got = {r.name: r for r in result.readings}
     assert got["customer_code"].state == STATE_READ and got["customer_code"].value == truth["fields"]["customer_code"]
     assert got["contractor_phone"].value == truth["fields"]["contractor_phone"]
+    assert _sure_wrong(result, truth) == []
+
+
+def _frames_page() -> np.ndarray:
+    ink = np.zeros((80, 600), bool)
+    ink[:, 20:22] = True  # a ruling line through the place (the grid's column)
+    for a in (100, 300):  # 親機 [ ] 台 子機 [ ] 台: two frames, 60 x 50
+        ink[15:65, a:a + 2] = ink[15:65, a + 60:a + 62] = True
+        ink[15:17, a:a + 62] = ink[63:65, a:a + 62] = True
+    ink[30:50, 200:205] = True  # a stroke of print (台) between them
+    return ink
+
+
+def test_the_insides_of_two_frames_are_found_past_a_ruling_line() -> None:
+    from bot.forms import frames
+    ink = _frames_page()
+    inside = frames.insides(ink, (0, 0, 600, 80))
+    assert len(inside) == 2
+    for (x0, y0, x1, y1), a in zip(inside, (100, 300), strict=True):
+        assert a < x0 < a + 10 and a + 50 < x1 < a + 62 and 15 < y0 < 25 and 55 < y1 < 65
+        assert not ink[y0:y1, x0:x1].any()  # inside: none of the frame's own lines
+    open_top = _frames_page()
+    open_top[15:17, 300:362] = False  # two strokes, not a frame
+    assert len(frames.insides(open_top, (0, 0, 600, 80))) == 1
+
+
+def test_two_empty_frames_read_as_no_count() -> None:
+    """親機 [ ] 台 子機 [ ] 台 left empty (the counts written in 備考): the print round the frames
+    is no count; the frames are surely empty (before: unsure, the row's print taken for writing)."""
+    result, truth = _read(12)  # handwritten, upside down, the page found by its words
+    assert truth["units_in_remarks"] and any("found by its printed words" in n for n in result.notes)
+    got = {r.name: r for r in result.readings}
+    for name in ("parent_units", "child_units"):
+        assert got[name].sure and got[name].state == "empty", (name, got[name], result.notes)
+
+
+def test_a_phone_read_with_a_doubtful_digit_is_read_again_and_not_sure_when_they_differ() -> None:
+    """label_below, 150 dpi bilevel, upside down: the 設置先's 048-931-5850 read 048-331-5850
+    with the 3 at 0.95 (sure, and wrong: it would reach the vendor); read again at twice the
+    scale it is 048-931-5850, so the reading is written but not sure."""
+    eight = ("ruled", "header_digits", "sections_dotted", "two_columns", "ver3_order", "label_below", "shaded_grid",
+             "black_bands")
+    pdf, truth = make(plan_families(80, 10909, eight)[5], password=None)
+    assert truth["traits"]["family"] == "label_below" and truth["traits"]["dpi"] == 150
+    result = scanned.read_scan(pdf, UNHURRIED)
+    got = {r.name: r for r in result.readings}
+    assert truth["fields"]["shop_phone"] == "048-931-5850"
+    phone = got["shop_phone"]
+    assert phone.value == truth["fields"]["shop_phone"] or phone.state != STATE_READ
     assert _sure_wrong(result, truth) == []

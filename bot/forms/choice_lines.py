@@ -51,7 +51,7 @@ def _mid(b: Box) -> tuple[float, float]:
 
 
 def _mid_y(w: Found) -> float:
-    return (w.box[1] + w.box[3]) / 2
+    return w.mid
 
 
 def wrapped_lines(words: Sequence[Found | None]) -> list[tuple[int, int]] | None:
@@ -100,7 +100,7 @@ def wrapped_lines(words: Sequence[Found | None]) -> list[tuple[int, int]] | None
 
 
 def _core(w: Found) -> tuple[float, float]:
-    mid = _mid(w.box)[1]
+    mid = w.mid
     return mid - w.height / 2, mid + w.height / 2
 
 
@@ -162,7 +162,7 @@ def choice_rows(found: list[Found], print_lines: Sequence[Band] = (),
             out.append((fld, None, "its option words not found"))
             continue
         h = max(w.height for w in ws)
-        mids = [_mid(w.box)[1] for w in ws]
+        mids = [w.mid for w in ws]
         xs = [w.box[0] for w in ws]
         if max(mids) - min(mids) > 0.6 * h or xs != sorted(xs):
             lines = wrapped_lines(words)
@@ -191,7 +191,7 @@ def _strays_away(words: list[Found | None], label: Found | None) -> list[Found |
     for w in words:
         if w is not None:
             h = max(w.height, label.height, 1)
-            near = [o for o in (*ws, label) if o is not w and abs(_mid(o.box)[1] - _mid(w.box)[1]) <= 3 * h]
+            near = [o for o in (*ws, label) if o is not w and abs(o.mid - w.mid) <= 3 * h]
             w = w if near else None
         out.append(w)
     return out

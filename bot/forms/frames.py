@@ -27,6 +27,40 @@ def uprights(ink: np.ndarray, box: Box) -> list[int]:
     return [x0 + c for c in out]
 
 
+def insides(ink: np.ndarray, box: Box) -> list[Box]:
+    """The inside of each frame standing in ``box``: a pair of thin upright sides at least half
+    the place's height, of one height, joined by a top and a bottom edge (親機 [ ] 台 子機 [ ] 台),
+    a few pixels in from its sides and edges.  A ruling line through the place is no side."""
+    x0, y0, x1, y1 = box
+    part = ink[y0:y1, x0:x1].astype(np.uint8)
+    if part.shape[0] < 8 or part.shape[1] < 8:
+        return []
+    tall = cv2.morphologyEx(part, cv2.MORPH_OPEN, np.ones((max(8, part.shape[0] // 2), 1), np.uint8))
+    cols = np.flatnonzero(tall.any(axis=0)).tolist()
+    sides: list[int] = []
+    for c in cols:
+        if not sides or c > sides[-1] + 4:
+            sides.append(c)
+    def extent(c: int) -> tuple[int, int]:
+        ys = np.flatnonzero(tall[:, c])
+        return int(ys[0]), int(ys[-1])
+
+    out: list[Box] = []
+    i = 0
+    while i + 1 < len(sides):
+        a, b = sides[i], sides[i + 1]
+        (ta, ba), (tb, bb) = extent(a), extent(b)
+        top, bottom = min(ta, tb), max(ba, bb)
+        edges = np.flatnonzero(part[top:bottom + 1, a:b].mean(axis=1) >= 0.6) if b - a >= 8 else np.array([])
+        if abs(ta - tb) <= 3 and abs(ba - bb) <= 3 and edges.size >= 2 and edges[0] <= 3 \
+                and edges[-1] >= bottom - top - 3:
+            out.append((x0 + a + 4, y0 + top + 4, x0 + b - 3, y0 + bottom - 3))
+            i += 2
+        else:
+            i += 1  # a ruling line, or a stroke: not a frame's side with the next
+    return out
+
+
 def frames_away(box: Box, ink: np.ndarray, rules: np.ndarray) -> None:
     """The frames the values are written in, within ``box``, taken away with the ruling lines
     (which every reading leaves out): each pair of thin upright sides and the edges joining them."""

@@ -74,10 +74,16 @@ class Found:
     box: Box
     score: float  # 1 - edit distance / length of the vocabulary word
     size: int = 0  # the print's height: the median of its characters' heights
+    middle: float = 0.0  # the median of its characters' middles (a mark over a word stretches its box)
 
     @property
     def height(self) -> int:
         return self.size or self.box[3] - self.box[1]
+
+    @property
+    def mid(self) -> float:
+        """Where the word's line runs: its characters' middle, else its box's."""
+        return self.middle or (self.box[1] + self.box[3]) / 2
 
 
 @dataclass(frozen=True)
@@ -241,7 +247,8 @@ def find(lines_: list[Line]) -> list[Found]:
             # too tall, never its width (a word's width / characters, for full-width print)
             size = min(sorted(c.box[3] - c.box[1] for c in cs)[len(cs) // 2],
                        int(1.25 * (box[2] - box[0]) / len(cs)) + 1)
-            found.append(Found(key, "".join(c.text for c in cs), box, round(1 - dist / len(term), 3), size))
+            middle = sorted((c.box[1] + c.box[3]) / 2 for c in cs)[len(cs) // 2]
+            found.append(Found(key, "".join(c.text for c in cs), box, round(1 - dist / len(term), 3), size, middle))
             spans[id(found[-1])] = (n, a, b)
     return _best_per_place(found, spans)
 
