@@ -323,3 +323,30 @@ def test_the_box_size_is_the_one_the_rows_fit() -> None:
     pdf, truth = make(spec)
     reading = read_form(pdf, password=DEFAULT_PASSWORD, limits=UNHURRIED)
     assert_options(reading, truth)
+
+
+def test_a_light_tick_the_pages_threshold_barely_shows_is_never_read_as_no_mark() -> None:
+    """Given a box with a light pencil tick: at the page's threshold only 2 % of the box shows
+    (under the 2.5 % of a clean box), at the lenient threshold the whole stroke does (seed 11111
+    form 49, header_digits at 300 dpi grey: read unmarked, sure, and sent back for LINE_KIND_MISSING
+    and PLUS_FLAG_MISMATCH), when it is judged with the lenient ink, then it is unsure, not clean;
+    the clean box beside it stays unmarked."""
+    import numpy as np
+
+    from bot.forms import marks
+    from bot.forms.raster import PT
+
+    side = round(9.5 * PT)
+    ink = np.zeros((60, 400), bool)
+    boxes = [(20, 15, 20 + side, 15 + side), (220, 15, 220 + side, 15 + side)]
+    for x0, y0, x1, y1 in boxes:
+        ink[y0:y0 + 2, x0:x1] = ink[y1 - 2:y1, x0:x1] = ink[y0:y1, x0:x0 + 2] = ink[y0:y1, x1 - 2:x1] = True
+        ink[y0 + 6:y1 - 6, x1 + 8: x1 + 60] = True  # the label
+    lenient = ink.copy()
+    x0, y0, x1, y1 = boxes[0]
+    for t in range(side):  # the tick's stroke through the box, 2 px wide, lenient only …
+        lenient[y1 - 4 - t // 2: y1 - 2 - t // 2, x0 + t: x0 + t + 2] = True
+    ink[y0 + 10: y0 + 12, x0 + 10: x0 + 12] = True  # … but for one dark spot of it
+    judged = marks.judge(ink, boxes, top=0, bottom=60, cell_right=400, lenient=lenient)
+    assert judged[0].inside <= marks.INSIDE_EMPTY and judged[0].state == marks.UNSURE, judged[0]
+    assert judged[1].state == marks.UNMARKED

@@ -73,6 +73,15 @@ def test_a_check_box_read_into_its_words_first_character_is_that_words() -> None
     assert not boxes_fit_words([(172, 4, 196, 28), *REST], [word, *OTHERS], (0, 996))
 
 
+def test_a_box_read_into_its_word_a_little_late_is_that_words() -> None:
+    """Seed 20003 form 7 (a cross over Plus's □): the cross's ink out on the left widened the box
+    OCR gave the word's first character, so the word begins half a box before the □ itself; the
+    □ has paper before it: it is the word's box.  Three quarters of a box in is as far as that goes."""
+    ink = _row_ink([172, 390, 680])
+    assert boxes_fit_words([(172, 4, 196, 28), *REST], [(160, 1000, 342, 1024), *OTHERS], (0, 996), ink)
+    assert not boxes_fit_words([(172, 4, 196, 28), *REST], [(150, 1000, 342, 1024), *OTHERS], (0, 996), ink)
+
+
 def test_a_ring_of_a_box_and_the_letter_after_it_is_never_the_options_box() -> None:
     """The □ at 150 and 開 at 178: a "box" from the □'s right side to 開's stem begins near the
     word's box, but the □ itself stands right before it."""
@@ -81,6 +90,21 @@ def test_a_ring_of_a_box_and_the_letter_after_it_is_never_the_options_box() -> N
     assert not boxes_fit_words([ring, *REST], [word, *OTHERS], (0, 996), _row_ink([150, 390, 680]))
     # the □ itself, before the word, is its box
     assert boxes_fit_words([(150, 4, 174, 28), *REST], [word, *OTHERS], (0, 996), _row_ink([150, 390, 680]))
+
+
+def test_a_box_a_cross_ran_out_of_is_its_options_box() -> None:
+    """Seed 20002 form 4 (sections_dotted, a cross over マンション's □): the cross's strokes run out
+    of the box on the left, so there is no paper right before it; but no □ stands a box before
+    it either (what a ring of a □ and the letter after it has there): it is the option's box."""
+    word = (178, 1000, 342, 1024)
+    ink = _row_ink([150, 390, 680])
+    for k in range(12):  # the cross's arms past the box's corners, 6 px out on the left
+        ink[4 - k // 3 + 2, 150 - k // 2] = ink[27 + k // 3 - 2, 150 - k // 2] = True
+        ink[4 - k // 3 + 2, 173 + k // 2] = ink[27 + k // 3 - 2, 173 + k // 2] = True
+    ink[2:30, 140:146] = ink[2:30, 140:146] | (np.arange(28)[:, None] % 5 == 0)  # its ends, broken
+    assert boxes_fit_words([(150, 4, 174, 28), *REST], [word, *OTHERS], (0, 996), ink)
+    # a ring from the □'s right side to 開's stem still has the □ a box before it
+    assert not boxes_fit_words([(172, 4, 196, 28), *REST], [word, *OTHERS], (0, 996), ink)
 
 
 def test_units_in_two_frames_above_their_label_are_read() -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.forms import choice_lines, places, scanned
-from bot.forms.vocabulary import STATE_READ
+from bot.forms import choice_lines, places, scan_words, scanned
+from bot.forms.vocabulary import STATE_READ, FieldReading, FormFields
 from bot.forms.words import Found
 from tests.fixtures.scans.corpus import make, plan_families
 from tests.support.app import UNHURRIED
@@ -176,3 +176,36 @@ def test_a_phone_read_with_a_doubtful_digit_is_read_again_and_not_sure_when_they
     phone = got["shop_phone"]
     assert phone.value == truth["fields"]["shop_phone"] or phone.state != STATE_READ
     assert _sure_wrong(result, truth) == []
+
+
+def _choice(value: str | None, sure: bool, marks: dict[str, str]) -> list[FieldReading]:
+    out = [FieldReading(f"check_method.{k}", None, v, 0.9, sure, None, None) for k, v in marks.items()]
+    return [*out, FieldReading("check_method", value, STATE_READ if sure else "unsure", 0.9, sure, None, None)]
+
+
+def _result(readings: list[FieldReading], *, wrapped: tuple[str, ...] = ()) -> scanned.ScanResult:
+    fields = FormFields(check_method=next(r.value for r in readings if r.name == "check_method"))
+    unsure = tuple(r.name for r in readings if r.name == "check_method" and not r.sure)
+    return scanned.ScanResult(fields=fields, readings=tuple(readings), unsure=unsure, wrapped=wrapped)
+
+
+def test_a_choice_the_words_found_on_two_lines_is_not_the_tables_to_read() -> None:
+    """A ruled grid whose 確認方法 wraps: the table judged three "boxes" on the first line (a
+    circle's ring for the third), all marked and sure (seed 11010 form 30).  Where the words'
+    reading found the options on two lines, the table's choice and its options are unsure; where
+    both read the choice sure and differently, its options are unsure too."""
+    marked = {"notice": "marked", "bill": "marked", "ntt116": "marked"}
+    table = _result(_choice(None, True, marked))
+    words_unsure = _result(_choice(None, False, {}), wrapped=("check_method",))
+    out = scan_words.together(table, words_unsure, choices={"check_method"})
+    assert "check_method" in out.unsure
+    assert not any(r.sure for r in out.readings if r.name.startswith("check_method"))
+    # read sure by the words: theirs is taken, options and all
+    words_sure = _result(_choice("bill", True, {"notice": "unmarked", "bill": "marked", "ntt116": "unmarked"}),
+                         wrapped=("check_method",))
+    out = scan_words.together(_result(_choice(None, False, {})), words_sure, choices={"check_method"})
+    assert out.fields.check_method == "bill" and "check_method" not in out.unsure
+    # both sure and different: neither, options included
+    out = scan_words.together(table, words_sure, choices={"check_method"})
+    assert "check_method" in out.unsure
+    assert not any(r.sure for r in out.readings if r.name.startswith("check_method"))

@@ -28,10 +28,11 @@ def rule_rows(rules: np.ndarray, x0: int, x1: int, y0: int, y1: int, share: floa
 
 def _read_into(box: Box, word: Box, side: int, ink: np.ndarray | None, origin: tuple[int, int]) -> bool:
     """Whether ``box`` (page pixels) is the check box OCR read into its word's first character
-    (□開 as one wide 開): it begins where the word's box begins, with paper before it.  A ring
-    of a □ and the stem of the letter after it begins at the □'s right side, with the □ itself
-    right before it: never this."""
-    if ink is None or abs(box[0] - word[0]) > 0.25 * side:
+    (□開 as one wide 開): it begins where the word's box begins, or up to ¾ of a box into it (a
+    cross's or a fill's ink out on the left widens that character's box: seed 20003), with
+    paper before it.  A ring of a □ and the stem of the letter after it begins at the □'s right
+    side, with the □ itself right before it: never this."""
+    if ink is None or not -0.25 * side <= box[0] - word[0] <= 0.75 * side:
         return False
     x0, y0 = int(box[0] - origin[0]), int(box[1] - origin[1])
     strip = ink[max(0, y0):max(0, y0 + side), max(0, x0 - int(0.6 * side)):max(0, x0 - 1)]
@@ -46,6 +47,16 @@ def _paper_before(box: Box, side: int, ink: np.ndarray) -> bool:
     a = max(0, x0 - max(3, int(0.4 * side)))
     strip = ink[max(0, y0 - 1):y1 + 1, a:max(a, x0 - 2)]
     return a > 0 and strip.size > 0 and float(strip.mean()) < 0.05
+
+
+def _box_before(box: Box, side: int, ink: np.ndarray) -> bool:
+    """Whether a box's side stands one box before this one (row pixels): what a ring made of a
+    □'s right side and the letter after it has right before it, the □ itself.  A box a cross or
+    a tick ran out of has ink before it, but no upright there as tall as the box."""
+    x0, y0, _, y1 = box
+    a, b = max(0, x0 - side - 4), max(0, x0 - side + 5)
+    strip = ink[max(0, y0):y1, a:b]
+    return strip.size > 0 and bool((strip.mean(axis=0) >= 0.7).any())
 
 
 def _solid(box: Box, ink: np.ndarray) -> bool:
@@ -78,7 +89,8 @@ def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: 
         x0, y0, x1, y1 = b[0] + origin[0], b[1] + origin[1], b[2] + origin[0], b[3] + origin[1]
         before = words_[i - 1] if i > 0 else None
         after = words_[i + 1] if i + 1 < len(words_) else None
-        clear = ink is not None and (i == placed or _paper_before(b, side, ink) or _solid(b, ink))
+        clear = ink is not None and (i == placed or _paper_before(b, side, ink) or _solid(b, ink)
+                                     or not _box_before(b, side, ink))
         if before is not None and x0 < before[2] - 0.2 * side and not clear:
             return False  # inside the word before it (OCR may read a □ into that word's end: paper before it then)
         if w is None:

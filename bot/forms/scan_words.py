@@ -52,7 +52,8 @@ def together(a: ScanResult, b: ScanResult, *, choices: set[str]) -> ScanResult:
     row it found by its words under its own rules (one option marked and going round it, or none
     where the boxes and the band round them are spotless), so a circle drawn round a neighbouring
     row's word does not make it sure (a ruled grid whose rows did not all assign: the choices went
-    to a person on every such page before)."""
+    to a person on every such page before).  A choice whose options the words found on several
+    lines is not the table's to read (its row holds one line of them)."""
     if a.fields is None or b.fields is None:
         return a
     mine = {r.name: r for r in a.readings}
@@ -63,6 +64,10 @@ def together(a: ScanResult, b: ScanResult, *, choices: set[str]) -> ScanResult:
              and _sure_choice(n, b.readings)}
     clash = {n for n, r in mine.items() if r.sure and r.state == STATE_READ and n in theirs
              and theirs[n].sure and theirs[n].state == STATE_READ and theirs[n].value != r.value}
+    # the table judges a choice's boxes on one line: options the words found on several lines
+    # were not all in its row (a ring of a circle took the place of the box on the next line)
+    lines = {n for n in b.wrapped if n not in take and n in mine and n not in clash}
+    clash |= lines
     readings = []
     for r in a.readings:
         base = r.name.split(".")[0]
@@ -70,15 +75,17 @@ def together(a: ScanResult, b: ScanResult, *, choices: set[str]) -> ScanResult:
             continue  # the choice and its options as the words' reader read them, below
         if base in take:
             r = theirs.get(r.name, r)
-        elif r.name in clash:
+        elif r.name in clash or base in clash:  # a choice's options too: neither reading stands
             r = FieldReading(r.name, None, STATE_UNSURE, 0.0, False, None, r.box)
         readings.append(r)
     readings.extend(r for r in b.readings if r.name.split(".")[0] in take & choices)
     changes = {n: getattr(b.fields, n) for n in take}
     changes.update({n: None for n in clash if hasattr(a.fields, n)})
     notes = a.notes + ["read by its words too" + (f": taken from them {', '.join(sorted(take))}" if take else "")]
-    if clash:
-        notes.append("the two readings differ on " + ", ".join(sorted(clash)))
+    if clash - lines:
+        notes.append("the two readings differ on " + ", ".join(sorted(clash - lines)))
+    if lines:
+        notes.append("options on several lines, the table's row holds one: " + ", ".join(sorted(lines)))
     unsure = tuple(n for n in dict.fromkeys((*a.unsure, *sorted(clash))) if n not in take)
     return dataclasses.replace(a, fields=dataclasses.replace(a.fields, **changes), readings=tuple(readings),
                                notes=notes, unsure=unsure)

@@ -79,6 +79,7 @@ class ScanResult:
     form: str = "dedicated"  # "integrated": a 統合申込書 (bot/forms/integrated_scan.py)
     spot_selected: bool | None = None
     services: tuple[str, ...] = ()
+    wrapped: tuple[str, ...] = ()  # choices whose options the words' reading found on several lines
 
 
 # =========================================================================== pages
@@ -263,5 +264,6 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
 
     fields = FormFields(**{k: v for k, v in values.items()})  # type: ignore[arg-type]
     return ScanResult(fields=fields, readings=tuple(readings), unsure=tuple(dict.fromkeys(unsure)), notes=notes,
-                      form_page=page.index, **({} if svc is None else {
+                      form_page=page.index, wrapped=tuple(placed.parts) if placed is not None else (),
+                      **({} if svc is None else {
                           "form": "integrated", "spot_selected": svc.spot_selected, "services": svc.services}))
