@@ -197,6 +197,8 @@ def read_code(page: Page, row: Row) -> Text:
         digits = re.sub(r"\D", "", res.text)
         out.value, out.value_conf = digits, res.conf
         out.hand = not (len(digits) == 9 and res.conf >= 0.6 and printed(cell_ink(page, area)))
+        if not out.hand and not _read_again(page, res, area, res.text.replace(" ", "")):
+            out.value_conf = min(out.value_conf, 0.5)  # two readings differ: written, not read
         if out.hand:
             out.value_conf = min(out.value_conf, 0.5)
     return out
@@ -339,17 +341,18 @@ def read_phone(page: Page, row: Row) -> Text:
     t.value, t.value_conf = text, res.conf
     digits = re.sub(r"\D", "", text)
     t.hand = not printed(cell_ink(page, row.value_box))
-    if t.hand or not _PHONE.fullmatch(text) or len(digits) not in (10, 11) or not _read_again(page, res, row, text):
+    if t.hand or not _PHONE.fullmatch(text) or len(digits) not in (10, 11) or not _read_again(page, res, row.value_box, text):
         t.value_conf = min(t.value_conf, 0.5)
     return t
 
 
-def _read_again(page: Page, res: ocr.OcrResult, row: Row, text: str) -> bool:
+def _read_again(page: Page, res: ocr.OcrResult, box: Box, text: str) -> bool:
     """A digit read below 0.97 may be sure and wrong (9 read as 3 at 0.95, a 150 dpi bilevel
-    scan, seed 10909): the value read again at twice the scale must agree."""
+    scan, seed 10909; a code's 5 as 6, seed 11111): the value read again at twice the scale
+    must agree (``text`` as the first reading gave it, spaces out)."""
     if min((s.conf for s in res.symbols), default=0.0) >= 0.97:
         return True
-    again, _, _ = read_ocr(page, row.value_box, lang="eng", whitelist="0123456789-", scale=2.0)
+    again, _, _ = read_ocr(page, box, lang="eng", whitelist="0123456789-", scale=2.0)
     return again.text.replace(" ", "") == text
 
 
