@@ -232,13 +232,10 @@ def test_a_tick_that_grazes_the_box_is_a_mark(index: int) -> None:
     assert_options(reading, truth)
 
 
-def test_specks_inside_a_box_are_never_a_mark_by_the_stroke_rule() -> None:
-    """Given an empty printed box with a few specks inside (dust, JPEG ringing) and one with a
-    pen stroke crossing a corner, when both are judged, then the specks leave the box unsure or
-    unmarked, never marked, and the stroke marks its box."""
+def _two_printed_boxes():  # noqa: ANN202
+    """A row of two empty printed □ (9.5 pt) with their labels: (side, ink, boxes)."""
     import numpy as np
 
-    from bot.forms import marks
     from bot.forms.raster import PT
 
     side = round(9.5 * PT)
@@ -247,6 +244,16 @@ def test_specks_inside_a_box_are_never_a_mark_by_the_stroke_rule() -> None:
     for x0, y0, x1, y1 in boxes:
         ink[y0:y0 + 2, x0:x1] = ink[y1 - 2:y1, x0:x1] = ink[y0:y1, x0:x0 + 2] = ink[y0:y1, x1 - 2:x1] = True
         ink[y0 + 6:y1 - 6, x1 + 8: x1 + 60] = True  # the label
+    return side, ink, boxes
+
+
+def test_specks_inside_a_box_are_never_a_mark_by_the_stroke_rule() -> None:
+    """Given an empty printed box with a few specks inside (dust, JPEG ringing) and one with a
+    pen stroke crossing a corner, when both are judged, then the specks leave the box unsure or
+    unmarked, never marked, and the stroke marks its box."""
+    from bot.forms import marks
+
+    side, ink, boxes = _two_printed_boxes()
     # box 1: two specks of 2×2 px in the middle of the box (≈ 3 % of its inner area)
     x0, y0 = boxes[0][:2]
     for dx, dy in ((9, 9), (14, 12)):
@@ -331,17 +338,9 @@ def test_a_light_tick_the_pages_threshold_barely_shows_is_never_read_as_no_mark(
     form 49, header_digits at 300 dpi grey: read unmarked, sure, and sent back for LINE_KIND_MISSING
     and PLUS_FLAG_MISMATCH), when it is judged with the lenient ink, then it is unsure, not clean;
     the clean box beside it stays unmarked."""
-    import numpy as np
-
     from bot.forms import marks
-    from bot.forms.raster import PT
 
-    side = round(9.5 * PT)
-    ink = np.zeros((60, 400), bool)
-    boxes = [(20, 15, 20 + side, 15 + side), (220, 15, 220 + side, 15 + side)]
-    for x0, y0, x1, y1 in boxes:
-        ink[y0:y0 + 2, x0:x1] = ink[y1 - 2:y1, x0:x1] = ink[y0:y1, x0:x0 + 2] = ink[y0:y1, x1 - 2:x1] = True
-        ink[y0 + 6:y1 - 6, x1 + 8: x1 + 60] = True  # the label
+    side, ink, boxes = _two_printed_boxes()
     lenient = ink.copy()
     x0, y0, x1, y1 = boxes[0]
     for t in range(side):  # the tick's stroke through the box, 2 px wide, lenient only …
