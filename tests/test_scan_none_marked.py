@@ -1,6 +1,6 @@
 """"No option marked" in a choice row found by its words (issue 19): sure only when the band round
 the row holds nothing but print and the row's check boxes.  And two places the two_columns
-family taught (a tuning family since shaded_grid is held out): the code in a frame right of its
+family taught (a tuning family): the code in a frame right of its
 label on a page that prints its values under their labels, 姓 and 名 in the halves of one frame."""
 
 from __future__ import annotations
