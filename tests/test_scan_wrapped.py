@@ -242,3 +242,51 @@ def test_three_labels_of_thirteen_do_not_say_where_the_values_stand() -> None:
     result = scanned.read_scan(pdf, UNHURRIED)
     mail = next(r for r in result.readings if r.name == "mail_local")
     assert not (mail.sure and mail.state in ("filled", STATE_READ)), (mail, result.notes)
+
+
+@pytest.mark.parametrize(("text", "twin"), [
+    ("パンエ房こむぎ", True), ("パン工房こむぎ", True), ("タカハシ工務店", True),  # エ/工 beside kanji or kana
+    ("ヘアサロンKaze", False), ("カフェ山田", False), ("山口商店", False), ("ロイヤル食堂", False),
+])
+def test_katakana_and_kanji_that_print_alike_are_told_only_by_their_neighbours(text, twin) -> None:  # noqa: ANN001
+    from bot.forms.cells import twin_script
+    assert twin_script(text) is twin
+
+
+def test_a_shop_name_with_a_katakana_kanji_twin_is_written_not_read() -> None:
+    """パン工房 こむぎ, typed, read パンエ房こむぎ by both readings at 0.98 (seed 20005 form 6 and
+    every other scan of it): a sure and wrong shop name for the vendor's sheet.  工 beside ン is
+    not known from エ: the name is written, not read (the vendor's sheet then points to the form)."""
+    pdf, truth = make(plan_families(24, 20005, ("two_columns", "ver3_order"))[6], password=None)
+    assert truth["fields"]["shop_name"] == "パン工房 こむぎ" and truth["traits"]["fill"] != "hand"
+    result = scanned.read_scan(pdf, UNHURRIED)
+    shop = next(r for r in result.readings if r.name == "shop_name")
+    assert shop.state != STATE_READ and shop.sure, shop
+
+
+def _mark(state: str, inside: float, halo: float = 0.0) -> tuple:
+    from bot.forms import marks
+    return marks.OptionMark(state, 1.0, (0, 0, 20, 20), (0, 0, 40, 20), inside, halo), (0.0, 0.0, 20.0, 20.0)
+
+
+@pytest.mark.parametrize(("opts", "sure"), [
+    ([("marked", 1.0), ("marked", 1.0)], True),  # ■ beside ■: both kinds chosen, the form's own defect
+    ([("marked", 1.0), ("marked", 0.12)], False),  # a tick's stroke is no fill: which one was meant?
+    ([("marked", 0.9), ("marked", 1.0), ("unmarked", 0.0, 0.05)], False),  # the third not spotless
+    ([("marked", 0.9), ("marked", 1.0), ("unmarked", 0.0, 0.0)], True),
+])
+def test_two_options_marked_are_read_only_when_each_is_filled_in(opts, sure) -> None:  # noqa: ANN001
+    from bot.forms.choice_marks import _word_row_stands
+    marks_ = [_mark(*o) for o in opts]
+    assert _word_row_stands("check_method", marks_, (), {}, [None] * len(marks_)) is sure
+
+
+def test_both_line_kinds_filled_in_are_read_and_sent_back() -> None:
+    """two_columns, both □ of 回線種別 filled in with a pen (seed 20005 form 12): both are surely
+    marked, so the choice is read (no kind: LINE_KIND_MISSING), not held for a person."""
+    pdf, truth = make(plan_families(24, 20005, ("two_columns", "ver3_order"))[12], password=None)
+    assert truth["fields"]["line_kind"] == ["hikari_next", "b_flets"] and truth["traits"]["mark_style"] == "fill"
+    result = scanned.read_scan(pdf, UNHURRIED)
+    got = {r.name: r for r in result.readings}
+    assert got["line_kind"].sure and got["line_kind"].value is None and "line_kind" not in result.unsure
+    assert got["line_kind.hikari_next"].state == got["line_kind.b_flets"].state == "marked"

@@ -290,6 +290,23 @@ def tidy_jpn(text: str) -> str:
     return "".join(out)
 
 
+# Katakana and kanji that print alike (工 and エ, 口 and ロ, 力 and カ …): OCR picks one by its
+# model, not by the glyph (パン工房 read パンエ房 in 8 of 8 scans of it, seeds 11414/20005).
+_TWINS = {"エ": "工", "ロ": "口", "カ": "力", "ニ": "二", "ハ": "八", "タ": "夕", "ト": "卜"}
+_KANJI = re.compile(r"[\u4e00-\u9fff]")
+
+
+def twin_script(text: str) -> bool:
+    """Whether the text holds a katakana beside a kanji, or a kanji beside a katakana, that has
+    a twin of the other script: which of the two was printed is not known."""
+    kanji_twins = set(_TWINS.values())
+    for i, ch in enumerate(text):
+        near = text[max(0, i - 1): i] + text[i + 1: i + 2]
+        if ch in _TWINS and _KANJI.search(near) or ch in kanji_twins and _KATAKANA.search(near):
+            return True
+    return False
+
+
 def read_plain(page: Page, row: Row, *, lang: str, whitelist: str = "", area: Box | None = None) -> Text:
     box = area or row.value_box
     state, conf = writing(page, box)
@@ -304,6 +321,8 @@ def read_plain(page: Page, row: Row, *, lang: str, whitelist: str = "", area: Bo
             # say the same (a speck kept may read as ー: then they differ too).
             res2, _, _ = read_ocr(page, box, lang=lang, whitelist=whitelist, min_px=2)
             t.value_conf = min(res.conf, res2.conf) if tidy_jpn(res2.text) == t.value else 0.5
+            if twin_script(t.value):
+                t.value_conf = min(t.value_conf, 0.5)  # written, but 工/エ is not known
             t.hand = t.value_conf < NAME_OCR
         if t.hand:
             t.value_conf = min(t.value_conf, 0.5)

@@ -40,6 +40,9 @@ CHOICES: tuple[tuple[str, tuple[str, ...]], ...] = (
 # 0.0, six with halo 0.03–0.10, held now)
 NONE_HALO = 0.02
 NONE_INSIDE = 0.002
+# Two options marked on a row found by its words are read only when each box is half filled or
+# more (seed 20005: ■ beside ■, inside 1.0, both kinds chosen: LINE_KIND_MISSING, held before)
+SOLID_MARK = 0.5
 
 
 def read_marks(page: Page, rows: dict[str, Row],
@@ -157,7 +160,8 @@ def _word_row_stands(fld: str, opts: list[tuple[marks.OptionMark, tuple[float, f
                      bands: list[choice_rows.Residue | None] | None) -> bool:
     """Whether a choice row found by its words may be read (each option with its box in page
     pixels and the band of the printed line it stands on, ``bands``): one option marked and the
-    others clean, a mark only round its option going round it; or none marked where every box
+    others clean, a mark only round its option going round it; two or more marked where each is
+    filled in and the others are spotless; or none marked where every box
     and its surroundings are spotless and each band holds nothing but print and its boxes; or
     ファミリー/マンション with none beside a sure フレッツ光ネクスト (they decide nothing there)."""
     states = [m.state for m, _ in opts]
@@ -167,6 +171,11 @@ def _word_row_stands(fld: str, opts: list[tuple[marks.OptionMark, tuple[float, f
         # a circle's arc from the row above or below, maybe
         return bands is None or m.inside >= marks.INSIDE_MARK or choice_rows.goes_round(
             bands[k], box, words_[k] if k < len(words_) else None)
+    if states.count(marks.MARKED) > 1 and marks.UNSURE not in states:
+        # two options marked (the form's own defect): sure only where each is filled in (a pen's
+        # fill, a printed ■: no arc or stray stroke fills half a box) and the others spotless
+        return all(m.inside >= SOLID_MARK if m.state == marks.MARKED else
+                   m.halo <= NONE_HALO and m.inside <= NONE_INSIDE for m, _ in opts)
     if set(states) != {marks.UNMARKED}:
         return False
     if fld == "line_type" and values.get("line_kind") == "hikari_next":
