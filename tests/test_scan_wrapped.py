@@ -249,7 +249,7 @@ def test_three_labels_of_thirteen_do_not_say_where_the_values_stand() -> None:
     ("ヘアサロンKaze", False), ("カフェ山田", False), ("山口商店", False), ("ロイヤル食堂", False),
 ])
 def test_katakana_and_kanji_that_print_alike_are_told_only_by_their_neighbours(text, twin) -> None:  # noqa: ANN001
-    from bot.forms.cells import twin_script
+    from bot.forms.normalise import twin_script
     assert twin_script(text) is twin
 
 

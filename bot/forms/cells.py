@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from bot.forms import frames, marks, ocr, table
-from bot.forms.normalise import nfkc
+from bot.forms.normalise import nfkc, twin_script
 from bot.forms.raster import PT, Upright
 from bot.forms.table import Row, Table
 from bot.forms.vocabulary import STATE_EMPTY, STATE_FILLED, STATE_UNSURE
@@ -288,23 +288,6 @@ def tidy_jpn(text: str) -> str:
         near = text[max(0, i - 1): i] + text[i + 1: i + 2]
         out.append(ch.translate(_LOOKALIKE) if ch in "へべぺ" and _KATAKANA.search(near) else ch)
     return "".join(out)
-
-
-# Katakana and kanji that print alike (工 and エ, 口 and ロ, 力 and カ …): OCR picks one by its
-# model, not by the glyph (パン工房 read パンエ房 in 8 of 8 scans of it, seeds 11414/20005).
-_TWINS = {"エ": "工", "ロ": "口", "カ": "力", "ニ": "二", "ハ": "八", "タ": "夕", "ト": "卜"}
-_KANJI = re.compile(r"[\u4e00-\u9fff]")
-
-
-def twin_script(text: str) -> bool:
-    """Whether the text holds a katakana beside a kanji, or a kanji beside a katakana, that has
-    a twin of the other script: which of the two was printed is not known."""
-    kanji_twins = set(_TWINS.values())
-    for i, ch in enumerate(text):
-        near = text[max(0, i - 1): i] + text[i + 1: i + 2]
-        if ch in _TWINS and _KANJI.search(near) or ch in kanji_twins and _KATAKANA.search(near):
-            return True
-    return False
 
 
 def read_plain(page: Page, row: Row, *, lang: str, whitelist: str = "", area: Box | None = None) -> Text:
