@@ -50,10 +50,6 @@ def _mid(b: Box) -> tuple[float, float]:
     return (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
 
 
-def _mid_y(w: Found) -> float:
-    return w.mid
-
-
 def wrapped_lines(words: Sequence[Found | None]) -> list[tuple[int, int]] | None:
     """The options' printed lines as (start, end) ranges of the options, when the words read as
     one choice wrapped onto two or more lines; None otherwise (see the module's rules).  An
@@ -65,7 +61,7 @@ def wrapped_lines(words: Sequence[Found | None]) -> list[tuple[int, int]] | None
     h = max(w.height for _, w in known)
     groups: list[list[tuple[int, Found]]] = [[known[0]]]
     for i, w in known[1:]:
-        if abs(_mid_y(w) - _mid_y(groups[-1][0][1])) > 0.6 * h:
+        if abs(w.mid - groups[-1][0][1].mid) > 0.6 * h:
             groups.append([])
         groups[-1].append((i, w))
     if len(groups) < 2:
@@ -75,7 +71,7 @@ def wrapped_lines(words: Sequence[Found | None]) -> list[tuple[int, int]] | None
         if any(ws[k].box[0] < ws[k - 1].box[2] - 0.2 * h for k in range(1, len(ws))):
             return None  # a line's words overlap or stand out of the printed order
     for g0, g1 in zip(groups, groups[1:], strict=False):
-        above, below = _mid_y(g0[0][1]), _mid_y(g1[0][1])
+        above, below = g0[0][1].mid, g1[0][1].mid
         if not 0.6 * h < below - above <= LINE_GAP * h:
             return None  # not the next line down
         if g1[0][1].box[0] > g0[-1][1].box[2]:
@@ -126,13 +122,19 @@ def _bounds(top: float, bottom: float, left: float, right: float, h: float,
     return lo, hi
 
 
+def _best_options(found: list[Found]) -> dict[str, Found]:
+    """Each option word's best match on the page, by its key (``option:<field>.<option>``)."""
+    best: dict[str, Found] = {}
+    for f in found:
+        if f.key.startswith("option:") and (f.key not in best or f.score > best[f.key].score):
+            best[f.key] = f
+    return best
+
+
 def option_words_of(found: list[Found], fld: str) -> tuple[Box | None, ...]:
     """Each option's printed word (None: not read).  A word found inside the one before it
     (ファミリーンション read as one: "ーンション" taken for マンション) has no known start: unread."""
-    best: dict[str, Found] = {}
-    for f in found:
-        if f.key.startswith(f"option:{fld}.") and (f.key not in best or f.score > best[f.key].score):
-            best[f.key] = f
+    best = _best_options(found)
     out: list[Box | None] = []
     for key in (key for f_, key, _ in OPTION_WORDS if f_ == fld):
         w = best.get(f"option:{fld}.{key}")
@@ -148,10 +150,7 @@ def choice_rows(found: list[Found], print_lines: Sequence[Band] = (),
     """(field, row box, why not trusted) of each choice, from its option words; a choice whose
     options wrap onto several lines gives one row per line, named as a part of it
     (see the module)."""
-    best: dict[str, Found] = {}
-    for f in found:
-        if f.key.startswith("option:") and (f.key not in best or f.score > best[f.key].score):
-            best[f.key] = f
+    best = _best_options(found)
     out: list[tuple[str, Box | None, str | None]] = []
     for fld in dict.fromkeys(f for f, _, _ in OPTION_WORDS):
         keys = [k for f, k, _ in OPTION_WORDS if f == fld]

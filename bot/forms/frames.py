@@ -19,12 +19,16 @@ def uprights(ink: np.ndarray, box: Box) -> list[int]:
         return []
     # the middle 80 %: a frame a little shorter than the place still counts
     core = part[int(0.1 * part.shape[0]): max(int(0.9 * part.shape[0]), 1)]
-    cols = np.flatnonzero(core.mean(axis=0) >= 0.85)
+    return [x0 + c for c in _starts(np.flatnonzero(core.mean(axis=0) >= 0.85).tolist())]
+
+
+def _starts(cols: list[int]) -> list[int]:
+    """The first column of each run of columns (runs apart by more than 4 px): one line's x."""
     out: list[int] = []
-    for c in cols.tolist():
+    for c in cols:
         if not out or c > out[-1] + 4:
             out.append(c)
-    return [x0 + c for c in out]
+    return out
 
 
 def insides(ink: np.ndarray, box: Box) -> list[Box]:
@@ -36,11 +40,8 @@ def insides(ink: np.ndarray, box: Box) -> list[Box]:
     if part.shape[0] < 8 or part.shape[1] < 8:
         return []
     tall = cv2.morphologyEx(part, cv2.MORPH_OPEN, np.ones((max(8, part.shape[0] // 2), 1), np.uint8))
-    cols = np.flatnonzero(tall.any(axis=0)).tolist()
-    sides: list[int] = []
-    for c in cols:
-        if not sides or c > sides[-1] + 4:
-            sides.append(c)
+    sides = _starts(np.flatnonzero(tall.any(axis=0)).tolist())
+
     def extent(c: int) -> tuple[int, int]:
         ys = np.flatnonzero(tall[:, c])
         return int(ys[0]), int(ys[-1])

@@ -249,10 +249,13 @@ def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray, lines_: Seque
     option_words: dict[str, tuple[Box | None, ...]] = {}
     residue: dict[str, Residue | None] = {}
     parts: dict[str, tuple[str, ...]] = {}
+    words_of: dict[str, tuple[Box | None, ...]] = {}  # each choice's option words (its parts share them)
     for name, box, why in choice_rows(found, [band(ln) for ln in lines_], rules):
         part = part_of(name)
-        words_ = option_words_of(found, part[0] if part else name)
-        option_words[name] = words_[part[1]] if part else words_
+        fld = part[0] if part else name
+        if fld not in words_of:
+            words_of[fld] = option_words_of(found, fld)
+        option_words[name] = words_of[fld][part[1]] if part else words_of[fld]
         if part:
             parts[part[0]] = (*parts.get(part[0], ()), name)
         if box is not None:
