@@ -22,7 +22,14 @@ import pytest
 
 from tests.fixtures import scans
 from tests.fixtures.scans import marks, scanner
-from tests.fixtures.scans.corpus import FormSpec, boxes, labels, make, plan, plan_families
+from tests.fixtures.scans.corpus import (
+    FormSpec,
+    boxes,
+    labels,
+    make,
+    plan,
+    plan_families,
+)
 from tests.fixtures.scans.families import (
     BLOCK_FIELDS,
     FAMILIES,
@@ -40,6 +47,7 @@ KEYS = [layout_key(f, v) for f in FAMILIES for v in VARIANTS[f]]
 NEW_KEYS = [k for k in KEYS if "." in k]
 GRID_KEYS = [k for k in KEYS if k.startswith("shaded_grid.")]
 BANDS_KEYS = [k for k in KEYS if k.startswith("black_bands.")]
+CAPTION_KEYS = [k for k in KEYS if k.startswith("corner_captions.")]
 VERTICAL_BLOCKS = {"v4", *GRID_KEYS}  # the block names printed a character a line in a block column
 OPTION_KEYS = {f"{fld}.{key}" for fld, opts in CHOICES for key, _ in opts}
 
@@ -69,7 +77,7 @@ def test_the_families_and_the_held_out_one() -> None:
     assert len(FAMILIES) >= 5 and FAMILIES[0] == "ruled"
     assert HELD_OUT_FAMILY in FAMILIES and HELD_OUT_FAMILY != "ruled"
     assert HELD_OUT_FAMILY == FAMILIES[-1]  # the newest drawing, never tuned on
-    assert {"two_columns", "shaded_grid"} <= set(TUNING_FAMILIES)  # the families held out before it
+    assert {"two_columns", "shaded_grid", "black_bands"} <= set(TUNING_FAMILIES)  # the families held out before it
     assert set(TUNING_FAMILIES) == set(FAMILIES) - {HELD_OUT_FAMILY}
     assert VARIANTS["ruled"] == ("v4", "v3")
     assert layout_key("ruled", "v4") == "v4" and layout_key("sections_dotted", "v4") == "sections_dotted.dotted"
@@ -271,6 +279,72 @@ def test_black_bands_prints_white_headings_beside_a_side_panel(key: str) -> None
             continue
         label = lay.labels[base]
         assert label[2] < cell[0] and cell[1] - 14 < _centre(label)[1] < cell[3] + 14, (key, name)
+
+
+def _frame(lay, box) -> tuple[float, float, float, float]:  # noqa: ANN001
+    """The frame round ``box``: on each side the nearest ruling line that runs past the box's middle."""
+    cx, cy = _centre(box)
+    across = [r for r, _ in lay.rules if r[1] == r[3] and r[0] <= cx <= r[2]]
+    upright = [r for r, _ in lay.rules if r[0] == r[2] and r[1] <= cy <= r[3]]
+    return (max(r[0] for r in upright if r[0] <= box[0]), max(r[1] for r in across if r[1] <= box[1]),
+            min(r[0] for r in upright if r[0] >= box[2]), min(r[1] for r in across if r[1] >= box[3]))
+
+
+@pytest.mark.parametrize("key", CAPTION_KEYS)
+def test_corner_captions_prints_each_label_small_in_its_boxs_corner(key: str) -> None:
+    """Every field a box with its label printed small in the box's top-left corner and every value
+    (each choice's options too) in the same box under that caption; the boxes tiled two to a row
+    (名称 beside a 電話番号 box as tall as the フリガナ and 名称 rows), sharing their sides (solid) or
+    each a rounded frame of its own, a few points from the next (rounded); each block's name on a tab
+    at the grid's left edge, sitting on the block's first boxes; the choices numbered "1." "2."
+    between their □ and their words; the code in a plain box captioned UNIS顧客コード（9桁）."""
+    lay = layout(key)
+    rounded = key.endswith(".rounded")
+    k = 0.95 if rounded else 1.0
+    assert bool(lay.dashes) == rounded and all(math.dist(b[:2], b[2:]) < 4 * k for b, _, _ in lay.dashes)
+    captions = {name: box for name, box in lay.labels.items() if not name.startswith("block.")}
+    frames = {name: _frame(lay, box) for name, box in captions.items()}
+    for name, box in captions.items():
+        left, top, right, bottom = frames[name]
+        (text,) = [t for t in lay.texts if math.dist(t.box, box) < 0.01]
+        assert text.size <= 6.5 * k + 0.01, (key, name, text.size)  # small, under the values' size
+        assert 2.5 * k < box[0] - left < 4.5 * k and 1.0 * k < box[1] - top < 3.0 * k, (key, name)
+        assert box[2] < (left + right) / 2 or right - left < 2.2 * (box[2] - left), (key, name)  # the corner
+        assert box[3] < (top + bottom) / 2, (key, name)
+    assert next(t.text for t in lay.texts if math.dist(t.box, captions["customer_code"]) < 0.01) == "UNIS顧客コード（9桁）"
+    assert "customer_code" not in lay.parts
+    for name, cell in lay.cells.items():  # each value under the caption of its own box, inside it
+        frame = _frame(lay, cell)
+        assert _inside(cell, frame, 0.01), (key, name)
+        inside = [t for t in lay.texts if _inside(t.box, frame, 0.01)]
+        caption = min(inside, key=lambda t: math.dist(t.box[:2], frame[:2]))
+        assert caption.size <= 6.5 * k + 0.01 and cell[1] >= caption.box[3] + 0.5, (key, name, caption.text)
+        assert not any(_overlap(cell, t.box) for t in inside), (key, name)
+    for opt in lay.options.values():  # the options in their choice's box, under its caption
+        label = lay.labels[opt.field]
+        assert _frame(lay, opt.box) == frames[opt.field] and opt.box[1] > label[3], (key, opt.key)
+        assert _frame(lay, opt.label_box) == frames[opt.field], (key, opt.key)
+    for fld, opts in CHOICES[:3]:
+        for i, (key_, _) in enumerate(opts):
+            o = lay.options[f"{fld}.{key_}"]
+            numbers = [t.text for t in lay.texts if o.box[2] < t.box[0] and t.box[2] < o.label_box[0]
+                       and _row(t.box, o.box)]
+            assert numbers == [f"{i + 1}."], (key, fld, key_, numbers)
+    apart = (2.5 * k, 3.5 * k) if rounded else (0.0, 0.01)
+    for p in ("contractor", "shop"):  # フリガナ over 名称, the tall 電話番号 box beside both
+        kana, name, phone = (frames[f"{p}_{f}"] for f in ("kana", "name", "phone"))
+        assert abs(phone[1] - kana[1]) < 0.01 and abs(phone[3] - name[3]) < 0.01, (key, p)
+        assert apart[0] <= phone[0] - name[2] <= apart[1] and apart[0] <= name[1] - kana[3] <= apart[1], (key, p)
+    for a, b in (("line_kind", "line_type"), ("plus", "ssid")):  # two boxes on a row
+        assert abs(frames[a][1] - frames[b][1]) < 0.01 and apart[0] <= frames[b][0] - frames[a][2] <= apart[1], a
+    firsts = {"contractor": "contractor_kana", "shop": "shop_kana", "line": "line_kind", "mail": "mail_local",
+              "contact": "contact_kana", "service": "plus"}
+    left = min(f[0] for f in frames.values())
+    for block, first in firsts.items():  # a tab at the grid's left, on top of the block's first box
+        name = lay.labels[f"block.{block}"]
+        tab = _frame(lay, name)
+        assert abs(tab[0] - left) < 0.01 and tab[2] - tab[0] < name[2] - name[0] + 20, (key, block)
+        assert tab[3] - tab[1] < 14 and 0 <= frames[first][1] - tab[3] <= 3, (key, block)
 
 
 # --------------------------------------------------------------------------- filling
