@@ -16,7 +16,8 @@ choice's value comes from its parts' marks together, under the same rules as a r
 
 A wrap is believed only when it reads like one: two option words read or more, each line's
 words left to right in the printed order, the lines top to bottom in the printed order, each
-close under the one before (within 2.5 lines) and beginning before the line above it ends.  A
+close under the one before (within 3.2 of the words' height: a list one option a line, 18 pt
+apart in 8.5 pt print, stands 2.9 heights apart) and beginning before the line above it ends.  A
 word not read takes the line its neighbours give.
 """
 
@@ -30,7 +31,7 @@ from bot.forms.choice_rows import rule_rows
 from bot.forms.words import OPTION_WORDS, Band, Box, Found
 
 PART = "~"
-LINE_GAP = 2.5  # the most a wrapped line stands under the one before, in the words' height
+LINE_GAP = 3.2  # the most a wrapped line stands under the one before, in the words' height
 
 
 def part_name(fld: str, start: int, end: int) -> str:

@@ -42,7 +42,7 @@ def contact_parts(row: Row, lab: Found, side: str, labels: list[Found], ink: np.
         sei = [b for b in _markers(lines_, "姓") if y0 <= (b[1] + b[3]) / 2 <= y1 and x0 <= b[0] < mei[0]]
         left = max(b[2] for b in sei) + int(0.3 * h) if sei else x0
         return _roomy((left, y0, mei[0] - int(0.3 * h), y1), (mei[2] + int(0.3 * h), y0, x1, y1), h)
-    halves = _halved(row, lab, side, labels, ink, rules)
+    halves = _halved(row, lab, side, labels, ink, rules) or _parted(row, ink, rules, h)
     if halves is not None:
         return halves
     beside = [b for b in given if abs((b[1] + b[3]) / 2 - (lab.box[1] + lab.box[3]) / 2) <= 0.6 * h]
@@ -75,6 +75,34 @@ def _halved(row: Row, lab: Found, side: str, labels: list[Found], ink: np.ndarra
     last = (_after_mark(ink, (x0, y0, x1, y1), h), y0, x1, y1)
     first = (parting[0] + 4, y0, (beyond[0] - 3) if beyond else full[2], y1)
     return _roomy(last, (_after_mark(ink, first, h), y0, first[2], y1), h)
+
+
+def _parted(row: Row, ink: np.ndarray, rules: np.ndarray, h: int) -> tuple[Box, Box] | None:
+    """姓 and 名 on either side of the one ruling line that parts the contact's row in a table
+    (their small 姓 / 名 marks, which a reading may misread next to writing, at each half's
+    left).  A line with only paper before it is the label cell's side: the row begins after it."""
+    x0, y0, x1, y1 = row.value_box
+    core = rules[y0 + (y1 - y0) // 5:y1 - (y1 - y0) // 5, x0:x1]
+    if core.size == 0:
+        return None
+    lines_: list[list[int]] = []
+    for c in np.flatnonzero(core.mean(axis=0) >= 0.85).tolist():
+        if lines_ and c <= lines_[-1][1] + 2:
+            lines_[-1][1] = c
+        else:
+            lines_.append([c, c])
+    start = x0
+    parting = []
+    for a, b in lines_:
+        if not ink[y0:y1, start:x0 + a].any():
+            start = x0 + b + 3  # nothing before it yet: the label cell's side
+        else:
+            parting.append((x0 + a, x0 + b))
+    if len(parting) != 1:
+        return None
+    a, b = parting[0]
+    last, first = (start, y0, a - 3, y1), (b + 3, y0, x1, y1)
+    return _roomy((_after_mark(ink, last, h), y0, a - 3, y1), (_after_mark(ink, first, h), y0, x1, y1), h)
 
 
 def _roomy(last: Box, first: Box, h: float) -> tuple[Box, Box] | None:

@@ -19,6 +19,36 @@ def _beside(lab: Found, labels: list[Found], top: int, bottom: int, width: int) 
     return int(min(right, default=width - 1) - 0.3 * lab.height)
 
 
+def _table_edge(rules: np.ndarray, left: int, right: int, label: Box, h: int) -> int:
+    """``right``, or the table's side where the label's row ends before it: the first upright
+    ruling line across the row, room for a value before it, at which the row's rules over and
+    under it (those found within 1.6 lines of the label) end.  Beyond it is paper or another
+    panel (a 支店記入欄 beside the table: its stamp box is no value); a line the row's rules
+    cross (姓 | 名) is inside the table and no end."""
+    over = rule_rows(rules, left, right, int(label[1] - 1.6 * h), label[1])
+    under = rule_rows(rules, left, right, label[3], int(label[3] + 1.6 * h))
+    edges = over[-1:] + under[:1]
+    top, bottom = (over[-1] if over else label[1]), (under[0] if under else label[3])
+    if not edges or bottom - top < h:
+        return right
+    cols = np.flatnonzero(rules[top + 4:bottom - 3, left:right].mean(axis=0) >= 0.85).tolist()
+    lines_: list[list[int]] = []  # each upright line's first and last column
+    for c in cols:
+        if lines_ and c <= lines_[-1][1] + 2:
+            lines_[-1][1] = c
+        else:
+            lines_.append([c, c])
+    for a, b in lines_:
+        x, end = left + a, left + b + 3
+        if x < left + 2 * h:
+            continue  # no room for a value before it
+        on = [rules[max(0, y - 3):y + 4, x - h:x].any(axis=0).mean() >= 0.8 for y in edges]
+        off = [rules[max(0, y - 3):y + 4, end:end + h].any(axis=0).mean() < 0.3 for y in edges]
+        if all(on) and all(off):
+            return x - 3
+    return right
+
+
 def place(lab: Found, side: str, labels: list[Found], rules: np.ndarray) -> Box | None:
     height, width = rules.shape
     h = lab.height
@@ -37,6 +67,7 @@ def place(lab: Found, side: str, labels: list[Found], rules: np.ndarray) -> Box 
         under = rule_rows(rules, left, right, int(y1 - 0.3 * h), bottom)
         top = over[-1] - 2 if over else top
         bottom = under[0] + 3 if under else bottom
+        right = _table_edge(rules, left, right, lab.box, h)
     elif side == BELOW:
         # down to the next label, or the line the value is written on (the first ruling line
         # that is not right under the label)

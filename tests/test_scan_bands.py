@@ -1,0 +1,113 @@
+"""Scans read by their words (issue 19), the round that studied black_bands (a tuning family since
+corner_captions is held out): a branch's Word form whose ご担当者 and サービス blocks stand two
+thirds of the page wide beside a 支店記入欄 panel (受付印, 支店名 ____, 受付No. ____), the contact's
+row parted by a ruling line into 姓 | 名, each with a small printed mark the reading misreads next
+to writing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bot.forms import scanned
+from bot.forms.contact_places import _parted
+from bot.forms.table import Row
+from bot.forms.value_place import RIGHT, place
+from bot.forms.words import Found
+from tests.fixtures.scans.corpus import make, plan_families
+from tests.support.app import UNHURRIED
+
+H = 22  # a label's height (200 dpi, 8.5 pt)
+
+
+def _table(*, edge: int = 1140, panel: int | None = 1170, parted: int | None = 730) -> np.ndarray:
+    """The ruling lines of a row 380..460 of a table from x 75 to ``edge``, its label cell's side at
+    320, a panel's side at ``panel`` beyond the table, the row parted at ``parted``."""
+    rules = np.zeros((900, 1650), bool)
+    rules[378:384, 75:edge + 4] = rules[456:462, 75:edge + 4] = True  # the row's rules, over and under
+    for x in (75, 320, edge, parted):
+        if x is not None:
+            rules[300:700, x:x + 5] = True
+    if panel is not None:  # the panel's own frame: its side and its rules, apart from the table's
+        rules[250:700, panel:panel + 5] = True
+        rules[250:255, panel:1560] = rules[695:700, panel:1560] = True
+        rules[250:700, 1560:1565] = True
+    return rules
+
+
+def _label() -> Found:
+    return Found("contact", "ご担当者名", (97, 406, 214, 406 + H), 1.0, H)
+
+
+def test_a_value_beside_its_label_ends_at_the_tables_side_not_in_the_panel_beyond() -> None:
+    """The row's rules end at the table's side (x 1140); beyond it, 30 px of paper, stands the
+    支店記入欄 (its stamp box and lines are no value).  The 姓 | 名 line (730), which the row's rules
+    cross, is inside the table: the place runs past it to the table's side."""
+    box = place(_label(), RIGHT, [_label()], _table())
+    assert box is not None and 1120 <= box[2] < 1140, box
+    # no panel beyond: the same (the page's margin is no value either)
+    box = place(_label(), RIGHT, [_label()], _table(panel=None))
+    assert box is not None and 1120 <= box[2] < 1140, box
+
+
+def test_a_line_the_rows_rules_cross_is_no_end() -> None:
+    """A table as wide as the page: its rules run past every upright in the row: the place runs
+    to the next label or the page's edge as before."""
+    rules = _table(edge=1560, panel=None)
+    box = place(_label(), RIGHT, [_label()], rules)
+    assert box is not None and box[2] >= 1540, box
+
+
+def test_the_contacts_row_parted_by_one_ruling_line_is_姓_and_名() -> None:
+    """ご担当者名 | 姓 ____ | 名 ____ : the line at 320 has only paper before it (the label cell's
+    side), the one at 730 parts the writing: 姓 before it, 名 after it, each after its small mark."""
+    rules = _table()
+    ink = np.zeros_like(rules)
+    ink[410:430, 340:350] = True  # 姓 (the small mark)
+    ink[395:450, 380:470] = True  # 中村
+    ink[410:430, 745:755] = True  # 名
+    ink[395:450, 790:880] = True  # 翔太
+    row = Row(384, 458, (97, 406, 214, 428), (220, 384, 1130, 458), "ご担当者名", "contact", 1.0)
+    parts = _parted(row, ink, rules, H)
+    assert parts is not None
+    last, first = parts
+    assert 350 <= last[0] < 380 and 715 <= last[2] < 730, last
+    assert 755 <= first[0] < 790 and first[2] == 1130, first
+    # two lines part the writing (姓 | 名 | something): which is which is not known
+    rules[300:700, 950:955] = True
+    ink[395:450, 1000:1050] = True
+    assert _parted(row, ink, rules, H) is None
+
+
+def test_black_bands_contact_beside_the_panel_is_read_as_姓_and_名() -> None:
+    """black_bands (seed 20001): the contact's place ran on into the 支店記入欄 and its 受付印, and
+    the small 姓 / 名 marks read 'f' and 'る' next to the writing, so 姓 and 名 were not placed:
+    both unsure, the form held (a handwritten 150 dpi bilevel page and a 200 dpi grey one, whose
+    row's rules lie just past half way to the labels above and below).  Now both are written."""
+    for i in (3, 2):
+        pdf, truth = make(plan_families(30, 20001, ("black_bands",))[i], password=None)
+        result = scanned.read_scan(pdf, UNHURRIED)
+        got = {r.name: r for r in result.readings}
+        for name in ("contact_last", "contact_first"):
+            assert got[name].sure and got[name].state in ("filled", "read"), (i, name, got[name], result.notes)
+            if got[name].state == "read":
+                assert got[name].value == truth["fields"][name]
+
+
+def _word(key: str, x: int, y: int, h: int = 18) -> Found:
+    return Found(key, "x", (x, y, x + 100, y + h), 1.0, h)
+
+
+def test_a_list_one_option_a_line_is_read_as_one_wrapped_choice() -> None:
+    """回線's choices as lists, one option a line 18 pt apart in 8.5 pt print: at 200 dpi the words'
+    characters stand 17-18 px high and 47-50 px apart (2.9 of their height), past the 2.5 heights a
+    wrap was allowed, so every such choice was "not on one line in the printed order" and held.
+    Lines further apart than 3.2 heights are still no wrap."""
+    from bot.forms.choice_lines import wrapped_lines
+
+    two = [_word("option:line_type.family", 596, 1525), _word("option:line_type.mansion", 596, 1574)]
+    assert wrapped_lines(two) == [(0, 1), (1, 2)]
+    three = [_word(f"option:check_method.{k}", 990, 1533 + 49 * i) for i, k in enumerate(("notice", "bill", "ntt116"))]
+    assert wrapped_lines(three) == [(0, 1), (1, 2), (2, 3)]
+    far = [_word("option:line_type.family", 596, 1525), _word("option:line_type.mansion", 596, 1525 + 62)]
+    assert wrapped_lines(far) is None
