@@ -111,3 +111,53 @@ def test_a_list_one_option_a_line_is_read_as_one_wrapped_choice() -> None:
     assert wrapped_lines(three) == [(0, 1), (1, 2), (2, 3)]
     far = [_word("option:line_type.family", 596, 1525), _word("option:line_type.mansion", 596, 1525 + 62)]
     assert wrapped_lines(far) is None
+
+
+def _band(x0: int, x1: int, y: int, h: int = 18):  # noqa: ANN202
+    from bot.forms.words import Band
+
+    return Band(x0, x1, y, y + h)
+
+
+def test_an_unread_option_of_a_list_one_a_line_is_the_line_where_the_list_puts_it() -> None:
+    """ご利用回線種別 as a list: □フレッツ光ネクスト over □Bフレッツ, a cross over the second's word
+    (read '項8フレッッ', no match): the one word read gave a row on its own line, the marked option
+    had no place, the choice was held (seed 20002 form 17).  The line under it, beginning at the
+    same □, is that option's; its row is judged as the other's."""
+    from bot.forms.choice_lines import choice_rows, choice_words
+
+    first = Found("option:line_kind.hikari_next", "フレッツ光ネクスト", (193, 1535, 365, 1570), 1.0, 17, 1552.0)
+    label = Found("line_kind", "ご利用回線種別", (250, 1480, 400, 1510), 1.0, 21)
+    other = Found("option:line_type.family", "ファミリー", (588, 1535, 674, 1567), 1.0, 17, 1551.0)
+    lines = [_band(139, 365, 1543), _band(531, 674, 1542), _band(131, 270, 1590)]  # the crossed line: its □
+    found = [label, first, other]
+    words = choice_words(found, "line_kind", lines)
+    assert words[0] is first and words[1] is not None
+    assert words[1].box[0] == 193 and 1585 <= words[1].mid <= 1605, words[1]
+    rows = {name for name, box, why in choice_rows(found, lines) if name.startswith("line_kind") and box}
+    assert rows == {"line_kind~0:1", "line_kind~1:2"}
+
+    # print after the word on its own line that is no other question's word: the unread option
+    # may stand there (a row on one line): nothing is guessed
+    beside = [*lines, _band(390, 470, 1543)]
+    assert choice_words(found, "line_kind", beside)[1] is None
+    # another question's word on the line under it: not this list's line
+    under = Found("option:line_type.mansion", "マンション", (180, 1590, 270, 1608), 1.0, 17)
+    assert choice_words([*found, under], "line_kind", lines)[1] is None
+    # no line of print there (the next line far under): nothing
+    assert choice_words(found, "line_kind", [_band(139, 365, 1543), _band(131, 270, 1640)])[1] is None
+
+
+def test_a_poorer_reading_of_the_word_on_the_lists_next_line_is_its_word() -> None:
+    """Bフレッツ read well in the notes (far away: a stray, not the row's) and poorly on the list's
+    second line (seed 20002 form 5): the list's line holds it, so that reading is the word."""
+    from bot.forms.choice_lines import choice_words
+
+    label = Found("line_kind", "ご利用回線種別", (250, 1450, 400, 1480), 1.0, 21)
+    first = Found("option:line_kind.hikari_next", "フレッツ光ネクスト", (187, 1507, 386, 1543), 1.0, 28, 1525.0)
+    poor = Found("option:line_kind.b_flets", "bフレッッツ", (198, 1551, 293, 1590), 0.8, 28, 1570.0)
+    notes = Found("option:line_kind.b_flets", "bフレッツ", (375, 2043, 425, 2073), 1.0, 28)
+    lines = [_band(150, 386, 1507, 36), _band(150, 293, 1551, 39), _band(127, 900, 2043, 30)]
+    words = choice_words([label, first, poor, notes], "line_kind", lines)
+    assert words == [first, poor]
+    assert choice_words([label, first, poor, notes], "line_kind") == [first, None]  # without the lines: unread

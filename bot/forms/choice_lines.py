@@ -132,18 +132,93 @@ def _best_options(found: list[Found]) -> dict[str, Found]:
     return best
 
 
-def option_words_of(found: list[Found], fld: str) -> tuple[Box | None, ...]:
-    """Each option's printed word (None: not read).  A word found inside the one before it
-    (ファミリーンション read as one: "ーンション" taken for マンション) has no known start: unread."""
+def choice_words(found: list[Found], fld: str, print_lines: Sequence[Band] = ()) -> list[Found | None]:
+    """Each option's printed word (None: not read), as the rows and the marks both take them.  A
+    word found inside the one before it (ファミリーンション read as one: "ーンション" taken for
+    マンション) has no known start: unread; so has a stray (:func:`_strays_away`).  In a list one
+    option a line, an unread option's word is the line of print where the list puts it
+    (:func:`_stacked_unread`)."""
     best = _best_options(found)
-    out: list[Box | None] = []
+    out: list[Found | None] = []
     for key in (key for f_, key, _ in OPTION_WORDS if f_ == fld):
         w = best.get(f"option:{fld}.{key}")
         prev = next((b for b in reversed(out) if b is not None), None)
-        inside = prev is not None and w is not None and w.box[0] < prev[2] - 0.2 * w.height and \
-            abs(_mid(w.box)[1] - _mid(prev)[1]) <= 0.6 * w.height  # on the same line (not wrapped)
-        out.append(None if w is None or inside else w.box)
-    return tuple(out)
+        inside = prev is not None and w is not None and w.box[0] < prev.box[2] - 0.2 * w.height and \
+            abs(w.mid - prev.mid) <= 0.6 * w.height  # on the same line (not wrapped)
+        out.append(None if w is None or inside else w)
+    out = _strays_away(out, _label(found, fld))
+    return _stacked_unread(out, fld, found, print_lines) if print_lines else out
+
+
+def option_words_of(found: list[Found], fld: str, print_lines: Sequence[Band] = ()) -> tuple[Box | None, ...]:
+    """Each option's printed word's box (None: not read): :func:`choice_words`."""
+    return tuple(w.box if w is not None else None for w in choice_words(found, fld, print_lines))
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and a[2] > b[0] and a[1] < b[3] and a[3] > b[1]
+
+
+def _stacked_unread(words: list[Found | None], fld: str, found: list[Found],
+                    print_lines: Sequence[Band]) -> list[Found | None]:
+    """An unread option of a list printed one option a line (a mark over its word: the marked
+    option is the one most often unread) placed on its line: the line of print under (or over)
+    the words read, as many lines away as its place in the list, beginning where they begin.
+    Believed only where the words read stand one a line at one left edge (or the one word read has
+    no print after it on its line: its neighbour is not beside it), and the line found holds no
+    word of the vocabulary; its word's box is the list's words' left edge to the line's end."""
+    known = [(i, w) for i, w in enumerate(words) if w is not None]
+    if not known or len(known) == len(words):
+        return words
+    h = max(w.height for _, w in known)
+    x0 = min(w.box[0] for _, w in known)
+    if any(abs(w.box[0] - x0) > 2 * h for _, w in known):
+        return words  # not one left edge
+    if len(known) >= 2:
+        steps = [(b.mid - a.mid) / (j - i) for (i, a), (j, b) in zip(known, known[1:], strict=False)]
+        if min(steps) < 1.2 * h or max(steps) - min(steps) > 0.6 * h:
+            return words  # not one a line, evenly
+        step: float | None = sum(steps) / len(steps)
+    else:
+        (_, w), = known
+        beside = [b for b in print_lines if abs((b.top + b.bottom) / 2 - w.mid) <= 0.6 * h
+                  and w.box[2] + 0.3 * h < b.x0 < w.box[2] + 8 * h]
+        others = [f.box for f in found if not f.key.startswith(f"option:{fld}.")]
+        if any(not any(_overlap(o, (b.x0, int(b.top), b.x1, int(b.bottom + 0.5))) for o in others) for b in beside):
+            return words  # print after it on its line (not another question's word): its neighbour may stand there
+        step = None
+    options = [(k, t) for f_, k, t in OPTION_WORDS if f_ == fld]
+    out = list(words)
+    for j, w in enumerate(words):
+        if w is not None:
+            continue
+        i, ref = min(known, key=lambda iw: abs(iw[0] - j))
+        if step is not None:
+            want = ref.mid + (j - i) * step
+            near = [b for b in print_lines if abs((b.top + b.bottom) / 2 - want) <= 0.5 * h]
+        elif abs(j - i) == 1:
+            sign = 1 if j > i else -1
+            apart = [(sign * ((b.top + b.bottom) / 2 - ref.mid), b) for b in print_lines]
+            near = [b for d, b in sorted(((d, b) for d, b in apart if 1.2 * h <= d <= LINE_GAP * h),
+                                         key=lambda db: db[0])[:1]]
+        else:
+            continue
+        # its line begins where the word's read begins (at their □), or a little left (a cross)
+        own = [b for b in print_lines if abs((b.top + b.bottom) / 2 - ref.mid) <= 0.6 * h and b.x0 <= ref.box[0] < b.x1]
+        lo, hi = (own[0].x0 - 2 * h, own[0].x0 + 2 * h) if len(own) == 1 else (x0 - 5 * h, x0 + 1.5 * h)
+        near = [b for b in near if lo <= b.x0 <= hi and b.x1 > x0 + 2 * h]
+        if len(near) != 1:
+            continue
+        b = near[0]
+        box = (int(x0), int(b.top), int(b.x1), int(b.bottom + 0.5))
+        key, term = options[j]
+        there = [f for f in found if _overlap(f.box, box)]
+        if any(f.key != f"option:{fld}.{key}" for f in there):
+            continue  # another word of the form's stands there
+        # a poorer reading of the word itself there (the best was elsewhere: a stray) is its word
+        out[j] = max(there, key=lambda f: f.score) if there else \
+            Found(f"option:{fld}.{key}", term, box, 0.0, int(h), (b.top + b.bottom) / 2)
+    return out
 
 
 def choice_rows(found: list[Found], print_lines: Sequence[Band] = (),
@@ -151,12 +226,10 @@ def choice_rows(found: list[Found], print_lines: Sequence[Band] = (),
     """(field, row box, why not trusted) of each choice, from its option words; a choice whose
     options wrap onto several lines gives one row per line, named as a part of it
     (see the module)."""
-    best = _best_options(found)
     out: list[tuple[str, Box | None, str | None]] = []
     for fld in dict.fromkeys(f for f, _, _ in OPTION_WORDS):
-        keys = [k for f, k, _ in OPTION_WORDS if f == fld]
         terms = [t for f, _, t in OPTION_WORDS if f == fld]
-        words = _strays_away([best.get(f"option:{fld}.{k}") for k in keys], _label(found, fld))
+        words = choice_words(found, fld, print_lines)
         ws = [w for w in words if w is not None]
         if not ws:
             out.append((fld, None, "its option words not found"))

@@ -250,11 +250,12 @@ def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray, lines_: Seque
     residue: dict[str, Residue | None] = {}
     parts: dict[str, tuple[str, ...]] = {}
     words_of: dict[str, tuple[Box | None, ...]] = {}  # each choice's option words (its parts share them)
-    for name, box, why in choice_rows(found, [band(ln) for ln in lines_], rules):
+    print_lines = [band(ln) for ln in lines_]
+    for name, box, why in choice_rows(found, print_lines, rules):
         part = part_of(name)
         fld = part[0] if part else name
         if fld not in words_of:
-            words_of[fld] = option_words_of(found, fld)
+            words_of[fld] = option_words_of(found, fld, print_lines)
         option_words[name] = words_of[fld][part[1]] if part else words_of[fld]
         if part:
             parts[part[0]] = (*parts.get(part[0], ()), name)
