@@ -161,3 +161,17 @@ def test_a_poorer_reading_of_the_word_on_the_lists_next_line_is_its_word() -> No
     words = choice_words([label, first, poor, notes], "line_kind", lines)
     assert words == [first, poor]
     assert choice_words([label, first, poor, notes], "line_kind") == [first, None]  # without the lines: unread
+
+
+def test_a_page_turned_the_wrong_way_sideways_is_tried_the_other_way_too() -> None:
+    """shaded_grid, 150 dpi colour, turned 90°, put upright the wrong way: at 0° and 180° it read
+    as no text, at 90° as text upside down (534 sure characters, no label), and since it had read
+    as text the fourth turn was never tried: "no page holds the application form" (seed 11515
+    form 78, the round's one page not found).  Only the first two turns say a page is no
+    sideways page."""
+    eight = ("ruled", "header_digits", "sections_dotted", "two_columns", "ver3_order", "label_below", "shaded_grid",
+             "black_bands")
+    pdf, truth = make(plan_families(80, 11515, eight)[78], password=None)
+    assert truth["traits"]["orientation"] == 90 and truth["traits"]["family"] == "shaded_grid"
+    result = scanned.read_scan(pdf, UNHURRIED)
+    assert result.form_page == truth["form_page"], result.notes

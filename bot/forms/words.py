@@ -64,6 +64,9 @@ class Line:
         return float(hs[len(hs) // 2]) if hs else 0.0
 
 
+_SHORT_CHARS = frozenset("ーｰ－-ぁぃぅぇぉっゃゅょァィゥェォッャュョ・")  # flat or small: no measure of a word's height
+
+
 @dataclass(frozen=True)
 class Found:
     """A vocabulary word found on the page: ``key`` is the label's key (``kana``, ``shop_name``
@@ -245,8 +248,10 @@ def find(lines_: list[Line]) -> list[Found]:
                    max(c.box[2] for c in cs), max(c.box[3] for c in cs))
             # a character's box may take in a remnant of a rule beside it: its height can be
             # too tall, never its width (a word's width / characters, for full-width print)
-            size = min(sorted(c.box[3] - c.box[1] for c in cs)[len(cs) // 2],
-                       int(1.25 * (box[2] - box[0]) / len(cs)) + 1)
+            # (the median over the characters of full height: ー, ッ, ァ … are flat or small, and
+            # ファミリー's median was its small ァ, half the print's height: seed 20002)
+            tall = [c.box[3] - c.box[1] for c in cs if c.text not in _SHORT_CHARS] or [c.box[3] - c.box[1] for c in cs]
+            size = min(sorted(tall)[len(tall) // 2], int(1.25 * (box[2] - box[0]) / len(cs)) + 1)
             middle = sorted((c.box[1] + c.box[3]) / 2 for c in cs)[len(cs) // 2]
             found.append(Found(key, "".join(c.text for c in cs), box, round(1 - dist / len(term), 3), size, middle))
             spans[id(found[-1])] = (n, a, b)
