@@ -146,6 +146,18 @@ def test_an_unread_option_of_a_list_one_a_line_is_the_line_where_the_list_puts_i
     assert choice_words([*found, under], "line_kind", lines)[1] is None
     # no line of print there (the next line far under): nothing
     assert choice_words(found, "line_kind", [_band(139, 365, 1543), _band(131, 270, 1640)])[1] is None
+    # the word's own line of print runs on after it (□フレッツ光ネクスト □(unread) on one line)
+    assert choice_words(found, "line_kind", [_band(139, 470, 1543), _band(131, 270, 1590)])[1] is None
+    # the line under it is longer than the word could be: another question's line of options
+    assert choice_words(found, "line_kind", [_band(139, 365, 1543), _band(131, 700, 1590)])[1] is None
+    # a ruling line between the two lines: the table's next row, another question's
+    rules = np.zeros((2000, 1200), bool)
+    rules[1578:1582, 50:1100] = True
+    assert choice_words(found, "line_kind", lines, rules)[1] is None
+    assert choice_words(found, "line_kind", lines, np.zeros_like(rules))[1] is not None
+    # the neighbouring list's lines at the same heights do not stand in for this list's
+    beside = [*lines, _band(547, 699, 1593)]
+    assert choice_words(found, "line_kind", beside)[1].box[0] == 193
 
 
 def test_a_poorer_reading_of_the_word_on_the_lists_next_line_is_its_word() -> None:

@@ -132,7 +132,8 @@ def _best_options(found: list[Found]) -> dict[str, Found]:
     return best
 
 
-def choice_words(found: list[Found], fld: str, print_lines: Sequence[Band] = ()) -> list[Found | None]:
+def choice_words(found: list[Found], fld: str, print_lines: Sequence[Band] = (),
+                 rules: np.ndarray | None = None) -> list[Found | None]:
     """Each option's printed word (None: not read), as the rows and the marks both take them.  A
     word found inside the one before it (ファミリーンション read as one: "ーンション" taken for
     マンション) has no known start: unread; so has a stray (:func:`_strays_away`).  In a list one
@@ -147,26 +148,29 @@ def choice_words(found: list[Found], fld: str, print_lines: Sequence[Band] = ())
             abs(w.mid - prev.mid) <= 0.6 * w.height  # on the same line (not wrapped)
         out.append(None if w is None or inside else w)
     out = _strays_away(out, _label(found, fld))
-    return _stacked_unread(out, fld, found, print_lines) if print_lines else out
+    return _stacked_unread(out, fld, found, print_lines, rules) if print_lines else out
 
 
-def option_words_of(found: list[Found], fld: str, print_lines: Sequence[Band] = ()) -> tuple[Box | None, ...]:
+def option_words_of(found: list[Found], fld: str, print_lines: Sequence[Band] = (),
+                    rules: np.ndarray | None = None) -> tuple[Box | None, ...]:
     """Each option's printed word's box (None: not read): :func:`choice_words`."""
-    return tuple(w.box if w is not None else None for w in choice_words(found, fld, print_lines))
+    return tuple(w.box if w is not None else None for w in choice_words(found, fld, print_lines, rules))
 
 
 def _overlap(a: Box, b: Box) -> bool:
     return a[0] < b[2] and a[2] > b[0] and a[1] < b[3] and a[3] > b[1]
 
 
-def _stacked_unread(words: list[Found | None], fld: str, found: list[Found],
-                    print_lines: Sequence[Band]) -> list[Found | None]:
+def _stacked_unread(words: list[Found | None], fld: str, found: list[Found], print_lines: Sequence[Band],
+                    rules: np.ndarray | None) -> list[Found | None]:
     """An unread option of a list printed one option a line (a mark over its word: the marked
     option is the one most often unread) placed on its line: the line of print under (or over)
     the words read, as many lines away as its place in the list, beginning where they begin.
     Believed only where the words read stand one a line at one left edge (or the one word read has
-    no print after it on its line: its neighbour is not beside it), and the line found holds no
-    word of the vocabulary; its word's box is the list's words' left edge to the line's end."""
+    no print after it on its line: its neighbour is not beside it), no ruling line parts the two
+    lines (a table's next row is another question's), and the line found is no longer than the
+    word and holds no word of the vocabulary; its word's box is the list's words' left edge to
+    the line's end."""
     known = [(i, w) for i, w in enumerate(words) if w is not None]
     if not known or len(known) == len(words):
         return words
@@ -181,11 +185,13 @@ def _stacked_unread(words: list[Found | None], fld: str, found: list[Found],
         step: float | None = sum(steps) / len(steps)
     else:
         (_, w), = known
-        beside = [b for b in print_lines if abs((b.top + b.bottom) / 2 - w.mid) <= 0.6 * h
-                  and w.box[2] + 0.3 * h < b.x0 < w.box[2] + 8 * h]
+        line = [b for b in print_lines if abs((b.top + b.bottom) / 2 - w.mid) <= 0.6 * h]
+        if any(b.x0 <= w.box[0] < b.x1 and b.x1 > w.box[2] + h for b in line):
+            return words  # its line of print runs on after it: its neighbour may stand there
+        beside = [b for b in line if w.box[2] + 0.3 * h < b.x0 < w.box[2] + 4.5 * h]
         others = [f.box for f in found if not f.key.startswith(f"option:{fld}.")]
         if any(not any(_overlap(o, (b.x0, int(b.top), b.x1, int(b.bottom + 0.5))) for o in others) for b in beside):
-            return words  # print after it on its line (not another question's word): its neighbour may stand there
+            return words  # print right after it on its line (not another question's word): its neighbour?
         step = None
     options = [(k, t) for f_, k, t in OPTION_WORDS if f_ == fld]
     out = list(words)
@@ -193,25 +199,30 @@ def _stacked_unread(words: list[Found | None], fld: str, found: list[Found],
         if w is not None:
             continue
         i, ref = min(known, key=lambda iw: abs(iw[0] - j))
+        key, term = options[j]
+        # its line begins where the word's read begins (at their □), or a little left (a cross),
+        # and is no longer than the word
+        own = [b for b in print_lines if abs((b.top + b.bottom) / 2 - ref.mid) <= 0.6 * h and b.x0 <= ref.box[0] < b.x1]
+        lo, hi = (own[0].x0 - 2 * h, own[0].x0 + 2 * h) if len(own) == 1 else (x0 - 5 * h, x0 + 1.5 * h)
+        column = [b for b in print_lines if lo <= b.x0 <= hi and x0 + 2 * h < b.x1 <= x0 + (1.5 * len(term) + 2) * h]
         if step is not None:
             want = ref.mid + (j - i) * step
-            near = [b for b in print_lines if abs((b.top + b.bottom) / 2 - want) <= 0.5 * h]
+            near = [b for b in column if abs((b.top + b.bottom) / 2 - want) <= 0.5 * h]
         elif abs(j - i) == 1:
             sign = 1 if j > i else -1
-            apart = [(sign * ((b.top + b.bottom) / 2 - ref.mid), b) for b in print_lines]
+            apart = [(sign * ((b.top + b.bottom) / 2 - ref.mid), b) for b in column]
             near = [b for d, b in sorted(((d, b) for d, b in apart if 1.2 * h <= d <= LINE_GAP * h),
                                          key=lambda db: db[0])[:1]]
         else:
             continue
-        # its line begins where the word's read begins (at their □), or a little left (a cross)
-        own = [b for b in print_lines if abs((b.top + b.bottom) / 2 - ref.mid) <= 0.6 * h and b.x0 <= ref.box[0] < b.x1]
-        lo, hi = (own[0].x0 - 2 * h, own[0].x0 + 2 * h) if len(own) == 1 else (x0 - 5 * h, x0 + 1.5 * h)
-        near = [b for b in near if lo <= b.x0 <= hi and b.x1 > x0 + 2 * h]
         if len(near) != 1:
             continue
         b = near[0]
         box = (int(x0), int(b.top), int(b.x1), int(b.bottom + 0.5))
-        key, term = options[j]
+        ys = sorted((ref.mid, (b.top + b.bottom) / 2))
+        if rules is not None and rule_rows(rules, int(x0 - h), int(x0 + 4 * h), int(ys[0] + 0.5 * h),
+                                           int(ys[1] - 0.5 * h), share=0.6):
+            continue  # a ruling line between them: the line under it is another row's
         there = [f for f in found if _overlap(f.box, box)]
         if any(f.key != f"option:{fld}.{key}" for f in there):
             continue  # another word of the form's stands there
@@ -229,7 +240,7 @@ def choice_rows(found: list[Found], print_lines: Sequence[Band] = (),
     out: list[tuple[str, Box | None, str | None]] = []
     for fld in dict.fromkeys(f for f, _, _ in OPTION_WORDS):
         terms = [t for f, _, t in OPTION_WORDS if f == fld]
-        words = choice_words(found, fld, print_lines)
+        words = choice_words(found, fld, print_lines, rules)
         ws = [w for w in words if w is not None]
         if not ws:
             out.append((fld, None, "its option words not found"))

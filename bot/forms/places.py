@@ -255,7 +255,7 @@ def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray, lines_: Seque
         part = part_of(name)
         fld = part[0] if part else name
         if fld not in words_of:
-            words_of[fld] = option_words_of(found, fld, print_lines)
+            words_of[fld] = option_words_of(found, fld, print_lines, rules)
         option_words[name] = words_of[fld][part[1]] if part else words_of[fld]
         if part:
             parts[part[0]] = (*parts.get(part[0], ()), name)
