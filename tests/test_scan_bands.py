@@ -187,3 +187,29 @@ def test_a_page_turned_the_wrong_way_sideways_is_tried_the_other_way_too() -> No
     assert truth["traits"]["orientation"] == 90 and truth["traits"]["family"] == "shaded_grid"
     result = scanned.read_scan(pdf, UNHURRIED)
     assert result.form_page == truth["form_page"], result.notes
+
+
+def _text_result(state: str, value: str | None, *, sure: bool, unplaced: bool = False) -> scanned.ScanResult:
+    from bot.forms.vocabulary import FieldReading, FormFields
+
+    reading = FieldReading("mail_reading", value, state, 0.9 if sure else 0.0, sure, None, None)
+    return scanned.ScanResult(fields=FormFields(mail_reading=value), readings=(reading,),
+                              unsure=() if sure else ("mail_reading",),
+                              unplaced=("mail_reading",) if unplaced else ())
+
+
+def test_an_empty_cell_the_words_placed_is_taken_where_the_table_had_no_place_for_it() -> None:
+    """black_bands read as a ruled table: its rows "merged" (the white-on-black headings), the
+    メール block's フリガナ row not trusted, so the reading was unsure; the words placed it and saw
+    it empty, but an empty was never taken from them, and a form without an address (both blank:
+    MAIL_ADDRESS_MISSING) was held (seed 20001 form 27, 20002 forms 8 and 27).  Where the table
+    found no place for the field it is taken; where the table saw the cell and was unsure of what
+    is in it (light writing), the words' empty is not."""
+    from bot.forms import scan_words
+    from bot.forms.vocabulary import STATE_EMPTY, STATE_UNSURE
+
+    words = _text_result(STATE_EMPTY, "", sure=True)
+    out = scan_words.together(_text_result(STATE_UNSURE, None, sure=False, unplaced=True), words, choices=set())
+    assert "mail_reading" not in out.unsure and out.fields.mail_reading == ""
+    out = scan_words.together(_text_result(STATE_UNSURE, None, sure=False), words, choices=set())
+    assert "mail_reading" in out.unsure and out.fields.mail_reading is None

@@ -12,7 +12,7 @@ import numpy as np
 from bot.forms import places, raster, words
 from bot.forms.cells import Page
 from bot.forms.table import Table
-from bot.forms.vocabulary import STATE_FILLED, STATE_READ, STATE_UNSURE, FieldReading
+from bot.forms.vocabulary import STATE_EMPTY, STATE_FILLED, STATE_READ, STATE_UNSURE, FieldReading
 
 if TYPE_CHECKING:
     from bot.forms.scanned import ScanResult
@@ -46,9 +46,11 @@ def by_words(index: int, up: raster.Upright, img: np.ndarray | None, deadline: f
 
 def together(a: ScanResult, b: ScanResult, *, choices: set[str]) -> ScanResult:
     """The table's reading ``a`` completed by the words' reading ``b``: a field the table left
-    unsure that the words read sure (a value or writing, never an "empty": a place found by words that
-    shows nothing may be the wrong place) is taken, with its options' readings; a value both
-    read sure and differently is unsure (two readers disagreeing: neither is trusted).
+    unsure that the words read sure (a value or writing; an "empty" only where the table found no
+    place for it, or did not trust the one it found: where the table saw its cell and was unsure
+    of what is in it, the words' place showing nothing may be the wrong place) is taken, with its
+    options' readings; a value both read sure and differently is unsure (two readers
+    disagreeing: neither is trusted).
 
     A choice is taken only with every one of its options read sure: the words' reader judges a
     row it found by its words under its own rules (one option marked and going round it, or none
@@ -61,7 +63,8 @@ def together(a: ScanResult, b: ScanResult, *, choices: set[str]) -> ScanResult:
     mine = {r.name: r for r in a.readings}
     theirs = {r.name: r for r in b.readings}
     take = {n for n, r in theirs.items() if "." not in n and n not in choices and r.sure
-            and r.state in (STATE_READ, STATE_FILLED) and n in a.unsure and hasattr(a.fields, n)}
+            and (r.state in (STATE_READ, STATE_FILLED) or r.state == STATE_EMPTY and n in a.unplaced)
+            and n in a.unsure and hasattr(a.fields, n)}
     take |= {n for n in choices if n in a.unsure and n not in b.unsure and hasattr(a.fields, n)
              and _sure_choice(n, b.readings)}
     clash = {n for n, r in mine.items() if r.sure and r.state == STATE_READ and n in theirs

@@ -80,6 +80,7 @@ class ScanResult:
     spot_selected: bool | None = None
     services: tuple[str, ...] = ()
     wrapped: tuple[str, ...] = ()  # choices whose options the words' reading found on several lines
+    unplaced: tuple[str, ...] = ()  # text fields unsure because their place was not found or not trusted
 
 
 # =========================================================================== pages
@@ -172,6 +173,7 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
     readings: list[FieldReading] = []
     values: dict[str, object] = {}
     unsure: list[str] = []
+    unplaced: list[str] = []
 
     def trusted(name: str) -> bool:
         return ROW_OF.get(name, name) in rows and ROW_OF.get(name, name) not in bad
@@ -186,6 +188,7 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
     def text_reading(name: str, t: Text | None, *, value_ok: Callable[[str], bool] = bool) -> None:
         if t is None or not trusted(name):
             unsure.append(name)
+            unplaced.append(name)
             box = page.box(t.area) if t is not None and t.area else None
             readings.append(FieldReading(name, None, STATE_UNSURE, 0.0, False, None, box))
             return
@@ -265,5 +268,6 @@ def _read_page(page: Page, notes: list[str], services: integrated_scan.Services 
     fields = FormFields(**{k: v for k, v in values.items()})  # type: ignore[arg-type]
     return ScanResult(fields=fields, readings=tuple(readings), unsure=tuple(dict.fromkeys(unsure)), notes=notes,
                       form_page=page.index, wrapped=tuple(placed.parts) if placed is not None else (),
+                      unplaced=tuple(unplaced),
                       **({} if svc is None else {
                           "form": "integrated", "spot_selected": svc.spot_selected, "services": svc.services}))
