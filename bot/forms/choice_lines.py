@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bot.forms.choice_rows import rule_rows
-from bot.forms.words import OPTION_WORDS, Band, Box, Found
+from bot.forms.words import OPTION_WORDS, Band, Box, Found, overlap
 
 PART = "~"
 LINE_GAP = 3.2  # the most a wrapped line stands under the one before, in the words' height
@@ -157,10 +157,6 @@ def option_words_of(found: list[Found], fld: str, print_lines: Sequence[Band] = 
     return tuple(w.box if w is not None else None for w in choice_words(found, fld, print_lines, rules))
 
 
-def _overlap(a: Box, b: Box) -> bool:
-    return a[0] < b[2] and a[2] > b[0] and a[1] < b[3] and a[3] > b[1]
-
-
 def _stacked_unread(words: list[Found | None], fld: str, found: list[Found], print_lines: Sequence[Band],
                     rules: np.ndarray | None) -> list[Found | None]:
     """An unread option of a list printed one option a line (a mark over its word: the marked
@@ -185,12 +181,12 @@ def _stacked_unread(words: list[Found | None], fld: str, found: list[Found], pri
         step: float | None = sum(steps) / len(steps)
     else:
         (_, w), = known
-        line = [b for b in print_lines if abs((b.top + b.bottom) / 2 - w.mid) <= 0.6 * h]
+        line = [b for b in print_lines if abs(b.mid - w.mid) <= 0.6 * h]
         if any(b.x0 <= w.box[0] < b.x1 and b.x1 > w.box[2] + h for b in line):
             return words  # its line of print runs on after it: its neighbour may stand there
         beside = [b for b in line if w.box[2] + 0.3 * h < b.x0 < w.box[2] + 4.5 * h]
         others = [f.box for f in found if not f.key.startswith(f"option:{fld}.")]
-        if any(not any(_overlap(o, (b.x0, int(b.top), b.x1, int(b.bottom + 0.5))) for o in others) for b in beside):
+        if any(not any(overlap(o, (b.x0, int(b.top), b.x1, int(b.bottom + 0.5))) > 0 for o in others) for b in beside):
             return words  # print right after it on its line (not another question's word): its neighbour?
         step = None
     options = [(k, t) for f_, k, t in OPTION_WORDS if f_ == fld]
@@ -202,15 +198,15 @@ def _stacked_unread(words: list[Found | None], fld: str, found: list[Found], pri
         key, term = options[j]
         # its line begins where the word's read begins (at their □), or a little left (a cross),
         # and is no longer than the word
-        own = [b for b in print_lines if abs((b.top + b.bottom) / 2 - ref.mid) <= 0.6 * h and b.x0 <= ref.box[0] < b.x1]
+        own = [b for b in print_lines if abs(b.mid - ref.mid) <= 0.6 * h and b.x0 <= ref.box[0] < b.x1]
         lo, hi = (own[0].x0 - 2 * h, own[0].x0 + 2 * h) if len(own) == 1 else (x0 - 5 * h, x0 + 1.5 * h)
         column = [b for b in print_lines if lo <= b.x0 <= hi and x0 + 2 * h < b.x1 <= x0 + (1.5 * len(term) + 2) * h]
         if step is not None:
             want = ref.mid + (j - i) * step
-            near = [b for b in column if abs((b.top + b.bottom) / 2 - want) <= 0.5 * h]
+            near = [b for b in column if abs(b.mid - want) <= 0.5 * h]
         elif abs(j - i) == 1:
             sign = 1 if j > i else -1
-            apart = [(sign * ((b.top + b.bottom) / 2 - ref.mid), b) for b in column]
+            apart = [(sign * (b.mid - ref.mid), b) for b in column]
             near = [b for d, b in sorted(((d, b) for d, b in apart if 1.2 * h <= d <= LINE_GAP * h),
                                          key=lambda db: db[0])[:1]]
         else:
@@ -219,16 +215,16 @@ def _stacked_unread(words: list[Found | None], fld: str, found: list[Found], pri
             continue
         b = near[0]
         box = (int(x0), int(b.top), int(b.x1), int(b.bottom + 0.5))
-        ys = sorted((ref.mid, (b.top + b.bottom) / 2))
+        ys = sorted((ref.mid, b.mid))
         if rules is not None and rule_rows(rules, int(x0 - h), int(x0 + 4 * h), int(ys[0] + 0.5 * h),
                                            int(ys[1] - 0.5 * h), share=0.6):
             continue  # a ruling line between them: the line under it is another row's
-        there = [f for f in found if _overlap(f.box, box)]
+        there = [f for f in found if overlap(f.box, box) > 0]
         if any(f.key != f"option:{fld}.{key}" for f in there):
             continue  # another word of the form's stands there
         # a poorer reading of the word itself there (the best was elsewhere: a stray) is its word
         out[j] = max(there, key=lambda f: f.score) if there else \
-            Found(f"option:{fld}.{key}", term, box, 0.0, int(h), (b.top + b.bottom) / 2)
+            Found(f"option:{fld}.{key}", term, box, 0.0, int(h), b.mid)
     return out
 
 
@@ -303,7 +299,7 @@ def _row(name: str, words: list[Found | None], terms: list[str], found: list[Fou
     # right beside the words read may be the unread word itself: it does not bound the row.
     known = [f.box for f in found if top <= _mid(f.box)[1] <= bottom and f not in ws]
     unknown = [(b.x0, b.x1) for b in print_lines
-               if top <= (b.top + b.bottom) / 2 <= bottom and (b.x1 < min(xs) - 4 * h or b.x0 > end + 4 * h)]
+               if top <= b.mid <= bottom and (b.x1 < min(xs) - 4 * h or b.x0 > end + 4 * h)]
     if words[0] is None:
         left = max([min(xs) - 1.5 * len(terms[0]) * pitch - 4 * h,
                     *(b[2] + 0.3 * h for b in known if b[2] < min(xs)),

@@ -82,22 +82,13 @@ def _parted(row: Row, ink: np.ndarray, rules: np.ndarray, h: int) -> tuple[Box, 
     (their small 姓 / 名 marks, which a reading may misread next to writing, at each half's
     left).  A line with only paper before it is the label cell's side: the row begins after it."""
     x0, y0, x1, y1 = row.value_box
-    core = rules[y0 + (y1 - y0) // 5:y1 - (y1 - y0) // 5, x0:x1]
-    if core.size == 0:
-        return None
-    lines_: list[list[int]] = []
-    for c in np.flatnonzero(core.mean(axis=0) >= 0.85).tolist():
-        if lines_ and c <= lines_[-1][1] + 2:
-            lines_[-1][1] = c
-        else:
-            lines_.append([c, c])
     start = x0
     parting = []
-    for a, b in lines_:
-        if not ink[y0:y1, start:x0 + a].any():
-            start = x0 + b + 3  # nothing before it yet: the label cell's side
+    for a, b in frames.rule_lines(rules, (x0, y0 + (y1 - y0) // 5, x1, y1 - (y1 - y0) // 5)):
+        if not ink[y0:y1, start:a].any():
+            start = b + 3  # nothing before it yet: the label cell's side
         else:
-            parting.append((x0 + a, x0 + b))
+            parting.append((a, b))
     if len(parting) != 1:
         return None
     a, b = parting[0]

@@ -22,6 +22,22 @@ def uprights(ink: np.ndarray, box: Box) -> list[int]:
     return [x0 + c for c in _starts(np.flatnonzero(core.mean(axis=0) >= 0.85).tolist())]
 
 
+def rule_lines(rules: np.ndarray, box: Box) -> list[tuple[int, int]]:
+    """The upright ruling lines (of the page's ``rules`` mask) crossing the whole height of
+    ``box``: each line's first and last column, page x."""
+    x0, y0, x1, y1 = box
+    part = rules[max(0, y0):y1, max(0, x0):x1]
+    if part.size == 0:
+        return []
+    out: list[list[int]] = []
+    for c in np.flatnonzero(part.mean(axis=0) >= 0.85).tolist():
+        if out and c <= out[-1][1] + 2:
+            out[-1][1] = c
+        else:
+            out.append([c, c])
+    return [(max(0, x0) + a, max(0, x0) + b) for a, b in out]
+
+
 def _starts(cols: list[int]) -> list[int]:
     """The first column of each run of columns (runs apart by more than 4 px): one line's x."""
     out: list[int] = []

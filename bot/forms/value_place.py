@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from bot.forms.choice_rows import rule_rows
+from bot.forms.frames import rule_lines
 from bot.forms.words import Box, Found
 
 RIGHT, BELOW, ABOVE = "right", "below", "above"
@@ -31,15 +32,8 @@ def _table_edge(rules: np.ndarray, left: int, right: int, label: Box, h: int) ->
     top, bottom = (over[-1] if over else label[1]), (under[0] if under else label[3])
     if not edges or bottom - top < h:
         return right
-    cols = np.flatnonzero(rules[top + 4:bottom - 3, left:right].mean(axis=0) >= 0.85).tolist()
-    lines_: list[list[int]] = []  # each upright line's first and last column
-    for c in cols:
-        if lines_ and c <= lines_[-1][1] + 2:
-            lines_[-1][1] = c
-        else:
-            lines_.append([c, c])
-    for a, b in lines_:
-        x, end = left + a, left + b + 3
+    for x, last in rule_lines(rules, (left, top + 4, right, bottom - 3)):
+        end = last + 3  # past the line's width
         if x < left + 2 * h:
             continue  # no room for a value before it
         on = [rules[max(0, y - 3):y + 4, x - h:x].any(axis=0).mean() >= 0.8 for y in edges]

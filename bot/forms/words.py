@@ -99,6 +99,10 @@ class Band:
     top: float
     bottom: float
 
+    @property
+    def mid(self) -> float:
+        return (self.top + self.bottom) / 2
+
 
 def rule_mask(lenient: np.ndarray) -> np.ndarray:
     """Ruling lines of the page: solid rules, and dotted or dashed ones, horizontal and
@@ -281,13 +285,14 @@ def _best_per_place(found: list[Found], spans: dict[int, tuple[int, int, int]] |
     order = sorted(found, key=lambda f: (-(f.score * len(f.text)), -len(f.text)))
     kept: list[Found] = []
     for f in order:
-        if any(_overlap(f.box, k.box) > 0.5 or shared(f, k) for k in kept):
+        if any(overlap(f.box, k.box) > 0.5 or shared(f, k) for k in kept):
             continue
         kept.append(f)
     return sorted(kept, key=lambda f: (f.box[1], f.box[0]))
 
 
-def _overlap(a: Box, b: Box) -> float:
+def overlap(a: Box, b: Box) -> float:
+    """The share of the smaller box that the two boxes have in common (0.0: apart)."""
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
     if w <= 0 or h <= 0:
