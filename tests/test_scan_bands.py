@@ -1,5 +1,5 @@
 """Scans read by their words (issue 19), the round that studied black_bands (a tuning family since
-corner_captions is held out): a branch's Word form whose ご担当者 and サービス blocks stand two
+corner_captions was held out): a branch's Word form whose ご担当者 and サービス blocks stand two
 thirds of the page wide beside a 支店記入欄 panel (受付印, 支店名 ____, 受付No. ____), the contact's
 row parted by a ruling line into 姓 | 名, each with a small printed mark the reading misreads next
 to writing.
