@@ -291,6 +291,13 @@ def _row(name: str, words: list[Found | None], terms: list[str], found: list[Fou
     end = max(w.box[2] for w in ws)
     left, right = min(xs) - 3.2 * h, end + 0.5 * h
     top, bottom = min(c[0] for c in cores), max(c[1] for c in cores)
+    # a numbered option ("□1. ファミリー") has its box further out: an option's line of print
+    # begins there (OCR reads the □ as 口 or 日), up to five characters before its word; the
+    # first word's own line, or, where a mark broke it, as far before it as another option's
+    leads = {i: w.box[0] - b.x0 for i, w in enumerate(ws) for b in print_lines
+             if b.x0 <= w.box[0] < b.x1 and top <= b.mid <= bottom and 3.2 * h < w.box[0] - b.x0 <= 5 * h}
+    if words[0] is not None and leads:
+        left = min(xs) - (leads[0] + 0.3 * h if 0 in leads else max(leads.values()) + 0.8 * h)
     pitch = max(h, sorted((w.box[2] - w.box[0]) / max(1.0, sum(0.5 if c.isascii() else 1.0 for c in w.text))
                           for w in ws)[len(ws) // 2])
     # … and never past other print on the options' own line (not the question's label just

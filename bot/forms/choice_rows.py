@@ -39,6 +39,20 @@ def _read_into(box: Box, word: Box, side: int, ink: np.ndarray | None, origin: t
     return strip.size > 0 and float(strip.mean()) < 0.03 and x0 - int(0.6 * side) >= 0
 
 
+def _number_between(box: Box, word: Box, side: int, ink: np.ndarray | None, origin: tuple[int, int]) -> bool:
+    """Whether what stands between a box and its option's word (page pixels) is the option's
+    number ("□1. フレッツ光ネクスト", "□① …"): print no wider than two narrow characters (a
+    cross's or a tick's strokes out of the box, up to half a box, apart), the word at most 4½
+    boxes on.  A box further from its word than that, or with more print before the word, is
+    not this option's."""
+    if ink is None or not 2 * side < word[0] - box[2] <= 3.5 * side:
+        return False
+    a, b = int(box[2] - origin[0] + 0.5 * side), int(word[0] - origin[0]) - 1
+    y0, y1 = max(0, int(box[1] - origin[1])), max(0, int(box[3] - origin[1]))
+    cols = ink[y0:y1, max(0, a):max(0, b)].any(axis=0)
+    return 0 < int(cols.sum()) <= 1.3 * side
+
+
 def _paper_before(box: Box, side: int, ink: np.ndarray) -> bool:
     """Whether a box (row pixels) has paper right before it, over its whole height: a printed □
     does; a ring made of a □'s right side and the stem of the letter after it has the □'s top and
@@ -99,7 +113,8 @@ def boxes_fit_words(boxes: Sequence[Box], words_: Sequence[Box | None], origin: 
             continue
         # the box ends where its word begins: a "box" over the word's first letters is a ring
         # made of a □ and a letter's stem (□B read as a box round the B: seed 781, a false 差戻)
-        before_word = x0 >= w[0] - 3 * side and x1 <= w[0] + 0.35 * side
+        before_word = (x0 >= w[0] - 3 * side or _number_between((x0, y0, x1, y1), w, side, ink, origin)
+                       ) and x1 <= w[0] + 0.35 * side
         if not (before_word or _read_into((x0, y0, x1, y1), w, side, ink, origin)):
             return False
         if ink is not None and not clear:
@@ -198,6 +213,9 @@ def band_clean(residue: Residue | None, boxes: Sequence[Box]) -> bool:
             continue  # a ruling line's end running out of the band
         if bw <= thin and bh >= 3 * bw and (by == 0 or by + bh >= part.shape[0]):
             continue
+        if bh <= thin and x0 + bx <= ints[0][0] and x0 + bx + bw >= ints[-1][2] + 2 * (ints[-1][2] - ints[-1][0]):
+            continue  # the edge of the frame round the row (a rounded frame's are no ruling lines): it
+            # runs from before the first box to past the last, where a line drawn under a word does not
         gx0, gy0 = x0 + bx, y0 + by
         if max(bw, bh) <= 0.8 * h and any(c.x0 <= gx0 and gx0 + bw <= c.x1 and c.top - 0.1 * h <= gy0 and
                                           gy0 + bh <= c.bottom + 0.1 * h for c in residue.cores):

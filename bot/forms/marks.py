@@ -273,17 +273,23 @@ def _from_outside(lab: np.ndarray, stats: np.ndarray, margin: int, zone_top: int
 
 def _label_end(clean: np.ndarray, x1: int, limit: int, zone_top: int, zone_bottom: int) -> int:
     """Where the label right of a box (its right side at ``x1``) ends: from the box towards
-    ``limit``, where a gap of 7 pt begins in its text zone."""
+    ``limit``, where a gap of 7 pt begins in its text zone.  An option's number before its
+    words ("□1. フレッツ光ネクスト": a narrow piece of print right after the box, its period too
+    light to count) may stand up to 12 pt before them: the words after it are the label too."""
     cols = clean[zone_top:zone_bottom, x1 + 2: limit].any(axis=0)
     end = x1 + 2
     gap = 0
+    first: int | None = None  # where the label's print begins
     for j, has in enumerate(cols):
         if has:
+            first = j if first is None else first
             end, gap = x1 + 2 + j + 1, 0
         else:
             gap += 1
             if gap > 7 * PT and end > x1 + 2 + 3 * PT:
-                break
+                number = first is not None and first <= 4 * PT and end - (x1 + 2 + first) <= 3.5 * PT
+                if not number or gap > 12 * PT:
+                    break
     return max(end, x1 + 1)
 
 
@@ -331,7 +337,8 @@ def judge(ink: np.ndarray, boxes: list[tuple[int, int, int, int]], *, top: int, 
         inner_strokes = strokes[y0 + shrink: y1 - shrink, x0 + shrink: x1 - shrink]
         stroke_inside = float(inner_strokes.mean()) if inner_strokes.size else 0.0
         limit = boxes[i + 1][0] - int(4 * PT) if i + 1 < len(boxes) else cell_right
-        zone_top, zone_bottom = int(cy - 0.62 * side), int(cy + 0.62 * side) + 1
+        # (a tight row may put the zone's top above the cell: a negative index would empty it)
+        zone_top, zone_bottom = max(0, int(cy - 0.62 * side)), int(cy + 0.62 * side) + 1
         left_edge = max(0, x0 - int(6 * PT))
         if i > 0:
             left_edge = max(left_edge, out[-1].area[2] + int(3 * PT))

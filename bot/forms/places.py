@@ -107,9 +107,12 @@ def name_fields(found: list[Found]) -> dict[str, Found]:
         field_ = UNIQUE.get(f.key)
         if field_ and field_ not in out:
             out[field_] = f
-    anchors = {f.key: f for f in found if f.key.startswith("block:")}
-    anchors.update({k: v for k, v in out.items() if k in ("shop_name", "mail_local", "contact")})
-    if "contractor_name" in out:
+    # anchors only where read well: a poor match may be other print (「店舗・施設」 of the note
+    # 「※Wi-Fiを設置する店舗・施設」 taken for 店舗/施設名 made the contractor's フリガナ the shop's,
+    # and the contractor's phone the shop's, read sure: corner_captions seed 20002 form 5)
+    anchors = {f.key: f for f in found if f.key.startswith("block:") and f.score >= GOOD}
+    anchors.update({k: v for k, v in out.items() if k in ("shop_name", "mail_local", "contact") and v.score >= GOOD})
+    if "contractor_name" in out and out["contractor_name"].score >= GOOD:
         anchors["name"] = out["contractor_name"]
     # the phones last: a 電話番号 printed on a block's フリガナ line (an Excel grid's two pairs in
     # a row, the block names 縦書き) is that block's, whatever 名称 below it would claim
@@ -224,7 +227,8 @@ def locate(found: list[Found], ink: np.ndarray, rules: np.ndarray, lines_: Seque
         if box is not None and field_ == "units":
             frames.frames_away(box, ink, rules)  # 親機 [ ] 台 子機 [ ] 台: two frames in one place
         elif box is not None:
-            box = frames.within_frame(box, ink, rules, lab.height, digits=field_ == "customer_code")
+            box = frames.within_frame(box, ink, rules, lab.height, digits=field_ == "customer_code",
+                                      whole=side == BELOW)
             frames.rectangle_away(box, ink, rules, lab.height)  # a frame's sides are no writing
         if box is not None and side == BELOW and field_ != "customer_code":
             line_ = writing_line(ink, (box[0], int(box[1] + 0.5 * lab.height), box[2], box[3]), lab.height)

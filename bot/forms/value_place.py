@@ -43,6 +43,19 @@ def _table_edge(rules: np.ndarray, left: int, right: int, label: Box, h: int) ->
     return right
 
 
+def _box_bottom(rules: np.ndarray, label: Box, left: int, right: int, bottom: int, below: int | None, h: int) -> int:
+    """``bottom``, or, for a label printed small in the top-left corner of a box that runs on
+    further down (an upright ruling line right before the label, down to the box's bottom
+    edge), that edge: the value is written anywhere in the box, often lower than four of the
+    caption's small lines (a 電話番号 box as tall as two rows).  Up to the next label under it."""
+    limit = min(int(label[3] + 10 * h), below - 2 if below is not None else rules.shape[0])
+    deep = rule_rows(rules, left, right, bottom, limit)
+    if not deep:
+        return bottom
+    side = rule_lines(rules, (int(label[0] - 1.5 * h), label[1], label[0], deep[0] - 3))
+    return deep[0] + 3 if side else bottom
+
+
 def place(lab: Found, side: str, labels: list[Found], rules: np.ndarray) -> Box | None:
     height, width = rules.shape
     h = lab.height
@@ -72,6 +85,11 @@ def place(lab: Found, side: str, labels: list[Found], rules: np.ndarray) -> Box 
         under = rule_rows(rules, left, right, int(y1 + 0.8 * h), bottom)
         if under:
             bottom = under[0] + 3
+        else:
+            bottom = _box_bottom(rules, lab.box, left, right, bottom, below, h)
+        # the box's side: an upright ruling line across the whole place (a box two to a row)
+        sides = [a for a, _ in rule_lines(rules, (int(x1 + 2 * h), top + 2, right, bottom - 3))]
+        right = sides[0] - 3 if sides else right
     else:
         # up to the label above, or the top of the frame the value is written in (the first
         # ruling line that is not right over the label)

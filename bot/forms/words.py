@@ -223,6 +223,9 @@ _TERMS = _vocabulary()
 _HEADINGS_ONLY_ALONE = {"block:line", "block:mail", "block:contact", "block:service"}
 
 
+_NOTE_MARKS = "※＊*"  # a line of print opening with one of these is a note
+
+
 def find(lines_: list[Line]) -> list[Found]:
     """Every vocabulary word standing on its own on the page, best match per place."""
     found: list[Found] = []
@@ -245,6 +248,8 @@ def find(lines_: list[Line]) -> list[Found]:
                 continue  # 回線 inside ご利用回線種別, メール inside ご希望のメールアドレス …
             if not _alone(line, a, b, left=not key.startswith("option:")):
                 continue
+            if text[:1] in _NOTE_MARKS and a > 0 and not key.startswith("option:"):
+                continue  # a label's words inside a note (「※Wi-Fiを設置する店舗・施設」) are no label
             while b < len(line.chars) and line.chars[b].text in ":;)）】>＞〉]":
                 b += 1  # the label's colon or closing bracket is the label's, not the value's
             cs = line.chars[a:b]

@@ -1,0 +1,199 @@
+"""Scans read by their words (issue 19), the round that studied corner_captions (held out until
+a tenth family came, a tuning family since): a government-style form whose every field is a box
+with its label printed small in the box's top-left corner, the value written anywhere under it
+(a 電話番号 box as tall as two rows), two boxes to a row, the choices numbered
+("□1. フレッツ光ネクスト　□2. Bフレッツ"), and a variant whose boxes are rounded frames apart
+(their short straight sides are no ruling lines).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bot.forms import marks
+from bot.forms.choice_rows import boxes_fit_words
+from bot.forms.frames import within_frame
+from bot.forms.value_place import BELOW, place
+from bot.forms.words import Found
+from tests.fixtures.scans.corpus import make, plan_families
+from tests.support.app import UNHURRIED
+
+H = 16  # a caption's height (200 dpi, 6 pt)
+
+
+def _numbered_row(gap_print: tuple[int, int] | None = (46, 54), word_at: int = 95) -> tuple[np.ndarray, list]:
+    """A row's ink (row pixels, 40 × 300): a □ at x 10..34, its number's print at ``gap_print``
+    (None: nothing between), the option's word from ``word_at``."""
+    ink = np.zeros((40, 300), bool)
+    ink[8:10, 10:34] = ink[30:32, 10:34] = True
+    ink[8:32, 10:12] = ink[8:32, 32:34] = True
+    if gap_print is not None:
+        ink[12:28, gap_print[0]:gap_print[1]] = True  # 「1.」
+    for x in range(word_at, word_at + 150, 22):  # the word's characters
+        ink[12:28, x:x + 14] = True
+    return ink, [(10, 8, 34, 32)]
+
+
+def test_a_numbered_option_has_its_box_before_its_number() -> None:
+    """「□1. フレッツ光ネクスト」: the box ends 2½ boxes before the word (its number between): it
+    is this option's box.  Without the number, or with more print than a number between (a word
+    of something else), or further than 4½ boxes from the word, it is not."""
+    ink, boxes = _numbered_row()
+    word = (95, 12, 245, 28)
+    assert boxes_fit_words(boxes, [word], (0, 0), ink)
+    ink, boxes = _numbered_row(gap_print=None)
+    assert not boxes_fit_words(boxes, [word], (0, 0), ink)  # nothing there: 2½ boxes of paper is too far
+    ink, boxes = _numbered_row(gap_print=(40, 90))
+    assert not boxes_fit_words(boxes, [word], (0, 0), ink)  # a word's worth of print between
+    ink, boxes = _numbered_row(word_at=150)
+    assert not boxes_fit_words(boxes, [(150, 12, 290, 28)], (0, 0), ink)
+
+
+def _judged(ink: np.ndarray, box: tuple[int, int, int, int]) -> marks.OptionMark:
+    return marks.judge(ink, [box], top=0, bottom=ink.shape[0], cell_right=ink.shape[1])[0]
+
+
+def test_a_box_at_the_very_top_of_a_tight_row_is_judged_with_its_label() -> None:
+    """A row found by its words no taller than its box and a little (34 px, the □ from its
+    second pixel): the label's zone reached above the row, and its top as a negative index
+    emptied it; the option's own words were then judged as ink round the box (a mark)."""
+    ink = np.zeros((34, 300), bool)
+    ink[1:3, 7:31] = ink[23:25, 7:31] = True
+    ink[1:25, 7:9] = ink[1:25, 29:31] = True
+    for x in range(44, 240, 20):  # 「1. フレッツ光ネクスト」
+        ink[6:22, x:x + 12] = True
+    m = _judged(ink, (7, 1, 31, 25))
+    assert m.state == marks.UNMARKED and m.halo == 0.0, m
+
+
+def test_an_options_number_is_part_of_its_label() -> None:
+    """「□1.  ファミリー」 with its period too light to count: 9 pt of paper between the number and
+    the word (7 pt ends a label).  The word is the label's, not ink round the box."""
+    ink = np.zeros((40, 320), bool)
+    ink[8:10, 10:34] = ink[30:32, 10:34] = True
+    ink[8:32, 10:12] = ink[8:32, 32:34] = True
+    ink[12:28, 44:50] = True  # 「1」
+    start = 50 + int(9 * marks.PT)
+    for x in range(start, start + 120, 20):
+        ink[12:28, x:x + 12] = True
+    m = _judged(ink, (10, 8, 34, 32))
+    assert m.state == marks.UNMARKED and m.halo == 0.0, m
+    assert marks._label_end(ink, 34, 320, 0, 40) == start + 112
+    # a wider piece of print first (a word of its own, not a number): the label ends at the gap
+    ink[12:28, 40:start + 120] = False
+    ink[12:28, 40:66] = True
+    ink[12:28, 91:200] = True  # 9 pt on
+    assert marks._label_end(ink, 34, 320, 0, 40) == 66
+
+
+def _caption_box(*, framed: bool = True) -> tuple[np.ndarray, Found]:
+    """A 電話番号 box at x 1080..1580, y 400..575 (its caption small in its top-left corner), the
+    table's side at 1580, the page 1650 wide."""
+    rules = np.zeros((900, 1650), bool)
+    rules[398:403, 100:1585] = rules[573:578, 100:1585] = True
+    rules[398:578, 1580:1585] = True
+    if framed:
+        rules[398:578, 1080:1085] = True
+    lab = Found("phone", "電話番号", (1094, 415, 1162, 415 + H), 1.0, H)
+    return rules, lab
+
+
+def test_a_caption_in_a_boxs_corner_has_its_value_anywhere_in_the_box() -> None:
+    """The value is written lower than four of the caption's small lines (the box as tall as two
+    rows): its place runs to the box's bottom edge, and ends at the box's side, not the page's."""
+    rules, lab = _caption_box()
+    box = place(lab, BELOW, [lab], rules)
+    assert box is not None
+    assert 572 <= box[3] <= 580, box
+    assert 1560 <= box[2] < 1580, box
+    # no box's side before the caption: a label over a line of writing, four lines as before
+    rules, lab = _caption_box(framed=False)
+    box = place(lab, BELOW, [lab], rules)
+    assert box is not None and box[3] <= lab.box[3] + 4 * H + 1, box
+
+
+def test_a_frames_side_crosses_the_place_a_kanjis_stroke_does_not() -> None:
+    """A rounded frame (no ruling lines) round a place under its label: its left and right sides
+    cut the place; an upright stroke of handwriting (鈴's right side) four fifths of the place's
+    height does not."""
+    ink = np.zeros((300, 900), bool)
+    rules = np.zeros_like(ink)
+    ink[104:180, 130:132] = True  # the frame's left side, beside the label and down
+    ink[104:180, 820:822] = True  # its right side
+    ink[125:165, 300:304] = True  # a stroke of writing (4/5 of the place)
+    place_ = (127, 118, 880, 170)
+    assert within_frame(place_, ink, rules, H, digits=False, whole=True) == (134, 118, 817, 170)
+    # a value beside its label (a table's cell): any upright as tall as most of the place cuts it (as before)
+    assert within_frame(place_, ink, rules, H, digits=False)[2] < 300
+
+
+def test_corner_captions_pages_read_right() -> None:
+    """Two corner_captions pages of tuning seed 20001: a solid one (numbered choices, a cross in
+    回線種別's box, typed phones low in their tall boxes) and a rounded one (typed values in rounded
+    frames, a ■ on Bフレッツ and マンション, the contact's 姓 and 名 in frames of their own, the
+    mail address left empty)."""
+    specs = {s.index: s for s in plan_families(30, 20001, ("corner_captions",))}
+    pdf, truth = make(specs[4])
+    result = scanned_reading(pdf)
+    assert result["line_kind"] == ("read", "hikari_next") and result["line_type"] == ("read", None)
+    assert result["check_method"] == ("read", truth["fields"].get("check_method") or "notice")
+    pdf, truth = make(specs[5])
+    result = scanned_reading(pdf)
+    assert result["line_kind"] == ("read", "b_flets") and result["line_type"] == ("read", "mansion")
+    assert result["customer_code"] == ("read", truth["fields"]["customer_code"])
+    assert result["contact_last"][0] == "filled" and result["contact_first"][0] == "filled"
+    assert result["mail_local"] == ("empty", "")
+    assert result["contractor_phone"] == ("read", truth["fields"]["contractor_phone"])
+
+
+def scanned_reading(pdf: bytes) -> dict[str, tuple[str, object]]:
+    from bot.forms import read_form
+    from tests.fixtures.scans import DEFAULT_PASSWORD
+
+    reading = read_form(pdf, password=DEFAULT_PASSWORD, limits=UNHURRIED)
+    return {r.name: (r.state, r.value) for r in reading.readings if r.sure}
+
+
+def test_a_sideways_page_read_as_a_few_sure_characters_is_tried_sideways() -> None:
+    """A rounded corner_captions form scanned turned 270° (200 dpi, bilevel, handwritten): read
+    the way it was put, it gave 88 sure characters in lines of four (the upright page gives 752),
+    once more than the 40 that stopped the sideways turns: the form's page was not found."""
+    from bot.forms import read_form
+    from tests.fixtures.scans import DEFAULT_PASSWORD
+
+    spec = next(s for s in plan_families(30, 20001, ("corner_captions",)) if s.index == 0)
+    pdf, truth = make(spec)
+    assert truth["traits"]["orientation"] == 270
+    reading = read_form(pdf, password=DEFAULT_PASSWORD, limits=UNHURRIED)
+    assert reading.form_page == 0
+    assert "270°" in reading.detail
+
+
+def test_a_character_taller_than_the_print_makes_a_typed_value_unsure() -> None:
+    """「スポーツジム FIT365」 typed over a dotted line, read スポボーツジムFIT365 at 0.95 by every
+    reading (the ポ read as two, the second half taking in the dots under it, 40 px tall where
+    the print is 22–26): sure and wrong.  A character half as tall again as the print's is not
+    print read right; (株) and small kana are no taller than print."""
+    from bot.forms.cells import uneven
+    from bot.forms.ocr import OcrResult, Symbol
+
+    read = [("ス", (10, 13, 34, 35)), ("ポ", (41, 10, 57, 36)), ("ボ", (56, 6, 70, 46)), ("ー", (71, 22, 96, 25)),
+            ("ツ", (104, 13, 126, 35)), ("ジ", (134, 10, 150, 35)), ("ム", (165, 13, 189, 34)), ("F", (203, 13, 217, 36))]
+    assert uneven(OcrResult(tuple(Symbol(t, 0.95, b, i) for i, (t, b) in enumerate(read))))
+    right = [s for s in read if s[0] != "ボ"] + [("（", (200, 8, 210, 40)), ("株", (212, 11, 236, 36)),
+                                                 ("）", (238, 8, 248, 40)), ("ッ", (250, 18, 266, 35))]
+    assert not uneven(OcrResult(tuple(Symbol(t, 0.95, b, i) for i, (t, b) in enumerate(right))))
+
+
+def test_the_edge_of_a_rounded_frame_round_the_row_is_no_mark() -> None:
+    """「□申し込む」 in a rounded frame of its own (its edges too short for ruling lines): the top
+    edge crosses the row's band from before the box to past the words; "none marked" holds.  A
+    line drawn under the word (a person underlining the option) is ink that is no print."""
+    from bot.forms.choice_rows import Residue, band_clean
+
+    ink = np.zeros((118, 171), bool)
+    ink[0:3, 20:143] = True  # the frame's top edge
+    box = (95 + 40, 1760 + 45, 95 + 62, 1760 + 67)
+    assert band_clean(Residue((95, 1760, 266, 1878), ink.copy(), 37.0, ()), [box])
+    ink[80:83, 66:150] = True  # a line under 申し込む
+    assert not band_clean(Residue((95, 1760, 266, 1878), ink, 37.0, ()), [box])
