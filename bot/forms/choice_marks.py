@@ -80,7 +80,7 @@ def read_marks(page: Page, rows: dict[str, Row],
         boxes = marks.row_boxes(boxink, cands, side, n)
         if boxes is None and look_faint and marks.rings(cands, side) < n:
             boxes = marks.row_boxes(*faint_of(fld), side, n)
-        return boxes
+        return None if boxes is None or marks.ring_in_word(boxink, boxes, side) else boxes
 
     def choose(look_faint: bool) -> tuple[int | None, int]:
         for fld in data if look_faint else ():

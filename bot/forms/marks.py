@@ -197,6 +197,39 @@ def row_boxes(ink: np.ndarray, cands: list[tuple[float, tuple[int, int, int, int
     return boxes
 
 
+def ring_in_word(ink: np.ndarray, boxes: list[tuple[int, int, int, int]], side: int) -> bool:
+    """Whether one of a choice row's boxes is a ring inside a word (書's 口, half ink inside), in
+    the place of a box whose outline a mark broke: the next option's word was read as marked,
+    sure (header_digits seed 12626 form 1, 150 dpi b&w: the cross over 開通通知書's □).  A printed
+    □ has paper before it at mid-height (a cross leaves by its corners); a circle's arc there
+    leaves its □ clean, a pen's fill over its sides fills it."""
+    return any(_print_before(ink, b, side) and _inked(ink, b) for b in boxes)
+
+
+def _print_before(ink: np.ndarray, b: tuple[int, int, int, int], side: int) -> bool:
+    """Ink at mid-height within ⅗ of a box before the ring, apart from it: a character of the
+    word the ring is in.  (A tick's arm or a fill run out over the box's side is one with it.)"""
+    x0, y0, x1, y1 = b
+    a, top = max(0, x0 - int(0.6 * side)), max(0, y0 - 2)
+    part = ink[top:y1 + 2, a:x1].astype(np.uint8)
+    if part.size == 0 or x0 - 2 <= a:
+        return False
+    _, lab = cv2.connectedComponents(part, connectivity=8)
+    ox = x0 - a
+    own = np.unique(lab[:, ox:ox + 3])  # the box's left side and what touches it
+    yc = (y0 + y1) // 2 - top
+    strip = lab[max(0, yc - side // 4): yc + side // 4, :ox - 2]
+    return int((~np.isin(strip, own) & (strip > 0)).sum()) >= 3
+
+
+def _inked(ink: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """Ink inside a ring, but not a pen's fill (a glyph's inside is half ink)."""
+    x0, y0, x1, y1 = box
+    k = max(2, (x1 - x0) // 5)
+    inner = ink[y0 + k:y1 - k, x0 + k:x1 - k]
+    return inner.size > 0 and INSIDE_MARK <= float(inner.mean()) < 0.8
+
+
 def rings(cands: list[tuple[float, tuple[int, int, int, int]]], side: int) -> int:
     """How many separate rings of the form's box size a row shows (boxes, and rings in words)."""
     seen: list[tuple[int, int, int, int]] = []
