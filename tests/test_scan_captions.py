@@ -173,18 +173,19 @@ def test_a_sideways_page_read_as_a_few_sure_characters_is_tried_sideways() -> No
 def test_a_character_taller_than_the_print_makes_a_typed_value_unsure() -> None:
     """「スポーツジム FIT365」 typed over a dotted line, read スポボーツジムFIT365 at 0.95 by every
     reading (the ポ read as two, the second half taking in the dots under it, 40 px tall where
-    the print is 22–26): sure and wrong.  A character half as tall again as the print's is not
-    print read right; (株) and small kana are no taller than print."""
-    from bot.forms.cells import uneven
-    from bot.forms.ocr import OcrResult, Symbol
+    the print is 22–26, and narrow, right against ポ): sure and wrong.  Such a character is no
+    print read right; (株), small kana and a word's last character whose box took in the line
+    under it (室 40 px tall, as wide as print: read right) are."""
+    from bot.forms.ocr import OcrResult, Symbol, glyph_split
 
     read = [("ス", (10, 13, 34, 35)), ("ポ", (41, 10, 57, 36)), ("ボ", (56, 6, 70, 46)),
             ("ー", (71, 22, 96, 25)), ("ツ", (104, 13, 126, 35)), ("ジ", (134, 10, 150, 35)),
             ("ム", (165, 13, 189, 34)), ("F", (203, 13, 217, 36))]
-    assert uneven(OcrResult(tuple(Symbol(t, 0.95, b, i) for i, (t, b) in enumerate(read))))
+    assert glyph_split(OcrResult(tuple(Symbol(t, 0.95, b, i) for i, (t, b) in enumerate(read))))
     right = [s for s in read if s[0] != "ボ"] + [("（", (200, 8, 210, 40)), ("株", (212, 11, 236, 36)),
-                                                 ("）", (238, 8, 248, 40)), ("ッ", (250, 18, 266, 35))]
-    assert not uneven(OcrResult(tuple(Symbol(t, 0.95, b, i) for i, (t, b) in enumerate(right))))
+                                                 ("）", (238, 8, 248, 40)), ("ッ", (250, 18, 266, 35)),
+                                                 ("室", (270, 9, 294, 48))]
+    assert not glyph_split(OcrResult(tuple(Symbol(t, 0.95, b, i) for i, (t, b) in enumerate(right))))
 
 
 def test_the_edge_of_a_rounded_frame_round_the_row_is_no_mark() -> None:
@@ -251,3 +252,45 @@ def test_a_ring_inside_a_word_is_no_box_of_the_row() -> None:
         boxes = marks.row_boxes(ink, cands, 26, 3)
         assert boxes == [(20, 17, 46, 43), (260, 17, 286, 43), (520, 17, 546, 43)]
         assert not marks.ring_in_word(ink, boxes, 26)
+
+
+def test_none_marked_wants_every_options_word_read() -> None:
+    """A circle drawn flat and tight round Bフレッツ was read into its characters: the band round
+    the row was clean, both boxes were, and the row read "none marked", sure: LINE_KIND_MISSING
+    for a form that had its line (corner_captions seed 12727 form 58; before this round the
+    judge's label-zone bug called the other option "marked" there, by chance).  The word not read
+    is what the mark covers: "none marked" is not sure then."""
+    from bot.forms.choice_marks import _word_row_stands
+    from bot.forms.choice_rows import Residue
+
+    band = Residue((100, 1150, 620, 1220), np.zeros((70, 520), bool), 19.0, ())
+    clean = marks.UNMARKED, 1.0
+    opts = [(marks.OptionMark(*clean, (25, 1, 49, 25), (0, 0, 300, 33), 0.0, 0.0), (151, 1174, 175, 1198)),
+            (marks.OptionMark(*clean, (320, 2, 342, 24), (300, 0, 486, 33), 0.0, 0.0), (446, 1175, 468, 1197))]
+    words = ((216, 1178, 400, 1197), (480, 1176, 590, 1198))
+    assert _word_row_stands("line_kind", opts, words, {}, [band, band])
+    assert not _word_row_stands("line_kind", opts, (words[0], None), {}, [band, band])
+
+
+def test_the_phones_of_a_form_whose_code_is_handwriting_are_writing() -> None:
+    """A neat hand's digits are of one height on one baseline: a handwritten phone was read as
+    print a digit off, sure (header_digits seed 12626 form 11, 011-997-6540 for 011-997-6590; seeds
+    12222 and 12323 before).  On a form whose code is handwriting the phones are writing, never
+    read; where the code was read as print, or not read at all, they stay as read."""
+    from bot.forms.scanned import ScanResult, _written_phones
+    from bot.forms.vocabulary import FieldReading, FormFields
+
+    def result(code_state: str, hand: bool | None) -> ScanResult:
+        return ScanResult(
+            fields=FormFields(customer_code=None, contractor_phone="011-997-6540", shop_phone=None),
+            readings=(FieldReading("customer_code", "189144333", code_state, 1.0, True, hand, None),
+                      FieldReading("contractor_phone", "011-997-6540", "read", 0.99, True, False, None),
+                      FieldReading("shop_phone", None, "empty", 0.97, True, None, None)))
+
+    got = _written_phones(result("filled", True))
+    phone = next(r for r in got.readings if r.name == "contractor_phone")
+    assert (phone.state, phone.hand, phone.sure) == ("filled", True, True) and phone.conf <= 0.5
+    assert got.fields is not None and got.fields.contractor_phone is None
+    assert next(r for r in got.readings if r.name == "shop_phone").state == "empty"
+    for state, hand in (("read", False), ("unsure", None)):
+        assert _written_phones(result(state, hand)) == result(state, hand)

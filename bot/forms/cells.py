@@ -156,10 +156,17 @@ def printed(ink: np.ndarray) -> bool:
     if n < 6:
         return False
     hs = st[1:, cv2.CC_STAT_HEIGHT]
+    tops = st[1:, cv2.CC_STAT_TOP]
     keep = hs >= 0.6 * hs.max()
     if keep.sum() < 5:
         return False
-    bottoms = (st[1:, cv2.CC_STAT_TOP] + hs)[keep]
+    # what begins in the lowest 40 % of the line is no character: the remnants of the line the
+    # value is typed on (ver3_order's underlined 顧客CD: a typed code judged handwriting)
+    line_bottom, line_h = np.median((tops + hs)[keep]), np.median(hs[keep])
+    keep &= tops <= line_bottom - 0.4 * line_h
+    if keep.sum() < 5:
+        return False
+    bottoms = (tops + hs)[keep]
     return bool(np.std(hs[keep]) <= PRINT_JITTER_PX and np.std(bottoms) <= PRINT_JITTER_PX)
 
 
@@ -290,20 +297,6 @@ def tidy_jpn(text: str) -> str:
     return "".join(out)
 
 
-def uneven(res: ocr.OcrResult) -> bool:
-    """Whether a line of print read has a character half as tall again as its characters are
-    (the median of the full-width ones, ー left out): print is of one height, and such a box
-    has taken in ink that is no part of the character (「スポーツジム」 read スポボーツジム at 0.95
-    by every reading, the ポ read as two and the second half taking in the dotted line under it:
-    sections_dotted seed 10404 form 10)."""
-    full = [s for s in res.symbols if not s.text.isascii() and s.text not in "ー－"]
-    heights = sorted(s.box[3] - s.box[1] for s in full)
-    if len(heights) < 3:
-        return False
-    median = heights[len(heights) // 2]
-    return any(s.box[3] - s.box[1] > 1.4 * median for s in full)
-
-
 def read_plain(page: Page, row: Row, *, lang: str, whitelist: str = "", area: Box | None = None) -> Text:
     box = area or row.value_box
     state, conf = writing(page, box)
@@ -318,7 +311,7 @@ def read_plain(page: Page, row: Row, *, lang: str, whitelist: str = "", area: Bo
             # say the same (a speck kept may read as ー: then they differ too).
             res2, _, _ = read_ocr(page, box, lang=lang, whitelist=whitelist, min_px=2)
             t.value_conf = min(res.conf, res2.conf) if tidy_jpn(res2.text) == t.value else 0.5
-            if twin_script(t.value) or uneven(res):
+            if twin_script(t.value) or ocr.glyph_split(res):
                 t.value_conf = min(t.value_conf, 0.5)  # written, but 工/エ (or a glyph read as two) is not known
             t.hand = t.value_conf < NAME_OCR
         if t.hand:
@@ -357,7 +350,8 @@ def read_phone(page: Page, row: Row) -> Text:
     t.value, t.value_conf = text, res.conf
     digits = re.sub(r"\D", "", text)
     t.hand = not printed(cell_ink(page, row.value_box))
-    if t.hand or not _PHONE.fullmatch(text) or len(digits) not in (10, 11) or not _read_again(page, res, row.value_box, text):
+    if t.hand or not _PHONE.fullmatch(text) or len(digits) not in (10, 11) \
+            or not _read_again(page, res, row.value_box, text):
         t.value_conf = min(t.value_conf, 0.5)
     return t
 

@@ -161,8 +161,9 @@ def _word_row_stands(fld: str, opts: list[tuple[marks.OptionMark, tuple[float, f
     """Whether a choice row found by its words may be read (each option with its box in page
     pixels and the band of the printed line it stands on, ``bands``): one option marked and the
     others clean, a mark only round its option going round it; two or more marked where each is
-    filled in and the others are spotless; or none marked where every box
-    and its surroundings are spotless and each band holds nothing but print and its boxes; or
+    filled in and the others are spotless; or none marked where every option's word was read,
+    every box and its surroundings are spotless and each band holds nothing but print and its
+    boxes; or
     ファミリー/マンション with none beside a sure フレッツ光ネクスト (they decide nothing there)."""
     states = [m.state for m, _ in opts]
     if states.count(marks.MARKED) == 1:
@@ -180,6 +181,11 @@ def _word_row_stands(fld: str, opts: list[tuple[marks.OptionMark, tuple[float, f
         return False
     if fld == "line_type" and values.get("line_kind") == "hikari_next":
         return True
+    if any(w is None for w in words_):
+        # an option's word not read is covered, most often by the mark: a circle drawn flat and
+        # tight round Bフレッツ was read into its characters and left the band clean (corner_captions
+        # seed 12727 form 58: LINE_KIND_MISSING sent back for a form that had it)
+        return False
     if bands is None or not all(m.halo <= NONE_HALO and m.inside <= NONE_INSIDE for m, _ in opts):
         return False
     per_line: dict[int, tuple[choice_rows.Residue | None, list]] = {}
