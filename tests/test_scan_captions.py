@@ -200,6 +200,16 @@ def test_the_edge_of_a_rounded_frame_round_the_row_is_no_mark() -> None:
     assert band_clean(Residue((95, 1760, 266, 1878), ink.copy(), 37.0, ()), [box])
     ink[80:83, 66:150] = True  # a line under 申し込む
     assert not band_clean(Residue((95, 1760, 266, 1878), ink, 37.0, ()), [box])
+    # the tab's rounded bottom edge above the row: its corners bend down 8 px at each end
+    ink = np.zeros((118, 171), bool)
+    ink[2:5, 28:136] = True
+    ink[2:11, 20:24] = ink[2:11, 140:144] = True
+    ink[2:8, 24:28] = ink[2:8, 136:140] = True
+    assert band_clean(Residue((95, 1760, 266, 1878), ink.copy(), 37.0, ()), [box])
+    # a flat circle round 「□申し込む」, from before its box to past its word: a mark
+    ring = np.zeros((118, 171), np.uint8)
+    cv2.ellipse(ring, (85, 56), (72, 9), 0, 0, 360, 1, 2)
+    assert not band_clean(Residue((95, 1760, 266, 1878), ring.astype(bool), 37.0, ()), [box])
 
 
 def _table_row(ring_at: int, *, filled: bool = False, inside: bool = True, tick: bool = False
@@ -294,3 +304,21 @@ def test_the_phones_of_a_form_whose_code_is_handwriting_are_writing() -> None:
     assert next(r for r in got.readings if r.name == "shop_phone").state == "empty"
     for state, hand in (("read", False), ("unsure", None)):
         assert _written_phones(result(state, hand)) == result(state, hand)
+
+
+def test_one_option_marked_wants_the_others_clean_round_their_box() -> None:
+    """Both line kinds ticked (the form's own defect), フレッツ光ネクスト's tick drawn over its word
+    beside a clean box: judged unmarked with ink round it (halo 0.16, under the judge's 0.25), and
+    Bフレッツ read as the only one: LINE_TYPE_MISSING sent back where the defect was two line
+    kinds (label_below seed 12929 form 65).  The others must be clean round their box."""
+    from bot.forms.choice_marks import _word_row_stands
+
+    def opts(halo: float) -> list:
+        return [(marks.OptionMark(marks.UNMARKED, 0.9, (30, 9, 56, 35), (14, 0, 312, 41), 0.008, halo),
+                 (286, 1079, 312, 1105)),
+                (marks.OptionMark(marks.MARKED, 0.95, (341, 9, 367, 35), (320, 0, 540, 41), 0.16, 0.15),
+                 (597, 1079, 623, 1105))]
+
+    words = ((324, 1050, 556, 1115), (630, 1076, 720, 1104))
+    assert not _word_row_stands("line_kind", opts(0.159), words, {}, None)
+    assert _word_row_stands("line_kind", opts(0.0), words, {}, None)

@@ -204,7 +204,7 @@ def band_clean(residue: Residue | None, boxes: Sequence[Box]) -> bool:
     first = ints[0]
     part[:, :max(0, int(first[0] - 0.6 * (first[2] - first[0])) - x0)] = False
     thin = max(4, int(0.15 * h))
-    n, _, st, _ = cv2.connectedComponentsWithStats(part.astype(np.uint8), connectivity=8)
+    n, lab, st, _ = cv2.connectedComponentsWithStats(part.astype(np.uint8), connectivity=8)
     for i in range(1, n):
         bx, by, bw, bh = (int(v) for v in st[i, :4])
         if max(bw, bh) < max(3, 0.25 * h):
@@ -213,7 +213,8 @@ def band_clean(residue: Residue | None, boxes: Sequence[Box]) -> bool:
             continue  # a ruling line's end running out of the band
         if bw <= thin and bh >= 3 * bw and (by == 0 or by + bh >= part.shape[0]):
             continue
-        if bh <= thin and x0 + bx <= ints[0][0] and x0 + bx + bw >= ints[-1][2] + 2 * (ints[-1][2] - ints[-1][0]):
+        if x0 + bx <= ints[0][0] and x0 + bx + bw >= ints[-1][2] + 2 * (ints[-1][2] - ints[-1][0]) \
+                and _edge(lab[by:by + bh, bx:bx + bw] == i, thin):
             continue  # the edge of the frame round the row (a rounded frame's are no ruling lines): it
             # runs from before the first box to past the last, where a line drawn under a word does not
         gx0, gy0 = x0 + bx, y0 + by
@@ -222,6 +223,20 @@ def band_clean(residue: Residue | None, boxes: Sequence[Box]) -> bool:
             continue  # a piece of a glyph the reading's character boxes missed, inside its line
         return False
     return True
+
+
+def _edge(comp: np.ndarray, thin: int) -> bool:
+    """Whether a piece of ink (its bounding box's mask) is a frame's edge: one thin stroke across
+    (its rounded corners bend it a little at the ends), never a loop (a circle has two strokes
+    across its middle)."""
+    h, w = comp.shape
+    if h > 2.5 * thin:
+        return False
+    middle = comp[:, w // 5: w - w // 5]
+    if middle.size == 0:
+        return False
+    runs = (np.diff(middle.astype(np.int8), axis=0) == 1).sum(axis=0) + middle[0]
+    return float(np.median(middle.sum(axis=0))) <= thin and float((runs <= 1).mean()) >= 0.9
 
 
 def goes_round(residue: Residue | None, box: Box, word: Box | None) -> bool:

@@ -19,7 +19,6 @@ Every page has ``ocr_page_seconds``; over it, the reading names the page and the
 from __future__ import annotations
 
 import dataclasses
-
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
