@@ -214,37 +214,38 @@ def test_the_edge_of_a_rounded_frame_round_the_row_is_no_mark() -> None:
 
 def _table_row(ring_at: int, *, filled: bool = False, inside: bool = True, tick: bool = False
                ) -> tuple[np.ndarray, list]:
-    """A table's choice row (60 × 700, boxes of 26 px): two printed □ with their words after them,
-    and at ``ring_at`` a ring of the box's size, half ink inside (a glyph's 口) with a character
-    of its word 8 px before it, or (``filled``) a □ filled in with a pen over its left side."""
+    """A table's choice row (60 × 700): two printed □ of 28 px with their words after them, and
+    at ``ring_at`` a ring of 24 px (the finder's size, 26, ± 2), half ink inside (a glyph's 口),
+    a character of its word 8 px before it; or (``filled``) a third □ filled in with a pen over
+    its left side, (``tick``) ticked with the short arm starting before it."""
     ink = np.zeros((60, 700), bool)
     cands = []
 
     def square(x: int) -> None:
-        ink[17:19, x:x + 26] = ink[41:43, x:x + 26] = True
-        ink[17:43, x:x + 2] = ink[17:43, x + 24:x + 26] = True
-        for cx in range(x + 34, x + 150, 24):  # its word
+        ink[16:18, x:x + 28] = ink[42:44, x:x + 28] = True
+        ink[16:44, x:x + 2] = ink[16:44, x + 26:x + 28] = True
+        for cx in range(x + 36, x + 150, 24):  # its word
             ink[20:40, cx:cx + 16] = True
-        cands.append((1.05, (x, 17, x + 26, 43)))
+        cands.append((1.05, (x, 16, x + 28, 44)))
 
     square(20)
     square(520)
     if filled or tick:
         square(ring_at)
         if filled:
-            ink[19:41, ring_at - 3:ring_at + 24] = True  # the pen's fill, out over the left side
-        else:  # a tick whose short arm starts before the box
+            ink[18:42, ring_at - 3:ring_at + 26] = True  # the pen's fill, out over the left side
+        else:
             pen = np.zeros(ink.shape, np.uint8)
             cv2.polylines(pen, [np.array([(ring_at - 10, 28), (ring_at + 9, 40), (ring_at + 30, 8)])], False, 1, 3)
             ink |= pen.astype(bool)
     else:
         ink[20:40, ring_at - 28:ring_at - 8] = True  # the character before it
-        ink[17:19, ring_at:ring_at + 26] = ink[41:43, ring_at:ring_at + 26] = True
-        ink[17:43, ring_at:ring_at + 2] = ink[17:43, ring_at + 24:ring_at + 26] = True
+        ink[18:20, ring_at:ring_at + 24] = ink[40:42, ring_at:ring_at + 24] = True
+        ink[18:42, ring_at:ring_at + 2] = ink[18:42, ring_at + 22:ring_at + 24] = True
         if inside:
-            ink[21:39:3, ring_at + 4:ring_at + 22] = True  # half ink inside
-        ink[20:40, ring_at + 34:ring_at + 50] = True
-        cands.append((1.05, (ring_at, 17, ring_at + 26, 43)))
+            ink[22:39:3, ring_at + 4:ring_at + 20] = True  # half ink inside
+        ink[20:40, ring_at + 32:ring_at + 48] = True
+        cands.append((1.05, (ring_at, 18, ring_at + 24, 42)))
     return ink, sorted(cands, key=lambda c: c[1][0])
 
 
@@ -252,16 +253,28 @@ def test_a_ring_inside_a_word_is_no_box_of_the_row() -> None:
     """A cross over 開通通知書's □ broke its outline; a ring of 書 in NTT請求書, with print right
     before it, was taken for the row's middle box and read marked (header_digits seed 12626
     form 1, 150 dpi b&w: 'bill' sure, the form said 'notice').  The row is not judged then; a □
-    filled in with a pen over its side (ink before it too) still is, and so are a clean □ with a
-    circle's arc right before it (ruled seed 20003 form 28: □Bフレッツ circled) and a tick whose
-    arm starts before its □ (the 統合申込書's test, seed 21)."""
+    filled in with a pen over its side (ink before it too) still is, and so are a tick whose arm
+    starts before its □ (the 統合申込書's test, seed 21) and a □ a circle was drawn through (ink
+    before and in it, but of the row's size: the reader's own corpus, seed 20251130 form 48)."""
     ink, cands = _table_row(400)
     boxes = marks.row_boxes(ink, cands, 26, 3)
     assert boxes is not None and marks.ring_in_word(ink, boxes, 26)
-    for ink, cands in (_table_row(260, filled=True), _table_row(260, inside=False), _table_row(260, tick=True)):
+    for ink, cands in (_table_row(260, filled=True), _table_row(260, tick=True)):
         boxes = marks.row_boxes(ink, cands, 26, 3)
-        assert boxes == [(20, 17, 46, 43), (260, 17, 286, 43), (520, 17, 546, 43)]
+        assert boxes == [(20, 16, 48, 44), (260, 16, 288, 44), (520, 16, 548, 44)]
         assert not marks.ring_in_word(ink, boxes, 26)
+    ink, cands = _table_row(260, inside=False)  # nothing inside: no mark to misread
+    boxes = marks.row_boxes(ink, cands, 26, 3)
+    assert boxes is not None and not marks.ring_in_word(ink, boxes, 26)
+    # a circle drawn through the second □ (ink in it, its arc before it): the □ keeps its size
+    ink, cands = _table_row(260, filled=True)
+    ink[18:42, 257:288] = False
+    ink[16:18, 260:288] = ink[42:44, 260:288] = ink[16:44, 260:262] = ink[16:44, 286:288] = True
+    ink[22:38, 250:253] = True  # the circle's arc, 7 px before the □ and apart from it
+    ink[24:26, 262:286] = ink[34:36, 262:286] = True  # its strokes through the □
+    boxes = marks.row_boxes(ink, cands, 26, 3)
+    assert boxes is not None and marks._print_before(ink, boxes[1], 26) and marks._inked(ink, boxes[1])
+    assert boxes is not None and not marks.ring_in_word(ink, boxes, 26)
 
 
 def test_none_marked_wants_every_options_word_read() -> None:

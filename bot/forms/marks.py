@@ -198,12 +198,22 @@ def row_boxes(ink: np.ndarray, cands: list[tuple[float, tuple[int, int, int, int
 
 
 def ring_in_word(ink: np.ndarray, boxes: list[tuple[int, int, int, int]], side: int) -> bool:
-    """Whether one of a choice row's boxes is a ring inside a word (書's 口, half ink inside), in
-    the place of a box whose outline a mark broke: the next option's word was read as marked,
-    sure (header_digits seed 12626 form 1, 150 dpi b&w: the cross over 開通通知書's □).  A printed
-    □ has paper before it at mid-height (a cross leaves by its corners); a circle's arc there
-    leaves its □ clean, a pen's fill over its sides fills it."""
-    return any(_print_before(ink, b, side) and _inked(ink, b) for b in boxes)
+    """Whether one of a choice row's boxes is a ring inside a word (書's 口), in the place of a box
+    whose outline a mark broke: the next option's word was read as marked, sure (header_digits
+    seed 12626 form 1, 150 dpi b&w: the cross over 開通通知書's □).  Such a ring has a character
+    of its word right before it, apart from it, ink inside, and another size than the row's
+    printed boxes (24 px where they are 28: a row prints its boxes alike).  A circle drawn through
+    a □ leaves ink before and in it, but the □ keeps its size; a lone box has none to compare."""
+    if len(boxes) < 2:
+        return False
+    for i, b in enumerate(boxes):
+        others = [o for j, o in enumerate(boxes) if j != i]
+        w = sorted(o[2] - o[0] for o in others)[len(others) // 2]
+        h = sorted(o[3] - o[1] for o in others)[len(others) // 2]
+        if max(abs((b[2] - b[0]) - w), abs((b[3] - b[1]) - h)) >= 3 and _print_before(ink, b, side) \
+                and _inked(ink, b):
+            return True
+    return False
 
 
 def _print_before(ink: np.ndarray, b: tuple[int, int, int, int], side: int) -> bool:
