@@ -139,7 +139,7 @@ def within_frame(box: Box, ink: np.ndarray, rules: np.ndarray, h: int, *, digits
             rules[max(0, y0 + y - 2): y0 + y + 3, a - 3: b + 4] = True
         return box
     if whole:
-        band_ = (ink | rules)[y0 + 2:y1 - 2]
+        band_ = ink[y0 + 2:y1 - 2] | rules[y0 + 2:y1 - 2]  # (the rows only: not the whole page)
         sides = [x for x in sides if band_.size and band_[:, max(0, x - 2):x + 3].any(axis=1).mean() >= WHOLE]
     cut = [x for x in sides if x > x0 + 3 * h]
     # the frame's left side, where the place begins before the label (a rounded frame's short
