@@ -49,6 +49,7 @@ GRID_KEYS = [k for k in KEYS if k.startswith("shaded_grid.")]
 BANDS_KEYS = [k for k in KEYS if k.startswith("black_bands.")]
 CAPTION_KEYS = [k for k in KEYS if k.startswith("corner_captions.")]
 PRINT_KEYS = [k for k in KEYS if k.startswith("print_shop.")]
+AGENCY_KEYS = [k for k in KEYS if k.startswith("agency_form.")]
 VERTICAL_BLOCKS = {"v4", *GRID_KEYS}  # the block names printed a character a line in a block column
 OPTION_KEYS = {f"{fld}.{key}" for fld, opts in CHOICES for key, _ in opts}
 
@@ -79,7 +80,7 @@ def test_the_families_and_the_held_out_one() -> None:
     assert HELD_OUT_FAMILY in FAMILIES and HELD_OUT_FAMILY != "ruled"
     assert HELD_OUT_FAMILY == FAMILIES[-1]  # the newest drawing, never tuned on
     # the families held out before it
-    assert {"two_columns", "shaded_grid", "black_bands", "corner_captions"} <= set(TUNING_FAMILIES)
+    assert {"two_columns", "shaded_grid", "black_bands", "corner_captions", "print_shop"} <= set(TUNING_FAMILIES)
     assert set(TUNING_FAMILIES) == set(FAMILIES) - {HELD_OUT_FAMILY}
     assert VARIANTS["ruled"] == ("v4", "v3")
     assert layout_key("ruled", "v4") == "v4" and layout_key("sections_dotted", "v4") == "sections_dotted.dotted"
@@ -417,6 +418,89 @@ def test_print_shop_shares_its_row_labels_and_offers_round_choices(key: str) -> 
     assert len(dotted) == 8
 
 
+@pytest.mark.parametrize("key", AGENCY_KEYS)
+def test_agency_form_traits(key: str) -> None:
+    """agency_form's own drawing (the held-out family: see tests/fixtures/scans/family_agency.py)."""
+    lay = layout(key)
+    std = key.endswith(".std")
+    k = 1.0 if std else 0.95
+    lab, cells = lay.labels, lay.cells
+    order = ("contractor", "contact", "shop", "mail", "service", "line")
+    steps = {t.text: t for t in lay.texts if re.fullmatch(r"STEP\d", t.text)}
+    assert sorted(steps) == [f"STEP{i}" for i in range(1, 7)]
+    tops = [lab[f"block.{b}"][1] for b in order]
+    assert tops == sorted(tops) and tops[-2] < lab["remarks"][1] < tops[-1]
+    for i, block in enumerate(order, 1):
+        tag, name = steps[f"STEP{i}"], lab[f"block.{block}"]
+        assert _row(tag.box, name) and 0 < name[0] - tag.box[2] < 20 * k, (key, block)
+        assert tag.white == std and bool([b for b, level in lay.bands if level == 0 and _inside(tag.box, b)]) == std
+    assert len(lay.bands) == (6 if std else 0)
+    choices = {fld for fld, _ in CHOICES}
+    fields = [n for n in LABELS if not n.startswith("block.") and n not in choices]
+    centres = {round(_centre(lab[n])[0], 2) for n in fields}
+    assert len(centres) == 1, centres
+    arcs = [((d[0] + d[2]) / 2, (d[1] + d[3]) / 2) for d, _, _ in lay.dashes if d[0] != d[2] and d[1] != d[3]]
+    for n in fields:
+        box = lab[n]
+        ym = _centre(box)[1]
+        beside = [a for a in arcs if abs(a[1] - ym) < 9 * k]
+        assert sum(a[0] < box[0] for a in beside) == 10 and sum(a[0] > box[2] for a in beside) == 10, (key, n)
+        assert any(_inside(box, sh, 0.01) for sh in lay.shades) == std, (key, n)
+    right_of = max(lab[n][2] for n in fields) + 4 * k
+    for name, cell in cells.items():
+        base = {"contact_last_kana": "contact_kana", "contact_first_kana": "contact_kana", "contact_last": "contact",
+                "contact_first": "contact", "parent_units": "units", "child_units": "units"}.get(name, name)
+        label = lab[base.replace("_zip", "_address")]
+        assert cell[0] > right_of and cell[1] - 12 * k < _centre(label)[1] < cell[3] + 12 * k, (key, name)
+        if name.endswith(("_zip", "_address")) or name == "customer_code":
+            continue
+        under = [r for r, _ in lay.rules
+                 if r[1] == r[3] and 0 < r[1] - cell[3] < 3 and r[0] < cell[0] and r[2] > cell[2]]
+        sides = [r for r, _ in lay.rules if r[0] == r[2] and r[1] < _centre(cell)[1] < r[3]
+                 and 0 < min(abs(r[0] - cell[0]), abs(r[0] - cell[2])) < 4]
+        assert under and len(sides) == (2 if std else 0), (key, name)
+    opts = list(lay.options.values())
+    assert min(o.box[1] for o in opts) > max(c[3] for c in cells.values())
+    assert min(o.box[1] for o in opts) > lab["block.line"][3]
+    assert all(o.box[0] > o.label_box[2] + 20 * k and _row(o.box, o.label_box) for o in opts)
+    columns = sorted({round(o.box[0], 2) for o in opts})
+    assert len(columns) == 2 and columns[1] > PAGE_W / 2 > columns[0]
+    for a, b in itertools.combinations(opts, 2):
+        if round(a.box[0], 2) == round(b.box[0], 2):
+            assert not _row(a.box, b.box), (key, a.key, b.key)
+    for fld, words in CHOICES:
+        own = [lay.options[f"{fld}.{key_}"] for key_, _ in words]
+        assert all(lab[fld][2] < o.label_box[0] for o in own), (key, fld)
+        assert own[0].box[1] - 2 < _centre(lab[fld])[1] < own[-1].box[3] + 2, (key, fld)
+    parts = lay.parts["customer_code"]
+    assert len(parts) == 9 and all(b[0] - a[2] < 3 for a, b in itertools.pairwise(parts))
+    assert parts[0][1] < min(c[1] for n, c in cells.items() if n != "customer_code")
+    walls = {round(r[0], 2): w for r, w in lay.rules if r[0] == r[2] and r[1] < _centre(parts[0])[1] < r[3]
+             and parts[0][0] - 2 < r[0] < parts[-1][2] + 2}
+    heavy = [i for i, x in enumerate(sorted(walls)) if walls[x] > 0.9 * k]
+    assert len(walls) == 10 and heavy == [0, 3, 6, 9], walls
+    sizes = {round(t.size, 2) for n in fields if n != "mail_local"  # mail_local's label shrunk to fit
+             for t in lay.texts if math.dist(t.box, lab[n]) < 0.01}
+    assert sizes == {round(8.5 * k, 2)}, sizes
+
+
+@pytest.mark.parametrize("key", AGENCY_KEYS)
+def test_agency_form_circles_go_round_the_words(key: str) -> None:
+    """A circle drawn round an option goes round its words and stays in its room (marks.circle)."""
+    lay = layout(key)
+    styles = {k: "circle" for k in lay.options}
+    for seed in range(12):
+        rng = random.Random(seed)
+        v = scans.design(FormSpec(index=0, seed=seed)).values
+        filled = fill_form(v, variant=key, dpi=150, fill="hand", mark_styles=styles, writer=Writer.random(rng),
+                           printer=Printer.random(rng), rng=rng)
+        for name, opt in lay.options.items():
+            ink = filled.marks[name]["ink"]
+            (cx, cy), room = _centre(opt.label_box), opt.room
+            assert ink[0] < cx < ink[2] and ink[1] < cy < ink[3], (key, seed, name, ink, opt.label_box)
+            assert room[0] - 2 < ink[0] and ink[2] < min(room[1], opt.box[0]) + 2, (key, seed, name, ink, room)
+
+
 # --------------------------------------------------------------------------- filling
 
 
@@ -432,7 +516,8 @@ def _ink(key: str, fill: str, code: str, seed: int) -> tuple[np.ndarray, dict]:
 
 
 @pytest.mark.parametrize("key", [k for k in NEW_KEYS if k.startswith(("header_digits.", "shaded_grid.",
-                                                                         "black_bands.", "print_shop."))])
+                                                                         "black_bands.", "print_shop.",
+                                                                         "agency_form."))])
 @pytest.mark.parametrize("fill", ["typed", "hand"])
 def test_digit_boxes_hold_one_digit_each(key: str, fill: str) -> None:
     lay = layout(key)
@@ -541,7 +626,7 @@ def test_plan_families_spreads_every_trait_over_the_families(n: int) -> None:
     assert seen["stamp"] == {True, False}
     assert all((s.mark_style in marks.PRINTED_STYLES) == (s.fill == "typed") for s in specs)
     if n >= 60:  # every family sees upside-down and sideways forms, and every defect
-        # (sideways once there is one for each family: 3 forms in 20, so 60 forms leave one of ten without;
+        # (sideways once there is one for each family: 3 forms in 20, so 60 forms leave two of eleven without;
         # a defect once a family has a form for each: n // 2 over the families)
         sideways = sum(s.orientation in (90, 270) for s in specs)
         for f, group in by.items():

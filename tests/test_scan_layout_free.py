@@ -1,9 +1,10 @@
 """The layout-free scan reader (issue 19): the form found and read by its printed words.
 
 Each tuning family's clean sample is read right (shaded_grid's in test_scan_wrapped.py; black_bands,
-held out until corner_captions came, and corner_captions, held out until print_shop came, have none
-here yet); the held-out family (families.HELD_OUT_FAMILY, print_shop since corner_captions joined the
-tuning families) is never used here (it is for measurement only: bench/bench_scans.py --families).
+held out until corner_captions came, corner_captions, held out until print_shop came, and print_shop,
+held out until agency_form came, have none here yet); the held-out family (families.HELD_OUT_FAMILY,
+agency_form since print_shop joined the tuning families) is never used here (it is for measurement
+only: bench/bench_scans.py --families).
 Two pages are drawn here
 by hand: the form with no ruling lines at all and its labels in an order of its own, and
 another company's form with many of the same words, which must not be taken for ours.
