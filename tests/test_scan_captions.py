@@ -273,7 +273,7 @@ def test_a_ring_inside_a_word_is_no_box_of_the_row() -> None:
     ink[22:38, 250:253] = True  # the circle's arc, 7 px before the □ and apart from it
     ink[24:26, 262:286] = ink[34:36, 262:286] = True  # its strokes through the □
     boxes = marks.row_boxes(ink, cands, 26, 3)
-    assert boxes is not None and marks._print_before(ink, boxes[1], 26) and marks._inked(ink, boxes[1])
+    assert boxes is not None and marks.print_before(ink, boxes[1], 26) and marks._inked(ink, boxes[1])
     assert boxes is not None and not marks.ring_in_word(ink, boxes, 26)
 
 

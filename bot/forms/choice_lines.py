@@ -24,6 +24,7 @@ word not read takes the line its neighbours give.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from difflib import SequenceMatcher
 
 import numpy as np
 
@@ -255,6 +256,14 @@ def choice_rows(found: list[Found], print_lines: Sequence[Band] = (),
     return out
 
 
+def _misread(text: str, term: str) -> bool:
+    """Whether a line of print reads like an option's word misread (half its characters in
+    order, about its length): it is that word, not other print bounding the row."""
+    if not text or len(text) > 1.6 * len(term) + 2:
+        return False
+    return SequenceMatcher(None, term.lower(), text.lower()).ratio() >= 0.5
+
+
 def _label(found: list[Found], fld: str) -> Found | None:
     return max((f for f in found if f.key == fld), key=lambda f: f.score, default=None)
 
@@ -305,14 +314,19 @@ def _row(name: str, words: list[Found | None], terms: list[str], found: list[Fou
     # read as garbage: its □ was taken for this row's unread last option, seed 7171).  Print
     # right beside the words read may be the unread word itself: it does not bound the row.
     known = [f.box for f in found if top <= _mid(f.box)[1] <= bottom and f not in ws]
-    unknown = [(b.x0, b.x1) for b in print_lines
-               if top <= b.mid <= bottom and (b.x1 < min(xs) - 4 * h or b.x0 > end + 4 * h)]
+    line = [b for b in print_lines if top <= b.mid <= bottom]
+    # the unread first (last) word misread far from the others (an option a cell: a tick over
+    # ○フレッツ光ネクスト read 「のクレッッルネクスト」) is no other print: the row reaches its start
+    first = [b for b in line if b.x1 < min(xs) - 0.3 * h and words[0] is None and _misread(b.text, terms[0])]
+    last = [b for b in line if b.x0 > end + 0.3 * h and words[-1] is None and _misread(b.text, terms[-1])]
+    unknown = [(b.x0, b.x1) for b in line
+               if (b.x1 < min(xs) - 4 * h or b.x0 > end + 4 * h) and b not in first and b not in last]
     if words[0] is None:
-        left = max([min(xs) - 1.5 * len(terms[0]) * pitch - 4 * h,
+        left = max([min([min(xs) - 1.5 * len(terms[0]) * pitch - 4 * h, *(b.x0 - 2 * h for b in first)]),
                     *(b[2] + 0.3 * h for b in known if b[2] < min(xs)),
                     *(x1 + 0.3 * h for _, x1 in unknown if x1 < min(xs))])
     if words[-1] is None:
-        right = min([right + 1.5 * len(terms[-1]) * pitch + 3 * h,
+        right = min([max([right + 1.5 * len(terms[-1]) * pitch + 3 * h, *(b.x1 + 0.5 * h for b in last)]),
                      *(b[0] - 3.2 * h for b in known if b[0] > max(xs)),
                      *(x0 - 3.2 * h for x0, _ in unknown if x0 > end)])
     if rules is None:

@@ -48,12 +48,81 @@ OTHERS_HALO = 0.1
 # Two options marked on a row found by its words are read only when each box is half filled or
 # more (seed 20005: ■ beside ■, inside 1.0, both kinds chosen: LINE_KIND_MISSING, held before)
 SOLID_MARK = 0.5
+# A target this full is filled in: its shape (□ or ○) is gone (read_marks).
+FILLED_IN = 0.8
 
 
 def read_marks(page: Page, rows: dict[str, Row],
                choices: tuple[tuple[str, tuple[str, ...]], ...] = CHOICES,
                words: dict[str, tuple[tuple[int, int, int, int] | None, ...]] | None = None,
-               placed: dict[str, int] | None = None) -> dict[str, list[marks.OptionMark] | None]:
+               placed: dict[str, int] | None = None,
+               round_rows: set[str] | None = None) -> dict[str, list[marks.OptionMark] | None]:
+    """Every choice row's options judged (:func:`_read_shape`), or None for a row whose boxes
+    are not found: the form's □ boxes, or, where they leave a row unjudged, its ○ targets if they
+    fit the rows better (a Word or Excel form types ○ before its options; the two are never
+    mixed, so a ○ candidate, which dense print under a circle can make, never competes with a □
+    in a row).  Of the two, the one that judges more rows wins, and where both judge as many,
+    the one with more clean targets (a glyph taken for a target has ink in it: 開 and the N of
+    NTT read as □ at 150 dpi grey, both "marked", where their clean ○ stood before them: seed
+    20001 form 10, print_shop); a row the two read differently is judged by neither, and a row
+    only the other judged is taken from it where its every target is filled in.  The rows
+    judged by ○ go into ``round_rows``."""
+    placed_sq: dict[str, int] = {}
+    out = _all_marked_away(_read_shape(page, rows, choices, words, placed_sq, round_=False), placed_sq)
+    if not any(v is None for f, v in out.items() if f in rows):
+        if placed is not None:
+            placed.update(placed_sq)
+        return out  # every row read by its □: the form prints □
+    placed_rd: dict[str, int] = {}
+    rd = _all_marked_away(_read_shape(page, rows, choices, words, placed_rd, round_=True), placed_rd)
+    (won, won_placed), (lost, lost_placed) = ((rd, placed_rd), (out, placed_sq)) if _evidence(rd) > _evidence(out) \
+        else ((out, placed_sq), (rd, placed_rd))
+    if won is rd and round_rows is not None:
+        round_rows.update(f for f, v in rd.items() if v is not None)
+    for f, opts in lost.items():
+        theirs = won.get(f)
+        if theirs is not None and opts is not None and [m.state for m in theirs] != [m.state for m in opts] \
+                and any(m.inside <= marks.INSIDE_EMPTY for m in opts):
+            # the two shapes read the row differently, the other with a clean target of its own
+            # (a glyph's ring has ink in it: 込 read as a marked ○ beside Plus's clean □ is no
+            # reason to doubt the □): glyphs taken for targets in one of them
+            won[f] = None
+            won_placed.pop(f, None)
+            continue
+        # a target filled in has no shape left: a pen's fill over Plus's ○ is found as a □ only
+        # (on a row found by its words, where its box must stand right before its word: a kanji
+        # at 300 dpi blurred is as solid as a fill)
+        if words is not None and won.get(f) is None and opts and all(m.inside >= FILLED_IN for m in opts):
+            won[f] = opts
+            if f in lost_placed:
+                won_placed[f] = lost_placed[f]
+    if placed is not None:
+        placed.update(won_placed)
+    return won
+
+
+def _all_marked_away(judged: dict[str, list[marks.OptionMark] | None],
+                     placed: dict[str, int]) -> dict[str, list[marks.OptionMark] | None]:
+    """``judged`` without the rows of three or more options all marked, not each filled in:
+    glyphs in the words taken for boxes (開, the N of NTT, the 1 of 116 at 300 dpi grey, all
+    "marked": print_shop seed 20001 form 16)."""
+    for f, opts in judged.items():
+        if opts and len(opts) >= 3 and all(m.state == marks.MARKED for m in opts) \
+                and not all(m.inside >= FILLED_IN for m in opts):
+            judged[f] = None
+            placed.pop(f, None)
+    return judged
+
+
+def _evidence(judged: dict[str, list[marks.OptionMark] | None]) -> tuple[int, int]:
+    """(rows judged, clean targets among them): how well a shape of target fits the rows."""
+    rows_ = [v for v in judged.values() if v is not None]
+    return len(rows_), sum(m.inside <= marks.INSIDE_EMPTY for v in rows_ for m in v)
+
+
+def _read_shape(page: Page, rows: dict[str, Row], choices: tuple[tuple[str, tuple[str, ...]], ...],
+                words: dict[str, tuple[tuple[int, int, int, int] | None, ...]] | None, placed: dict[str, int], *,
+                round_: bool) -> dict[str, list[marks.OptionMark] | None]:
     """Every choice row's options judged, or None for a row whose boxes are not found.
 
     On a row found by its words (``words``: each option's word, page pixels), one box a mark
@@ -71,13 +140,14 @@ def read_marks(page: Page, rows: dict[str, Row],
         if row is None:
             continue
         boxink = cell_ink(page, row.value_box, lenient=True)
-        data[fld] = (boxink, _candidates(page, row.value_box, words is not None), row, len(keys))
+        data[fld] = (boxink, _candidates(page, row.value_box, words is not None, round_=round_), row, len(keys))
     faint: dict[str, tuple[np.ndarray, list]] = {}  # made only for rows that need it (slow)
 
     def faint_of(fld: str) -> tuple[np.ndarray, list]:
         if fld not in faint:
             box = data[fld][2].value_box
-            faint[fld] = (cell_ink(page, box, faint=True), _candidates(page, box, words is not None, faint=True))
+            faint[fld] = (cell_ink(page, box, faint=True),
+                          _candidates(page, box, words is not None, faint=True, round_=round_))
         return faint[fld]
 
     def boxes_of(fld: str, side: int, *, look_faint: bool) -> list[tuple[int, int, int, int]] | None:
@@ -128,13 +198,13 @@ def read_marks(page: Page, rows: dict[str, Row],
             m = out[fld][k]  # type: ignore[index]
             if m.state != marks.MARKED or m.inside < marks.INSIDE_MARK:
                 out[fld] = None  # paper (or a circle's arc) where the box was placed: no box there
-            elif placed is not None:
+            else:
                 placed[fld] = k
     return out
 
 
 def _candidates(page: Page, box: tuple[int, int, int, int], by_words: bool, *,
-                faint: bool = False) -> list[tuple[float, tuple[int, int, int, int]]]:
+                faint: bool = False, round_: bool = False) -> list[tuple[float, tuple[int, int, int, int]]]:
     """marks.find_boxes in a row (row pixels).  A row found by its words is bounded half way to
     the print over and under it, which may leave a box less than the paper margin find_boxes
     wants inside the row (seed 9797: both boxes of a tight 回線種別 row lost): its boxes are
@@ -144,9 +214,27 @@ def _candidates(page: Page, box: tuple[int, int, int, int], by_words: bool, *,
     pad = 6 if by_words else 0
     left, top = max(0, x0 - pad), max(0, y0 - pad)
     ink = cell_ink(page, (left, top, x1 + pad, y1 + pad), lenient=not faint, faint=faint)
+    solid = cell_ink(page, (left, top, x1 + pad, y1 + pad)) if round_ else None
     dx, dy = x0 - left, y0 - top
-    return [(sc, (b[0] - dx, b[1] - dy, b[2] - dx, b[3] - dy)) for sc, b in marks.find_boxes(ink, (y1 - y0) / 2 + dy)
+    found = marks.find_boxes(ink, (y1 - y0) / 2 + dy, round_=round_, solid=solid)
+    if round_ and by_words and solid is not None:
+        # a ○ filled in by a pen is no ring any more: the □ template finds it, full at the page's
+        # threshold (its box must then stand right before its word: choice_rows.boxes_fit_words)
+        found += [(sc, b) for sc, b in marks.find_boxes(ink, (y1 - y0) / 2 + dy) if _filled(solid, b)]
+    if round_:
+        # a ring or blob with a character right before it is inside a word (a kanji at 300 dpi,
+        # the N of NTT), never a printed ○, which follows paper, a rule or the label's cell
+        found = [(sc, b) for sc, b in found if not marks.print_before(ink, b, b[2] - b[0])]
+    return [(sc, (b[0] - dx, b[1] - dy, b[2] - dx, b[3] - dy)) for sc, b in found
             if b[0] - dx >= 0 and b[1] - dy >= 0 and b[2] - dx <= x1 - x0 and b[3] - dy <= y1 - y0]
+
+
+def _filled(ink: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """Whether a found target is filled in: its inner square (less a fifth all round) ink."""
+    x0, y0, x1, y1 = box
+    k = max(2, (x1 - x0) // 5)
+    inner = ink[y0 + k:y1 - k, x0 + k:x1 - k]
+    return inner.size > 0 and float(inner.mean()) >= FILLED_IN
 
 
 def _fit_words(page: Page, row: Row, opts: list[marks.OptionMark], words_: tuple, placed: int | None = None) -> bool:
@@ -219,7 +307,13 @@ def choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], b
     lines = tuple((name, keys[part[1]] if (part := choice_lines.part_of(name)) else keys) for fld, keys in choices
                   for name in parts.get(fld, (fld,)))
     placed: dict[str, int] = {}
-    judged = read_marks(page, rows, lines, option_words, placed)
+    ring_rows: set[str] = set()
+    judged = read_marks(page, rows, lines, option_words, placed, ring_rows)
+    # a row judged by its ○ targets, on a table too, is read only as a row found by its words is
+    # (one option marked and the others clean; two only each filled in): a bold glyph at the
+    # lenient threshold (開 at 150 dpi grey) passes for a ○ more easily than for a □ (seed 20001
+    # form 10, print_shop: 開通通知書 and NTT請求書 read marked beside the ■ of 116へ確認)
+    one_mark = one_mark | {choice_lines.part_of(n)[0] if choice_lines.part_of(n) else n for n in ring_rows}
     for fld in choice_rows.shared_boxes({f: [off(m.box, rows[f]) for m in opts] for f, opts in judged.items()
                                          if opts and f in rows}):
         judged[fld] = None  # one check box judged for two choices: a row reached into its neighbour's

@@ -1,6 +1,7 @@
 """The places of 姓 and 名 in the contact's place (issue 19): split where 名 is printed inside it
-(「姓 ____ 名 ____」), placed from their own print where 「(名)」 stands beside the label, or the
-two halves of one frame parted by a thin upright (two_columns)."""
+(「姓 ____ 名 ____」), under the two columns 「姓(セイ)｜名(メイ)」 head, placed from their own print
+where 「(名)」 stands beside the label, or the two halves of one frame parted by a thin upright
+(two_columns)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from bot.forms.table import Row
 from bot.forms.value_place import RIGHT, place
 from bot.forms.words import Box, Found, Line
 
+_AFTER = ("", ")", "）", ":", "：", "(", "（")  # what may follow 姓 / 名 printed on its own
+
 
 def _markers(lines_: Sequence[Line], char: str) -> list[Box]:
-    """Where 姓 or 名 is printed on its own: alone, in brackets, or after ご担当者名 ("ご担当者名
-    (姓)"), never inside a word (名称, ご担当者名 itself)."""
+    """Where 姓 or 名 is printed on its own: alone, in brackets, with its reading after it
+    ("姓(セイ)"), or after ご担当者名 ("ご担当者名(姓)"), never inside a word (名称, ご担当者名
+    itself)."""
     out = []
     for ln in lines_:
         text = ln.text
@@ -24,7 +28,7 @@ def _markers(lines_: Sequence[Line], char: str) -> list[Box]:
             if c.text != char:
                 continue
             before, after = text[max(0, i - 1): i], text[i + 1: i + 2]
-            if (before in ("", "(", "（") or text[:i].endswith("者名(")) and after in ("", ")", "）", ":", "："):
+            if (before in ("", "(", "（") or text[:i].endswith("者名(")) and after in _AFTER:
                 out.append(c.box)
     return out
 
@@ -42,6 +46,9 @@ def contact_parts(row: Row, lab: Found, side: str, labels: list[Found], ink: np.
         sei = [b for b in _markers(lines_, "姓") if y0 <= (b[1] + b[3]) / 2 <= y1 and x0 <= b[0] < mei[0]]
         left = max(b[2] for b in sei) + int(0.3 * h) if sei else x0
         return _roomy((left, y0, mei[0] - int(0.3 * h), y1), (mei[2] + int(0.3 * h), y0, x1, y1), h)
+    headed = _headed(row, h, lines_, rules)
+    if headed is not None:
+        return headed
     halves = _halved(row, lab, side, labels, ink, rules) or _parted(row, ink, rules, h)
     if halves is not None:
         return halves
@@ -55,6 +62,23 @@ def contact_parts(row: Row, lab: Found, side: str, labels: list[Found], ink: np.
         return None
     first = frames.within_frame(box, ink, rules, h, digits=False)
     return (x0, y0, min(x1, mei[0] - int(0.5 * h)), y1), first
+
+
+def _headed(row: Row, h: int, lines_: Sequence[Line], rules: np.ndarray) -> tuple[Box, Box] | None:
+    """姓 and 名 as the heads of two columns over the contact's rows (a table whose header row
+    reads 「姓(セイ)｜名(メイ)」): on one line above the row, 姓 left of 名, both over its place;
+    the row parted at the one upright ruling line between them, else half way between them."""
+    x0, y0, x1, y1 = row.value_box
+    sei = [b for b in _markers(lines_, "姓") if b[3] <= y0 + 0.2 * h and y0 - b[3] <= 8 * h and x0 - h <= b[0] < x1]
+    mei = [b for b in _markers(lines_, "名") if b[3] <= y0 + 0.2 * h and y0 - b[3] <= 8 * h and x0 - h <= b[0] < x1]
+    pairs = [(s, m) for s in sei for m in mei if abs((s[1] + s[3]) / 2 - (m[1] + m[3]) / 2) <= 0.6 * h
+             and m[0] > s[2] + 2 * h]
+    if not pairs:
+        return None
+    s, m = max(pairs, key=lambda p: p[0][3])  # the nearest header over the row
+    ups = frames.rule_lines(rules, (s[2] + 2, y0 + (y1 - y0) // 5, m[0] - 2, y1 - (y1 - y0) // 5))
+    cut = (ups[0][0] + ups[0][1]) // 2 if len(ups) == 1 else ((s[0] + s[2]) / 2 + (m[0] + m[2]) / 2) / 2
+    return _roomy((x0, y0, int(cut - 0.3 * h), y1), (int(cut + 0.3 * h), y0, x1, y1), h)
 
 
 def _halved(row: Row, lab: Found, side: str, labels: list[Found], ink: np.ndarray,

@@ -25,6 +25,7 @@ and the cell's own printed words (``（9桁）``, ``@uspot.jp``, ``姓``/``名``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from itertools import pairwise
@@ -85,11 +86,14 @@ def _rect(sums: np.ndarray, y0: np.ndarray, x0: np.ndarray, y1: np.ndarray, x1: 
     return sums[y1, x1] - sums[y0, x1] - sums[y1, x0] + sums[y0, x0]
 
 
-def find_boxes(ink: np.ndarray, cy_hint: float) -> list[tuple[float, tuple[int, int, int, int]]]:
+def find_boxes(ink: np.ndarray, cy_hint: float, *, round_: bool = False,
+               solid: np.ndarray | None = None) -> list[tuple[float, tuple[int, int, int, int]]]:
     """Candidate printed check boxes in a row's value cell: square outlines 7–12 pt wide whose
     four sides are ink, near the row's middle (``cy_hint``); (score, box), best first.  Every
     position is measured at once from integral images (a row found by its words is wide and
-    full of print: a loop over its positions took 0.6 s a row)."""
+    full of print: a loop over its positions took 0.6 s a row).  ``round_``: printed ○ targets
+    instead (:func:`_round_boxes`, ``solid``: the same cell at the page's threshold); a form
+    prints one or the other."""
     src = cv2.dilate(ink.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
     h, w = ink.shape
     wide, raw = _sums(src), _sums(ink)
@@ -98,6 +102,9 @@ def find_boxes(ink: np.ndarray, cy_hint: float) -> list[tuple[float, tuple[int, 
     for side_pt in (7.0, 7.5, 8.0, 8.5, 9.0, 9.5, 10.0, 10.5, 11.0, 11.5, 12.0):
         side = int(round(side_pt * PT))
         if side + 2 > h or side + 2 > w:
+            continue
+        if round_:
+            found.extend(_round_boxes(src, ink, ink if solid is None else solid, side, cy_hint, t, o))
             continue
         k = np.zeros((side, side), np.float32)
         k[:t, :] = k[-t:, :] = k[:, :t] = k[:, -t:] = 1
@@ -139,6 +146,61 @@ def find_boxes(ink: np.ndarray, cy_hint: float) -> list[tuple[float, tuple[int, 
             continue
         out.append((score, b))
     return out
+
+
+def _disc(size: int, r0: float, r1: float) -> np.ndarray:
+    """A ``size``² kernel of the pixels whose centres lie between radii r0 and r1 of its middle."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    d = np.hypot(yy + 0.5 - size / 2, xx + 0.5 - size / 2)
+    return ((d > r0) & (d <= r1)).astype(np.float32)
+
+
+def _round_boxes(src: np.ndarray, ink: np.ndarray, solid: np.ndarray, side: int, cy_hint: float, t: int,
+                 o: int) -> list[tuple[float, int, int, int]]:
+    """Printed ○ check targets of one size (a Word or Excel form types ○ before each option
+    instead of drawing □): a ring ``t`` thick whose four quarters are ink (``src``: the widened
+    ink), with paper just outside it, scored as find_boxes scores a square; inside it, paper
+    near the ring or a mark that is no blob at the page's threshold (``solid``).  A ○ filled in
+    is not found here (a bold kanji is as full): read_marks takes it from the □ reading."""
+    h, w = ink.shape
+    r = side / 2
+    ring = _disc(side, r - t, r)
+    cov = cv2.filter2D(src, -1, ring / ring.sum(), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+    ys, xs = np.nonzero(cov >= 0.85)
+    keep = ((np.abs(ys + side / 2 - cy_hint) <= 0.45 * side + 4 * PT)
+            & (ys - o >= 0) & (xs - o >= 0) & (ys + side + o <= h) & (xs + side + o <= w))
+    ys, xs = ys[keep], xs[keep]
+    if ys.size == 0:
+        return []
+    # the other measures only where the ring is ink (a few dozen places), from their windows
+    win = partial(_windows, ys=ys, xs=xs)
+    yy, xx = np.mgrid[0:side, 0:side]
+    quarters = [ring * q for q in ((yy < r) & (xx < r), (yy < r) & (xx >= r), (yy >= r) & (xx < r),
+                                   (yy >= r) & (xx >= r))]
+    around = win(src, side)
+    least = np.min([(around * q).sum(axis=(1, 2)) / q.sum() for q in quarters], axis=0)
+    raw = ink.astype(np.float32)
+    outside = _disc(side + 2 * o, r + o - 2, r + o)
+    outer = (win(raw, side + 2 * o, -o) * outside).sum(axis=(1, 2)) / outside.sum()
+    own = win(raw, side)
+    fit = (own * ring).sum(axis=(1, 2)) / ring.sum()
+    # paper just inside the ring too (a tick crosses it in two places: the round strokes of
+    # dense print, 開通通知書 under a circle, leave ink in part of it), or a whole crisp ring with
+    # paper all round and something in it that is no blob at the page's threshold (a ✓ printed in
+    # the ○; a kanji at 300 dpi blurred is a solid blob there, 書 0.97 of the disc, and its ring
+    # at the lenient threshold is rough: 0.72 of it raw ink where a printed ○'s is 0.81 and more)
+    within, disc = _disc(side, 0.45 * r, r - t - 1), _disc(side, -1, r - t - 1)
+    near = (own * within).sum(axis=(1, 2)) / within.sum()
+    full = (win(solid.astype(np.float32), side) * disc).sum(axis=(1, 2)) / disc.sum()
+    crisp = (cov[ys, xs] >= 0.98) & (fit >= 0.78) & (outer <= 0.1) & (full < 0.85)
+    good = (least >= 0.75) & (outer <= 0.3) & ((near <= 0.4) | crisp)
+    return [(float(cov[y, x]) + 0.05 * float(f) + 0.0002 * side, x, y, side)
+            for y, x, f in zip(ys[good].tolist(), xs[good].tolist(), fit[good].tolist(), strict=True)]
+
+
+def _windows(img: np.ndarray, size: int, shift: int = 0, *, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """The ``size``² windows of ``img`` whose top-left corners are (ys + shift, xs + shift)."""
+    return np.lib.stride_tricks.sliding_window_view(img, (size, size))[ys + shift, xs + shift]
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -210,13 +272,13 @@ def ring_in_word(ink: np.ndarray, boxes: list[tuple[int, int, int, int]], side: 
         others = [o for j, o in enumerate(boxes) if j != i]
         w = sorted(o[2] - o[0] for o in others)[len(others) // 2]
         h = sorted(o[3] - o[1] for o in others)[len(others) // 2]
-        if max(abs((b[2] - b[0]) - w), abs((b[3] - b[1]) - h)) >= 3 and _print_before(ink, b, side) \
+        if max(abs((b[2] - b[0]) - w), abs((b[3] - b[1]) - h)) >= 3 and print_before(ink, b, side) \
                 and _inked(ink, b):
             return True
     return False
 
 
-def _print_before(ink: np.ndarray, b: tuple[int, int, int, int], side: int) -> bool:
+def print_before(ink: np.ndarray, b: tuple[int, int, int, int], side: int) -> bool:
     """Ink at mid-height within ⅗ of a box before the ring, apart from it: a character of the
     word the ring is in.  (A tick's arm or a fill run out over the box's side is one with it.)"""
     x0, y0, x1, y1 = b
@@ -374,11 +436,9 @@ def judge(ink: np.ndarray, boxes: list[tuple[int, int, int, int]], *, top: int, 
     for i, (x0, y0, x1, y1) in enumerate(boxes):
         side = x1 - x0
         cy = (y0 + y1) / 2
-        shrink = max(3, int(round(side * 0.2)))
-        inner = ink[y0 + shrink: y1 - shrink, x0 + shrink: x1 - shrink]
-        inside = float(inner.mean()) if inner.size else 0.0
-        inner_strokes = strokes[y0 + shrink: y1 - shrink, x0 + shrink: x1 - shrink]
-        stroke_inside = float(inner_strokes.mean()) if inner_strokes.size else 0.0
+        within = _within(ink, (x0, y0, x1, y1))
+        inside = within(ink)
+        stroke_inside = within(strokes)
         limit = boxes[i + 1][0] - int(4 * PT) if i + 1 < len(boxes) else cell_right
         # (a tight row may put the zone's top above the cell: a negative index would empty it)
         zone_top, zone_bottom = max(0, int(cy - 0.62 * side)), int(cy + 0.62 * side) + 1
@@ -399,13 +459,51 @@ def judge(ink: np.ndarray, boxes: list[tuple[int, int, int, int]], *, top: int, 
         state, conf = _decide(inside, own, stroke_inside)
         if state == UNMARKED and (halo > HALO_EMPTY or light_halo > HALO_EMPTY):
             state, conf = UNSURE, 0.5  # ink near the label the page's threshold does not show as a mark
-        light_inner = light[y0 + shrink: y1 - shrink, x0 + shrink: x1 - shrink]
-        if state == UNMARKED and light_inner.size and float(light_inner.mean()) > INSIDE_EMPTY:
+        if state == UNMARKED and within(light) > INSIDE_EMPTY:
             # a light pen's tick: thin and grey, 0.022 of the box at the page's threshold and
             # read as clean (seed 11111 form 49, header_digits: a false 差戻)
             state, conf = UNSURE, 0.5
         out.append(OptionMark(state, conf, box, (left_edge, top, right_edge, bottom), inside, max(halo, light_halo)))
     return out
+
+
+def _within(ink: np.ndarray, box: tuple[int, int, int, int]) -> Callable[[np.ndarray], float]:
+    """The share of a check target's interior that is ink, for any image of the row: a □'s
+    square less a fifth of the side all round; a ○'s disc of 0.32 of the side (its ring comes
+    further in at the square's corners, and a tick in it stays off the middle)."""
+    x0, y0, x1, y1 = box
+    side = x1 - x0
+    if is_round(ink, box):
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        disc = np.hypot(yy + 0.5 - (y0 + y1) / 2, xx + 0.5 - (x0 + x1) / 2) <= 0.32 * side
+
+        def share(img: np.ndarray) -> float:
+            part = img[y0:y1, x0:x1]
+            return float(part[disc[:part.shape[0], :part.shape[1]]].mean()) if part.size and disc.any() else 0.0
+        return share
+    shrink = max(3, int(round(side * 0.2)))
+
+    def square(img: np.ndarray) -> float:
+        part = img[y0 + shrink: y1 - shrink, x0 + shrink: x1 - shrink]
+        return float(part.mean()) if part.size else 0.0
+    return square
+
+
+def is_round(ink: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """Whether a found check target is a ○, not a □: the tips of its square's corners (beyond
+    0.6 of the side from its middle, where a ○ never reaches) are paper in three of the four
+    (a mark may cross one), where a □'s outline runs through every one."""
+    x0, y0, x1, y1 = box
+    part = ink[y0:y1, x0:x1]
+    if part.size == 0 or min(part.shape) < 6:
+        return False
+    h, w = part.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    dy, dx = yy + 0.5 - h / 2, xx + 0.5 - w / 2
+    tip = np.hypot(dy, dx) > 0.6 * (w + h) / 2
+    tips = [part[tip & (dy < 0) & (dx < 0)], part[tip & (dy < 0) & (dx >= 0)], part[tip & (dy >= 0) & (dx < 0)],
+            part[tip & (dy >= 0) & (dx >= 0)]]
+    return all(t.size for t in tips) and sum(float(t.mean()) <= 0.15 for t in tips) >= 3
 
 
 def _decide(inside: float, halo: float, stroke_inside: float = 0.0) -> tuple[str, float]:

@@ -98,6 +98,7 @@ class Band:
     x1: int
     top: float
     bottom: float
+    text: str = ""  # what was read on it
 
     @property
     def mid(self) -> float:
@@ -161,7 +162,8 @@ def band(line: Line) -> Band:
     height."""
     mids = sorted((c.box[1] + c.box[3]) / 2 for c in line.chars)
     mid, half = mids[len(mids) // 2], line.height / 2
-    return Band(min(c.box[0] for c in line.chars), max(c.box[2] for c in line.chars), mid - half, mid + half)
+    return Band(min(c.box[0] for c in line.chars), max(c.box[2] for c in line.chars), mid - half, mid + half,
+                line.text)
 
 
 def _best_window(term: str, text: str) -> tuple[int, int, int]:
