@@ -169,3 +169,15 @@ def test_the_contacts_names_under_a_header_of_sei_and_mei() -> None:
     last, first = got.reading("contact_last"), got.reading("contact_first")
     assert last is not None and last.state == "filled" and first is not None and first.state == "filled"
     assert last.box is not None and first.box is not None and last.box[3] < first.box[1]  # (page, x0, y0, x1, y1)
+
+
+def test_an_option_in_the_cell_under_its_choices_header_is_its_word() -> None:
+    """「USEN SPOT Plus」 heads a cell whose 「○申し込む」 stands 3.3 lines under it: the word was
+    taken for a stray (three lines from its label and no other option) and Plus was unsure
+    (seed 20002 form 7, a ■ printed over its ○)."""
+    from bot.forms import read_form
+    spec = {s.index: s for s in plan_families(20, 20002, ("print_shop",))}[7]
+    pdf, truth = make(spec)
+    got = read_form(pdf, password="uspot", limits=UNHURRIED)
+    plus = got.reading("plus")
+    assert truth["marks"]["plus.on"]["marked"] and plus is not None and plus.sure and plus.value == "true"
