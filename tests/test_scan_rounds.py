@@ -181,3 +181,23 @@ def test_an_option_in_the_cell_under_its_choices_header_is_its_word() -> None:
     got = read_form(pdf, password="uspot", limits=UNHURRIED)
     plus = got.reading("plus")
     assert truth["marks"]["plus.on"]["marked"] and plus is not None and plus.sure and plus.value == "true"
+
+
+def test_a_crossed_ring_is_placed_by_its_word() -> None:
+    """An X drawn over 「○フレッツ光ネクスト」's ○ breaks its ring past the template, and the
+    reading takes the X in as the word's first character: the ○ is placed by its word (the other
+    option's ○ standing right before its word), up to a side right of where the gap would put
+    it, where two quarters of its ring show (before: the □ test of two straight sides)."""
+    from bot.forms.choice_rows import completed
+    img = np.zeros((44, 420), np.uint8)
+    for cx in (40, 240):
+        cv2.circle(img, (cx, 22), SIDE // 2, 1, 2)
+    cv2.line(img, (24, 6), (56, 38), 1, 3)
+    cv2.line(img, (24, 38), (56, 6), 1, 3)  # the X over the first ○
+    words = [(26, 14, 200, 30), (256, 14, 380, 30)]  # the first word's box begins at the X
+    clean = (240 - SIDE // 2, 22 - SIDE // 2, 240 - SIDE // 2 + SIDE, 22 - SIDE // 2 + SIDE)
+    got = completed([(1.05, clean)], SIDE, words, (0, 0), img.astype(bool), round_=True)
+    assert got is not None and got[1] == 0 and abs((got[0][0][0] + got[0][0][2]) / 2 - 40) <= SIDE // 4, got
+    blank = np.zeros_like(img)
+    cv2.circle(blank, (240, 22), SIDE // 2, 1, 2)
+    assert completed([(1.05, clean)], SIDE, words, (0, 0), blank.astype(bool), round_=True) is None  # paper

@@ -188,7 +188,7 @@ def _read_shape(page: Page, rows: dict[str, Row], choices: tuple[tuple[str, tupl
         boxes = boxes_of(fld, side, look_faint=True)
         k = None
         if boxes is None and words is not None and words.get(fld):
-            done = choice_rows.completed(data[fld][1], side, words[fld], (x0, y0), data[fld][0])
+            done = choice_rows.completed(data[fld][1], side, words[fld], (x0, y0), data[fld][0], round_=round_)
             if done is not None:
                 boxes, k = done
         ink = cell_ink(page, row.value_box)

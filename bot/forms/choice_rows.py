@@ -259,13 +259,14 @@ def goes_round(residue: Residue | None, box: Box, word: Box | None) -> bool:
 
 
 def completed(cands: Sequence[tuple[float, Box]], side: int, words_: Sequence[Box | None], origin: tuple[int, int],
-              ink: np.ndarray) -> tuple[list[Box], int] | None:
+              ink: np.ndarray, *, round_: bool = False) -> tuple[list[Box], int] | None:
     """A row's boxes (row pixels) when one option's box was not found, and that box's index:
     a pen's fill or a tick through its sides broke its outline.  Every other option's box stands
     right before its word at the form's size, the same way (gap, line); the missing one is placed
     there by its word, and at least two of its sides must show (the printed box under the mark).
     Its judgement must then be a mark inside it (:func:`bot.forms.choice_marks.read_marks`):
-    paper there is no box."""
+    paper there is no box.  A ○ (``round_``) shows two quarters of its ring instead (a cross
+    drawn over it breaks it past the ring template)."""
     if len(words_) < 2 or any(w is None for w in words_):
         return None
     ok = [b for sc, b in cands if abs((b[2] - b[0]) - side) <= 2 and sc >= 1.0]
@@ -289,15 +290,47 @@ def completed(cands: Sequence[tuple[float, Box]], side: int, words_: Sequence[Bo
     x1 = int(w[0] - origin[0] - gaps[len(gaps) // 2])
     y0 = tops[len(tops) // 2]
     box = (x1 - side, y0, x1, y0 + side)
-    if box[0] < 0 or box[3] > ink.shape[0]:
+    if (box[0] < 0 and not round_) or y0 < 0 or box[3] > ink.shape[0]:
         return None
     t = max(2, int(0.12 * side))
-    strips = (ink[y0:y0 + t, box[0]:x1], ink[y0 + side - t:y0 + side, box[0]:x1],
-              ink[y0:y0 + side, box[0]:box[0] + t], ink[y0:y0 + side, x1 - t:x1])
-    if sum(float(s.any(axis=0 if i < 2 else 1).mean()) >= 0.6 for i, s in enumerate(strips) if s.size) < 2:
-        return None
+    if round_:
+        # (a ○'s word may be read from its second character, or from the ○ itself, a cross over
+        # it read as a character: the ring is looked for from half a side left to a side right)
+        shifts = [dx for dx in range(-(side // 2), side + 1) if box[0] + dx >= 0 and x1 + dx <= ink.shape[1]]
+        fits = {dx: _ring_quarters(ink[y0:y0 + side, box[0] + dx:x1 + dx], t) for dx in shifts}
+        most = max(fits.values(), default=0)
+        if most < 2:
+            return None
+        tied = [dx for dx, n in fits.items() if n == most]
+        best = tied[len(tied) // 2]  # the middle of the places that fit it as well
+        box = (box[0] + best, y0, x1 + best, y0 + side)
+    else:
+        strips = (ink[y0:y0 + t, box[0]:x1], ink[y0 + side - t:y0 + side, box[0]:x1],
+                  ink[y0:y0 + side, box[0]:box[0] + t], ink[y0:y0 + side, x1 - t:x1])
+        if sum(float(s.any(axis=0 if i < 2 else 1).mean()) >= 0.6 for i, s in enumerate(strips) if s.size) < 2:
+            return None
     per[k] = box
     return [b for b in per if b is not None], k
+
+
+def _ring_quarters(part: np.ndarray, t: int) -> int:
+    """How many quarters of a ○'s ring (``part``: its square's ink) are ink along 0.6 of their arc
+    or more (within ``t`` + 1 pixels of the circle)."""
+    n = min(part.shape)
+    if n < 6:
+        return 0
+    yy, xx = np.mgrid[0:part.shape[0], 0:part.shape[1]]
+    dy, dx = yy + 0.5 - part.shape[0] / 2, xx + 0.5 - part.shape[1] / 2
+    ring = np.abs(np.hypot(dy, dx) - (n / 2 - t / 2)) <= t / 2 + 1
+    angle = (np.degrees(np.arctan2(dy, dx)) + 360) % 360
+    count = 0
+    for q in range(4):
+        sector = ring & (angle >= 90 * q) & (angle < 90 * (q + 1))
+        steps = (angle[sector] // 6).astype(int)  # the arc in 6° steps: each inked somewhere
+        inked = set(steps[part[sector]].tolist())
+        if len(set(steps.tolist())) and len(inked) >= 0.6 * len(set(steps.tolist())):
+            count += 1
+    return count
 
 
 def uncut_left(box: Box, ink: np.ndarray, most: int) -> Box:
