@@ -201,3 +201,19 @@ def test_a_crossed_ring_is_placed_by_its_word() -> None:
     blank = np.zeros_like(img)
     cv2.circle(blank, (240, 22), SIDE // 2, 1, 2)
     assert completed([(1.05, clean)], SIDE, words, (0, 0), blank.astype(bool), round_=True) is None  # paper
+
+
+def test_a_lone_options_broken_target_is_placed_as_the_page_places_its_others() -> None:
+    """Plus has one option: no neighbour in its row tells where its ○ stands before 「申し込む」.
+    The page's other rows do (a gap of 3 px from ○ to word, middles level): a ○ a cross broke
+    is placed there and judged; paper there is no target."""
+    from bot.forms.choice_rows import lone
+    img = np.zeros((44, 300), np.uint8)
+    cv2.circle(img, (60, 22), SIDE // 2, 1, 2)
+    cv2.line(img, (44, 6), (76, 38), 1, 3)
+    cv2.line(img, (44, 38), (76, 6), 1, 3)
+    word = (76, 14, 200, 30)
+    got = lone(SIDE, word, (0, 0), img.astype(bool), (3.0, 0.0), round_=True)
+    assert got is not None and abs((got[0][0][0] + got[0][0][2]) / 2 - 60) <= SIDE // 4, got
+    assert lone(SIDE, word, (0, 0), np.zeros_like(img, bool), (3.0, 0.0), round_=True) is None
+    assert lone(SIDE, word, (0, 0), img.astype(bool), None, round_=True) is None  # no other row to learn from

@@ -114,6 +114,26 @@ def _all_marked_away(judged: dict[str, list[marks.OptionMark] | None],
     return judged
 
 
+def _spacing(found: dict[str, list[tuple[int, int, int, int]] | None],
+             words: dict[str, tuple[tuple[int, int, int, int] | None, ...]],
+             data: dict[str, tuple[np.ndarray, list, Row, int]]) -> tuple[float, float] | None:
+    """How the page stands its boxes before their words, from the rows whose boxes were found:
+    the median gap from a box's right side to its word, and of the box's middle below the
+    word's (page pixels); None without two such pairs."""
+    gaps, drops = [], []
+    for fld, boxes in found.items():
+        if not boxes or len(boxes) != len(words.get(fld, ())):
+            continue
+        x0, y0 = data[fld][2].value_box[:2]
+        for b, w in zip(boxes, words[fld], strict=True):
+            if w is not None:
+                gaps.append(w[0] - (x0 + b[2]))
+                drops.append((y0 + (b[1] + b[3]) / 2) - (w[1] + w[3]) / 2)
+    if len(gaps) < 2:
+        return None
+    return float(np.median(gaps)), float(np.median(drops))
+
+
 def _evidence(judged: dict[str, list[marks.OptionMark] | None]) -> tuple[int, int]:
     """(rows judged, clean targets among them): how well a shape of target fits the rows."""
     rows_ = [v for v in judged.values() if v is not None]
@@ -179,16 +199,22 @@ def _read_shape(page: Page, rows: dict[str, Row], choices: tuple[tuple[str, tupl
     if side is None or fit < len(data):
         side, fit = choose(look_faint=True)
     out: dict[str, list[marks.OptionMark] | None] = {}
+    found = {fld: boxes_of(fld, side, look_faint=True) for fld in data} if side is not None else {}
     for fld, _ in choices:
         if fld not in data or side is None:
             out[fld] = None
             continue
         row = data[fld][2]
         x0, y0, x1, y1 = row.value_box
-        boxes = boxes_of(fld, side, look_faint=True)
+        boxes = found[fld]
         k = None
         if boxes is None and words is not None and words.get(fld):
             done = choice_rows.completed(data[fld][1], side, words[fld], (x0, y0), data[fld][0], round_=round_)
+            if done is None and len(words[fld]) == 1 and words[fld][0] is not None:
+                # a lone option (Plus) whose box a mark broke: placed by its word as the page's
+                # other rows stand their boxes before their words
+                done = choice_rows.lone(side, words[fld][0], (x0, y0), data[fld][0],
+                                        _spacing(found, words, data), round_=round_)
             if done is not None:
                 boxes, k = done
         ink = cell_ink(page, row.value_box)

@@ -289,28 +289,52 @@ def completed(cands: Sequence[tuple[float, Box]], side: int, words_: Sequence[Bo
     assert w is not None
     x1 = int(w[0] - origin[0] - gaps[len(gaps) // 2])
     y0 = tops[len(tops) // 2]
-    box = (x1 - side, y0, x1, y0 + side)
-    if (box[0] < 0 and not round_) or y0 < 0 or box[3] > ink.shape[0]:
+    shown = _outline_at(ink, (x1 - side, y0, x1, y0 + side), round_)
+    if shown is None:
+        return None
+    box = shown
+    per[k] = box
+    return [b for b in per if b is not None], k
+
+
+def lone(side: int, word: Box, origin: tuple[int, int], ink: np.ndarray, spacing: tuple[float, float] | None, *,
+         round_: bool = False) -> tuple[list[Box], int] | None:
+    """The box of a choice with one option (Plus) that was not found (a mark broke it), placed
+    before its word as the page's other rows stand theirs (``spacing``: the gap from a box to its
+    word, and its middle below the word's), where its outline shows (as :func:`completed`
+    wants); its judgement must then be a mark inside it."""
+    if spacing is None:
+        return None
+    gap, drop = spacing
+    x1 = int(round(word[0] - origin[0] - gap))
+    y0 = int(round((word[1] + word[3]) / 2 + drop - origin[1] - side / 2))
+    box = _outline_at(ink, (x1 - side, y0, x1, y0 + side), round_)
+    return None if box is None else ([box], 0)
+
+
+def _outline_at(ink: np.ndarray, box: Box, round_: bool) -> Box | None:
+    """``box`` where at least two of its sides show (the printed box under a mark), or for a ○
+    (``round_``) the place nearby where two quarters of its ring show; None where they do not."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    side = x1 - x0
+    if y0 < 0 or y1 > ink.shape[0] or (x0 < 0 and not round_):
         return None
     t = max(2, int(0.12 * side))
     if round_:
         # (a ○'s word may be read from its second character, or from the ○ itself, a cross over
         # it read as a character: the ring is looked for from half a side left to a side right)
-        shifts = [dx for dx in range(-(side // 2), side + 1) if box[0] + dx >= 0 and x1 + dx <= ink.shape[1]]
-        fits = {dx: _ring_quarters(ink[y0:y0 + side, box[0] + dx:x1 + dx], t) for dx in shifts}
+        shifts = [dx for dx in range(-(side // 2), side + 1) if x0 + dx >= 0 and x1 + dx <= ink.shape[1]]
+        fits = {dx: _ring_quarters(ink[y0:y1, x0 + dx:x1 + dx], t) for dx in shifts}
         most = max(fits.values(), default=0)
         if most < 2:
             return None
         tied = [dx for dx, n in fits.items() if n == most]
         best = tied[len(tied) // 2]  # the middle of the places that fit it as well
-        box = (box[0] + best, y0, x1 + best, y0 + side)
-    else:
-        strips = (ink[y0:y0 + t, box[0]:x1], ink[y0 + side - t:y0 + side, box[0]:x1],
-                  ink[y0:y0 + side, box[0]:box[0] + t], ink[y0:y0 + side, x1 - t:x1])
-        if sum(float(s.any(axis=0 if i < 2 else 1).mean()) >= 0.6 for i, s in enumerate(strips) if s.size) < 2:
-            return None
-    per[k] = box
-    return [b for b in per if b is not None], k
+        return (x0 + best, y0, x1 + best, y1)
+    strips = (ink[y0:y0 + t, x0:x1], ink[y1 - t:y1, x0:x1], ink[y0:y1, x0:x0 + t], ink[y0:y1, x1 - t:x1])
+    if sum(float(s.any(axis=0 if i < 2 else 1).mean()) >= 0.6 for i, s in enumerate(strips) if s.size) < 2:
+        return None
+    return (x0, y0, x1, y1)
 
 
 def _ring_quarters(part: np.ndarray, t: int) -> int:
