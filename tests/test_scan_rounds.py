@@ -217,3 +217,20 @@ def test_a_lone_options_broken_target_is_placed_as_the_page_places_its_others() 
     assert got is not None and abs((got[0][0][0] + got[0][0][2]) / 2 - 60) <= SIDE // 4, got
     assert lone(SIDE, word, (0, 0), np.zeros_like(img, bool), (3.0, 0.0), round_=True) is None
     assert lone(SIDE, word, (0, 0), img.astype(bool), None, round_=True) is None  # no other row to learn from
+
+
+def test_the_pages_spacing_is_learned_only_from_boxes_that_fit_their_words() -> None:
+    """Plus's broken target is placed as the page's other rows stand theirs; boxes found in a row
+    whose words they do not fit (print taken for boxes) teach nothing: they put Plus's box on
+    print, read marked, a false PLUS_FLAG_MISMATCH (the held-out family, unseen seed 13535)."""
+    from bot.forms.choice_marks import _spacing
+    from bot.forms.table import Row
+    ink = _square_row()  # □ at 18 and 218, each word 8 px after its box
+    row = Row(100, 144, (0, 100, 10, 144), (0, 100, 420, 144), "line_kind", "line_kind", 1.0)
+    boxes = [(18, 10, 18 + SIDE, 10 + SIDE), (218, 10, 218 + SIDE, 10 + SIDE)]
+    words = {"line_kind": ((18 + SIDE + 8, 114, 180, 130), (218 + SIDE + 8, 114, 380, 130))}
+    data = {"line_kind": (ink, [], row, 2)}
+    got = _spacing({"line_kind": boxes}, words, data)
+    assert got is not None and got[0] == 8 and abs(got[1]) <= 1
+    far = {"line_kind": ((18 + SIDE + 90, 114, 180, 130), (218 + SIDE + 90, 114, 380, 130))}
+    assert _spacing({"line_kind": boxes}, far, data) is None

@@ -117,19 +117,26 @@ def _all_marked_away(judged: dict[str, list[marks.OptionMark] | None],
 def _spacing(found: dict[str, list[tuple[int, int, int, int]] | None],
              words: dict[str, tuple[tuple[int, int, int, int] | None, ...]],
              data: dict[str, tuple[np.ndarray, list, Row, int]]) -> tuple[float, float] | None:
-    """How the page stands its boxes before their words, from the rows whose boxes were found:
-    the median gap from a box's right side to its word, and of the box's middle below the
-    word's (page pixels); None without two such pairs."""
+    """How the page stands its boxes before their words: the gap from a box's right side to its
+    word, and the box's middle below the word's (page pixels), from two boxes or more of rows
+    whose every box stands right before its word (choice_rows.boxes_fit_words), all alike (gaps
+    within half a box, middles within 3 px); None otherwise.  (Boxes found in a row whose words
+    they do not fit taught a spacing that put Plus's box on print: a false PLUS_FLAG_MISMATCH on
+    the held-out family, unseen seed 13535.)"""
     gaps, drops = [], []
     for fld, boxes in found.items():
-        if not boxes or len(boxes) != len(words.get(fld, ())):
+        ws = words.get(fld, ())
+        if not boxes or len(boxes) != len(ws) or any(w is None for w in ws):
             continue
         x0, y0 = data[fld][2].value_box[:2]
-        for b, w in zip(boxes, words[fld], strict=True):
-            if w is not None:
-                gaps.append(w[0] - (x0 + b[2]))
-                drops.append((y0 + (b[1] + b[3]) / 2) - (w[1] + w[3]) / 2)
-    if len(gaps) < 2:
+        if not choice_rows.boxes_fit_words(boxes, ws, (x0, y0), data[fld][0]):
+            continue
+        for b, w in zip(boxes, ws, strict=True):
+            assert w is not None
+            gaps.append(w[0] - (x0 + b[2]))
+            drops.append((y0 + (b[1] + b[3]) / 2) - (w[1] + w[3]) / 2)
+    side = min((b[2] - b[0] for bs in found.values() if bs for b in bs), default=0)
+    if len(gaps) < 2 or max(gaps) - min(gaps) > 0.5 * side or max(drops) - min(drops) > 3:
         return None
     return float(np.median(gaps)), float(np.median(drops))
 
