@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from bot.forms import marks
+from bot.forms import check_boxes, marks
 from bot.forms.choice_rows import boxes_fit_words
 from bot.forms.frames import within_frame
 from bot.forms.value_place import BELOW, place
@@ -257,24 +257,24 @@ def test_a_ring_inside_a_word_is_no_box_of_the_row() -> None:
     starts before its □ (the 統合申込書's test, seed 21) and a □ a circle was drawn through (ink
     before and in it, but of the row's size: the reader's own corpus, seed 20251130 form 48)."""
     ink, cands = _table_row(400)
-    boxes = marks.row_boxes(ink, cands, 26, 3)
-    assert boxes is not None and marks.ring_in_word(ink, boxes, 26)
+    boxes = check_boxes.row_boxes(ink, cands, 26, 3)
+    assert boxes is not None and check_boxes.ring_in_word(ink, boxes, 26)
     for ink, cands in (_table_row(260, filled=True), _table_row(260, tick=True)):
-        boxes = marks.row_boxes(ink, cands, 26, 3)
+        boxes = check_boxes.row_boxes(ink, cands, 26, 3)
         assert boxes == [(20, 16, 48, 44), (260, 16, 288, 44), (520, 16, 548, 44)]
-        assert not marks.ring_in_word(ink, boxes, 26)
+        assert not check_boxes.ring_in_word(ink, boxes, 26)
     ink, cands = _table_row(260, inside=False)  # nothing inside: no mark to misread
-    boxes = marks.row_boxes(ink, cands, 26, 3)
-    assert boxes is not None and not marks.ring_in_word(ink, boxes, 26)
+    boxes = check_boxes.row_boxes(ink, cands, 26, 3)
+    assert boxes is not None and not check_boxes.ring_in_word(ink, boxes, 26)
     # a circle drawn through the second □ (ink in it, its arc before it): the □ keeps its size
     ink, cands = _table_row(260, filled=True)
     ink[18:42, 257:288] = False
     ink[16:18, 260:288] = ink[42:44, 260:288] = ink[16:44, 260:262] = ink[16:44, 286:288] = True
     ink[22:38, 250:253] = True  # the circle's arc, 7 px before the □ and apart from it
     ink[24:26, 262:286] = ink[34:36, 262:286] = True  # its strokes through the □
-    boxes = marks.row_boxes(ink, cands, 26, 3)
-    assert boxes is not None and marks.print_before(ink, boxes[1], 26) and marks._inked(ink, boxes[1])
-    assert boxes is not None and not marks.ring_in_word(ink, boxes, 26)
+    boxes = check_boxes.row_boxes(ink, cands, 26, 3)
+    assert boxes is not None and check_boxes.print_before(ink, boxes[1], 26) and check_boxes._inked(ink, boxes[1])
+    assert boxes is not None and not check_boxes.ring_in_word(ink, boxes, 26)
 
 
 def test_none_marked_wants_every_options_word_read() -> None:

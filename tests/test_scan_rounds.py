@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from bot.forms import marks
+from bot.forms import check_boxes, marks
 from bot.forms.choice_lines import choice_rows
 from bot.forms.choice_marks import _evidence
 from bot.forms.words import Band, Found
@@ -40,7 +40,7 @@ def _square_row(width: int = 420) -> np.ndarray:
 
 
 def _strong(cands: list) -> list[tuple[int, int, int, int]]:
-    """The candidates a row may take (marks._pick: score ≥ 1), one per place."""
+    """The candidates a row may take (check_boxes._pick: score ≥ 1), one per place."""
     out: list[tuple[int, int, int, int]] = []
     for sc, b in cands:
         if sc >= 1.0 and all(b[2] <= o[0] or b[0] >= o[2] for o in out):
@@ -52,12 +52,12 @@ def test_printed_rings_are_found_as_round_targets_and_squares_as_square_ones() -
     """A ○ is found by the round template, not the square one; a □ the other way round (a
     form prints one or the other, and the reader tries them apart)."""
     rings = _ring_row()
-    found = _strong(marks.find_boxes(rings, 22, round_=True))
+    found = _strong(check_boxes.find_boxes(rings, 22, round_=True))
     assert len(found) == 2 and all(abs((b[0] + b[2]) / 2 - cx) <= 2 for b, cx in zip(found, (30, 230), strict=True))
-    assert _strong(marks.find_boxes(rings, 22)) == []
+    assert _strong(check_boxes.find_boxes(rings, 22)) == []
     squares = _square_row()
-    assert len(_strong(marks.find_boxes(squares, 22))) == 2
-    assert _strong(marks.find_boxes(squares, 22, round_=True)) == []
+    assert len(_strong(check_boxes.find_boxes(squares, 22))) == 2
+    assert _strong(check_boxes.find_boxes(squares, 22, round_=True)) == []
 
 
 def test_a_ring_is_told_from_a_box_by_its_corners() -> None:
@@ -89,11 +89,11 @@ def test_a_tick_printed_in_a_ring_is_a_target_and_a_blob_of_a_glyph_is_not() -> 
     cv2.line(img, (22, 22), (28, 29), 1, 3)
     cv2.line(img, (28, 29), (38, 14), 1, 3)
     ticked = img.astype(bool)
-    assert len(_strong(marks.find_boxes(ticked, 22, round_=True, solid=ticked))) == 1
+    assert len(_strong(check_boxes.find_boxes(ticked, 22, round_=True, solid=ticked))) == 1
     blob = np.zeros((44, 120), np.uint8)
     cv2.circle(blob, (30, 22), SIDE // 2, 1, 2)
     cv2.circle(blob, (30, 22), SIDE // 2 - 2, 1, -1)
-    assert _strong(marks.find_boxes(blob.astype(bool), 22, round_=True, solid=blob.astype(bool))) == []
+    assert _strong(check_boxes.find_boxes(blob.astype(bool), 22, round_=True, solid=blob.astype(bool))) == []
 
 
 def test_the_shape_with_more_clean_targets_wins_a_tie() -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bot.forms import choice_lines, choice_rows, marks
+from bot.forms import check_boxes, choice_lines, choice_rows, marks
 from bot.forms.cells import Page, cell_ink
 from bot.forms.normalise import (
     CHECK_METHOD_OPTIONS,
@@ -160,7 +160,7 @@ def _read_shape(page: Page, rows: dict[str, Row], choices: tuple[tuple[str, tupl
     one (a thin □ at 150 dpi grey blurs lighter than the lenient threshold).  The form's box
     size is the one with which the most rows show exactly their options (a glyph's ring, 門 of
     開 or a part of 親, comes in another size and does not fit the rows); the vote of
-    :func:`marks.box_side` only breaks a tie."""
+    :func:`check_boxes.box_side` only breaks a tie."""
     data: dict[str, tuple[np.ndarray, list, Row, int]] = {}
     for fld, keys in choices:
         row = rows.get(fld)
@@ -179,16 +179,16 @@ def _read_shape(page: Page, rows: dict[str, Row], choices: tuple[tuple[str, tupl
 
     def boxes_of(fld: str, side: int, *, look_faint: bool) -> list[tuple[int, int, int, int]] | None:
         boxink, cands, _, n = data[fld]
-        boxes = marks.row_boxes(boxink, cands, side, n)
-        if boxes is None and look_faint and marks.rings(cands, side) < n:
-            boxes = marks.row_boxes(*faint_of(fld), side, n)
-        return None if boxes is None or marks.ring_in_word(boxink, boxes, side) else boxes
+        boxes = check_boxes.row_boxes(boxink, cands, side, n)
+        if boxes is None and look_faint and check_boxes.rings(cands, side) < n:
+            boxes = check_boxes.row_boxes(*faint_of(fld), side, n)
+        return None if boxes is None or check_boxes.ring_in_word(boxink, boxes, side) else boxes
 
     def choose(look_faint: bool) -> tuple[int | None, int]:
         for fld in data if look_faint else ():
             faint_of(fld)  # every row's faint rings vote too
         groups = [(d[0], d[1]) for d in data.values()] + list(faint.values())
-        voted = marks.box_side(groups)
+        voted = check_boxes.box_side(groups)
         sizes = sorted({b[2] - b[0] for _, cands in groups for sc, b in cands if sc >= 1.0})
         fits = {side: sum(boxes_of(fld, side, look_faint=look_faint) is not None for fld in data)
                 for side in sizes}
@@ -238,7 +238,7 @@ def _read_shape(page: Page, rows: dict[str, Row], choices: tuple[tuple[str, tupl
 
 def _candidates(page: Page, box: tuple[int, int, int, int], by_words: bool, *,
                 faint: bool = False, round_: bool = False) -> list[tuple[float, tuple[int, int, int, int]]]:
-    """marks.find_boxes in a row (row pixels).  A row found by its words is bounded half way to
+    """check_boxes.find_boxes in a row (row pixels).  A row found by its words is bounded half way to
     the print over and under it, which may leave a box less than the paper margin find_boxes
     wants inside the row (seed 9797: both boxes of a tight 回線種別 row lost): its boxes are
     looked for with a few pixels more round it, and kept when they lie in the row (a box at the
@@ -249,15 +249,15 @@ def _candidates(page: Page, box: tuple[int, int, int, int], by_words: bool, *,
     ink = cell_ink(page, (left, top, x1 + pad, y1 + pad), lenient=not faint, faint=faint)
     solid = cell_ink(page, (left, top, x1 + pad, y1 + pad)) if round_ else None
     dx, dy = x0 - left, y0 - top
-    found = marks.find_boxes(ink, (y1 - y0) / 2 + dy, round_=round_, solid=solid)
+    found = check_boxes.find_boxes(ink, (y1 - y0) / 2 + dy, round_=round_, solid=solid)
     if round_ and by_words and solid is not None:
         # a ○ filled in by a pen is no ring any more: the □ template finds it, full at the page's
         # threshold (its box must then stand right before its word: choice_rows.boxes_fit_words)
-        found += [(sc, b) for sc, b in marks.find_boxes(ink, (y1 - y0) / 2 + dy) if _filled(solid, b)]
+        found += [(sc, b) for sc, b in check_boxes.find_boxes(ink, (y1 - y0) / 2 + dy) if _filled(solid, b)]
     if round_:
         # a ring or blob with a character right before it is inside a word (a kanji at 300 dpi,
         # the N of NTT), never a printed ○, which follows paper, a rule or the label's cell
-        found = [(sc, b) for sc, b in found if not marks.print_before(ink, b, b[2] - b[0])]
+        found = [(sc, b) for sc, b in found if not check_boxes.print_before(ink, b, b[2] - b[0])]
     return [(sc, (b[0] - dx, b[1] - dy, b[2] - dx, b[3] - dy)) for sc, b in found
             if b[0] - dx >= 0 and b[1] - dy >= 0 and b[2] - dx <= x1 - x0 and b[3] - dy <= y1 - y0]
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.forms import marks
+from bot.forms import check_boxes, marks
 from bot.forms.cells import SURE_OCR, Page, cell_ink, read_ocr, writing
 from bot.forms.integrated import COURSE, HEADER, SPOT, TOURIST, match_service
 from bot.forms.normalise import fold
@@ -117,7 +117,7 @@ def _box_cands(page: Page, row: Row) -> tuple[Box, list, np.ndarray]:
     ink = np.zeros((0, 0), bool)
     for faint in (False, True):
         ink = cell_ink(page, cell, lenient=not faint, faint=faint)
-        cands = [(sc, b) for sc, b in marks.find_boxes(ink, (cell[3] - cell[1]) / 2) if b[0] < 24 * PT]
+        cands = [(sc, b) for sc, b in check_boxes.find_boxes(ink, (cell[3] - cell[1]) / 2) if b[0] < 24 * PT]
         if any(sc >= 1.0 for sc, _ in cands):
             return cell, cands, ink
     return cell, [], ink
@@ -202,7 +202,7 @@ def _judge(page: Page, row: Row, svc: Services, side: int | None) -> marks.Optio
         return None
     cell, cands, found_in = svc.boxes[id(row)]
     lenient = cell_ink(page, cell, lenient=True)
-    boxes = marks.row_boxes(found_in, cands, side, 1)
+    boxes = check_boxes.row_boxes(found_in, cands, side, 1)
     if boxes is None:
         return None
     return marks.judge(cell_ink(page, cell), boxes, top=0, bottom=cell[3] - cell[1], cell_right=cell[2] - cell[0],
@@ -242,7 +242,7 @@ def read_services(page: Page, svc: Services, *, printed_form: bool) -> ServiceRe
     USEN SPOT row (``spot_selected``), its コース cell (``plus.course``) and ``plus``."""
     out = ServiceReadings([], {}, [], None, (), [])
     groups = [(ink, cands) for _, cands, ink in svc.boxes.values()]
-    side = marks.box_side(groups) if groups else None
+    side = check_boxes.box_side(groups) if groups else None
     chosen: list[str] = []
 
     def at(cell: Box, area: Box) -> tuple[int, float, float, float, float]:
