@@ -48,17 +48,26 @@ class Outline:
     style: str  # one of COLOURS
 
 
-def turn_of(top: tuple[float, float] | None, bottom: tuple[float, float] | None) -> int:
-    """The clockwise quarter turn (0/90/180/270) the scan put the form in, from the centres of
-    a field printed near the form's top (customer code) and one near its bottom (units, SSID):
-    upright, the bottom one is lower on the page; turned 90° clockwise, the form's top faces
-    right, so it is further left."""
-    if top is None or bottom is None:
+def turn_of(pairs: Sequence[tuple[tuple[float, float], tuple[float, float], str]]) -> int:
+    """The clockwise quarter turn (0/90/180/270) the scan put the form in, by the vote of pairs of
+    fields whose order the form prints (the centre of one, of the next, and ``"down"`` or
+    ``"right"``: 回線種別 over 回線タイプ over 確認方法, 姓 left of 名 …): upright, "down" runs
+    down the page; turned 90° clockwise, the form's top faces right, so "down" runs left.  The
+    most votes win; a tie, the first pair's."""
+    votes: list[int] = []
+    for (ax, ay), (bx, by), way in pairs:
+        dx, dy = bx - ax, by - ay
+        if way == "right":
+            dx, dy = -dy, dx  # what runs right, turned a quarter clockwise, runs down
+        if dx == 0 and dy == 0:
+            continue
+        if abs(dy) >= abs(dx):
+            votes.append(0 if dy > 0 else 180)
+        else:
+            votes.append(90 if dx < 0 else 270)
+    if not votes:
         return 0
-    dx, dy = bottom[0] - top[0], bottom[1] - top[1]
-    if abs(dy) >= abs(dx):
-        return 0 if dy >= 0 else 180
-    return 90 if dx < 0 else 270
+    return max(dict.fromkeys(votes), key=votes.count)
 
 
 def upright_box(box_px: tuple[float, float, float, float], to_page: Any) -> tuple[float, float, float, float]:

@@ -53,9 +53,10 @@ log = logging.getLogger("bot.web.scan_review")
 
 OPTION_LABELS = vocab.OPTIONS
 STATUS_LABELS = {UNSURE: "要確認", WRITTEN: "未読取", SURE: "読取済"}
-# Printed near the form's top / bottom (FORM-SPEC order): how the scan was turned (turn_of).
-TOP_FIELDS = ("customer_code", "contractor_phone", "shop_name")
-BOTTOM_FIELDS = ("parent_units", "ssid", "plus", "contact_last")
+# Fields the form prints in this order, in every layout (FORM-SPEC): how the scan was turned
+# (turn_of).  The customer code is no guide: some forms print it at the top, others at the foot.
+ORDERED = (("line_kind", "line_type", "down"), ("line_type", "check_method", "down"),
+           ("mail_local", "mail_reading", "down"), ("contact_last", "contact_first", "right"))
 # Inputs that take one of a few values (vendor_forms.validate accepts exactly these).
 SELECTS = {"line_kind": ("フレッツ光ネクスト", "Bフレッツ"), "line_type": ("ファミリー", "マンション"), "plus": ("有", "無")}
 _KEYS_OF = {source: key for key, sources in FORM_SOURCES.items() for source in sources}
@@ -215,9 +216,8 @@ def outlines(form: FormReading, views: Sequence[FieldView]) -> tuple[int, tuple[
             style = UNSURE if not r.sure or r.state == "unsure" else (MARKED if r.state == "marked" else UNMARKED)
             drawn.append(Outline(None, r.box[1:], style))
     centres = {v.name: ((v.box[1] + v.box[3]) / 2, (v.box[2] + v.box[4]) / 2) for v in views if v.box}
-    top = next((centres[n] for n in TOP_FIELDS if n in centres), None)
-    bottom = next((centres[n] for n in BOTTOM_FIELDS if n in centres), None)
-    return page_index, tuple(drawn), turn_of(top, bottom)
+    pairs = [(centres[a], centres[b], way) for a, b, way in ORDERED if a in centres and b in centres]
+    return page_index, tuple(drawn), turn_of(pairs)
 
 
 # -- the page section -------------------------------------------------------------------------
