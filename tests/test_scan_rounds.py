@@ -234,3 +234,17 @@ def test_the_pages_spacing_is_learned_only_from_boxes_that_fit_their_words() -> 
     assert got is not None and got[0] == 8 and abs(got[1]) <= 1
     far = {"line_kind": ((18 + SIDE + 90, 114, 180, 130), (218 + SIDE + 90, 114, 380, 130))}
     assert _spacing({"line_kind": boxes}, far, data) is None
+
+
+def test_a_small_tick_along_a_rings_edge_leaves_it_unsure() -> None:
+    """A small tick drawn inside a ○ along its lower right and out over its edge into the word:
+    the disc in its middle stays clean and the halo does not look into the ○'s square, so the
+    option was read unmarked, sure (unseen seed 13636 form 86).  A ring heavier in one quarter
+    than its others is not sure to be clean; a printed ring, evenly inked, still is."""
+    ink = _ring_row().astype(np.uint8)
+    box = (18, 10, 18 + SIDE, 10 + SIDE)
+    assert marks.judge(ink.astype(bool), [box], top=0, bottom=44, cell_right=200)[0].state == marks.UNMARKED
+    cv2.line(ink, (34, 31), (40, 26), 1, 2)  # along the ring's lower right, inside it …
+    cv2.line(ink, (40, 26), (46, 20), 1, 2)  # … and out over its edge into the word
+    got = marks.judge(ink.astype(bool), [box], top=0, bottom=44, cell_right=200)[0]
+    assert got.state != marks.UNMARKED, got
