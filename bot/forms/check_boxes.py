@@ -12,7 +12,7 @@ from itertools import pairwise
 import cv2
 import numpy as np
 
-from bot.forms.marks import INSIDE_MARK
+from bot.forms.marks import INSIDE_MARK, centred
 from bot.forms.raster import PT
 
 # Printed boxes of one row share their middle within this many pixels (the page is deskewed).
@@ -92,8 +92,7 @@ def find_boxes(ink: np.ndarray, cy_hint: float, *, round_: bool = False,
 
 def _disc(size: int, r0: float, r1: float) -> np.ndarray:
     """A ``size``² kernel of the pixels whose centres lie between radii r0 and r1 of its middle."""
-    yy, xx = np.mgrid[0:size, 0:size]
-    d = np.hypot(yy + 0.5 - size / 2, xx + 0.5 - size / 2)
+    d = np.hypot(*centred(size, size))
     return ((d > r0) & (d <= r1)).astype(np.float32)
 
 
@@ -238,10 +237,17 @@ def print_before(ink: np.ndarray, b: tuple[int, int, int, int], side: int) -> bo
 
 def _inked(ink: np.ndarray, box: tuple[int, int, int, int]) -> bool:
     """Ink inside a ring, but not a pen's fill (a glyph's inside is half ink)."""
+    share = inner_share(ink, box)
+    return share is not None and INSIDE_MARK <= share < 0.8
+
+
+def inner_share(ink: np.ndarray, box: tuple[int, int, int, int]) -> float | None:
+    """The share of ink in a found target's inner square (less a fifth of its side all round);
+    None where nothing of it is left."""
     x0, y0, x1, y1 = box
     k = max(2, (x1 - x0) // 5)
     inner = ink[y0 + k:y1 - k, x0 + k:x1 - k]
-    return inner.size > 0 and INSIDE_MARK <= float(inner.mean()) < 0.8
+    return float(inner.mean()) if inner.size else None
 
 
 def rings(cands: list[tuple[float, tuple[int, int, int, int]]], side: int) -> int:

@@ -68,13 +68,14 @@ def read_marks(page: Page, rows: dict[str, Row],
     only the other judged is taken from it where its every target is filled in.  The rows
     judged by ○ go into ``round_rows``."""
     placed_sq: dict[str, int] = {}
-    out = _all_marked_away(_read_shape(page, rows, choices, words, placed_sq, round_=False), placed_sq)
+    memo: dict = {}  # the □ candidates of each row, for the ○ reading too
+    out = _all_marked_away(_read_shape(page, rows, choices, words, placed_sq, round_=False, memo=memo), placed_sq)
     if not any(v is None for f, v in out.items() if f in rows):
         if placed is not None:
             placed.update(placed_sq)
         return out  # every row read by its □: the form prints □
     placed_rd: dict[str, int] = {}
-    rd = _all_marked_away(_read_shape(page, rows, choices, words, placed_rd, round_=True), placed_rd)
+    rd = _all_marked_away(_read_shape(page, rows, choices, words, placed_rd, round_=True, memo=memo), placed_rd)
     (won, won_placed), (lost, lost_placed) = ((rd, placed_rd), (out, placed_sq)) if _evidence(rd) > _evidence(out) \
         else ((out, placed_sq), (rd, placed_rd))
     if won is rd and round_rows is not None:
@@ -149,7 +150,7 @@ def _evidence(judged: dict[str, list[marks.OptionMark] | None]) -> tuple[int, in
 
 def _read_shape(page: Page, rows: dict[str, Row], choices: tuple[tuple[str, tuple[str, ...]], ...],
                 words: dict[str, tuple[tuple[int, int, int, int] | None, ...]] | None, placed: dict[str, int], *,
-                round_: bool) -> dict[str, list[marks.OptionMark] | None]:
+                round_: bool, memo: dict | None = None) -> dict[str, list[marks.OptionMark] | None]:
     """Every choice row's options judged, or None for a row whose boxes are not found.
 
     On a row found by its words (``words``: each option's word, page pixels), one box a mark
@@ -167,14 +168,15 @@ def _read_shape(page: Page, rows: dict[str, Row], choices: tuple[tuple[str, tupl
         if row is None:
             continue
         boxink = cell_ink(page, row.value_box, lenient=True)
-        data[fld] = (boxink, _candidates(page, row.value_box, words is not None, round_=round_), row, len(keys))
+        cands = _candidates(page, row.value_box, words is not None, round_=round_, memo=memo)
+        data[fld] = (boxink, cands, row, len(keys))
     faint: dict[str, tuple[np.ndarray, list]] = {}  # made only for rows that need it (slow)
 
     def faint_of(fld: str) -> tuple[np.ndarray, list]:
         if fld not in faint:
             box = data[fld][2].value_box
             faint[fld] = (cell_ink(page, box, faint=True),
-                          _candidates(page, box, words is not None, faint=True, round_=round_))
+                          _candidates(page, box, words is not None, faint=True, round_=round_, memo=memo))
         return faint[fld]
 
     def boxes_of(fld: str, side: int, *, look_faint: bool) -> list[tuple[int, int, int, int]] | None:
@@ -236,38 +238,43 @@ def _read_shape(page: Page, rows: dict[str, Row], choices: tuple[tuple[str, tupl
     return out
 
 
-def _candidates(page: Page, box: tuple[int, int, int, int], by_words: bool, *,
-                faint: bool = False, round_: bool = False) -> list[tuple[float, tuple[int, int, int, int]]]:
+def _candidates(page: Page, box: tuple[int, int, int, int], by_words: bool, *, faint: bool = False,
+                round_: bool = False, memo: dict | None = None) -> list[tuple[float, tuple[int, int, int, int]]]:
     """check_boxes.find_boxes in a row (row pixels).  A row found by its words is bounded half way to
     the print over and under it, which may leave a box less than the paper margin find_boxes
     wants inside the row (seed 9797: both boxes of a tight 回線種別 row lost): its boxes are
     looked for with a few pixels more round it, and kept when they lie in the row (a box at the
-    row's very start, seed 9797, likewise)."""
+    row's very start, seed 9797, likewise).  ``memo``: the □ candidates already found, by row
+    (the ○ reading of a row wants them again, for a ○ filled in)."""
     x0, y0, x1, y1 = box
     pad = 6 if by_words else 0
     left, top = max(0, x0 - pad), max(0, y0 - pad)
     ink = cell_ink(page, (left, top, x1 + pad, y1 + pad), lenient=not faint, faint=faint)
-    solid = cell_ink(page, (left, top, x1 + pad, y1 + pad)) if round_ else None
     dx, dy = x0 - left, y0 - top
-    found = check_boxes.find_boxes(ink, (y1 - y0) / 2 + dy, round_=round_, solid=solid)
-    if round_ and by_words and solid is not None:
-        # a ○ filled in by a pen is no ring any more: the □ template finds it, full at the page's
-        # threshold (its box must then stand right before its word: choice_rows.boxes_fit_words)
-        found += [(sc, b) for sc, b in check_boxes.find_boxes(ink, (y1 - y0) / 2 + dy) if _filled(solid, b)]
+
+    def squares() -> list[tuple[float, tuple[int, int, int, int]]]:
+        if memo is None:
+            return check_boxes.find_boxes(ink, (y1 - y0) / 2 + dy)
+        key = (box, by_words, faint)
+        if key not in memo:
+            memo[key] = check_boxes.find_boxes(ink, (y1 - y0) / 2 + dy)
+        return memo[key]
+
+    if not round_:
+        found = squares()
+    else:
+        solid = cell_ink(page, (left, top, x1 + pad, y1 + pad))
+        found = check_boxes.find_boxes(ink, (y1 - y0) / 2 + dy, round_=True, solid=solid)
+        if by_words:
+            # a ○ filled in by a pen is no ring any more: the □ template finds it, full at the page's
+            # threshold (its box must then stand right before its word: choice_rows.boxes_fit_words)
+            found += [(sc, b) for sc, b in squares() if (check_boxes.inner_share(solid, b) or 0.0) >= FILLED_IN]
     if round_:
         # a ring or blob with a character right before it is inside a word (a kanji at 300 dpi,
         # the N of NTT), never a printed ○, which follows paper, a rule or the label's cell
         found = [(sc, b) for sc, b in found if not check_boxes.print_before(ink, b, b[2] - b[0])]
     return [(sc, (b[0] - dx, b[1] - dy, b[2] - dx, b[3] - dy)) for sc, b in found
             if b[0] - dx >= 0 and b[1] - dy >= 0 and b[2] - dx <= x1 - x0 and b[3] - dy <= y1 - y0]
-
-
-def _filled(ink: np.ndarray, box: tuple[int, int, int, int]) -> bool:
-    """Whether a found target is filled in: its inner square (less a fifth all round) ink."""
-    x0, y0, x1, y1 = box
-    k = max(2, (x1 - x0) // 5)
-    inner = ink[y0 + k:y1 - k, x0 + k:x1 - k]
-    return inner.size > 0 and float(inner.mean()) >= FILLED_IN
 
 
 def _fit_words(page: Page, row: Row, opts: list[marks.OptionMark], words_: tuple, placed: int | None = None) -> bool:
@@ -346,7 +353,7 @@ def choice_readings(page: Page, rows: dict[str, Row], trusted: Callable[[str], b
     # (one option marked and the others clean; two only each filled in): a bold glyph at the
     # lenient threshold (開 at 150 dpi grey) passes for a ○ more easily than for a □ (seed 20001
     # form 10, print_shop: 開通通知書 and NTT請求書 read marked beside the ■ of 116へ確認)
-    one_mark = one_mark | {choice_lines.part_of(n)[0] if choice_lines.part_of(n) else n for n in ring_rows}
+    one_mark = one_mark | {(choice_lines.part_of(n) or (n,))[0] for n in ring_rows}
     for fld in choice_rows.shared_boxes({f: [off(m.box, rows[f]) for m in opts] for f, opts in judged.items()
                                          if opts and f in rows}):
         judged[fld] = None  # one check box judged for two choices: a row reached into its neighbour's

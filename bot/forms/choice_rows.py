@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from bot.forms.marks import centred
 from bot.forms.words import Band, Box, Line, band
 
 
@@ -292,8 +293,7 @@ def completed(cands: Sequence[tuple[float, Box]], side: int, words_: Sequence[Bo
     shown = _outline_at(ink, (x1 - side, y0, x1, y0 + side), round_)
     if shown is None:
         return None
-    box = shown
-    per[k] = box
+    per[k] = shown
     return [b for b in per if b is not None], k
 
 
@@ -343,8 +343,7 @@ def _ring_quarters(part: np.ndarray, t: int) -> int:
     n = min(part.shape)
     if n < 6:
         return 0
-    yy, xx = np.mgrid[0:part.shape[0], 0:part.shape[1]]
-    dy, dx = yy + 0.5 - part.shape[0] / 2, xx + 0.5 - part.shape[1] / 2
+    dy, dx = centred(*part.shape)
     ring = np.abs(np.hypot(dy, dx) - (n / 2 - t / 2)) <= t / 2 + 1
     angle = (np.degrees(np.arctan2(dy, dx)) + 360) % 360
     count = 0

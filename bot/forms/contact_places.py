@@ -69,8 +69,12 @@ def _headed(row: Row, h: int, lines_: Sequence[Line], rules: np.ndarray) -> tupl
     reads 「姓(セイ)｜名(メイ)」): on one line above the row, 姓 left of 名, both over its place;
     the row parted at the one upright ruling line between them, else half way between them."""
     x0, y0, x1, y1 = row.value_box
-    sei = [b for b in _markers(lines_, "姓") if b[3] <= y0 + 0.2 * h and y0 - b[3] <= 8 * h and x0 - h <= b[0] < x1]
-    mei = [b for b in _markers(lines_, "名") if b[3] <= y0 + 0.2 * h and y0 - b[3] <= 8 * h and x0 - h <= b[0] < x1]
+
+    def over(char: str) -> list[Box]:
+        return [b for b in _markers(lines_, char)
+                if b[3] <= y0 + 0.2 * h and y0 - b[3] <= 8 * h and x0 - h <= b[0] < x1]
+
+    sei, mei = over("姓"), over("名")
     pairs = [(s, m) for s in sei for m in mei if abs((s[1] + s[3]) / 2 - (m[1] + m[3]) / 2) <= 0.6 * h
              and m[0] > s[2] + 2 * h]
     if not pairs:

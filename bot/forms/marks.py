@@ -192,8 +192,7 @@ def _within(ink: np.ndarray, box: tuple[int, int, int, int]) -> Callable[[np.nda
     x0, y0, x1, y1 = box
     side = x1 - x0
     if is_round(ink, box):
-        yy, xx = np.mgrid[y0:y1, x0:x1]
-        disc = np.hypot(yy + 0.5 - (y0 + y1) / 2, xx + 0.5 - (x0 + x1) / 2) <= 0.32 * side
+        disc = np.hypot(*centred(y1 - y0, x1 - x0)) <= 0.32 * side
 
         def share(img: np.ndarray) -> float:
             part = img[y0:y1, x0:x1]
@@ -214,13 +213,11 @@ def _ring_uneven(ink: np.ndarray, box: tuple[int, int, int, int]) -> float:
     if not is_round(ink, box):
         return 0.0
     part = ink[y0:y1, x0:x1]
-    h, w = part.shape
-    yy, xx = np.mgrid[0:h, 0:w]
-    dy, dx = yy + 0.5 - h / 2, xx + 0.5 - w / 2
+    w = part.shape[1]
+    dy, dx = centred(*part.shape)
     d = np.hypot(dy, dx)
     ring = (d > 0.32 * w) & (d <= w / 2 + 1)
-    counts = [float(part[ring & (dy < 0) & (dx < 0)].sum()), float(part[ring & (dy < 0) & (dx >= 0)].sum()),
-              float(part[ring & (dy >= 0) & (dx < 0)].sum()), float(part[ring & (dy >= 0) & (dx >= 0)].sum())]
+    counts = [float(part[ring & q].sum()) for q in quarters(dy, dx)]
     return max(counts) - float(np.median(counts))
 
 
@@ -233,12 +230,21 @@ def is_round(ink: np.ndarray, box: tuple[int, int, int, int]) -> bool:
     if part.size == 0 or min(part.shape) < 6:
         return False
     h, w = part.shape
-    yy, xx = np.mgrid[0:h, 0:w]
-    dy, dx = yy + 0.5 - h / 2, xx + 0.5 - w / 2
+    dy, dx = centred(h, w)
     tip = np.hypot(dy, dx) > 0.6 * (w + h) / 2
-    tips = [part[tip & (dy < 0) & (dx < 0)], part[tip & (dy < 0) & (dx >= 0)], part[tip & (dy >= 0) & (dx < 0)],
-            part[tip & (dy >= 0) & (dx >= 0)]]
+    tips = [part[tip & q] for q in quarters(dy, dx)]
     return all(t.size for t in tips) and sum(float(t.mean()) <= 0.15 for t in tips) >= 3
+
+
+def centred(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """(dy, dx) of each pixel's centre from the middle of an h × w box: the grid a ○ is measured on."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    return yy + 0.5 - h / 2, xx + 0.5 - w / 2
+
+
+def quarters(dy: np.ndarray, dx: np.ndarray) -> list[np.ndarray]:
+    """The four quarters of a :func:`centred` grid: top left, top right, bottom left, bottom right."""
+    return [(dy < 0) & (dx < 0), (dy < 0) & (dx >= 0), (dy >= 0) & (dx < 0), (dy >= 0) & (dx >= 0)]
 
 
 def _decide(inside: float, halo: float, stroke_inside: float = 0.0) -> tuple[str, float]:
